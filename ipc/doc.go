@@ -1,0 +1,18 @@
+// Package ipc holds plain Go IPC objects over real Linux kernel mechanisms:
+// pipes, FIFOs, message queues in shared memory (mailboxes and direct-link
+// inboxes), POSIX message queues, semaphores, mutexes, shared memory and
+// sockets, plus the message header and wire format. It has no Lua in it and
+// can be used by any Go program.
+//
+// Conventions every object kind follows:
+//
+//   - An object is created in one process (New...) and opened in another
+//     from inherited descriptors (Open...). Descriptors are close-on-exec and
+//     handed to children on purpose through exec.Cmd.ExtraFiles.
+//   - Blocking calls take a WaitOpts: Block=false returns at once, a zero
+//     Timeout waits forever. Expected outcomes are the sentinel errors in
+//     errors.go (ErrTimeout, ErrEmpty, ErrFull, ErrClosed, ErrEOF); anything
+//     else is misuse or a system failure, wrapped with the object's name.
+//   - A process that blocks records what it waits on in its WaitStatus slot
+//     (status.go) so a supervisor can see it without a round trip.
+package ipc

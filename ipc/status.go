@@ -1,0 +1,125 @@
+package ipc
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// StatusTable is a shared-memory table with one slot per process of a run.
+// A process writes what it is doing into its own slot with plain atomic
+// stores (no syscall, no round trip); the supervisor reads every slot to
+// report who waits on what and to detect deadlock.
+type StatusTable struct {
+	Region *Region
+	n      int
+}
+
+// Wait states.
+const (
+	StateRunning  uint32 = 0 // executing, or in a call that is not IPC
+	StateBlocked  uint32 = 1 // sleeping in an IPC operation
+	StateSleeping uint32 = 2 // in ipc.sleep: will wake by itself
+	StateExited   uint32 = 3
+)
+
+// Ops recorded in a slot while blocked.
+const (
+	OpNone uint32 = iota
+	OpSend
+	OpReceive
+	OpSelect
+	OpLock
+	OpWait // semaphore wait
+	OpRead
+	OpWrite
+	OpOpen
+	OpAccept
+	OpConnect
+)
+
+// OpNames names the ops for reports.
+var OpNames = [...]string{"", "send", "receive", "select", "lock", "wait", "read", "write", "open", "accept", "connect"}
+
+const slotSize = 64
+
+// WaitStatus is one process's slot. Fields are accessed atomically.
+type WaitStatus struct {
+	State    uint32 // StateRunning, StateBlocked, ...
+	Op       uint32 // OpSend, OpReceive, ... while blocked
+	Object   int32  // the object's declaration id while blocked (-1 none)
+	Peer     int32  // process index the wait depends on (-1 any)
+	Deadline uint32 // 1 when the wait has a timeout (it will end by itself)
+	Pid      int32
+	Progress uint64 // completed IPC operations; deadlock needs it to stand still
+	Since    int64  // unix nanoseconds when the current wait began
+	Doorbell uint32 // futex word a process may sleep on to be woken by anyone
+	_        [20]byte
+}
+
+// NewStatusTable creates a table for n processes.
+func NewStatusTable(n int) (*StatusTable, error) {
+	size := (n + 1) * slotSize
+	r, err := NewRegion("status", size)
+	if err != nil {
+		return nil, err
+	}
+	return &StatusTable{Region: r, n: n}, nil
+}
+
+// OpenStatusTable maps an inherited status table.
+func OpenStatusTable(r *Region) *StatusTable {
+	return &StatusTable{Region: r, n: len(r.Mem)/slotSize - 1}
+}
+
+// Len is the number of slots.
+func (t *StatusTable) Len() int { return t.n }
+
+// Slot returns process i's slot (0 <= i < Len()).
+func (t *StatusTable) Slot(i int) *WaitStatus {
+	off := (i + 1) * slotSize
+	_ = t.Region.Mem[off+slotSize-1]
+	return (*WaitStatus)(ptrAt(t.Region.Mem, off))
+}
+
+// Enter records that the process is about to sleep in op on object. A nil
+// receiver is allowed so objects used outside a run need no status table.
+func (s *WaitStatus) Enter(op uint32, object, peer int32, hasDeadline bool) {
+	if s == nil {
+		return
+	}
+	var d uint32
+	if hasDeadline {
+		d = 1
+	}
+	atomic.StoreInt32(&s.Object, object)
+	atomic.StoreInt32(&s.Peer, peer)
+	atomic.StoreUint32(&s.Op, op)
+	atomic.StoreUint32(&s.Deadline, d)
+	atomic.StoreInt64(&s.Since, time.Now().UnixNano())
+	atomic.StoreUint32(&s.State, StateBlocked)
+}
+
+// Leave records that the wait is over.
+func (s *WaitStatus) Leave() {
+	if s == nil {
+		return
+	}
+	atomic.StoreUint32(&s.State, StateRunning)
+	atomic.StoreUint32(&s.Op, OpNone)
+}
+
+// Done counts one completed operation.
+func (s *WaitStatus) Done() {
+	if s == nil {
+		return
+	}
+	atomic.AddUint64(&s.Progress, 1)
+}
+
+// SetState stores a state directly (sleeping, exited).
+func (s *WaitStatus) SetState(st uint32) {
+	if s == nil {
+		return
+	}
+	atomic.StoreUint32(&s.State, st)
+}
