@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"errors"
+	"golang.org/x/sys/unix"
 	"time"
 )
 
@@ -27,4 +28,12 @@ func (o WaitOpts) Deadline() time.Time {
 		return time.Now().Add(o.Timeout)
 	}
 	return time.Time{}
+}
+
+// MonoNow is CLOCK_MONOTONIC in nanoseconds: one clock for every process of
+// a run, so send and receive times can be compared across processes.
+func MonoNow() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
 }

@@ -47,7 +47,7 @@ type WaitStatus struct {
 	State    uint32 // StateRunning, StateBlocked, ...
 	Op       uint32 // OpSend, OpReceive, ... while blocked
 	Object   int32  // the object's declaration id while blocked (-1 none)
-	Peer     int32  // process index the wait depends on (-1 any)
+	Peer     int32  // pid of the process the wait depends on (a mutex holder); <= 0 any
 	Deadline uint32 // 1 when the wait has a timeout (it will end by itself)
 	Pid      int32
 	Progress uint64 // completed IPC operations; deadlock needs it to stand still

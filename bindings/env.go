@@ -1,0 +1,244 @@
+// Package bindings is the Lua glue of ipcscript: it exposes the ipc objects
+// as the `ipc` Lua module. One file per object kind. It knows nothing about
+// launching processes: the runtime gives it an Env that says whether this Lua
+// state is the parent (declarations create objects), a child (declarations
+// bind to inherited descriptors) or a check (declarations are only listed).
+package bindings
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// Mode says what declarations do in this Lua state.
+type Mode int
+
+const (
+	ModeParent Mode = iota // create kernel objects; ipc.run launches processes
+	ModeChild              // bind to inherited objects; ipc.run runs this process's body
+	ModeCheck              // record declarations only; create nothing, launch nothing
+)
+
+// Env is the state a Lua state's `ipc` module works on. The runtime creates
+// one per Lua state, fills the hooks, and reads Decls back.
+type Env struct {
+	Mode   Mode
+	Script string   // the script's file name, for messages
+	Args   []string // script arguments (the Lua `arg` table)
+
+	Decls []*Decl    // every declaration in order (processes included)
+	Procs []*Process // process instances in declaration order (count expanded)
+
+	// Child mode: what the parent declared, and who this process is.
+	Manifest *Manifest
+	Self     *Process
+
+	// Status is the run's status table (nil outside a run); Slot is this
+	// process's slot in it.
+	Status *ipc.StatusTable
+	Slot   *ipc.WaitStatus
+
+	// Run is set by the runtime. In the parent it launches the processes and
+	// returns the report table; in a child it runs the body and never returns.
+	Run func(L *lua.LState, opts RunOptions) lua.LValue
+
+	// Log receives ipc.log lines (already prefixed as the runtime wants).
+	Log io.Writer
+
+	// Failed holds expectations that failed in this process.
+	Failed []string
+
+	ranRun  bool // ipc.run was called
+	running bool // a process body (or the code after ipc.run) is running
+	next    int  // child: index of the next declaration to bind
+}
+
+// RunOptions are ipc.run's options.
+type RunOptions struct {
+	Timeout  float64 // seconds; 0 = none
+	FailFast bool
+	Expect   string // "" | "deadlock" | "failure" | "timeout": the outcome the script expects
+}
+
+// Decl is one declaration: a process or an object.
+type Decl struct {
+	Index int
+	Kind  string // "process", "pipe", "mailbox", ...
+	Name  string
+	Line  string // "file.lua:12", where it was declared
+	Spec  string // canonical parameters; must be equal in parent and child
+	Files []DeclFile
+	// Object is the bound Go object (parent and child). The runtime calls
+	// Recover(pid) / SenderGone / Close on it through the interfaces below.
+	Object any
+}
+
+// DeclFile is one descriptor of a declaration.
+type DeclFile struct {
+	Role string   // what it is to the object: "r", "w", "mem", "listener"...
+	File *os.File // parent: the descriptor to hand over; child: the inherited one
+	// Only, when set, names the one process (instance or group name) that
+	// gets this descriptor; everyone else never holds it.
+	Only string
+}
+
+// Process is one process instance.
+type Process struct {
+	Name   string // instance name: "worker" or "worker.2"
+	Group  string // declared name: "worker"
+	Index  int    // 1-based index within the group
+	Count  int    // instances in the group
+	Slot   int    // 0-based position among all instances (status table slot)
+	Decl   *Decl
+	Fn     *lua.LFunction // the body (nil for exec processes)
+	Args   lua.LValue     // opts.args
+	Exec   []string       // opts.exec
+	Stdin  *Decl          // pipe or fifo wired to fd 0/1/2, or nil
+	Stdout *Decl
+	Stderr *Decl
+	Pid    int
+}
+
+// Owns reports whether descriptor f goes to process p.
+func (f DeclFile) Owns(p *Process) bool {
+	return f.Only == "" || f.Only == p.Name || f.Only == p.Group
+}
+
+// Recoverer is implemented by objects that must be repaired when a process
+// dies holding them (a lock in shared memory).
+type Recoverer interface{ Recover(pid int) }
+
+// ExitObserver is implemented by objects that must know when a process of
+// the run has exited (a direct-link inbox releases receivers waiting on it).
+type ExitObserver interface{ ProcessExited(p *Process) }
+
+// Closer is implemented by objects the parent must close after launch
+// because only the children may hold them (pipe ends).
+type Closer interface{ CloseParent() }
+
+// Manifest is what the parent tells a child about the run: its identity and
+// the declarations with the descriptor numbers they arrive on.
+type Manifest struct {
+	RunID  string         `json:"run_id"`
+	RunDir string         `json:"run_dir"`
+	Script string         `json:"script"`
+	Args   []string       `json:"args"`
+	Self   string         `json:"self"`
+	Procs  []ManifestProc `json:"procs"`
+	Decls  []ManifestDecl `json:"decls"`
+	Source int            `json:"source_fd"`  // memfd holding the script's source
+	Status int            `json:"status_fd"`  // status table memfd
+	Ctl    int            `json:"control_fd"` // control socket to the supervisor
+}
+
+// ManifestProc is a process instance as the parent saw it.
+type ManifestProc struct {
+	Name  string `json:"name"`
+	Group string `json:"group"`
+	Index int    `json:"index"`
+	Count int    `json:"count"`
+}
+
+// ManifestDecl is a declaration as the parent saw it.
+type ManifestDecl struct {
+	Kind string         `json:"kind"`
+	Name string         `json:"name"`
+	Line string         `json:"line"`
+	Spec string         `json:"spec"`
+	FDs  map[string]int `json:"fds,omitempty"` // role -> descriptor number in this child
+}
+
+// Declare records a declaration made at the current script line. In a child
+// it checks the declaration against the parent's and attaches the inherited
+// descriptors. It raises a Lua error for a declaration inside a process body
+// or one that differs from the parent's.
+func (e *Env) Declare(L *lua.LState, kind, name, spec string) *Decl {
+	line := where(L)
+	if e.running {
+		L.RaiseError("%s %q: objects and processes are declared at the top level, before ipc.run(), not inside a process body", kind, name)
+	}
+	d := &Decl{Index: len(e.Decls), Kind: kind, Name: name, Line: line, Spec: spec}
+	if e.Mode == ModeChild {
+		m := e.Manifest
+		if e.next >= len(m.Decls) {
+			L.RaiseError("declarations differ between the parent and process %q: %s %q at %s was not declared by the parent (it declared %d objects and processes)",
+				e.Self.Name, kind, name, line, len(m.Decls))
+		}
+		p := m.Decls[e.next]
+		if p.Kind != kind || p.Name != name || p.Spec != spec {
+			L.RaiseError("declarations differ between the parent and process %q: declaration %d is %s at %s in the parent but %s at %s here; declarations must be the same in every run of the script",
+				e.Self.Name, e.next+1, describe(p.Kind, p.Name, p.Spec), p.Line, describe(kind, name, spec), line)
+		}
+		for role, fd := range p.FDs {
+			d.Files = append(d.Files, DeclFile{Role: role, File: os.NewFile(uintptr(fd), fmt.Sprintf("%s %q %s", kind, name, role))})
+		}
+		e.next++
+	}
+	e.Decls = append(e.Decls, d)
+	return d
+}
+
+func describe(kind, name, spec string) string {
+	s := fmt.Sprintf("%s %q", kind, name)
+	if spec != "" {
+		s += " {" + spec + "}"
+	}
+	return s
+}
+
+// File returns the descriptor with the given role, or nil when this process
+// does not hold it.
+func (d *Decl) File(role string) *os.File {
+	for _, f := range d.Files {
+		if f.Role == role {
+			return f.File
+		}
+	}
+	return nil
+}
+
+// AddFile attaches a descriptor created in the parent.
+func (d *Decl) AddFile(role string, f *os.File, only string) {
+	d.Files = append(d.Files, DeclFile{Role: role, File: f, Only: only})
+}
+
+// Describe names the declaration the way errors do: mailbox "orders".
+func (d *Decl) Describe() string { return fmt.Sprintf("%s %q", d.Kind, d.Name) }
+
+// Process returns the process instance with the given name, or nil.
+func (e *Env) Process(name string) *Process {
+	for _, p := range e.Procs {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// CheckComplete is called by a child when it reaches ipc.run: every
+// declaration of the parent must have been made here too.
+func (e *Env) CheckComplete() error {
+	if e.Mode == ModeChild && e.next != len(e.Manifest.Decls) {
+		p := e.Manifest.Decls[e.next]
+		return fmt.Errorf("declarations differ between the parent and process %q: the parent declared %s at %s, which this process never declared before ipc.run()",
+			e.Self.Name, describe(p.Kind, p.Name, p.Spec), p.Line)
+	}
+	return nil
+}
+
+// Running marks that declarations are over (a body or post-run code runs).
+func (e *Env) Running() { e.running = true }
+
+// RanRun reports whether the script called ipc.run().
+func (e *Env) RanRun() bool { return e.ranRun }
+
+// where returns "file:line" of the Lua code calling the current Go function.
+func where(L *lua.LState) string {
+	return strings.TrimSuffix(strings.TrimSpace(L.Where(1)), ":")
+}

@@ -1,0 +1,219 @@
+package bindings
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// Preload makes `require("ipc")` return the module bound to env.
+func Preload(L *lua.LState, env *Env) {
+	L.PreloadModule("ipc", func(L *lua.LState) int {
+		L.Push(newModule(L, env))
+		return 1
+	})
+}
+
+// newModule builds the ipc table. Each object kind adds its functions and
+// registers its userdata type; the order below is the order of DESIGN.md.
+func newModule(L *lua.LState, env *Env) *lua.LTable {
+	mod := L.NewTable()
+	for _, k := range []struct{ name, value string }{
+		{"TIMEOUT", "timeout"}, {"EMPTY", "empty"}, {"FULL", "full"}, {"CLOSED", "closed"}, {"EOF", "eof"},
+	} {
+		mod.RawSetString(k.name, lua.LString(k.value))
+	}
+	openProcess(L, mod, env) // process, run, self, sleep, now, log, expect
+	openPipe(L, mod, env)    // pipe
+	for _, open := range extraKinds {
+		open(L, mod, env)
+	}
+	return mod
+}
+
+// extraKinds are the object kinds added by other files of this package
+// (messages, mailboxes, kernel objects, select), in registration order.
+var extraKinds []func(L *lua.LState, mod *lua.LTable, env *Env)
+
+// registerKind adds an object kind to the module; call it from init().
+func registerKind(open func(L *lua.LState, mod *lua.LTable, env *Env)) {
+	extraKinds = append(extraKinds, open)
+}
+
+// Outcome converts an ipc error into the Lua convention: expected outcomes
+// become `nil, "timeout"` etc.; anything else raises a Lua error.
+func Outcome(L *lua.LState, err error) int {
+	switch err {
+	case ipc.ErrTimeout, ipc.ErrEmpty, ipc.ErrFull, ipc.ErrClosed, ipc.ErrEOF:
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.RaiseError("%s", err.Error())
+	return 0
+}
+
+// WaitOpts reads {timeout = s, block = bool} from the table at index n
+// (absent is fine).
+func WaitOpts(L *lua.LState, n int) ipc.WaitOpts {
+	var w ipc.WaitOpts
+	t, ok := L.Get(n).(*lua.LTable)
+	if !ok {
+		if L.Get(n) != lua.LNil {
+			L.ArgError(n, "options must be a table")
+		}
+		return w
+	}
+	return waitOptsFrom(L, t)
+}
+
+func waitOptsFrom(L *lua.LState, t *lua.LTable) ipc.WaitOpts {
+	var w ipc.WaitOpts
+	switch v := t.RawGetString("timeout").(type) {
+	case lua.LNumber:
+		if v < 0 {
+			L.RaiseError("timeout must be >= 0 seconds, got %v", v)
+		}
+		w.Timeout = time.Duration(float64(v) * float64(time.Second))
+		if w.Timeout == 0 {
+			w.NonBlocking = true
+		}
+	case *lua.LNilType:
+	default:
+		L.RaiseError("timeout must be a number of seconds, got %s", v.Type())
+	}
+	switch v := t.RawGetString("block").(type) {
+	case lua.LBool:
+		w.NonBlocking = w.NonBlocking || !bool(v)
+	case *lua.LNilType:
+	default:
+		L.RaiseError("block must be a boolean, got %s", v.Type())
+	}
+	return w
+}
+
+// optTable returns the table at n, or nil when absent; anything else raises.
+func optTable(L *lua.LState, n int) *lua.LTable {
+	switch v := L.Get(n).(type) {
+	case *lua.LTable:
+		return v
+	case *lua.LNilType:
+		return nil
+	}
+	L.ArgError(n, "options must be a table")
+	return nil
+}
+
+// optInt reads an integer field; def when absent.
+func optInt(L *lua.LState, t *lua.LTable, field string, def int) int {
+	if t == nil {
+		return def
+	}
+	switch v := t.RawGetString(field).(type) {
+	case lua.LNumber:
+		if float64(v) != float64(int(v)) {
+			L.RaiseError("%s must be an integer, got %v", field, v)
+		}
+		return int(v)
+	case *lua.LNilType:
+		return def
+	default:
+		L.RaiseError("%s must be a number, got %s", field, v.Type())
+	}
+	return def
+}
+
+// optString reads a string field; def when absent.
+func optString(L *lua.LState, t *lua.LTable, field, def string) string {
+	if t == nil {
+		return def
+	}
+	switch v := t.RawGetString(field).(type) {
+	case lua.LString:
+		return string(v)
+	case *lua.LNilType:
+		return def
+	default:
+		L.RaiseError("%s must be a string, got %s", field, v.Type())
+	}
+	return def
+}
+
+// optBool reads a boolean field; def when absent.
+func optBool(L *lua.LState, t *lua.LTable, field string, def bool) bool {
+	if t == nil {
+		return def
+	}
+	switch v := t.RawGetString(field).(type) {
+	case lua.LBool:
+		return bool(v)
+	case *lua.LNilType:
+		return def
+	default:
+		L.RaiseError("%s must be a boolean, got %s", field, v.Type())
+	}
+	return def
+}
+
+// newUserData wraps v in userdata of the registered class.
+func newUserData(L *lua.LState, class string, v any) *lua.LUserData {
+	ud := L.NewUserData()
+	ud.Value = v
+	L.SetMetatable(ud, L.GetTypeMetatable(class))
+	return ud
+}
+
+// registerClass registers a userdata class with methods and a __tostring.
+func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue) {
+	mt := L.NewTypeMetatable(class)
+	idx := L.SetFuncs(L.NewTable(), methods)
+	L.SetField(mt, "__index", L.NewFunction(func(L *lua.LState) int {
+		ud := L.CheckUserData(1)
+		key := L.CheckString(2)
+		if m := idx.RawGetString(key); m != lua.LNil {
+			L.Push(m)
+			return 1
+		}
+		if fields != nil {
+			L.Push(fields(L, ud.Value, key))
+			return 1
+		}
+		L.Push(lua.LNil)
+		return 1
+	}))
+	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
+		ud := L.CheckUserData(1)
+		if s, ok := ud.Value.(fmt.Stringer); ok {
+			L.Push(lua.LString(s.String()))
+		} else {
+			L.Push(lua.LString(class))
+		}
+		return 1
+	}))
+}
+
+// checkClass returns the userdata value at n if it is of class, else raises.
+func checkClass[T any](L *lua.LState, n int, what string) T {
+	ud, ok := L.Get(n).(*lua.LUserData)
+	if ok {
+		if v, ok := ud.Value.(T); ok {
+			return v
+		}
+	}
+	var zero T
+	L.ArgError(n, what+" expected, got "+typeName(L.Get(n)))
+	return zero
+}
+
+func typeName(v lua.LValue) string {
+	if ud, ok := v.(*lua.LUserData); ok {
+		if s, ok := ud.Value.(fmt.Stringer); ok {
+			return strings.SplitN(s.String(), " ", 2)[0]
+		}
+	}
+	return v.Type().String()
+}

@@ -1,0 +1,306 @@
+package bindings
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// ParentName is how the supervising process is named in logs and messages.
+const ParentName = "main"
+
+func openProcess(L *lua.LState, mod *lua.LTable, env *Env) {
+	L.SetFuncs(mod, map[string]lua.LGFunction{
+		"process": env.luaProcess,
+		"run":     env.luaRun,
+		"self":    env.luaSelf,
+		"sleep":   env.luaSleep,
+		"now":     luaNow,
+		"log":     env.luaLog,
+		"expect":  env.luaExpect,
+	})
+}
+
+// ipc.process(name, [opts], fn)
+func (e *Env) luaProcess(L *lua.LState) int {
+	name := L.CheckString(1)
+	var opts *lua.LTable
+	var fn *lua.LFunction
+	switch v := L.Get(2).(type) {
+	case *lua.LFunction:
+		fn = v
+	case *lua.LTable:
+		opts = v
+		if f, ok := L.Get(3).(*lua.LFunction); ok {
+			fn = f
+		} else if L.Get(3) != lua.LNil {
+			L.ArgError(3, "process body must be a function")
+		}
+	case *lua.LNilType:
+	default:
+		L.ArgError(2, "options table or body function expected")
+	}
+	if name == "" || strings.ContainsAny(name, ". \t\n") || name == ParentName {
+		L.ArgError(1, fmt.Sprintf("process name %q: use a non-empty name without dots or spaces (and not %q, which names the supervisor)", name, ParentName))
+	}
+	for _, p := range e.Procs {
+		if p.Group == name {
+			L.RaiseError("process %q is declared twice (first at %s)", name, p.Decl.Line)
+		}
+	}
+	count := optInt(L, opts, "count", 1)
+	if count < 1 {
+		L.RaiseError("process %q: count must be >= 1, got %d", name, count)
+	}
+	var exec []string
+	if opts != nil {
+		switch v := opts.RawGetString("exec").(type) {
+		case *lua.LTable:
+			v.ForEach(func(_, s lua.LValue) {
+				if _, ok := s.(lua.LString); !ok {
+					if _, ok := s.(lua.LNumber); !ok {
+						L.RaiseError("process %q: exec must be a list of strings", name)
+					}
+				}
+				exec = append(exec, s.String())
+			})
+			if len(exec) == 0 {
+				L.RaiseError("process %q: exec must name a program", name)
+			}
+		case lua.LString:
+			exec = []string{string(v)}
+		case *lua.LNilType:
+		default:
+			L.RaiseError("process %q: exec must be a list of strings, got %s", name, v.Type())
+		}
+	}
+	if fn == nil && exec == nil {
+		L.RaiseError("process %q needs a body function or opts.exec", name)
+	}
+	if fn != nil && exec != nil {
+		L.RaiseError("process %q has both a body function and opts.exec; give one", name)
+	}
+	wire := func(field string) *Decl {
+		if opts == nil {
+			return nil
+		}
+		v := opts.RawGetString(field)
+		if v == lua.LNil {
+			return nil
+		}
+		s, ok := v.(*lua.LUserData)
+		if ok {
+			if w, ok := s.Value.(wirable); ok {
+				return w.wireDecl()
+			}
+		}
+		L.RaiseError("process %q: %s must be a pipe, got %s", name, field, typeName(v))
+		return nil
+	}
+	stdin, stdout, stderr := wire("stdin"), wire("stdout"), wire("stderr")
+
+	spec := fmt.Sprintf("count=%d", count)
+	if exec != nil {
+		spec += " exec=" + strings.Join(exec, " ")
+	}
+	for _, w := range []struct {
+		n string
+		d *Decl
+	}{{"stdin", stdin}, {"stdout", stdout}, {"stderr", stderr}} {
+		if w.d != nil {
+			spec += fmt.Sprintf(" %s=#%d", w.n, w.d.Index+1)
+		}
+	}
+	d := e.Declare(L, "process", name, spec)
+	var args lua.LValue = lua.LNil
+	if opts != nil {
+		args = opts.RawGetString("args")
+	}
+	for i := 1; i <= count; i++ {
+		inst := name
+		if count > 1 {
+			inst = fmt.Sprintf("%s.%d", name, i)
+		}
+		p := &Process{Name: inst, Group: name, Index: i, Count: count, Slot: len(e.Procs), Decl: d,
+			Fn: fn, Args: args, Exec: exec, Stdin: stdin, Stdout: stdout, Stderr: stderr}
+		e.Procs = append(e.Procs, p)
+		if e.Mode == ModeChild && inst == e.Manifest.Self {
+			e.Self = p
+		}
+	}
+	// A pipe wired to a process's stdin is read by that process alone, and
+	// one wired to its stdout is written by it alone: say so, so the others
+	// never hold that end and EOF arrives when it should.
+	for _, w := range []struct {
+		d    *Decl
+		role string
+	}{{stdin, "r"}, {stdout, "w"}, {stderr, "w"}} {
+		if w.d == nil {
+			continue
+		}
+		if pp, ok := w.d.Object.(*pipe); ok {
+			pp.claim(L, w.role, name, d.Line)
+		}
+	}
+	return 0
+}
+
+// wirable objects can be a process's stdin/stdout/stderr.
+type wirable interface{ wireDecl() *Decl }
+
+// ipc.run([opts]) -> report   (in a child: runs the body, never returns)
+func (e *Env) luaRun(L *lua.LState) int {
+	if e.running && e.Mode != ModeChild {
+		L.RaiseError("ipc.run() is called once, at the top level")
+	}
+	t := optTable(L, 1)
+	var o RunOptions
+	if t != nil {
+		if v, ok := t.RawGetString("timeout").(lua.LNumber); ok {
+			o.Timeout = float64(v)
+		}
+		o.FailFast = optBool(L, t, "fail_fast", false)
+		o.Expect = optString(L, t, "expect", "")
+		switch o.Expect {
+		case "", "deadlock", "failure", "timeout":
+		default:
+			L.RaiseError("ipc.run: expect must be \"deadlock\", \"failure\" or \"timeout\", got %q", o.Expect)
+		}
+	}
+	e.ranRun = true
+	if err := e.Validate(); err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	if e.Run == nil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	rep := e.Run(L, o)
+	e.running = true
+	L.Push(rep)
+	return 1
+}
+
+// Validate checks what can only be checked once every declaration is in:
+// the process names that objects refer to exist.
+func (e *Env) Validate() error {
+	for _, d := range e.Decls {
+		for _, f := range d.Files {
+			if f.Only == "" {
+				continue
+			}
+			found := false
+			for _, p := range e.Procs {
+				if f.Owns(p) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return fmt.Errorf("%s at %s: names process %q, which is not declared", d.Describe(), d.Line, f.Only)
+			}
+		}
+	}
+	return nil
+}
+
+// SelfTable is the table a process body receives and ipc.self() returns.
+func (e *Env) SelfTable(L *lua.LState) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString("pid", lua.LNumber(os.Getpid()))
+	p := e.Self
+	if p == nil {
+		t.RawSetString("name", lua.LString(ParentName))
+		t.RawSetString("group", lua.LString(ParentName))
+		t.RawSetString("index", lua.LNumber(1))
+		t.RawSetString("count", lua.LNumber(1))
+		return t
+	}
+	t.RawSetString("name", lua.LString(p.Name))
+	t.RawSetString("group", lua.LString(p.Group))
+	t.RawSetString("index", lua.LNumber(p.Index))
+	t.RawSetString("count", lua.LNumber(p.Count))
+	t.RawSetString("args", p.Args)
+	return t
+}
+
+// SelfName is this process's name ("main" in the parent).
+func (e *Env) SelfName() string {
+	if e.Self != nil {
+		return e.Self.Name
+	}
+	return ParentName
+}
+
+func (e *Env) luaSelf(L *lua.LState) int {
+	L.Push(e.SelfTable(L))
+	return 1
+}
+
+// ipc.sleep(seconds)
+func (e *Env) luaSleep(L *lua.LState) int {
+	s := float64(L.CheckNumber(1))
+	if s < 0 {
+		L.ArgError(1, "seconds must be >= 0")
+	}
+	e.Slot.SetState(ipc.StateSleeping)
+	defer e.Slot.SetState(ipc.StateRunning)
+	ctx := L.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	t := time.NewTimer(time.Duration(s * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		L.RaiseError("interrupted")
+	}
+	return 0
+}
+
+// Now is the monotonic clock scripts see: seconds since an arbitrary start
+// that is the same for every process of a run (CLOCK_MONOTONIC).
+func Now() float64 { return float64(ipc.MonoNow()) / 1e9 }
+
+func luaNow(L *lua.LState) int {
+	L.Push(lua.LNumber(Now()))
+	return 1
+}
+
+// ipc.log(...)
+func (e *Env) luaLog(L *lua.LState) int {
+	n := L.GetTop()
+	parts := make([]string, n)
+	for i := 1; i <= n; i++ {
+		parts[i-1] = L.ToStringMeta(L.Get(i)).String()
+	}
+	line := strings.Join(parts, "\t")
+	if e.Log != nil {
+		fmt.Fprintln(e.Log, line)
+	}
+	return 0
+}
+
+// ipc.expect(cond, message)
+func (e *Env) luaExpect(L *lua.LState) int {
+	cond := L.Get(1)
+	if lua.LVAsBool(cond) {
+		L.Push(lua.LTrue)
+		return 1
+	}
+	msg := L.OptString(2, "expectation failed")
+	full := fmt.Sprintf("%s: %s", where(L), msg)
+	e.Failed = append(e.Failed, full)
+	if e.Log != nil {
+		fmt.Fprintf(e.Log, "expectation failed: %s\n", full)
+	}
+	L.Push(lua.LFalse)
+	return 1
+}

@@ -1,0 +1,315 @@
+package bindings
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// stream is the Lua face of a byte stream: a pipe end, an open FIFO, a
+// socket connection. Reads are buffered; writes go straight to the kernel.
+// Descriptors are used in blocking mode (no Go poller): a blocked read is a
+// plain read(2), which is the fastest path between processes; timeouts are
+// done with poll(2) before the read.
+type stream struct {
+	what string // `pipe at x.lua:3`, `fifo "jobs"`: used in errors
+	obj  int32  // declaration index, for the status table
+	slot *ipc.WaitStatus
+	r    *os.File
+	br   *bufio.Reader
+	w    *os.File
+	// beforeRead / beforeWrite run once before the first read / write (a
+	// pipe uses them to close the end this process will not use).
+	beforeRead, beforeWrite func()
+}
+
+const streamBuffer = 64 << 10
+
+func (s *stream) String() string { return s.what }
+
+var streamMethods = map[string]lua.LGFunction{
+	"read":  streamRead,
+	"write": streamWrite,
+	"lines": streamLines,
+	"close": streamClose,
+}
+
+// toStream finds the stream behind userdata of any stream-like class.
+func toStream(L *lua.LState, n int) *stream {
+	ud, ok := L.Get(n).(*lua.LUserData)
+	if ok {
+		if h, ok := ud.Value.(interface{ byteStream(L *lua.LState) *stream }); ok {
+			return h.byteStream(L)
+		}
+	}
+	L.ArgError(n, "stream expected, got "+typeName(L.Get(n)))
+	return nil
+}
+
+func (s *stream) byteStream(*lua.LState) *stream { return s }
+
+func (s *stream) reader(L *lua.LState) *bufio.Reader {
+	if s.beforeRead != nil {
+		f := s.beforeRead
+		s.beforeRead = nil
+		f()
+	}
+	if s.r == nil {
+		L.RaiseError("%s: this process does not hold the read end", s.what)
+	}
+	if s.br == nil {
+		s.br = bufio.NewReaderSize(s.r, streamBuffer)
+	}
+	return s.br
+}
+
+// waitReadable waits for data when the buffer is empty and a timeout or
+// non-blocking read was asked for. It returns ipc.ErrTimeout / ErrEmpty.
+func (s *stream) waitReadable(w ipc.WaitOpts) error {
+	if s.br.Buffered() > 0 || (w.Timeout == 0 && !w.NonBlocking) {
+		return nil
+	}
+	ms := int(w.Timeout / time.Millisecond)
+	if w.NonBlocking {
+		ms = 0
+	}
+	if err := pollFd(int(s.r.Fd()), unix.POLLIN, ms); err != nil {
+		if err == ipc.ErrTimeout && w.NonBlocking {
+			return ipc.ErrEmpty
+		}
+		return err
+	}
+	return nil
+}
+
+// pollFd waits until fd has events, or ms milliseconds (-1 forever).
+func pollFd(fd int, events int16, ms int) error {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	deadline := time.Now().Add(time.Duration(ms) * time.Millisecond)
+	for {
+		n, err := unix.Poll(fds, ms)
+		if err == unix.EINTR {
+			if ms > 0 {
+				ms = int(time.Until(deadline) / time.Millisecond)
+				if ms < 0 {
+					ms = 0
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("poll", err)
+		}
+		if n == 0 {
+			return ipc.ErrTimeout
+		}
+		return nil
+	}
+}
+
+// s:read([fmt], [opts]) -> string | nil, "eof" | nil, "timeout"
+// fmt as in Lua's io: a byte count, "l" (line, default), "L" (line with its
+// newline), "a" (everything up to EOF), "n" (a number).
+func streamRead(L *lua.LState) int {
+	s := toStream(L, 1)
+	format := L.Get(2)
+	var wopts ipc.WaitOpts
+	if t, ok := format.(*lua.LTable); ok { // s:read{timeout=...}
+		wopts, format = waitOptsFrom(L, t), lua.LNil
+	} else {
+		wopts = WaitOpts(L, 3)
+	}
+	br := s.reader(L)
+	if err := s.waitReadable(wopts); err != nil {
+		return Outcome(L, err)
+	}
+	s.slot.Enter(ipc.OpRead, s.obj, -1, wopts.Timeout > 0)
+	v, err := readFormat(L, br, format)
+	s.slot.Leave()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return Outcome(L, ipc.ErrEOF)
+		}
+		L.RaiseError("%s: read: %v", s.what, err)
+	}
+	s.slot.Done()
+	L.Push(v)
+	return 1
+}
+
+func readFormat(L *lua.LState, br *bufio.Reader, format lua.LValue) (lua.LValue, error) {
+	switch f := format.(type) {
+	case *lua.LNilType:
+		return readLine(br, false)
+	case lua.LNumber:
+		n := int(f)
+		if n < 0 {
+			L.ArgError(2, "byte count must be >= 0")
+		}
+		if n == 0 {
+			if _, err := br.Peek(1); err != nil {
+				return nil, err
+			}
+			return lua.LString(""), nil
+		}
+		buf := make([]byte, n)
+		got, err := io.ReadFull(br, buf)
+		if got > 0 {
+			return lua.LString(buf[:got]), nil
+		}
+		return nil, err
+	case lua.LString:
+		switch strings.TrimPrefix(string(f), "*") {
+		case "l":
+			return readLine(br, false)
+		case "L":
+			return readLine(br, true)
+		case "a":
+			b, err := io.ReadAll(br)
+			if err != nil {
+				return nil, err
+			}
+			return lua.LString(b), nil
+		case "n":
+			v, err := readLine(br, false)
+			if err != nil {
+				return nil, err
+			}
+			n, perr := strconv.ParseFloat(strings.TrimSpace(string(v.(lua.LString))), 64)
+			if perr != nil {
+				return lua.LNil, nil
+			}
+			return lua.LNumber(n), nil
+		}
+	}
+	L.ArgError(2, "read format must be a byte count, \"l\", \"L\", \"a\" or \"n\"")
+	return nil, nil
+}
+
+func readLine(br *bufio.Reader, keep bool) (lua.LValue, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull { // a line longer than the buffer
+		var long []byte
+		long = append(long, line...)
+		for err == bufio.ErrBufferFull {
+			line, err = br.ReadSlice('\n')
+			long = append(long, line...)
+		}
+		line = long
+	}
+	if len(line) == 0 && err != nil {
+		return nil, err
+	}
+	if !keep && len(line) > 0 && line[len(line)-1] == '\n' {
+		line = line[:len(line)-1]
+	}
+	return lua.LString(line), nil
+}
+
+// s:write(...) -> true | nil, "closed"   (strings and numbers, as io.write)
+func streamWrite(L *lua.LState) int {
+	s := toStream(L, 1)
+	if s.beforeWrite != nil {
+		f := s.beforeWrite
+		s.beforeWrite = nil
+		f()
+	}
+	if s.w == nil {
+		L.RaiseError("%s: this process does not hold the write end", s.what)
+	}
+	n := L.GetTop()
+	var err error
+	s.slot.Enter(ipc.OpWrite, s.obj, -1, false)
+	if n == 2 {
+		err = writeAll(s.w, luaBytes(L, 2))
+	} else {
+		var buf []byte
+		for i := 2; i <= n; i++ {
+			buf = append(buf, luaBytes(L, i)...)
+		}
+		err = writeAll(s.w, buf)
+	}
+	s.slot.Leave()
+	if err != nil {
+		if errors.Is(err, syscall.EPIPE) {
+			return Outcome(L, ipc.ErrClosed)
+		}
+		L.RaiseError("%s: write: %v", s.what, err)
+	}
+	s.slot.Done()
+	L.Push(lua.LTrue)
+	return 1
+}
+
+func writeAll(f *os.File, b []byte) error {
+	_, err := f.Write(b)
+	return err
+}
+
+// luaBytes returns the bytes of the string or number at n without copying a
+// string (the slice is only read, and only while the Lua value is alive).
+func luaBytes(L *lua.LState, n int) []byte {
+	switch v := L.Get(n).(type) {
+	case lua.LString:
+		if len(v) == 0 {
+			return nil
+		}
+		return unsafe.Slice(unsafe.StringData(string(v)), len(v))
+	case lua.LNumber:
+		return []byte(v.String())
+	}
+	L.ArgError(n, "string or number expected, got "+L.Get(n).Type().String())
+	return nil
+}
+
+// s:lines() -> iterator over lines until EOF
+func streamLines(L *lua.LState) int {
+	s := toStream(L, 1)
+	br := s.reader(L)
+	L.Push(L.NewFunction(func(L *lua.LState) int {
+		s.slot.Enter(ipc.OpRead, s.obj, -1, false)
+		v, err := readLine(br, false)
+		s.slot.Leave()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				L.Push(lua.LNil)
+				return 1
+			}
+			L.RaiseError("%s: read: %v", s.what, err)
+		}
+		s.slot.Done()
+		L.Push(v)
+		return 1
+	}))
+	return 1
+}
+
+// s:close()
+func streamClose(L *lua.LState) int {
+	s := toStream(L, 1)
+	s.close()
+	return 0
+}
+
+func (s *stream) close() {
+	s.beforeRead, s.beforeWrite = nil, nil
+	if s.r != nil {
+		s.r.Close()
+		s.r = nil
+	}
+	if s.w != nil {
+		s.w.Close()
+		s.w = nil
+	}
+}

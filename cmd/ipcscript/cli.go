@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ipcscript/ipcscript/runtime"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `ipcscript runs a Lua script whose processes are real OS processes, connected
+by pipes, mailboxes, message queues, semaphores, shared memory and sockets.
+
+Usage:
+  ipcscript [run] [flags] file.lua [-- script args]   run a script
+  ipcscript check file.lua                            list its processes and objects; launch nothing
+  ipcscript version                                   print the version
+
+Examples:
+  ipcscript scripts/pipeline.lua
+  ipcscript run --timeout 5s scripts/fanout.lua -- 8
+  ipcscript --json scripts/pipeline.lua > report.json
+  ipcscript check scripts/pipeline.lua
+
+Flags:
+%s
+Exit codes:
+  0 success   1 a process or an expectation failed   2 usage   3 deadlock
+  65 the script does not load   124 timeout   130 interrupted   143 terminated
+`
+
+// cli runs the command line and returns the exit code.
+func cli(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("ipcscript", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SetInterspersed(false) // flags after the script name belong to the script
+	timeout := fs.String("timeout", "", "stop the run after this long (e.g. 10s, 1m, or seconds: 2.5); exit 124")
+	quiet := fs.BoolP("quiet", "q", false, "no runtime messages on stderr except errors")
+	noPrefix := fs.Bool("no-prefix", false, "do not prefix each process's output lines with [name]")
+	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (process output goes to stderr)")
+	failFast := fs.Bool("fail-fast", false, "stop every process as soon as one fails")
+	help := fs.BoolP("help", "h", false, "show this help")
+	fs.Usage = func() { fmt.Fprintf(stderr, usage, fs.FlagUsages()) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return runtime.ExitOK
+		}
+		fmt.Fprintf(stderr, "ipcscript: %v\nRun 'ipcscript --help' for usage.\n", err)
+		return runtime.ExitUsage
+	}
+	if *help {
+		fmt.Fprintf(stdout, usage, fs.FlagUsages())
+		return runtime.ExitOK
+	}
+	rest := fs.Args()
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "ipcscript: "+format+"\nRun 'ipcscript --help' for usage.\n", a...)
+		return runtime.ExitUsage
+	}
+	if len(rest) == 0 {
+		return usageErr("no script given")
+	}
+	cmd := "run"
+	switch rest[0] {
+	case "run", "check", "version":
+		cmd, rest = rest[0], rest[1:]
+		if cmd != "version" {
+			// flags may also follow the subcommand: ipcscript run --timeout 2 x.lua
+			if err := fs.Parse(rest); err != nil {
+				if errors.Is(err, pflag.ErrHelp) {
+					return runtime.ExitOK
+				}
+				return usageErr("%v", err)
+			}
+			if *help {
+				fmt.Fprintf(stdout, usage, fs.FlagUsages())
+				return runtime.ExitOK
+			}
+			rest = fs.Args()
+		}
+	}
+	if cmd == "version" {
+		fmt.Fprintln(stdout, "ipcscript", version)
+		return runtime.ExitOK
+	}
+	if len(rest) == 0 {
+		return usageErr("%s: no script given", cmd)
+	}
+	script, scriptArgs := rest[0], rest[1:]
+	if len(scriptArgs) > 0 && scriptArgs[0] == "--" {
+		scriptArgs = scriptArgs[1:]
+	}
+	opts := runtime.Options{Args: scriptArgs, Stdout: stdout, Stderr: stderr, Quiet: *quiet, NoPrefix: *noPrefix, FailFast: *failFast}
+	if *timeout != "" {
+		d, err := parseDuration(*timeout)
+		if err != nil {
+			return usageErr("--timeout %q: %v", *timeout, err)
+		}
+		opts.Timeout = d
+	}
+	if *asJSON {
+		opts.Stdout = stderr // stdout carries only the report
+	}
+
+	if cmd == "check" {
+		rep, err := runtime.Check(script, opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "ipcscript: %v\n", err)
+			return runtime.ExitFailed
+		}
+		if *asJSON {
+			writeJSON(stdout, rep)
+		} else if rep.OK {
+			for _, o := range rep.Objects {
+				fmt.Fprintf(stdout, "%-10s %-20q %-24s %s\n", o.Kind, o.Name, o.Line, o.Spec)
+			}
+			fmt.Fprintf(stdout, "%d processes: %s\n", len(rep.Processes), processNames(rep))
+		}
+		if !rep.OK {
+			fmt.Fprintf(stderr, "ipcscript: %s\n", rep.Summary())
+		}
+		return rep.ExitCode()
+	}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			name := "interrupt"
+			if s == syscall.SIGTERM {
+				name = "terminated"
+			}
+			cancel(runtime.SignalCause{Name: name})
+		}
+	}()
+	rep, err := runtime.RunFile(ctx, script, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "ipcscript: %v\n", err)
+		return runtime.ExitFailed
+	}
+	if *asJSON {
+		writeJSON(stdout, rep)
+	}
+	if !rep.OK {
+		fmt.Fprintf(stderr, "ipcscript: %s: %s\n", script, rep.Summary())
+		for _, f := range rep.Failed {
+			fmt.Fprintf(stderr, "ipcscript: expectation failed: %s\n", f)
+		}
+	}
+	return rep.ExitCode()
+}
+
+// parseDuration accepts Go durations ("1m30s") and plain seconds ("2.5").
+func parseDuration(s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f < 0 {
+			return 0, errors.New("must not be negative")
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New("not a duration (try 10s, 1m or 2.5)")
+	}
+	if d < 0 {
+		return 0, errors.New("must not be negative")
+	}
+	return d, nil
+}
+
+func processNames(rep *runtime.Report) string {
+	var names []string
+	for _, p := range rep.Processes {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, " ")
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

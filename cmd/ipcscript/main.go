@@ -1,0 +1,14 @@
+// Command ipcscript runs Lua scripts that declare processes and the IPC
+// objects between them. See `ipcscript --help`.
+package main
+
+import (
+	"os"
+
+	"github.com/ipcscript/ipcscript/runtime"
+)
+
+func main() {
+	runtime.Child(runtime.Options{}) // a child of a run never returns from here
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}

@@ -1,0 +1,125 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// IsChild reports whether this process was launched by a run as one of its
+// processes.
+func IsChild() bool { return os.Getenv(envChild) != "" }
+
+// Child must be called at the very top of main by every binary that runs
+// scripts (the reexec pattern): when this process is a child of a run, it
+// runs that child's part of the script and exits; otherwise it returns at
+// once. opts.Modules must be the same as the parent's.
+func Child(opts Options) {
+	if !IsChild() {
+		return
+	}
+	os.Exit(runChild(os.Getenv(envChild), opts))
+}
+
+func runChild(manifest string, opts Options) int {
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "ipcscript: "+format+"\n", args...)
+		return ExitFailed
+	}
+	var m bindings.Manifest
+	if err := json.Unmarshal([]byte(manifest), &m); err != nil {
+		return fail("%s is set but is not a run manifest (%v); it is set by ipcscript for its own child processes: unset it to run this program directly", envChild, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(m.Ctl, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return fail("this program was started as process %q of an ipcscript run (%s is set) but not by ipcscript: its control socket (fd %d) is missing; unset %s to run it directly", m.Self, envChild, m.Ctl, envChild)
+	}
+	ctl := os.NewFile(uintptr(m.Ctl), "ctl")
+	go func() { // the parent check: EOF on the control socket = parent gone
+		var b [1]byte
+		ctl.Read(b[:])
+		os.Exit(ExitFailed)
+	}()
+	report := func(r childResult) {
+		js, _ := json.Marshal(r)
+		if len(js) > 60000 {
+			r.Error = r.Error[:min(len(r.Error), 50000)] + "...(truncated)"
+			js, _ = json.Marshal(r)
+		}
+		unix.Write(m.Ctl, js)
+	}
+
+	region, err := ipc.OpenRegion(os.NewFile(uintptr(m.Status), "status"))
+	if err != nil {
+		return fail("process %q: status table (fd %d): %v", m.Self, m.Status, err)
+	}
+	src, err := io.ReadAll(io.NewSectionReader(os.NewFile(uintptr(m.Source), "source"), 0, 1<<30))
+	if err != nil {
+		return fail("process %q: script source (fd %d): %v", m.Self, m.Source, err)
+	}
+	unix.Close(m.Source)
+	status := ipc.OpenStatusTable(region)
+
+	L := lua.NewState()
+	env := &bindings.Env{Mode: bindings.ModeChild, Script: m.Script, Args: m.Args, Manifest: &m, Status: status, Log: os.Stderr}
+	for i, p := range m.Procs {
+		if p.Name == m.Self {
+			env.Slot = status.Slot(i)
+			env.Slot.Pid = int32(os.Getpid())
+		}
+	}
+	bindings.Preload(L, env)
+	for n, mod := range opts.Modules {
+		L.PreloadModule(n, mod)
+	}
+	setArgs(L, m.Script, m.Args)
+
+	exit := func(r childResult) int {
+		flushStdout(L)
+		report(r)
+		if r.Error != "" {
+			return ExitFailed
+		}
+		return ExitOK
+	}
+	// ipc.run() in a child: check the declarations, run the body, exit.
+	env.Run = func(L *lua.LState, _ bindings.RunOptions) lua.LValue {
+		if err := env.CheckComplete(); err != nil {
+			os.Exit(exit(childResult{Error: err.Error()}))
+		}
+		if env.Self == nil {
+			os.Exit(exit(childResult{Error: fmt.Sprintf("declarations differ between the parent and this process: no process named %q was declared", m.Self)}))
+		}
+		env.Running()
+		L.Push(env.Self.Fn)
+		L.Push(env.SelfTable(L))
+		if err := L.PCall(1, 0, nil); err != nil {
+			os.Exit(exit(childResult{Error: luaMessage(err), Failed: env.Failed}))
+		}
+		os.Exit(exit(childResult{Failed: env.Failed}))
+		return lua.LNil
+	}
+	fn, err := L.Load(bytesReader(src), m.Script)
+	if err != nil {
+		return exit(childResult{Error: loadMessage(err)})
+	}
+	L.Push(fn)
+	if err := L.PCall(0, 0, nil); err != nil {
+		return exit(childResult{Error: luaMessage(err)})
+	}
+	// The script ended without ipc.run(): run as if it had called it.
+	env.Run(L, bindings.RunOptions{})
+	return ExitOK
+}
+
+// flushStdout flushes io.write buffering a script may have turned on.
+func flushStdout(L *lua.LState) {
+	L.DoString("pcall(function() io.stdout:flush() end)")
+}

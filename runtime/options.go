@@ -1,0 +1,52 @@
+// Package runtime runs ipcscript scripts: it is the embedding API and the
+// supervisor. It runs a script once in the parent to collect declarations,
+// creates the kernel objects, re-executes the binary once per declared
+// process, supervises the children and returns a Report.
+package runtime
+
+import (
+	"io"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Options configure a run. The zero value runs with the process's stdout
+// and stderr, no timeout, and launches children from /proc/self/exe.
+type Options struct {
+	Args     []string      // the script's arguments (Lua `arg[1..n]`)
+	Stdout   io.Writer     // children's and the script's output; default os.Stdout
+	Stderr   io.Writer     // diagnostics and children's stderr; default os.Stderr
+	Timeout  time.Duration // stop the run after this long (exit 124); 0 = none
+	Grace    time.Duration // between SIGTERM and SIGKILL when stopping; default 1s
+	FailFast bool          // stop every process as soon as one fails
+	NoPrefix bool          // do not prefix children's lines with "[name] "
+	Quiet    bool          // no runtime messages on stderr except errors
+
+	// Executable launches the children. Default: /proc/self/exe, which
+	// works for any binary that calls Child at the top of main.
+	Executable string
+
+	// Modules are extra Lua modules, available to scripts through
+	// require(name) in the parent and in every child.
+	Modules map[string]lua.LGFunction
+}
+
+func (o *Options) grace() time.Duration {
+	if o.Grace > 0 {
+		return o.Grace
+	}
+	return time.Second
+}
+
+// Exit codes, as documented in the README.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1   // a process failed or an expectation failed
+	ExitUsage       = 2   // bad command line
+	ExitDeadlock    = 3   // the run deadlocked
+	ExitLoad        = 65  // the script does not load (syntax error, missing file)
+	ExitTimeout     = 124 // --timeout or ipc.run{timeout=} expired
+	ExitInterrupted = 130 // SIGINT
+	ExitTerminated  = 143 // SIGTERM
+)

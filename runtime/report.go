@@ -1,0 +1,156 @@
+package runtime
+
+import (
+	"fmt"
+	"sort"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Report says what happened in a run.
+type Report struct {
+	OK        bool            `json:"ok"`
+	Script    string          `json:"script"`
+	Processes []ProcessReport `json:"processes"`
+	Failed    []string        `json:"expectations_failed,omitempty"` // "proc: file:line: message"
+	Deadlock  string          `json:"deadlock,omitempty"`            // the wait-for cycle, in the script's names
+	TimedOut  bool            `json:"timed_out,omitempty"`
+	Signal    string          `json:"interrupted_by,omitempty"` // "interrupt" / "terminated"
+	Expect    string          `json:"expect,omitempty"`         // the outcome the script said it expects
+	Error     string          `json:"error,omitempty"`          // a failure of the script itself (load error, error in main)
+	LoadError bool            `json:"load_error,omitempty"`
+	Elapsed   float64         `json:"elapsed"` // seconds
+	Objects   []ObjectReport  `json:"objects,omitempty"`
+	byName    map[string]int
+}
+
+// ProcessReport is one process's outcome.
+type ProcessReport struct {
+	Name    string  `json:"name"`
+	OK      bool    `json:"ok"`
+	Exit    int     `json:"exit"`             // exit status; -1 when killed by a signal or never started
+	Signal  string  `json:"signal,omitempty"` // the signal that killed it
+	Error   string  `json:"error,omitempty"`  // the Lua error or start failure
+	Pid     int     `json:"pid"`
+	Elapsed float64 `json:"elapsed"` // seconds from start to exit
+}
+
+// ObjectReport lists a declaration (for `ipcscript check`).
+type ObjectReport struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	Line string `json:"line"`
+	Spec string `json:"spec,omitempty"`
+}
+
+// Process returns the named process's report, or nil.
+func (r *Report) Process(name string) *ProcessReport {
+	for i := range r.Processes {
+		if r.Processes[i].Name == name {
+			return &r.Processes[i]
+		}
+	}
+	return nil
+}
+
+// ExitCode maps the report to the documented exit codes. An outcome the
+// script declared as expected (ipc.run{expect=...}) exits 0.
+func (r *Report) ExitCode() int {
+	switch {
+	case r.LoadError:
+		return ExitLoad
+	case r.Signal == "interrupt":
+		return ExitInterrupted
+	case r.Signal == "terminated":
+		return ExitTerminated
+	case r.OK:
+		return ExitOK
+	case r.TimedOut:
+		return ExitTimeout
+	case r.Deadlock != "":
+		return ExitDeadlock
+	}
+	return ExitFailed
+}
+
+// settle computes OK from the parts, honouring the expected outcome.
+func (r *Report) settle() {
+	allOK := r.Error == "" && len(r.Failed) == 0
+	for _, p := range r.Processes {
+		allOK = allOK && p.OK
+	}
+	switch r.Expect {
+	case "":
+		r.OK = allOK && r.Deadlock == "" && !r.TimedOut && r.Signal == ""
+	case "deadlock":
+		r.OK = r.Deadlock != "" && r.Error == "" && len(r.Failed) == 0 && r.Signal == ""
+	case "timeout":
+		r.OK = r.TimedOut && r.Error == "" && len(r.Failed) == 0 && r.Signal == ""
+	case "failure":
+		r.OK = !allOK && r.Signal == "" && !r.TimedOut && r.Error == ""
+	}
+}
+
+// Summary is a one-line human description of a failed run.
+func (r *Report) Summary() string {
+	switch {
+	case r.LoadError || r.Error != "":
+		return r.Error
+	case r.Signal != "":
+		return "interrupted (" + r.Signal + ")"
+	case r.TimedOut:
+		return "timed out"
+	case r.Deadlock != "":
+		return "deadlock: " + r.Deadlock
+	}
+	var failed []string
+	for _, p := range r.Processes {
+		if !p.OK {
+			failed = append(failed, p.Name)
+		}
+	}
+	sort.Strings(failed)
+	if len(failed) > 0 {
+		return fmt.Sprintf("%d of %d processes failed: %v", len(failed), len(r.Processes), failed)
+	}
+	if len(r.Failed) > 0 {
+		return fmt.Sprintf("%d expectations failed", len(r.Failed))
+	}
+	if r.Expect != "" && !r.OK {
+		return fmt.Sprintf("the script expected %s, which did not happen", r.Expect)
+	}
+	return "ok"
+}
+
+// luaTable converts the report to the table ipc.run returns.
+func (r *Report) luaTable(L *lua.LState) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString("ok", lua.LBool(r.OK))
+	t.RawSetString("elapsed", lua.LNumber(r.Elapsed))
+	t.RawSetString("timed_out", lua.LBool(r.TimedOut))
+	if r.Deadlock != "" {
+		t.RawSetString("deadlock", lua.LString(r.Deadlock))
+	}
+	procs := L.NewTable()
+	for _, p := range r.Processes {
+		pt := L.NewTable()
+		pt.RawSetString("ok", lua.LBool(p.OK))
+		pt.RawSetString("exit", lua.LNumber(p.Exit))
+		if p.Signal != "" {
+			pt.RawSetString("signal", lua.LString(p.Signal))
+		}
+		if p.Error != "" {
+			pt.RawSetString("error", lua.LString(p.Error))
+		}
+		pt.RawSetString("pid", lua.LNumber(p.Pid))
+		pt.RawSetString("elapsed", lua.LNumber(p.Elapsed))
+		procs.RawSetString(p.Name, pt)
+	}
+	t.RawSetString("processes", procs)
+	failed := L.NewTable()
+	for _, f := range r.Failed {
+		failed.Append(lua.LString(f))
+	}
+	t.RawSetString("failed", failed)
+	return t
+}

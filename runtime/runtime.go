@@ -1,0 +1,214 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/bindings"
+)
+
+// RunFile runs the script at path and reports what happened. The error is
+// non-nil only when the run could not be attempted at all; a script that
+// fails to load is reported with Report.LoadError (exit code 65).
+func RunFile(ctx context.Context, path string, opts Options) (*Report, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		r := &Report{Script: path, LoadError: true, Error: fmt.Sprintf("cannot read script: %v", err)}
+		return r, nil
+	}
+	return RunString(ctx, path, string(src), opts)
+}
+
+// RunString runs a script given as source; name is used in messages (and
+// children re-read it from there, so it must stay readable for the run, or
+// be a name RunString was given the source for: children receive the source
+// through a memfd when name is not a readable file).
+func RunString(ctx context.Context, name, src string, opts Options) (*Report, error) {
+	s := newSession(name, src, opts, bindings.ModeParent)
+	defer s.close()
+	return s.runParent(ctx)
+}
+
+// Check loads the script and collects its declarations without creating
+// objects or launching processes.
+func Check(path string, opts Options) (*Report, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return &Report{Script: path, LoadError: true, Error: fmt.Sprintf("cannot read script: %v", err)}, nil
+	}
+	s := newSession(path, string(src), opts, bindings.ModeCheck)
+	defer s.close()
+	rep := &Report{Script: path}
+	fn, err := s.L.Load(bytes.NewReader(src), path)
+	if err != nil {
+		rep.LoadError, rep.Error = true, loadMessage(err)
+		return rep, nil
+	}
+	s.env.Run = func(L *lua.LState, _ bindings.RunOptions) lua.LValue {
+		L.Error(lua.LString(stopCheck), 0)
+		return lua.LNil
+	}
+	s.L.Push(fn)
+	if err := s.L.PCall(0, 0, nil); err != nil && !isStopCheck(err) {
+		rep.Error = luaMessage(err)
+	}
+	for _, d := range s.env.Decls {
+		rep.Objects = append(rep.Objects, ObjectReport{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec})
+	}
+	for _, p := range s.env.Procs {
+		rep.Processes = append(rep.Processes, ProcessReport{Name: p.Name, OK: true})
+	}
+	rep.OK = rep.Error == ""
+	return rep, nil
+}
+
+const stopCheck = "\x00ipcscript: check stops at ipc.run"
+
+func isStopCheck(err error) bool {
+	var ae *lua.ApiError
+	return errors.As(err, &ae) && ae.Object.String() == stopCheck
+}
+
+// session is one Lua state and what goes with it.
+type session struct {
+	name, src string
+	opts      Options
+	L         *lua.LState
+	env       *bindings.Env
+	stdout    *lineWriter
+	stderr    *lineWriter
+	start     time.Time
+}
+
+func newSession(name, src string, opts Options, mode bindings.Mode) *session {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	s := &session{name: name, src: src, opts: opts, start: time.Now()}
+	s.stdout = &lineWriter{w: opts.Stdout}
+	s.stderr = &lineWriter{w: opts.Stderr}
+	s.L = lua.NewState()
+	s.env = &bindings.Env{Mode: mode, Script: name, Args: opts.Args}
+	s.env.Log = s.logWriter(bindings.ParentName)
+	bindings.Preload(s.L, s.env)
+	for n, m := range opts.Modules {
+		s.L.PreloadModule(n, m)
+	}
+	setArgs(s.L, name, opts.Args)
+	return s
+}
+
+func (s *session) logWriter(name string) *prefixWriter {
+	prefix := "[" + name + "] "
+	if s.opts.NoPrefix {
+		prefix = ""
+	}
+	return &prefixWriter{lw: s.stderr, prefix: prefix}
+}
+
+func (s *session) close() { s.L.Close() }
+
+// setArgs sets Lua's `arg` table: arg[0] is the script, arg[1..] its args.
+func setArgs(L *lua.LState, script string, args []string) {
+	t := L.NewTable()
+	t.RawSetInt(0, lua.LString(script))
+	for i, a := range args {
+		t.RawSetInt(i+1, lua.LString(a))
+	}
+	L.SetGlobal("arg", t)
+}
+
+// runParent runs the script as the parent: declarations create objects and
+// ipc.run launches the processes.
+func (s *session) runParent(ctx context.Context) (*Report, error) {
+	rep := &Report{Script: s.name}
+	fn, err := s.L.Load(strings.NewReader(s.src), s.name)
+	if err != nil {
+		rep.LoadError, rep.Error = true, loadMessage(err)
+		return rep, nil
+	}
+	sup := &supervisor{s: s, ctx: ctx}
+	defer sup.cleanup()
+	s.env.Run = func(L *lua.LState, o bindings.RunOptions) lua.LValue {
+		r := sup.run(o)
+		*rep = *r
+		return r.luaTable(L)
+	}
+	s.L.SetContext(ctx)
+	s.L.Push(fn)
+	err = s.L.PCall(0, 0, nil)
+	if err == nil && !s.env.RanRun() && len(s.env.Procs) > 0 {
+		// A script that declares processes and never calls ipc.run() runs as
+		// if it ended with ipc.run().
+		s.L.Push(s.L.GetField(s.L.GetField(s.L.Get(lua.RegistryIndex), "_LOADED"), "ipc"))
+		if mod, ok := s.L.Get(-1).(*lua.LTable); ok {
+			s.L.Pop(1)
+			s.L.Push(mod.RawGetString("run"))
+			err = s.L.PCall(0, 0, nil)
+		} else {
+			s.L.Pop(1)
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil && rep.Signal == "" {
+			rep.Signal = signalName(ctx)
+		}
+		rep.Error = "main: " + luaMessage(err)
+	}
+	for _, f := range s.env.Failed {
+		rep.Failed = append(rep.Failed, bindings.ParentName+": "+f)
+	}
+	rep.Script = s.name
+	rep.Elapsed = time.Since(s.start).Seconds()
+	rep.settle()
+	return rep, nil
+}
+
+// loadMessage turns a compile error into "file:line: message".
+func loadMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "\nstack traceback"); i >= 0 {
+		msg = msg[:i]
+	}
+	return strings.TrimSpace(msg)
+}
+
+// luaMessage extracts the error value of a Lua error without the traceback.
+func luaMessage(err error) string {
+	var ae *lua.ApiError
+	if errors.As(err, &ae) {
+		if ae.Object != nil && ae.Object != lua.LNil {
+			return ae.Object.String()
+		}
+	}
+	return loadMessage(err)
+}
+
+// signalName reads the cause a CLI puts on its context when a signal came.
+func signalName(ctx context.Context) string {
+	var sc SignalCause
+	if errors.As(context.Cause(ctx), &sc) {
+		return sc.Name
+	}
+	return "interrupt"
+}
+
+// SignalCause is the context cause a host sets when a signal stops the run
+// (context.WithCancelCause): the report then says "interrupted" and the
+// exit code is 130 (interrupt) or 143 (terminated).
+type SignalCause struct{ Name string }
+
+func (c SignalCause) Error() string { return "stopped by signal: " + c.Name }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

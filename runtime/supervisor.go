@@ -1,0 +1,578 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// The parent/child protocol (one child shown):
+//
+//	supervisor (parent)                          child (same binary, re-executed)
+//	-------------------                          --------------------------------
+//	run script: declarations create objects
+//	ipc.run(): for each process
+//	  socketpair(SEQPACKET) ctl ---- fd 3 -----> ctl: parent check (EOF = parent died)
+//	  memfd status table ----------- fd 4 -----> its slot: state/op/object, no syscalls
+//	  memfd script source ---------- fd 5 -----> runs the same script
+//	  declared objects' fds -------- fd 6.. ---> declarations bind to them in order
+//	  env IPCSCRIPT_CHILD = manifest (JSON: identity, declarations, fd numbers)
+//	  stdout/stderr pipes <--------------------- output, prefixed "[name] " by the parent
+//	                                             ipc.run(): body(self) runs
+//	  ctl <-------------------------------------- {"error": ..., "failed": [...]} once
+//	  wait4 <------------------------------------ exit status
+//	on each exit: repair locks the dead held, release peers blocked on it
+const envChild = "IPCSCRIPT_CHILD"
+
+// childResult is the one message a child sends on its control socket.
+type childResult struct {
+	Error  string   `json:"error,omitempty"`
+	Failed []string `json:"failed,omitempty"`
+}
+
+type child struct {
+	p      *bindings.Process
+	cmd    *exec.Cmd
+	ctl    *os.File // parent's end of the control socket
+	outs   []*os.File
+	start  time.Time
+	end    time.Time
+	result childResult
+	ctlEnd chan struct{}
+	state  *os.ProcessState
+	err    error // start failure
+}
+
+type supervisor struct {
+	s        *session
+	ctx      context.Context
+	status   *ipc.StatusTable
+	source   *os.File
+	children []*child
+	devnull  *os.File
+	outputs  sync.WaitGroup
+	pgid     int
+	stopping bool
+}
+
+type exitEvent struct {
+	c     *child
+	state *os.ProcessState
+	err   error
+}
+
+// run launches every declared process, waits for all of them and returns
+// the report. It is ipc.run() in the parent.
+func (sup *supervisor) run(o bindings.RunOptions) *Report {
+	env := sup.s.env
+	rep := &Report{Script: sup.s.name, Expect: o.Expect}
+	start := time.Now()
+	if err := sup.prepare(); err != nil {
+		rep.Error = err.Error()
+		rep.settle()
+		return rep
+	}
+	exited := make(chan exitEvent, len(env.Procs))
+	for _, p := range env.Procs {
+		c := &child{p: p, ctlEnd: make(chan struct{})}
+		sup.children = append(sup.children, c)
+		if err := sup.start(c); err != nil {
+			c.err = err
+			close(c.ctlEnd)
+			sup.warnf("process %q did not start: %v", p.Name, err)
+			exited <- exitEvent{c: c, err: err}
+			continue
+		}
+		go func() {
+			err := c.cmd.Wait()
+			exited <- exitEvent{c: c, state: c.cmd.ProcessState, err: err}
+		}()
+	}
+	// Only the children hold these now; EOF and hang-ups depend on it.
+	for _, d := range env.Decls {
+		if cl, ok := d.Object.(bindings.Closer); ok {
+			cl.CloseParent()
+		}
+	}
+
+	timeout := sup.s.opts.Timeout
+	if o.Timeout > 0 && (timeout == 0 || time.Duration(o.Timeout*float64(time.Second)) < timeout) {
+		timeout = time.Duration(o.Timeout * float64(time.Second))
+	}
+	var timer <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
+	watch := newDeadlockWatch(sup)
+	live := len(sup.children)
+	for live > 0 {
+		select {
+		case ev := <-exited:
+			live--
+			sup.exited(ev)
+			if o.FailFast && !sup.childOK(ev.c) && !sup.stopping {
+				sup.stop("fail-fast: process " + ev.c.p.Name + " failed")
+			}
+		case <-timer:
+			rep.TimedOut = true
+			sup.warnf("timed out after %v; stopping %d processes", timeout, live)
+			sup.stop("timeout")
+			timer = nil
+		case <-sup.ctx.Done():
+			rep.Signal = signalName(sup.ctx)
+			sup.stop("interrupted")
+			sup.ctx = context.Background()
+		case <-ticker.C:
+			if rep.Deadlock == "" && !sup.stopping {
+				if d := watch.check(); d != "" {
+					rep.Deadlock = d
+					if o.Expect != "deadlock" {
+						sup.warnf("deadlock: %s", d)
+					}
+					sup.stop("deadlock")
+				}
+			}
+		}
+	}
+	sup.waitOutputs()
+	for _, c := range sup.children {
+		rep.Processes = append(rep.Processes, sup.processReport(c))
+		for _, f := range c.result.Failed {
+			rep.Failed = append(rep.Failed, c.p.Name+": "+f)
+		}
+	}
+	rep.Elapsed = time.Since(start).Seconds()
+	rep.settle()
+	return rep
+}
+
+// prepare creates what every child shares: the status table, the script
+// source, /dev/null for stdin.
+func (sup *supervisor) prepare() error {
+	env := sup.s.env
+	if len(env.Procs) == 0 {
+		return nil
+	}
+	st, err := ipc.NewStatusTable(len(env.Procs))
+	if err != nil {
+		return err
+	}
+	sup.status = st
+	env.Status = st
+	fd, err := unix.MemfdCreate("ipcscript:source", unix.MFD_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("memfd_create", err)
+	}
+	sup.source = os.NewFile(uintptr(fd), "memfd:ipcscript:source")
+	if _, err := sup.source.WriteString(sup.s.src); err != nil {
+		return err
+	}
+	sup.devnull, err = os.Open(os.DevNull)
+	return err
+}
+
+// start launches one child.
+func (sup *supervisor) start(c *child) error {
+	p := c.p
+	env := sup.s.env
+	var cmd *exec.Cmd
+	if p.Exec != nil {
+		cmd = exec.Command(p.Exec[0], p.Exec[1:]...)
+		cmd.Env = childEnviron("")
+	} else {
+		exe := sup.s.opts.Executable
+		if exe == "" {
+			exe = "/proc/self/exe"
+		}
+		cmd = exec.Command(exe)
+		cmd.Args = []string{os.Args[0] + " [" + p.Name + "]"}
+		m := &bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name}
+		for _, q := range env.Procs {
+			m.Procs = append(m.Procs, bindings.ManifestProc{Name: q.Name, Group: q.Group, Index: q.Index, Count: q.Count})
+		}
+		ctlParent, ctlChild, err := socketPair()
+		if err != nil {
+			return err
+		}
+		c.ctl = ctlParent
+		defer ctlChild.Close()
+		files := []*os.File{ctlChild, sup.status.Region.File, sup.source}
+		m.Ctl, m.Status, m.Source = 3, 4, 5
+		for _, d := range env.Decls {
+			md := bindings.ManifestDecl{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec}
+			for _, f := range d.Files {
+				if !f.Owns(p) || f.File == nil {
+					continue
+				}
+				if md.FDs == nil {
+					md.FDs = map[string]int{}
+				}
+				md.FDs[f.Role] = 3 + len(files)
+				files = append(files, f.File)
+			}
+			m.Decls = append(m.Decls, md)
+		}
+		js, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		cmd.Env = childEnviron(string(js))
+		cmd.ExtraFiles = files
+		go func() { // read the child's one result message
+			defer close(c.ctlEnd)
+			buf := make([]byte, 1<<16)
+			for {
+				n, err := ctlParent.Read(buf)
+				if n > 0 {
+					json.Unmarshal(buf[:n], &c.result)
+				}
+				if err != nil || n == 0 {
+					return
+				}
+			}
+		}()
+	}
+	cmd.Stdin = sup.devnull
+	if p.Stdin != nil {
+		cmd.Stdin = p.Stdin.File("r")
+	}
+	var err error
+	if cmd.Stdout, err = sup.output(c, p.Stdout, sup.s.stdout, "w"); err != nil {
+		return err
+	}
+	if cmd.Stderr, err = sup.output(c, p.Stderr, sup.s.stderr, "w"); err != nil {
+		return err
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: sup.pgid, Pdeathsig: syscall.SIGKILL}
+	c.cmd = cmd
+	c.start = time.Now()
+	err = cmd.Start()
+	for _, f := range c.outs { // the child's ends; the parent keeps the read ends
+		f.Close()
+	}
+	if err != nil {
+		if c.ctl != nil {
+			c.ctl.Close()
+		}
+		return err
+	}
+	if sup.pgid == 0 {
+		sup.pgid = cmd.Process.Pid
+	}
+	p.Pid = cmd.Process.Pid
+	if sup.status != nil {
+		sup.status.Slot(p.Slot).Pid = int32(p.Pid)
+	}
+	return nil
+}
+
+// output returns the child's stdout/stderr: the wired pipe end, or a pipe
+// whose lines the parent copies with the process's prefix.
+func (sup *supervisor) output(c *child, wired *bindings.Decl, lw *lineWriter, role string) (*os.File, error) {
+	if wired != nil {
+		return wired.File(role), nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	c.outs = append(c.outs, w)
+	prefix := "[" + c.p.Name + "] "
+	if sup.s.opts.NoPrefix {
+		prefix = ""
+	}
+	sup.outputs.Add(1)
+	go func() {
+		defer sup.outputs.Done()
+		defer r.Close()
+		copyLines(lw, prefix, r)
+	}()
+	return w, nil
+}
+
+// waitOutputs waits for the children's output to drain. A grandchild that
+// kept a pipe open could hold it forever, so the wait is bounded.
+func (sup *supervisor) waitOutputs() {
+	done := make(chan struct{})
+	go func() { sup.outputs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		sup.warnf("output of a background process is still open; not waiting for it")
+	}
+}
+
+// exited records a child's exit and releases what it held.
+func (sup *supervisor) exited(ev exitEvent) {
+	c := ev.c
+	c.end = time.Now()
+	c.state = ev.state
+	if c.cmd != nil && c.ctl != nil {
+		select { // the result message arrives before EOF
+		case <-c.ctlEnd:
+		case <-time.After(time.Second):
+		}
+		c.ctl.Close()
+	}
+	if sup.status != nil && c.p.Pid != 0 {
+		sup.status.Slot(c.p.Slot).SetState(ipc.StateExited)
+	}
+	for _, d := range sup.s.env.Decls {
+		if r, ok := d.Object.(bindings.Recoverer); ok && c.p.Pid != 0 {
+			r.Recover(c.p.Pid)
+		}
+		if o, ok := d.Object.(bindings.ExitObserver); ok {
+			o.ProcessExited(c.p)
+		}
+	}
+	if !sup.childOK(c) && !sup.stopping {
+		sup.errorf("process %q failed: %s", c.p.Name, describeExit(c))
+	}
+}
+
+func (sup *supervisor) childOK(c *child) bool {
+	return c.err == nil && c.state != nil && c.state.Success() && c.result.Error == ""
+}
+
+func describeExit(c *child) string {
+	switch {
+	case c.err != nil:
+		return c.err.Error()
+	case c.result.Error != "":
+		return c.result.Error
+	case c.state == nil:
+		return "unknown"
+	}
+	if ws, ok := c.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "killed by signal " + unix.SignalName(ws.Signal())
+	}
+	return fmt.Sprintf("exit status %d", c.state.ExitCode())
+}
+
+func (sup *supervisor) processReport(c *child) ProcessReport {
+	pr := ProcessReport{Name: c.p.Name, Pid: c.p.Pid, Exit: -1, Error: c.result.Error}
+	if c.err != nil {
+		pr.Error = c.err.Error()
+	}
+	if c.state != nil {
+		pr.Exit = c.state.ExitCode()
+		if ws, ok := c.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			pr.Signal = unix.SignalName(ws.Signal())
+		}
+		pr.Elapsed = c.end.Sub(c.start).Seconds()
+	}
+	pr.OK = sup.childOK(c)
+	return pr
+}
+
+// stop ends the run: SIGTERM to the process group, a grace period, SIGKILL.
+func (sup *supervisor) stop(why string) {
+	if sup.stopping || sup.pgid == 0 {
+		sup.stopping = true
+		return
+	}
+	sup.stopping = true
+	pgid := sup.pgid
+	unix.Kill(-pgid, unix.SIGTERM)
+	grace := sup.s.opts.grace()
+	go func() {
+		time.Sleep(grace)
+		unix.Kill(-pgid, unix.SIGKILL)
+	}()
+}
+
+// cleanup kills anything left (after a panic or an early return) and closes
+// what the parent held.
+func (sup *supervisor) cleanup() {
+	if sup.pgid != 0 {
+		unix.Kill(-sup.pgid, unix.SIGKILL)
+	}
+	for _, d := range sup.s.env.Decls {
+		if cl, ok := d.Object.(interface{ CloseAll() }); ok {
+			cl.CloseAll()
+		}
+	}
+	if sup.source != nil {
+		sup.source.Close()
+	}
+	if sup.devnull != nil {
+		sup.devnull.Close()
+	}
+	if sup.status != nil {
+		sup.status.Region.Close()
+	}
+}
+
+func (sup *supervisor) warnf(format string, args ...any) {
+	if sup.s.opts.Quiet {
+		return
+	}
+	sup.errorf(format, args...)
+}
+
+func (sup *supervisor) errorf(format string, args ...any) {
+	sup.s.stderr.writeLine("", []byte("ipcscript: "+fmt.Sprintf(format, args...)))
+}
+
+// socketPair returns a close-on-exec SOCK_SEQPACKET pair: message
+// boundaries are kept, and EOF tells either side the other is gone.
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "ctl"), os.NewFile(uintptr(fds[1]), "ctl"), nil
+}
+
+// childEnviron is the environment without any inherited IPCSCRIPT_CHILD,
+// plus ours when manifest is set.
+func childEnviron(manifest string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envChild+"=") {
+			env = append(env, kv)
+		}
+	}
+	if manifest != "" {
+		env = append(env, envChild+"="+manifest)
+	}
+	return env
+}
+
+// deadlockWatch decides when every live process is blocked in an IPC
+// operation that none of them can complete: all are blocked without a
+// deadline and no operation has completed for a while.
+type deadlockWatch struct {
+	sup      *supervisor
+	progress []uint64
+	still    int
+}
+
+func newDeadlockWatch(sup *supervisor) *deadlockWatch {
+	return &deadlockWatch{sup: sup}
+}
+
+const deadlockTicks = 4 // x 50 ms of standing still
+
+func (w *deadlockWatch) check() string {
+	sup := w.sup
+	if sup.status == nil {
+		return ""
+	}
+	var blocked []*child
+	var progress []uint64
+	for _, c := range sup.children {
+		if c.state != nil || c.err != nil {
+			continue // exited
+		}
+		if c.p.Exec != nil {
+			w.still = 0
+			return "" // an external program: we cannot see what it waits on
+		}
+		s := sup.status.Slot(c.p.Slot)
+		if loadU32(&s.State) != ipc.StateBlocked || loadU32(&s.Deadline) != 0 {
+			w.still = 0
+			return ""
+		}
+		blocked = append(blocked, c)
+		progress = append(progress, loadU64(&s.Progress))
+	}
+	if len(blocked) == 0 {
+		return ""
+	}
+	if !equalU64(progress, w.progress) {
+		w.progress = progress
+		w.still = 0
+		return ""
+	}
+	w.still++
+	if w.still < deadlockTicks {
+		return ""
+	}
+	return describeDeadlock(sup, blocked)
+}
+
+// describeDeadlock names what each blocked process waits on, in the
+// script's names, cycle first when the waits name their peers.
+func describeDeadlock(sup *supervisor, blocked []*child) string {
+	decls := sup.s.env.Decls
+	byPid := map[int]*child{}
+	for _, c := range sup.children {
+		byPid[c.p.Pid] = c
+	}
+	waits := map[string]string{}
+	var parts []string
+	for _, c := range blocked {
+		s := sup.status.Slot(c.p.Slot)
+		op := ipc.OpNames[loadU32(&s.Op)]
+		obj := "?"
+		if i := int(loadI32(&s.Object)); i >= 0 && i < len(decls) {
+			obj = decls[i].Describe()
+		}
+		part := fmt.Sprintf("%s waits to %s on %s", c.p.Name, op, obj)
+		if peer := int(loadI32(&s.Peer)); peer > 0 {
+			if pc := byPid[peer]; pc != nil {
+				part += " held by " + pc.p.Name
+				waits[c.p.Name] = pc.p.Name
+			}
+		}
+		parts = append(parts, part)
+	}
+	if cyc := findCycle(waits); cyc != nil {
+		return "cycle " + strings.Join(cyc, " -> ") + ": " + strings.Join(parts, "; ")
+	}
+	sort.Strings(parts)
+	return "every process is blocked: " + strings.Join(parts, "; ")
+}
+
+// findCycle returns a cycle in the wait-for graph (a -> b: a waits for b).
+func findCycle(waits map[string]string) []string {
+	names := make([]string, 0, len(waits))
+	for n := range waits {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, start := range names {
+		seen := map[string]int{}
+		var path []string
+		for n := start; n != ""; n = waits[n] {
+			if i, ok := seen[n]; ok {
+				return append(path[i:], n)
+			}
+			seen[n] = len(path)
+			path = append(path, n)
+		}
+	}
+	return nil
+}
+
+func equalU64(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var errNotChild = errors.New("not a child")
