@@ -1,0 +1,358 @@
+package ipc
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Queue is a message queue in shared memory: the transport under mailboxes
+// and direct-link inboxes. Any number of processes (and goroutines) send and
+// receive through it at once. A message costs no system call when the peer
+// is busy: the queue is a ring of records in a memfd mapped by every
+// process, guarded by a short futex-based lock, and a FUTEX_WAKE is issued
+// only when someone actually sleeps.
+//
+// Layout of the memfd (all integers little-endian, native atomics):
+//
+//	0      qheader: geometry, lock word, head/tail/count, futex word (256 bytes)
+//	4096   MaxSenders sender slots of 16 bytes (slot i+1 is sender index i)
+//	69632  the ring, ringBytes bytes
+//
+// The ring holds records at absolute byte positions that only grow (a
+// position's place in the ring is pos % ringBytes). Records between head and
+// tail are the queue; each is 8-byte aligned:
+//
+//	offset size field
+//	     0    4 state: recLive, recTaken, recWithdrawn or recPad
+//	     4    4 record length, the 8-byte multiple to the next record
+//	     8      the encoded message (message.go): header, type, body
+//
+// A record that would cross the ring's end is preceded by a pad record that
+// fills the rest of the ring.
+//
+// Crash safety. Every change happens under the lock, and is ordered so that
+// a process killed at any instruction leaves a queue that the next lock
+// holder repairs (repairLocked): a send writes its record past tail and makes
+// it visible with the single store of the new tail; a receive takes a record
+// with the single store of its state. Everything else (head, count, the
+// per-sender counts) is derived and recomputed by scanning head..tail. The
+// lock word holds the owner's pid, so a waiter can tell that the owner died.
+//
+// Limits, by design:
+//   - Space is reclaimed from head only. A message left queued (unmatched by
+//     every selective receive) while QueueConfig.Bytes of later traffic
+//     passes it exhausts the ring: sends then wait for room (ErrFull when
+//     non-blocking) until it is taken.
+//   - A process killed while waiting leaves the sleeper counts one too high:
+//     senders then issue a FUTEX_WAKE that nobody needs (harmless, ~1 µs).
+//   - A dead lock owner is found by its pid; if the pid is reused before
+//     anyone notices, only Recover by the supervisor that reaped it helps.
+type Queue struct {
+	name   string
+	r      *Region
+	h      *qheader
+	slots  *[MaxSenders]senderSlot
+	ring   []byte
+	size   uint64 // ring bytes
+	pid    uint32
+	ws     *WaitStatus
+	object int32
+	spin   atomic.Int64 // adaptive spin budget in ns (queue_wait_linux.go)
+}
+
+// QueueConfig describes a queue to create.
+type QueueConfig struct {
+	Name      string // used in errors, e.g. `mailbox "orders"`: the caller passes the display name
+	Capacity  int    // Unbounded (-1), 0 = rendezvous, n > 0 = at most n queued
+	PerSender bool   // count capacity per sender (a direct inbox) rather than in total (a mailbox)
+	// With PerSender: the capacity for sender index i (Unbounded, 0, n);
+	// senders at or beyond len(SenderCapacity), and the parent (-1), use
+	// Capacity.
+	SenderCapacity []int
+	Bytes          int // ring bytes, rounded up to a page; default DefaultQueueBytes
+}
+
+const (
+	// Unbounded is the capacity of a queue whose sends never wait for a
+	// receiver. They wait only when the ring's bytes are exhausted (more
+	// than QueueConfig.Bytes of messages queued), until receivers make room.
+	Unbounded = -1
+
+	// DefaultQueueBytes is the default ring size. The memfd is sparse: pages
+	// the ring never reached cost nothing, and an emptied queue rewinds to
+	// the ring's start (see advanceLocked), so an idle or keeping-up queue
+	// touches only its first few hundred KiB.
+	DefaultQueueBytes = 64 << 20
+
+	// MaxSenders bounds sender indexes that the queue tracks per sender
+	// (PerSender capacities, SenderGone): -1 (the parent) .. MaxSenders-2.
+	MaxSenders = 4096
+)
+
+const (
+	queueMagic   = 0x51435049 // "IPCQ"
+	queueVersion = 1
+	slotsOff     = 4096
+	ringOff      = slotsOff + MaxSenders*16 // checked in init
+	minRingBytes = 4096
+	maxRingBytes = 1 << 30 // record lengths (pads too) are u32
+	recPrefix    = 8
+	// An emptied queue whose tail is past rewindAt in the ring jumps to the
+	// ring's start, so steady traffic reuses the same hot pages.
+	rewindAt = 256 << 10
+)
+
+// Record states.
+const (
+	recLive      uint32 = 1 // queued, not yet taken
+	recTaken     uint32 = 2 // received
+	recWithdrawn uint32 = 3 // a rendezvous send gave up
+	recPad       uint32 = 4 // filler up to the ring's end
+)
+
+// qheader is the shared control block at the start of the memfd. Fields that
+// change are on their own cache lines by who touches them.
+type qheader struct {
+	magic     uint32
+	version   uint32
+	ringOff   uint64
+	ringBytes uint64
+	capacity  int32
+	perSender uint32
+	_         [32]byte
+
+	lock atomic.Uint32 // owner pid | lockContended; 0 = free
+	_    [60]byte
+
+	head   atomic.Uint64 // first record that may be live
+	tail   atomic.Uint64 // end of the last committed record
+	count  atomic.Uint32 // live records (derived)
+	closed atomic.Uint32 // 1 once Close was called
+	_      [40]byte
+
+	word         atomic.Uint32 // futex word: bumped on commit, take, withdraw, close, gone, repair
+	recvSleepers atomic.Uint32 // receivers (and selects) asleep on word
+	sendSleepers atomic.Uint32 // senders asleep on word (room, or rendezvous take)
+	recvWaiting  atomic.Uint32 // receivers waiting at all, spinning or asleep
+	_            [48]byte
+}
+
+// senderSlot is the per-sender state.
+type senderSlot struct {
+	count atomic.Uint32 // live records from this sender (derived; PerSender only)
+	cap   int32         // capacity for this sender (PerSender only); set at creation
+	gone  atomic.Uint32 // 1 after SenderGone
+	_     uint32
+}
+
+func init() {
+	// The layout is shared between processes: keep it exactly as documented.
+	if unsafe.Sizeof(qheader{}) != 256 || unsafe.Sizeof(senderSlot{}) != 16 || ringOff%4096 != 0 || ringOff < slotsOff+MaxSenders*unsafe.Sizeof(senderSlot{}) {
+		panic("ipc: queue layout changed")
+	}
+}
+
+// NewQueue creates a queue in a new memfd.
+func NewQueue(cfg QueueConfig) (*Queue, error) {
+	if cfg.Capacity < Unbounded {
+		return nil, fmt.Errorf("%s: capacity %d: want %d (unbounded), 0 (rendezvous) or more", cfg.Name, cfg.Capacity, Unbounded)
+	}
+	for i, c := range cfg.SenderCapacity {
+		if c < Unbounded {
+			return nil, fmt.Errorf("%s: capacity %d for sender %d: want %d (unbounded), 0 (rendezvous) or more", cfg.Name, c, i, Unbounded)
+		}
+	}
+	if len(cfg.SenderCapacity) > MaxSenders-1 {
+		return nil, fmt.Errorf("%s: %d sender capacities exceed the %d-sender limit", cfg.Name, len(cfg.SenderCapacity), MaxSenders-1)
+	}
+	bytes := cfg.Bytes
+	if bytes == 0 {
+		bytes = DefaultQueueBytes
+	}
+	if bytes < 0 || bytes > maxRingBytes {
+		return nil, fmt.Errorf("%s: ring of %d bytes: want at most %d", cfg.Name, cfg.Bytes, maxRingBytes)
+	}
+	bytes = max(minRingBytes, (bytes+4095)&^4095)
+	r, err := NewRegion(memfdLabel(cfg.Name), ringOff+bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	q := newQueue(cfg.Name, r)
+	h := q.h
+	h.ringOff = ringOff
+	h.ringBytes = uint64(bytes)
+	h.capacity = int32(cfg.Capacity)
+	if cfg.PerSender {
+		h.perSender = 1
+		for i := range q.slots {
+			c := cfg.Capacity
+			if i-1 >= 0 && i-1 < len(cfg.SenderCapacity) {
+				c = cfg.SenderCapacity[i-1]
+			}
+			q.slots[i].cap = int32(c)
+		}
+	}
+	h.version = queueVersion
+	atomic.StoreUint32(&h.magic, queueMagic)
+	q.init()
+	return q, nil
+}
+
+// OpenQueue maps a queue from an inherited memfd (NewQueue's File in the
+// creating process). Only cfg.Name is used: the geometry and capacities are
+// read from the shared header, which is checked. On error f is left open.
+func OpenQueue(f *os.File, cfg QueueConfig) (*Queue, error) {
+	r, err := OpenRegion(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open queue: %w", cfg.Name, err)
+	}
+	fail := func(format string, args ...any) (*Queue, error) {
+		r.File = nil // the caller's to close
+		r.Close()
+		return nil, fmt.Errorf("%s: open queue: "+format, append([]any{cfg.Name}, args...)...)
+	}
+	if len(r.Mem) < ringOff+minRingBytes {
+		return fail("descriptor of %d bytes is not a queue", len(r.Mem))
+	}
+	q := newQueue(cfg.Name, r)
+	h := q.h
+	if m := atomic.LoadUint32(&h.magic); m != queueMagic {
+		return fail("descriptor is not a queue (magic %#x)", m)
+	}
+	if h.version != queueVersion {
+		return fail("queue version %d, want %d", h.version, queueVersion)
+	}
+	if h.ringOff != ringOff || h.ringBytes%4096 != 0 || h.ringBytes > maxRingBytes || h.ringOff+h.ringBytes != uint64(len(r.Mem)) {
+		return fail("bad geometry: ring of %d bytes at %d in %d bytes", h.ringBytes, h.ringOff, len(r.Mem))
+	}
+	q.init()
+	return q, nil
+}
+
+// memfdLabel makes a queue's name usable as a memfd name (seen in
+// /proc/PID/fd): no '/', and short.
+func memfdLabel(name string) string {
+	name = strings.ReplaceAll(name, "/", "_")
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	return "queue " + name
+}
+
+func newQueue(name string, r *Region) *Queue {
+	return &Queue{
+		name:   name,
+		r:      r,
+		h:      (*qheader)(ptrAt(r.Mem, 0)),
+		slots:  (*[MaxSenders]senderSlot)(ptrAt(r.Mem, slotsOff)),
+		pid:    uint32(unix.Getpid()),
+		object: -1,
+	}
+}
+
+func (q *Queue) init() {
+	q.size = q.h.ringBytes
+	q.ring = q.r.Mem[ringOff : ringOff+int(q.size) : ringOff+int(q.size)]
+	q.spin.Store(int64(spinMax))
+}
+
+// File is the memfd to hand to other processes (exec.Cmd.ExtraFiles).
+func (q *Queue) File() *os.File { return q.r.File }
+
+// Name is the name used in errors.
+func (q *Queue) Name() string { return q.name }
+
+// Len is the number of messages queued now.
+func (q *Queue) Len() int { return int(q.h.count.Load()) }
+
+// Word is the futex word that changes whenever a message is committed,
+// taken or withdrawn, or the queue is closed. A select reads it before
+// trying a non-blocking Receive, then sleeps with FutexWaitAny on the words
+// of all its queues, bracketed by AddWaiter and DoneWaiter.
+func (q *Queue) Word() *uint32 { return (*uint32)(unsafe.Pointer(&q.h.word)) }
+
+// AddWaiter registers a sleeping select as a receiver, so that senders
+// FUTEX_WAKE Word(). Call it before the non-blocking Receive that precedes
+// the sleep, and DoneWaiter after waking.
+func (q *Queue) AddWaiter() {
+	q.h.recvWaiting.Add(1)
+	q.h.recvSleepers.Add(1)
+}
+
+// DoneWaiter undoes AddWaiter.
+func (q *Queue) DoneWaiter() {
+	q.h.recvSleepers.Add(^uint32(0))
+	q.h.recvWaiting.Add(^uint32(0))
+}
+
+// SetStatus makes the queue record its blocking waits in ws under the given
+// object id (nil: don't record). Call it before using the queue.
+func (q *Queue) SetStatus(ws *WaitStatus, object int32) {
+	q.ws, q.object = ws, object
+}
+
+// Close closes the queue for every process: sends fail with ErrClosed,
+// receives take what is still queued and then fail with ErrClosed. Every
+// sleeper is woken.
+func (q *Queue) Close() error {
+	q.lock()
+	q.h.closed.Store(1)
+	q.h.word.Add(1)
+	q.unlock()
+	FutexWake(q.Word(), math.MaxInt32)
+	return nil
+}
+
+// SenderGone records that sender i will never send again (its process
+// exited): a receive from i alone that finds nothing queued from i then
+// returns ErrClosed instead of waiting forever. Sleepers are woken. Indexes
+// outside -1..MaxSenders-2 are ignored.
+func (q *Queue) SenderGone(i int32) {
+	s := q.slot(i)
+	if s == nil {
+		return
+	}
+	s.gone.Store(1)
+	q.h.word.Add(1)
+	FutexWake(q.Word(), math.MaxInt32)
+}
+
+// Unmap unmaps this process's view and closes its descriptor. The queue
+// lives on in other processes. The Queue must not be used afterwards.
+func (q *Queue) Unmap() error {
+	if q.r == nil {
+		return nil
+	}
+	err := q.r.Close()
+	q.r, q.h, q.slots, q.ring = nil, nil, nil, nil
+	return err
+}
+
+// slot returns sender i's slot, or nil when i is out of range.
+func (q *Queue) slot(i int32) *senderSlot {
+	if i < -1 || i > MaxSenders-2 {
+		return nil
+	}
+	return &q.slots[i+1]
+}
+
+// Record access. off is a ring offset (pos % size) of a record.
+
+func (q *Queue) state(off uint64) *atomic.Uint32 {
+	return (*atomic.Uint32)(unsafe.Pointer(&q.ring[off]))
+}
+
+func (q *Queue) recLen(off uint64) uint64 {
+	return uint64(*(*uint32)(unsafe.Pointer(&q.ring[off+4])))
+}
+
+func (q *Queue) setRecord(off uint64, state uint32, n uint64) {
+	*(*uint32)(unsafe.Pointer(&q.ring[off+4])) = uint32(n)
+	q.state(off).Store(state)
+}

@@ -1,0 +1,859 @@
+package ipc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// newTestQueue creates a queue unmapped at cleanup.
+func newTestQueue(tb testing.TB, cfg QueueConfig) *Queue {
+	tb.Helper()
+	if cfg.Name == "" {
+		cfg.Name = `mailbox "test"`
+	}
+	q, err := NewQueue(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { q.Unmap() })
+	return q
+}
+
+// openView maps q a second time through a duplicate descriptor, as another
+// process would.
+func openView(tb testing.TB, q *Queue) *Queue {
+	tb.Helper()
+	fd, err := unix.FcntlInt(q.File().Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "dup")
+	v, err := OpenQueue(f, QueueConfig{Name: q.name})
+	if err != nil {
+		f.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { v.Unmap() })
+	return v
+}
+
+// checkQueue verifies the queue's invariants: the lock is free, the records
+// from head to tail chain exactly, head is at the first live record (or
+// tail), and the counts equal the live records. It returns the live
+// messages in order.
+func checkQueue(tb testing.TB, q *Queue) []Message {
+	tb.Helper()
+	if v := q.h.lock.Load(); v != 0 {
+		tb.Fatalf("lock held: %#x", v)
+	}
+	head, tail := q.h.head.Load(), q.h.tail.Load()
+	if tail < head || tail-head > q.size {
+		tb.Fatalf("head %d tail %d ring %d", head, tail, q.size)
+	}
+	var live []Message
+	perSender := map[int32]uint32{}
+	for p := head; p < tail; {
+		off := p % q.size
+		n := q.recLen(off)
+		if !q.validRecord(p, tail, n) {
+			tb.Fatalf("bad record length %d at %d (head %d tail %d)", n, p, head, tail)
+		}
+		switch st := q.state(off).Load(); st {
+		case recLive:
+			var m Message
+			b := q.ring[off+recPrefix : off+n]
+			h, err := DecodeHeader(b)
+			if err != nil {
+				tb.Fatalf("record at %d: %v", p, err)
+			}
+			if err := DecodeMessage(b[:HeaderSize+h.Size()], &m); err != nil {
+				tb.Fatalf("record at %d: %v", p, err)
+			}
+			live = append(live, m)
+			perSender[m.Src]++
+		case recTaken, recWithdrawn, recPad:
+			if len(live) == 0 && p == head {
+				tb.Fatalf("head %d is at a dead record (state %d)", head, st)
+			}
+		default:
+			tb.Fatalf("record at %d has state %d", p, st)
+		}
+		p += n
+	}
+	if c := q.h.count.Load(); int(c) != len(live) {
+		tb.Fatalf("count %d, live records %d", c, len(live))
+	}
+	if q.h.perSender != 0 {
+		for i := int32(-1); i < MaxSenders-1; i++ {
+			if c := q.slot(i).count.Load(); c != perSender[i] {
+				tb.Fatalf("sender %d count %d, live records %d", i, c, perSender[i])
+			}
+		}
+	}
+	return live
+}
+
+func msg(src int32, seq uint64, typ, body string) *Message {
+	return &Message{Type: typ, Src: src, Dst: 7, Seq: seq, Body: []byte(body)}
+}
+
+var nb = WaitOpts{NonBlocking: true}
+
+func mustSend(tb testing.TB, q *Queue, m *Message) {
+	tb.Helper()
+	if err := q.Send(m, nb); err != nil {
+		tb.Fatalf("send %q/%d: %v", m.Type, m.Seq, err)
+	}
+}
+
+func mustReceive(tb testing.TB, q *Queue, f Filter) Message {
+	tb.Helper()
+	var m Message
+	if err := q.Receive(f, nb, &m); err != nil {
+		tb.Fatalf("receive %+v: %v", f, err)
+	}
+	return m
+}
+
+func TestQueueRoundTripFields(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: Unbounded})
+	in := &Message{Type: "order", Src: 3, Dst: -5, Seq: 1 << 40, Time: 12345, Flags: 0xbeef, Body: []byte("hello")}
+	mustSend(t, q, in)
+	before := monoNow()
+	mustSend(t, q, &Message{Type: "stamp", Src: -1, Body: nil})
+	after := monoNow()
+	if q.Len() != 2 {
+		t.Fatalf("Len %d, want 2", q.Len())
+	}
+	got := mustReceive(t, q, Filter{})
+	if got.Type != in.Type || got.Src != in.Src || got.Dst != in.Dst || got.Seq != in.Seq || got.Time != in.Time ||
+		got.Flags != in.Flags || !bytes.Equal(got.Body, in.Body) {
+		t.Fatalf("got %+v, want %+v", got, *in)
+	}
+	got = mustReceive(t, q, Filter{})
+	if got.Type != "stamp" || got.Src != -1 || len(got.Body) != 0 {
+		t.Fatalf("got %+v", got)
+	}
+	if got.Time < before || got.Time > after {
+		t.Fatalf("stamped time %d not within [%d, %d]", got.Time, before, after)
+	}
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	if d := ts.Nano() - monoNow(); d > int64(time.Millisecond) || d < -int64(time.Millisecond) {
+		t.Fatalf("monoNow is %v off CLOCK_MONOTONIC", time.Duration(d))
+	}
+	if err := q.Receive(Filter{}, nb, &got); err != ErrEmpty {
+		t.Fatalf("empty queue: %v, want ErrEmpty", err)
+	}
+	checkQueue(t, q)
+}
+
+func TestQueueNoAllocs(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: 64})
+	in := &Message{Type: "t", Time: 1, Body: make([]byte, 64)}
+	out := Message{Body: make([]byte, 0, 64)}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := q.Send(in, nb); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Receive(Filter{}, nb, &out); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per send+receive, want 0", allocs)
+	}
+}
+
+// TestQueueWrap pushes messages of many sizes through a small ring, so
+// records wrap with pad records, and checks order and contents.
+func TestQueueWrap(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: Unbounded, Bytes: 4096})
+	var sent, recv uint64
+	body := bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz"), 40)
+	for round := 0; round < 200; round++ {
+		for { // fill until the ring is full
+			n := int(sent*37) % len(body)
+			err := q.Send(&Message{Seq: sent, Body: body[:n]}, nb)
+			if err == ErrFull {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+		for k := 0; k < 1+round%3; k++ {
+			m := mustReceive(t, q, Filter{})
+			if m.Seq != recv || !bytes.Equal(m.Body, body[:int(recv*37)%len(body)]) {
+				t.Fatalf("got seq %d (%d bytes), want %d", m.Seq, len(m.Body), recv)
+			}
+			recv++
+		}
+		if live := checkQueue(t, q); len(live) != int(sent-recv) {
+			t.Fatalf("%d live, want %d", len(live), sent-recv)
+		}
+	}
+	if laps := q.h.tail.Load() / q.size; laps < 20 {
+		t.Fatalf("the ring wrapped only %d times", laps)
+	}
+}
+
+// TestQueueRewind checks that an emptied queue goes back to the ring's
+// start, so steady traffic keeps touching the same pages.
+func TestQueueRewind(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: Unbounded, Bytes: 4 << 20})
+	body := make([]byte, 1000)
+	var m Message
+	for i := 0; i < 2000; i++ {
+		mustSend(t, q, &Message{Body: body})
+		if err := q.Receive(Filter{}, nb, &m); err != nil {
+			t.Fatal(err)
+		}
+		if off := q.h.tail.Load() % q.size; off > rewindAt+2048 {
+			t.Fatalf("tail at ring offset %d after %d messages: no rewind", off, i)
+		}
+	}
+	checkQueue(t, q)
+}
+
+func TestQueueNonBlocking(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: 2})
+	var m Message
+	if err := q.Receive(Filter{}, nb, &m); err != ErrEmpty {
+		t.Fatalf("receive on empty: %v, want ErrEmpty", err)
+	}
+	mustSend(t, q, msg(0, 0, "", "a"))
+	mustSend(t, q, msg(0, 1, "", "b"))
+	start := time.Now()
+	if err := q.Send(msg(0, 2, "", "c"), nb); err != ErrFull {
+		t.Fatalf("send on full: %v, want ErrFull", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("non-blocking send took %v", d)
+	}
+	if q.Len() != 2 {
+		t.Fatalf("Len %d after refused send", q.Len())
+	}
+
+	// Unbounded: refused only when the ring's bytes run out.
+	u := newTestQueue(t, QueueConfig{Capacity: Unbounded, Bytes: 4096})
+	n := 0
+	for ; ; n++ {
+		err := u.Send(msg(0, uint64(n), "", strings.Repeat("x", 100)), nb)
+		if err == ErrFull {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := 4096 / (recPrefix + HeaderSize + 104); n != want {
+		t.Fatalf("%d messages fit a 4096-byte ring, want %d", n, want)
+	}
+	checkQueue(t, u)
+}
+
+func TestQueueTimeout(t *testing.T) {
+	const timeout = 60 * time.Millisecond
+	q := newTestQueue(t, QueueConfig{Capacity: 1})
+	var m Message
+	start := time.Now()
+	if err := q.Receive(Filter{}, WaitOpts{Timeout: timeout}, &m); err != ErrTimeout {
+		t.Fatalf("receive: %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d < timeout || d > timeout+3*time.Second {
+		t.Fatalf("receive timed out after %v, want about %v", d, timeout)
+	}
+	mustSend(t, q, msg(0, 0, "", "a"))
+	start = time.Now()
+	if err := q.Send(msg(0, 1, "", "b"), WaitOpts{Timeout: timeout}); err != ErrTimeout {
+		t.Fatalf("send on full: %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d < timeout || d > timeout+3*time.Second {
+		t.Fatalf("send timed out after %v, want about %v", d, timeout)
+	}
+	if live := checkQueue(t, q); len(live) != 1 || live[0].Seq != 0 {
+		t.Fatalf("queue holds %+v, want only seq 0", live)
+	}
+}
+
+// TestQueueBlocking checks that a blocked receiver is woken by a send and a
+// blocked sender by a receive, across two views of the queue.
+func TestQueueBlocking(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: 1})
+	v := openView(t, q)
+	got := make(chan Message)
+	go func() {
+		var m Message
+		if err := v.Receive(Filter{}, WaitOpts{Timeout: 10 * time.Second}, &m); err != nil {
+			t.Error(err)
+		}
+		got <- m
+	}()
+	time.Sleep(30 * time.Millisecond) // let it go to sleep
+	mustSend(t, q, msg(1, 0, "", "wake"))
+	if m := <-got; string(m.Body) != "wake" {
+		t.Fatalf("got %q", m.Body)
+	}
+
+	mustSend(t, q, msg(1, 1, "", "fill"))
+	sent := make(chan error)
+	go func() { sent <- v.Send(msg(1, 2, "", "second"), WaitOpts{Timeout: 10 * time.Second}) }()
+	time.Sleep(30 * time.Millisecond)
+	select {
+	case err := <-sent:
+		t.Fatalf("send on a full queue returned %v", err)
+	default:
+	}
+	if m := mustReceive(t, q, Filter{}); string(m.Body) != "fill" {
+		t.Fatalf("got %q", m.Body)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if m := mustReceive(t, q, Filter{}); string(m.Body) != "second" {
+		t.Fatalf("got %q", m.Body)
+	}
+}
+
+func TestQueueRendezvous(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: 0})
+	v := openView(t, q)
+
+	// Send returns only once the receiver has taken the message: the
+	// receiver records the time just before it starts receiving, long after
+	// the send started; the send must end after that.
+	var receiveStart atomic.Int64
+	done := make(chan Message)
+	go func() {
+		time.Sleep(80 * time.Millisecond)
+		if n := v.Len(); n != 1 {
+			t.Errorf("Len %d while the sender waits, want 1", n)
+		}
+		receiveStart.Store(time.Now().UnixNano())
+		var m Message
+		if err := v.Receive(Filter{}, WaitOpts{}, &m); err != nil {
+			t.Error(err)
+		}
+		done <- m
+	}()
+	if err := q.Send(msg(0, 1, "", "hand-over"), WaitOpts{Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	sendEnd := time.Now().UnixNano()
+	if rs := receiveStart.Load(); rs == 0 || sendEnd < rs {
+		t.Fatalf("send returned before the receive started (%d < %d)", sendEnd, rs)
+	}
+	if m := <-done; string(m.Body) != "hand-over" {
+		t.Fatalf("got %q", m.Body)
+	}
+
+	// Timeout: the message is withdrawn and never delivered later.
+	start := time.Now()
+	if err := q.Send(msg(0, 2, "", "late"), WaitOpts{Timeout: 50 * time.Millisecond}); err != ErrTimeout {
+		t.Fatalf("send with no receiver: %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("timed out after %v", d)
+	}
+	var m Message
+	if err := v.Receive(Filter{}, nb, &m); err != ErrEmpty {
+		t.Fatalf("withdrawn message: receive got %v (%q), want ErrEmpty", err, m.Body)
+	}
+
+	// Non-blocking with no receiver waiting: ErrFull at once, nothing left.
+	if err := q.Send(msg(0, 3, "", "nb"), nb); err != ErrFull {
+		t.Fatalf("non-blocking send: %v, want ErrFull", err)
+	}
+	// Non-blocking with a receiver waiting: delivered.
+	go func() {
+		var m Message
+		if err := v.Receive(Filter{}, WaitOpts{Timeout: 10 * time.Second}, &m); err != nil {
+			t.Error(err)
+		}
+		done <- m
+	}()
+	for q.h.recvWaiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := q.Send(msg(0, 4, "", "nb-ok"), nb); err != nil {
+		t.Fatalf("non-blocking send to a waiting receiver: %v", err)
+	}
+	if m := <-done; string(m.Body) != "nb-ok" {
+		t.Fatalf("got %q", m.Body)
+	}
+	if live := checkQueue(t, q); len(live) != 0 {
+		t.Fatalf("queue holds %d messages", len(live))
+	}
+}
+
+func TestQueueSelectiveReceive(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: Unbounded})
+	in := []*Message{
+		msg(1, 0, "a", "1a0"), msg(2, 0, "b", "2b0"), msg(1, 1, "b", "1b1"),
+		msg(3, 0, "a", "3a0"), msg(2, 1, "a", "2a1"), msg(1, 2, "c", "1c2"),
+	}
+	for _, m := range in {
+		mustSend(t, q, m)
+	}
+	if m := mustReceive(t, q, Filter{ByType: true, Type: "b"}); string(m.Body) != "2b0" {
+		t.Fatalf("by type b: got %s", m.Body)
+	}
+	if m := mustReceive(t, q, Filter{BySrc: true, Src: 2}); string(m.Body) != "2a1" {
+		t.Fatalf("from 2: got %s", m.Body)
+	}
+	if m := mustReceive(t, q, Filter{BySrc: true, Src: 1, ByType: true, Type: "c"}); string(m.Body) != "1c2" {
+		t.Fatalf("from 1 type c: got %s", m.Body)
+	}
+	var m Message
+	if err := q.Receive(Filter{BySrc: true, Src: 2}, nb, &m); err != ErrEmpty {
+		t.Fatalf("from 2 again: %v, want ErrEmpty", err)
+	}
+	if err := q.Receive(Filter{ByType: true, Type: "zzz"}, nb, &m); err != ErrEmpty {
+		t.Fatalf("type zzz: %v, want ErrEmpty", err)
+	}
+	var rest []string
+	for q.Len() > 0 {
+		rest = append(rest, string(mustReceive(t, q, Filter{}).Body))
+	}
+	if got := strings.Join(rest, " "); got != "1a0 1b1 3a0" {
+		t.Fatalf("the others came out as %q, want in order", got)
+	}
+	checkQueue(t, q)
+
+	// A filtered receiver asleep is woken by the matching message only.
+	got := make(chan string)
+	go func() {
+		var m Message
+		if err := q.Receive(Filter{ByType: true, Type: "want"}, WaitOpts{Timeout: 10 * time.Second}, &m); err != nil {
+			t.Error(err)
+		}
+		got <- string(m.Body)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	mustSend(t, q, msg(0, 0, "other", "x"))
+	time.Sleep(20 * time.Millisecond)
+	mustSend(t, q, msg(0, 1, "want", "y"))
+	if b := <-got; b != "y" {
+		t.Fatalf("filtered receiver got %q", b)
+	}
+	if m := mustReceive(t, q, Filter{}); string(m.Body) != "x" {
+		t.Fatalf("left %q", m.Body)
+	}
+}
+
+func TestQueueClose(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: 2})
+	v := openView(t, q)
+	mustSend(t, q, msg(0, 0, "", "a"))
+	mustSend(t, q, msg(0, 1, "", "b"))
+
+	// A sender blocked on the full queue gets ErrClosed.
+	sent := make(chan error)
+	go func() { sent <- v.Send(msg(0, 2, "", "c"), WaitOpts{Timeout: 10 * time.Second}) }()
+	time.Sleep(30 * time.Millisecond)
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != ErrClosed {
+		t.Fatalf("blocked sender: %v, want ErrClosed", err)
+	}
+	if err := q.Send(msg(0, 3, "", "d"), nb); err != ErrClosed {
+		t.Fatalf("send after close: %v, want ErrClosed", err)
+	}
+	// Receivers drain, then get ErrClosed, blocking or not.
+	for _, want := range []string{"a", "b"} {
+		if m := mustReceive(t, v, Filter{}); string(m.Body) != want {
+			t.Fatalf("drain: got %q, want %q", m.Body, want)
+		}
+	}
+	var m Message
+	if err := v.Receive(Filter{}, WaitOpts{}, &m); err != ErrClosed {
+		t.Fatalf("receive on drained closed queue: %v, want ErrClosed", err)
+	}
+
+	// A receiver asleep is woken by Close.
+	r := newTestQueue(t, QueueConfig{Capacity: Unbounded})
+	errc := make(chan error)
+	go func() {
+		var m Message
+		errc <- r.Receive(Filter{}, WaitOpts{Timeout: 10 * time.Second}, &m)
+	}()
+	time.Sleep(30 * time.Millisecond)
+	r.Close()
+	if err := <-errc; err != ErrClosed {
+		t.Fatalf("sleeping receiver: %v, want ErrClosed", err)
+	}
+
+	// A rendezvous sender waiting when the queue closes gets ErrClosed and
+	// its message is withdrawn.
+	z := newTestQueue(t, QueueConfig{Capacity: 0})
+	go func() { errc <- z.Send(msg(0, 0, "", "z"), WaitOpts{Timeout: 10 * time.Second}) }()
+	for z.Len() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	z.Close()
+	if err := <-errc; err != ErrClosed {
+		t.Fatalf("rendezvous sender: %v, want ErrClosed", err)
+	}
+	if err := z.Receive(Filter{}, nb, &m); err != ErrClosed {
+		t.Fatalf("receive after withdrawn rendezvous: %v, want ErrClosed", err)
+	}
+}
+
+func TestQueueSenderGone(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: Unbounded})
+	mustSend(t, q, msg(3, 0, "", "last words"))
+	mustSend(t, q, msg(4, 0, "", "other"))
+	q.SenderGone(3)
+	// What 3 sent before it went is still delivered.
+	if m := mustReceive(t, q, Filter{BySrc: true, Src: 3}); string(m.Body) != "last words" {
+		t.Fatalf("got %q", m.Body)
+	}
+	var m Message
+	if err := q.Receive(Filter{BySrc: true, Src: 3}, WaitOpts{}, &m); err != ErrClosed {
+		t.Fatalf("receive from gone sender: %v, want ErrClosed", err)
+	}
+	// Unfiltered and other senders are unaffected.
+	if m := mustReceive(t, q, Filter{}); string(m.Body) != "other" {
+		t.Fatalf("got %q", m.Body)
+	}
+	if err := q.Receive(Filter{}, nb, &m); err != ErrEmpty {
+		t.Fatalf("unfiltered: %v, want ErrEmpty", err)
+	}
+	// A receiver asleep waiting for 5 is released when 5 goes.
+	errc := make(chan error)
+	go func() {
+		var m Message
+		errc <- q.Receive(Filter{BySrc: true, Src: 5}, WaitOpts{Timeout: 10 * time.Second}, &m)
+	}()
+	time.Sleep(30 * time.Millisecond)
+	q.SenderGone(5)
+	if err := <-errc; err != ErrClosed {
+		t.Fatalf("sleeping receiver: %v, want ErrClosed", err)
+	}
+}
+
+func TestQueuePerSender(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{
+		Capacity:       1,
+		PerSender:      true,
+		SenderCapacity: []int{2, 0, Unbounded},
+	})
+	// Sender 0: capacity 2, whatever the others hold.
+	mustSend(t, q, msg(2, 0, "", "u0"))
+	mustSend(t, q, msg(0, 0, "", "a"))
+	mustSend(t, q, msg(0, 1, "", "b"))
+	if err := q.Send(msg(0, 2, "", "c"), nb); err != ErrFull {
+		t.Fatalf("sender 0 third: %v, want ErrFull", err)
+	}
+	// Sender 1: rendezvous.
+	if err := q.Send(msg(1, 0, "", "r"), nb); err != ErrFull {
+		t.Fatalf("sender 1 (rendezvous): %v, want ErrFull", err)
+	}
+	// Sender 2: unbounded.
+	for i := 1; i < 100; i++ {
+		mustSend(t, q, msg(2, uint64(i), "", "u"))
+	}
+	// Senders 7 and -1 (the parent): the default capacity 1.
+	for _, s := range []int32{7, -1} {
+		mustSend(t, q, msg(s, 0, "", "d"))
+		if err := q.Send(msg(s, 1, "", "d"), nb); err != ErrFull {
+			t.Fatalf("sender %d second: %v, want ErrFull", s, err)
+		}
+	}
+	checkQueue(t, q)
+	// Taking one of sender 0's makes room for sender 0 only.
+	if m := mustReceive(t, q, Filter{BySrc: true, Src: 0}); string(m.Body) != "a" {
+		t.Fatalf("got %q", m.Body)
+	}
+	mustSend(t, q, msg(0, 2, "", "c"))
+	if err := q.Send(msg(7, 1, "", "d"), nb); err != ErrFull {
+		t.Fatalf("sender 7: %v, want ErrFull", err)
+	}
+	if err := q.Send(msg(MaxSenders, 0, "", "x"), nb); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("sender out of range: %v", err)
+	}
+	checkQueue(t, q)
+}
+
+func TestQueueErrors(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Name: `mailbox "orders"`, Capacity: Unbounded})
+	err := q.Send(&Message{Body: make([]byte, 9<<20)}, nb)
+	if want := `mailbox "orders": send: message of 9437184 bytes exceeds the 8 MiB limit`; err == nil || err.Error() != want {
+		t.Fatalf("oversize: %v\nwant %s", err, want)
+	}
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatal("oversize error is not ErrTooLarge")
+	}
+	if err := q.Send(&Message{Type: strings.Repeat("t", 256)}, nb); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("long type: %v", err)
+	}
+	small := newTestQueue(t, QueueConfig{Name: "inbox", Capacity: Unbounded, Bytes: 4096})
+	if err := small.Send(&Message{Body: make([]byte, 5000)}, nb); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "ring") {
+		t.Fatalf("larger than the ring: %v", err)
+	}
+	if q.Len() != 0 || small.Len() != 0 {
+		t.Fatal("a refused message was queued")
+	}
+	// The largest message fits the default ring.
+	if err := q.Send(&Message{Type: "t", Body: make([]byte, MaxMessageSize-1)}, nb); err != nil {
+		t.Fatal(err)
+	}
+	var m Message
+	if err := q.Receive(Filter{}, nb, &m); err != nil || len(m.Body) != MaxMessageSize-1 {
+		t.Fatalf("largest message: %v, %d bytes", err, len(m.Body))
+	}
+
+	if _, err := NewQueue(QueueConfig{Name: "bad", Capacity: -2}); err == nil {
+		t.Fatal("capacity -2 accepted")
+	}
+	// Opening a descriptor that is not a queue fails and leaves it open.
+	r, err := NewRegion("notaqueue", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := OpenQueue(r.File, QueueConfig{Name: "x"}); err == nil || !strings.Contains(err.Error(), "not a queue") {
+		t.Fatalf("open non-queue: %v", err)
+	}
+	if _, err := r.File.Stat(); err != nil {
+		t.Fatalf("descriptor closed by failed open: %v", err)
+	}
+}
+
+// TestQueueGoroutines runs 4 senders and 3 receivers as goroutines on their
+// own views of one queue of capacity 8 (run it with -race).
+func TestQueueGoroutines(t *testing.T) {
+	const senders, receivers, per = 4, 3, 3000
+	q := newTestQueue(t, QueueConfig{Capacity: 8})
+	var wg sync.WaitGroup
+	results := make([][]Message, receivers)
+	for r := range receivers {
+		v := openView(t, q)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var m Message
+				err := v.Receive(Filter{}, WaitOpts{Timeout: 30 * time.Second}, &m)
+				if err == ErrClosed {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				results[r] = append(results[r], m)
+			}
+		}()
+	}
+	var swg sync.WaitGroup
+	for s := range senders {
+		v := q
+		if s%2 == 1 {
+			v = openView(t, q)
+		}
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			for i := range per {
+				m := &Message{Type: "t", Src: int32(s), Seq: uint64(i), Body: []byte(strconv.Itoa(i))}
+				if err := v.Send(m, WaitOpts{Timeout: 30 * time.Second}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	swg.Wait()
+	q.Close()
+	wg.Wait()
+	checkDelivery(t, results, senders, per)
+}
+
+// checkDelivery checks that every (src, seq) for src < senders and seq < per
+// was received exactly once, and that each receiver saw each sender's
+// messages in order.
+func checkDelivery(t *testing.T, results [][]Message, senders, per int) {
+	t.Helper()
+	seen := make([][]int, senders)
+	for i := range seen {
+		seen[i] = make([]int, per)
+	}
+	for r, ms := range results {
+		last := make([]int64, senders)
+		for i := range last {
+			last[i] = -1
+		}
+		for _, m := range ms {
+			if m.Src < 0 || int(m.Src) >= senders || m.Seq >= uint64(per) {
+				t.Fatalf("receiver %d got unexpected message src %d seq %d", r, m.Src, m.Seq)
+			}
+			if string(m.Body) != strconv.FormatUint(m.Seq, 10) {
+				t.Fatalf("receiver %d: seq %d carries body %q", r, m.Seq, m.Body)
+			}
+			if int64(m.Seq) <= last[m.Src] {
+				t.Fatalf("receiver %d: from %d got seq %d after %d", r, m.Src, m.Seq, last[m.Src])
+			}
+			last[m.Src] = int64(m.Seq)
+			seen[m.Src][m.Seq]++
+		}
+	}
+	for s := range seen {
+		for i, n := range seen[s] {
+			if n != 1 {
+				t.Fatalf("message %d/%d received %d times", s, i, n)
+			}
+		}
+	}
+	for r, ms := range results {
+		t.Logf("receiver %d got %d messages", r, len(ms))
+	}
+}
+
+// Multi-process: producers and consumers are child processes.
+
+func init() {
+	registerChild("queue-produce", childProduce)
+	registerChild("queue-consume", childConsume)
+}
+
+// childProduce: args src, count. Sends count messages from src to fd 3.
+func childProduce() {
+	q := childQueue(0)
+	src, _ := strconv.Atoi(childArgs()[0])
+	n, _ := strconv.Atoi(childArgs()[1])
+	for i := range n {
+		m := &Message{Type: "t", Src: int32(src), Seq: uint64(i), Body: []byte(strconv.Itoa(i))}
+		if err := q.Send(m, WaitOpts{Timeout: 60 * time.Second}); err != nil {
+			childFatalf("send %d: %v", i, err)
+		}
+	}
+}
+
+// childConsume receives from fd 3 until the queue is closed and drained,
+// writing each message's src and seq to stdout (12 bytes each).
+func childConsume() {
+	q := childQueue(0)
+	var m Message
+	out := make([]byte, 0, 1<<16)
+	for {
+		err := q.Receive(Filter{}, WaitOpts{Timeout: 60 * time.Second}, &m)
+		if err == ErrClosed {
+			break
+		}
+		if err != nil {
+			childFatalf("receive: %v", err)
+		}
+		if string(m.Body) != strconv.FormatUint(m.Seq, 10) {
+			childFatalf("seq %d carries body %q", m.Seq, m.Body)
+		}
+		out = binary.LittleEndian.AppendUint32(out, uint32(m.Src))
+		out = binary.LittleEndian.AppendUint64(out, m.Seq)
+	}
+	os.Stdout.Write(out)
+}
+
+func childQueue(i int) *Queue {
+	q, err := OpenQueue(childFile(i), QueueConfig{Name: "child"})
+	if err != nil {
+		childFatalf("%v", err)
+	}
+	return q
+}
+
+// TestQueueProcesses: 4 producer processes and 3 consumer processes through
+// one queue of capacity 8. Nothing lost, nothing duplicated, each producer's
+// messages in order at each consumer.
+func TestQueueProcesses(t *testing.T) {
+	const producers, consumers, per = 4, 3, 5000
+	q := newTestQueue(t, QueueConfig{Capacity: 8})
+	files := []*os.File{q.File()}
+	var cons []*testChild
+	for range consumers {
+		cons = append(cons, startChild(t, "queue-consume", files))
+	}
+	var prods []*testChild
+	for p := range producers {
+		prods = append(prods, startChild(t, "queue-produce", files, strconv.Itoa(p), strconv.Itoa(per)))
+	}
+	for _, c := range prods {
+		c.wait(t)
+	}
+	q.Close()
+	results := make([][]Message, consumers)
+	for i, c := range cons {
+		c.wait(t)
+		out := []byte(c.out.String())
+		if len(out)%12 != 0 {
+			t.Fatalf("consumer %d wrote %d bytes: %s", i, len(out), out)
+		}
+		for ; len(out) > 0; out = out[12:] {
+			seq := binary.LittleEndian.Uint64(out[4:])
+			results[i] = append(results[i], Message{
+				Src: int32(binary.LittleEndian.Uint32(out)), Seq: seq, Body: []byte(strconv.FormatUint(seq, 10)),
+			})
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	checkDelivery(t, results, producers, per)
+	for i, r := range results {
+		if len(r) == 0 {
+			t.Errorf("consumer %d received nothing", i)
+		}
+	}
+	if live := checkQueue(t, q); len(live) != 0 {
+		t.Fatalf("%d messages left", len(live))
+	}
+}
+
+// TestQueueRendezvousProcesses: a rendezvous send to another process returns
+// only after that process took the message: until it is taken the message
+// is queued, so each Send must return with nothing queued.
+func TestQueueRendezvousProcesses(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: 0})
+	c := startChild(t, "queue-consume", []*os.File{q.File()})
+	for i := range 200 {
+		if err := q.Send(&Message{Src: 0, Seq: uint64(i), Body: []byte(strconv.Itoa(i))}, WaitOpts{Timeout: 30 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		// Taken means gone from the queue by the time Send returns.
+		if n := q.Len(); n != 0 {
+			t.Fatalf("send %d returned with %d queued", i, n)
+		}
+	}
+	q.Close()
+	c.wait(t)
+	if n := len(c.out.String()) / 12; n != 200 {
+		t.Fatalf("child received %d, want 200", n)
+	}
+}
+
+func ExampleQueue() {
+	q, err := NewQueue(QueueConfig{Name: `mailbox "orders"`, Capacity: 16, Bytes: 1 << 20})
+	if err != nil {
+		panic(err)
+	}
+	defer q.Unmap()
+	// Another process would OpenQueue(q.File(), ...) from ExtraFiles.
+	q.Send(&Message{Type: "order", Src: -1, Body: []byte("two pizzas")}, WaitOpts{})
+	var m Message
+	q.Receive(Filter{ByType: true, Type: "order"}, WaitOpts{Timeout: time.Second}, &m)
+	fmt.Printf("%s from %d: %s\n", m.Type, m.Src, m.Body)
+	// Output: order from -1: two pizzas
+}
