@@ -33,6 +33,12 @@ type Env struct {
 	Args   []string // script arguments (the Lua `arg` table)
 
 	Decls []*Decl    // every declaration in order (processes included)
+	// Implicit objects are made by the runtime rather than declared by the
+	// script (each process's direct-link inbox). Kinds add them in a
+	// BeforeLaunch hook in the parent; a child finds them, with their
+	// inherited descriptors, before the script runs.
+	Implicit     []*Decl
+	BeforeLaunch []func(e *Env) error
 	Procs []*Process // process instances in declaration order (count expanded)
 
 	// Child mode: what the parent declared, and who this process is.
@@ -53,6 +59,8 @@ type Env struct {
 
 	// Failed holds expectations that failed in this process.
 	Failed []string
+
+	runDir *ipc.RunDir // created on first use by a named object
 
 	ranRun  bool // ipc.run was called
 	running bool // a process body (or the code after ipc.run) is running
@@ -118,6 +126,12 @@ type Recoverer interface{ Recover(pid int) }
 // the run has exited (a direct-link inbox releases receivers waiting on it).
 type ExitObserver interface{ ProcessExited(p *Process) }
 
+// Releaser is implemented by objects that hold something in the parent
+// until the run is over (a mapping, a name in the file system or the
+// message-queue name space). The runtime calls Release once, after every
+// process has exited.
+type Releaser interface{ Release() }
+
 // Closer is implemented by objects the parent must close after launch
 // because only the children may hold them (pipe ends).
 type Closer interface{ CloseParent() }
@@ -132,6 +146,9 @@ type Manifest struct {
 	Self   string         `json:"self"`
 	Procs  []ManifestProc `json:"procs"`
 	Decls  []ManifestDecl `json:"decls"`
+	// Implicit objects (see Env.Implicit), each with the descriptors of it
+	// this child holds.
+	Implicit []ManifestDecl `json:"implicit,omitempty"`
 	Source int            `json:"source_fd"`  // memfd holding the script's source
 	Status int            `json:"status_fd"`  // status table memfd
 	Ctl    int            `json:"control_fd"` // control socket to the supervisor
@@ -241,4 +258,82 @@ func (e *Env) RanRun() bool { return e.ranRun }
 // where returns "file:line" of the Lua code calling the current Go function.
 func where(L *lua.LState) string {
 	return strings.TrimSuffix(strings.TrimSpace(L.Where(1)), ":")
+}
+
+// RunDir returns the run's private directory (mode 0700), where named
+// objects (FIFOs, unix sockets) live: created on first use in the parent,
+// opened from the manifest in a child. Check mode has none.
+func (e *Env) RunDir() (*ipc.RunDir, error) {
+	if e.runDir != nil {
+		return e.runDir, nil
+	}
+	var err error
+	switch e.Mode {
+	case ModeParent:
+		e.runDir, err = ipc.NewRunDir()
+	case ModeChild:
+		if e.Manifest.RunDir == "" {
+			return nil, fmt.Errorf("the parent created no run directory")
+		}
+		e.runDir, err = ipc.OpenRunDir(e.Manifest.RunDir)
+	default:
+		return nil, fmt.Errorf("no run directory while checking a script")
+	}
+	return e.runDir, err
+}
+
+// RunDirPath is the run directory's path, or "" when none was created.
+func (e *Env) RunDirPath() string {
+	if e.runDir == nil {
+		return ""
+	}
+	return e.runDir.Dir()
+}
+
+// RemoveRunDir removes the run directory (parent, at the end of the run).
+func (e *Env) RemoveRunDir() error {
+	if e.runDir == nil || e.Mode != ModeParent {
+		return nil
+	}
+	err := e.runDir.Remove()
+	e.runDir = nil
+	return err
+}
+
+// PrepareLaunch runs the BeforeLaunch hooks (parent, once every declaration
+// is in, just before the processes start).
+func (e *Env) PrepareLaunch() error {
+	for _, h := range e.BeforeLaunch {
+		if err := h(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddImplicit records an implicit object created in the parent.
+func (e *Env) AddImplicit(kind, name string) *Decl {
+	d := &Decl{Index: -1 - len(e.Implicit), Kind: kind, Name: name, Line: "(implicit)"}
+	e.Implicit = append(e.Implicit, d)
+	return d
+}
+
+// ImplicitDecl finds an implicit object by kind and name. In a child it is
+// built from the manifest on first use; nil when there is none.
+func (e *Env) ImplicitDecl(kind, name string) *Decl {
+	if e.Mode == ModeChild && e.Implicit == nil {
+		for i, md := range e.Manifest.Implicit {
+			d := &Decl{Index: -1 - i, Kind: md.Kind, Name: md.Name, Line: "(implicit)"}
+			for role, fd := range md.FDs {
+				d.Files = append(d.Files, DeclFile{Role: role, File: os.NewFile(uintptr(fd), fmt.Sprintf("%s %q %s", md.Kind, md.Name, role))})
+			}
+			e.Implicit = append(e.Implicit, d)
+		}
+	}
+	for _, d := range e.Implicit {
+		if d.Kind == kind && d.Name == name {
+			return d
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/ipc"
 )
 
 // RunFile runs the script at path and reports what happened. The error is
@@ -32,6 +33,9 @@ func RunFile(ctx context.Context, path string, opts Options) (*Report, error) {
 // be a name RunString was given the source for: children receive the source
 // through a memfd when name is not a readable file).
 func RunString(ctx context.Context, name, src string, opts Options) (*Report, error) {
+	// What a killed run left behind (its run directory, its message queues)
+	// is removed first; only objects provably of a dead run are touched.
+	ipc.CleanStale()
 	s := newSession(name, src, opts, bindings.ModeParent)
 	defer s.close()
 	return s.runParent(ctx)

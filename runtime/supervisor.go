@@ -80,7 +80,11 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	env := sup.s.env
 	rep := &Report{Script: sup.s.name, Expect: o.Expect}
 	start := time.Now()
-	if err := sup.prepare(); err != nil {
+	err := sup.prepare()
+	if err == nil {
+		err = env.PrepareLaunch()
+	}
+	if err != nil {
 		rep.Error = err.Error()
 		rep.settle()
 		return rep
@@ -203,7 +207,11 @@ func (sup *supervisor) start(c *child) error {
 		}
 		cmd = exec.Command(exe)
 		cmd.Args = []string{os.Args[0] + " [" + p.Name + "]"}
-		m := &bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name}
+		m := &bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name, RunDir: env.RunDirPath()}
+		if env.RunDirPath() != "" {
+			id, _ := env.RunDir()
+			m.RunID = id.ID()
+		}
 		for _, q := range env.Procs {
 			m.Procs = append(m.Procs, bindings.ManifestProc{Name: q.Name, Group: q.Group, Index: q.Index, Count: q.Count})
 		}
@@ -215,7 +223,8 @@ func (sup *supervisor) start(c *child) error {
 		defer ctlChild.Close()
 		files := []*os.File{ctlChild, sup.status.Region.File, sup.source}
 		m.Ctl, m.Status, m.Source = 3, 4, 5
-		for _, d := range env.Decls {
+		// Each declaration with the descriptors of it this process holds.
+		describe := func(d *bindings.Decl) bindings.ManifestDecl {
 			md := bindings.ManifestDecl{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec}
 			for _, f := range d.Files {
 				if !f.Owns(p) || f.File == nil {
@@ -227,7 +236,13 @@ func (sup *supervisor) start(c *child) error {
 				md.FDs[f.Role] = 3 + len(files)
 				files = append(files, f.File)
 			}
-			m.Decls = append(m.Decls, md)
+			return md
+		}
+		for _, d := range env.Decls {
+			m.Decls = append(m.Decls, describe(d))
+		}
+		for _, d := range env.Implicit {
+			m.Implicit = append(m.Implicit, describe(d))
 		}
 		js, err := json.Marshal(m)
 		if err != nil {
@@ -334,7 +349,7 @@ func (sup *supervisor) exited(ev exitEvent) {
 	if sup.status != nil && c.p.Pid != 0 {
 		sup.status.Slot(c.p.Slot).SetState(ipc.StateExited)
 	}
-	for _, d := range sup.s.env.Decls {
+	for _, d := range append(sup.s.env.Decls, sup.s.env.Implicit...) {
 		if r, ok := d.Object.(bindings.Recoverer); ok && c.p.Pid != 0 {
 			r.Recover(c.p.Pid)
 		}
@@ -404,10 +419,13 @@ func (sup *supervisor) cleanup() {
 	if sup.pgid != 0 {
 		unix.Kill(-sup.pgid, unix.SIGKILL)
 	}
-	for _, d := range sup.s.env.Decls {
-		if cl, ok := d.Object.(interface{ CloseAll() }); ok {
-			cl.CloseAll()
+	for _, d := range append(sup.s.env.Decls, sup.s.env.Implicit...) {
+		if r, ok := d.Object.(bindings.Releaser); ok {
+			r.Release()
 		}
+	}
+	if err := sup.s.env.RemoveRunDir(); err != nil {
+		sup.errorf("removing the run directory: %v", err)
 	}
 	if sup.source != nil {
 		sup.source.Close()

@@ -5,10 +5,11 @@ package main
 import (
 	"os"
 
+	"github.com/ipcscript/ipcscript/cmd/ipcscript/cli"
 	"github.com/ipcscript/ipcscript/runtime"
 )
 
 func main() {
 	runtime.Child(runtime.Options{}) // a child of a run never returns from here
-	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

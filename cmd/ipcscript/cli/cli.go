@@ -1,4 +1,6 @@
-package main
+// Package cli is the ipcscript command line: flags in, runtime.Options out,
+// an exit code back. It lives apart from main so tests can run it in-process.
+package cli
 
 import (
 	"context"
@@ -18,7 +20,7 @@ import (
 	"github.com/ipcscript/ipcscript/runtime"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X github.com/ipcscript/ipcscript/cmd/ipcscript/cli.version=...".
 var version = "0.1.0-dev"
 
 const usage = `ipcscript runs a Lua script whose processes are real OS processes, connected
@@ -42,8 +44,8 @@ Exit codes:
   65 the script does not load   124 timeout   130 interrupted   143 terminated
 `
 
-// cli runs the command line and returns the exit code.
-func cli(args []string, stdout, stderr io.Writer) int {
+// Main runs the command line and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("ipcscript", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SetInterspersed(false) // flags after the script name belong to the script

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// impl is one column of the table: an implementation of every case.
+type impl int
+
+const (
+	implLua impl = iota // ipcscript, scripts in lua/ run by the ipcscript binary
+	implGo              // ipcscript's ipc package from Go (goapi.go)
+	implPy              // Python multiprocessing, peers/py/
+	implC               // C over the same kernel mechanism, peers/c/
+	numImpls
+)
+
+var implKeys = [numImpls]string{"lua", "go", "py", "c"}
+var implTitles = [numImpls]string{"Lua", "Go API", "Python", "C"}
+
+// The order in which one repeat runs the implementations of a case.
+var runOrder = [numImpls]impl{implC, implPy, implLua, implGo}
+
+// command is how one implementation runs one case: a program and its
+// arguments. For C it names a binary built from peers/c/, for Python a
+// script in peers/py/, for Lua a script in lua/, and for Go a case
+// registered in goapi.go. Two cells with the same command share one
+// measurement.
+type command struct {
+	prog string
+	args []string
+}
+
+// metric says which JSON field of a run's line a row shows, and how.
+type metric struct {
+	field  string  // the JSON field
+	scale  float64 // shown value = field value * scale
+	unit   string  // as shown
+	higher bool    // higher is better
+}
+
+var (
+	perRoundTrip = metric{"ns_per_op", 1e-3, "µs/rt ↓", false}
+	msgsPerSec   = metric{"msgs_per_s", 1e-3, "k msg/s ↑", true}
+	mbPerSec     = metric{"mb_per_s", 1, "MB/s ↑", true}
+	opsPerSec    = metric{"ops_per_s", 1e-6, "M op/s ↑", true}
+	perProcess   = metric{"ns_per_op", 1e-6, "ms/proc ↓", false}
+	// Filled in by the harness from its samples of /proc/PID/status.
+	workerRSS = metric{"rss_worker_kib", 1.0 / 1024, "MiB ↓", false}
+	totalRSS  = metric{"rss_total_kib", 1.0 / 1024, "MiB ↓", false}
+)
+
+// groups are the six kinds of case, as the table heads them.
+var groups = map[int]string{
+	1: "1 round trip of a 64-byte message",
+	2: "2 one-way throughput of 64-byte messages",
+	3: "3 bulk bytes in 64 KiB writes",
+	4: "4 shared-memory operations",
+	5: "5 launch: start N trivial processes, then join them all, per process",
+	6: "6 memory: peak RSS (VmHWM)",
+}
+
+// benchCase is one row of the table.
+type benchCase struct {
+	id     string
+	group  int
+	title  string
+	metric metric
+	// cpus, when set, pins every process of every run of the row to these
+	// CPUs (the affinity is inherited by all descendants).
+	cpus []int
+	// memory rows are sampled for peak RSS while they run. A peak RSS
+	// hardly varies, so they take at most 3 repeats.
+	memory bool
+	cmds   [numImpls]*command // nil: no such mechanism, shown as —
+}
+
+// sizes are the counts of one mode (full or --quick).
+type sizes struct {
+	rtt1, rtt2  int // round trips on one CPU, on two
+	msgs        int // messages per throughput run
+	bulk        int // bytes per bulk run
+	addC, addPy int // atomic adds (C is ~50x faster than the rest)
+	addLua      int
+	mutexC      int // lock/unlock pairs
+	mutexPy     int
+	mutexLua    int
+	procs       int // processes launched per launch run, and in the big memory run
+	idleMS      int // how long an idle process sleeps in the memory rows
+}
+
+var fullSizes = sizes{
+	rtt1: 10000, rtt2: 5000,
+	msgs: 200000,
+	bulk: 512 << 20,
+	addC: 20000000, addPy: 1000000, addLua: 1000000,
+	mutexC: 10000000, mutexPy: 2000000, mutexLua: 1000000,
+	procs:  64,
+	idleMS: 250,
+}
+
+var quickSizes = sizes{
+	rtt1: 200, rtt2: 200,
+	msgs: 2000,
+	bulk: 4 << 20,
+	addC: 100000, addPy: 10000, addLua: 10000,
+	mutexC: 100000, mutexPy: 10000, mutexLua: 10000,
+	procs:  8,
+	idleMS: 200,
+}
+
+const chunk = 64 << 10 // bulk write size
+
+func cmd(prog string, args ...any) *command {
+	c := &command{prog: prog}
+	for _, a := range args {
+		c.args = append(c.args, fmt.Sprint(a))
+	}
+	return c
+}
+
+// both is the same command for the Lua script and the Go API case: they
+// share one argument contract (see goapi.go).
+func both(c *command, py, cc *command) [numImpls]*command {
+	return [numImpls]*command{implLua: c, implGo: c, implPy: py, implC: cc}
+}
+
+func allCases(s sizes) []benchCase {
+	var cs []benchCase
+
+	// 1. Round trips. Where the processes run decides the figure on this
+	// kind of machine (a wake-up across CPUs costs several times one on the
+	// same CPU, and the scheduler places a pair differently from run to
+	// run), so each mechanism is measured twice: every process pinned to
+	// one CPU, and free on all CPUs.
+	type rtt struct {
+		id, title, mode, py, c string
+	}
+	rtts := []rtt{
+		{"link", "direct link (C: shm+sem)", "link", "link", "sem"},
+		{"mailbox", "mailbox (C: shm+sem)", "mailbox", "queue", "sem"},
+		{"pipe", "pipe", "pipe", "pipe", "pipe"},
+		{"unix", "unix socket", "unix", "unix", "unix"},
+		{"mq", "POSIX message queue", "mq", "mq", "mq"},
+		{"sem", "semaphore + shm", "sem", "sem", "sem"},
+	}
+	for _, place := range []struct {
+		suffix, title string
+		cpus          []int
+		n             int
+	}{
+		{"1cpu", "1 CPU", []int{0}, s.rtt1},
+		{"2cpu", "2 CPUs", nil, s.rtt2},
+	} {
+		for _, r := range rtts {
+			cs = append(cs, benchCase{
+				id: "rtt-" + r.id + "-" + place.suffix, group: 1,
+				title:  r.title + ", " + place.title,
+				metric: perRoundTrip, cpus: place.cpus,
+				cmds: both(cmd("pingpong", r.mode, place.n), cmd("pingpong.py", r.py, place.n), cmd("pingpong", r.c, place.n)),
+			})
+		}
+	}
+
+	// 2. One-way throughput through one mailbox; C: a shared-memory ring
+	// with semaphores ("unbounded" = room for every message).
+	for _, t := range []struct {
+		id, title  string
+		procs      int
+		capacity   string
+		cCapacity  int
+		pyCapacity string
+	}{
+		{"tput-cap64", "mailbox, capacity 64, 1→1", 1, "64", 64, "64"},
+		{"tput-unbounded", "mailbox, unbounded, 1→1", 1, "unbounded", s.msgs, "unbounded"},
+		{"tput-4x4", "mailbox, capacity 64, 4→4", 4, "64", 64, "64"},
+	} {
+		cs = append(cs, benchCase{
+			id: t.id, group: 2, title: t.title, metric: msgsPerSec,
+			cmds: both(cmd("tput", t.procs, t.procs, t.capacity, s.msgs),
+				cmd("tput.py", t.procs, t.procs, t.pyCapacity, s.msgs),
+				cmd("ring", t.procs, t.procs, t.cCapacity, s.msgs)),
+		})
+	}
+
+	// 3. Bulk bytes in 64 KiB writes.
+	for _, m := range []struct{ mode, title string }{
+		{"pipe", "pipe"}, {"unix", "unix socket"}, {"shm", "shared memory, 16-slot ring"},
+	} {
+		cs = append(cs, benchCase{
+			id: "bulk-" + m.mode, group: 3, title: m.title, metric: mbPerSec,
+			cmds: both(cmd("bulk", m.mode, s.bulk, chunk), cmd("bulk.py", m.mode, s.bulk, chunk), cmd("bulk", m.mode, s.bulk, chunk)),
+		})
+	}
+
+	// 4. Shared-memory operations. Rates, so the counts differ per
+	// implementation to keep every run long enough and short enough.
+	for _, o := range []struct {
+		id, title, mode, pyMode string
+		workers                 int
+		lua, py, c              int
+	}{
+		{"shm-add", "atomic add, 1 process", "add", "add", 1, s.addLua, s.addPy, s.addC},
+		{"mutex-1", "mutex lock+unlock, uncontended", "mutex", "lock", 1, s.mutexLua, s.mutexPy, s.mutexC},
+		{"mutex-2", "mutex lock+unlock, 2 processes", "mutex", "lock", 2, s.mutexLua, s.mutexPy, s.mutexC},
+	} {
+		cs = append(cs, benchCase{
+			id: o.id, group: 4, title: o.title, metric: opsPerSec,
+			cmds: both(cmd("shmops", o.mode, o.workers, o.lua), cmd("shmops.py", o.pyMode, o.workers, o.py), cmd("shmops", o.mode, o.workers, o.c)),
+		})
+	}
+
+	// 5. Launch and join. The ipcscript cells of the first two rows are one
+	// measurement, shown against both kinds of peer.
+	n := s.procs
+	cs = append(cs,
+		benchCase{
+			id: "launch-spawn", group: 5, title: fmt.Sprintf("%d, against spawn", n), metric: perProcess,
+			cmds: both(cmd("launch", n), cmd("launch.py", "spawn", n), cmd("launch", "spawn", n)),
+		},
+		benchCase{
+			id: "launch-fork", group: 5, title: fmt.Sprintf("%d, against fork", n), metric: perProcess,
+			cmds: both(cmd("launch", n), cmd("launch.py", "fork", n), cmd("launch", "fork", n)),
+		},
+		benchCase{
+			id: "launch-reexec", group: 5, title: fmt.Sprintf("%d, bare re-exec of a Go binary", n), metric: perProcess,
+			cmds: [numImpls]*command{implGo: cmd("reexec", n)},
+		},
+	)
+
+	// 6. Peak RSS (VmHWM), sampled by the harness.
+	idle := strconv.Itoa(s.idleMS)
+	cs = append(cs,
+		benchCase{
+			id: "mem-idle", group: 6, title: "1 idle process", metric: workerRSS, memory: true,
+			cmds: both(cmd("idle", 1, idle), cmd("idle.py", 1, idle), cmd("idle", 1, idle)),
+		},
+		benchCase{
+			id: "mem-run", group: 6, title: fmt.Sprintf("%d idle processes, Σ over the run", n), metric: totalRSS, memory: true,
+			cmds: both(cmd("idle", n, idle), cmd("idle.py", n, idle), cmd("idle", n, idle)),
+		},
+	)
+	return cs
+}

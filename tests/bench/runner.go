@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// measurement is every run of one implementation of one command. Rows
+// whose cells have the same implementation, command and CPU placement share
+// one measurement.
+type measurement struct {
+	im       impl
+	cmd      *command
+	why      string // set when there is no figure by design: shown as —
+	err      error  // the first failure; no more runs after it
+	runs     []figures
+	attempts int
+	secs     float64 // wall time of its runs
+}
+
+// values returns the row's figure from every run, in the row's unit.
+func (m *measurement) values(mt metric) []float64 {
+	var vs []float64
+	for _, f := range m.runs {
+		if v, ok := f[mt.field].(float64); ok {
+			vs = append(vs, v*mt.scale)
+		}
+	}
+	return vs
+}
+
+type rowResult struct {
+	c     benchCase
+	cells [numImpls]*measurement // nil: no such mechanism
+	secs  float64                // wall time spent on the row
+}
+
+type results struct {
+	mach      machine
+	repeats   int
+	quick     bool
+	rows      []rowResult
+	total     time.Duration
+	leftovers []string
+}
+
+// failed says whether any cell failed (a missing mechanism, an unwired Go
+// case or an unbuilt ipcscript is not a failure).
+func (r *results) failed() bool {
+	for _, row := range r.rows {
+		for _, m := range row.cells {
+			if m != nil && m.err != nil {
+				return true
+			}
+		}
+	}
+	return len(r.leftovers) > 0
+}
+
+func (b *bench) runAll(ctx context.Context, cases []benchCase) *results {
+	res := &results{mach: b.mach, repeats: b.o.repeats, quick: b.o.quick}
+	shared := map[string]*measurement{}
+	for i, c := range cases {
+		if ctx.Err() != nil {
+			break
+		}
+		t0 := time.Now()
+		row := rowResult{c: c}
+		for im := range numImpls {
+			cmd := c.cmds[im]
+			if cmd == nil {
+				continue
+			}
+			key := fmt.Sprintf("%s %s %q %v %v", implKeys[im], cmd.prog, cmd.args, c.cpus, c.memory)
+			m := shared[key]
+			if m == nil {
+				m = &measurement{im: im, cmd: cmd}
+				if !b.enabled[im] {
+					m.why = "not selected"
+				}
+				shared[key] = m
+			}
+			row.cells[im] = m
+		}
+		repeats := b.o.repeats
+		if c.memory {
+			repeats = min(repeats, 3)
+		}
+		for r := 0; r < repeats && ctx.Err() == nil; r++ {
+			for _, im := range runOrder {
+				m := row.cells[im]
+				if m == nil || m.why != "" || m.err != nil || m.attempts > r {
+					continue
+				}
+				b.measure(ctx, c, m)
+			}
+		}
+		row.secs = time.Since(t0).Seconds()
+		res.rows = append(res.rows, row)
+		progress("[%2d/%d] %-16s %s  (%.1f s)", i+1, len(cases), c.id, summaryLine(row), row.secs)
+	}
+	res.leftovers = removeLeftovers()
+	res.total = time.Since(b.start)
+	return res
+}
+
+// measure does one run of m for the row c.
+func (b *bench) measure(ctx context.Context, c benchCase, m *measurement) {
+	m.attempts++
+	argv, env, why := b.argv(m.im, m.cmd)
+	if why != "" {
+		m.why = why
+		return
+	}
+	t0 := time.Now()
+	f, err := run{
+		argv: argv, env: env, dir: b.work, cpus: c.cpus,
+		sampleRSS: c.memory, timeout: b.o.timeout,
+	}.start(ctx)
+	m.secs += time.Since(t0).Seconds()
+	if b.o.verbose {
+		progress("  %s %s: %v %v", implKeys[m.im], strings.Join(argv, " "), f, err)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		m.err = err
+		return
+	}
+	v, present := f[c.metric.field]
+	switch {
+	case !present:
+		m.err = fmt.Errorf("%s: no %q in %v", strings.Join(argv, " "), c.metric.field, f)
+	case v == nil:
+		m.why, _ = f["why"].(string)
+		if m.why == "" {
+			m.why = "no such mechanism"
+		}
+	default:
+		if _, ok := v.(float64); !ok {
+			m.err = fmt.Errorf("%s: %q is not a number in %v", strings.Join(argv, " "), c.metric.field, f)
+			return
+		}
+		m.runs = append(m.runs, f)
+	}
+}
+
+func summaryLine(row rowResult) string {
+	var parts []string
+	for _, im := range runOrder {
+		parts = append(parts, implTitles[im]+" "+cellText(row.cells[im], row.c.metric))
+	}
+	return strings.Join(parts, "  ") + "  " + row.c.metric.unit
+}
+
+// removeLeftovers removes what a run left in the kernel's name spaces under
+// the benchmark's own prefix, and returns the names it found.
+func removeLeftovers() []string {
+	var found []string
+	for _, dir := range []string{"/dev/shm", "/dev/mqueue"} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), "ipcscript-bench") {
+				p := filepath.Join(dir, e.Name())
+				os.Remove(p)
+				found = append(found, p)
+			}
+		}
+	}
+	return found
+}
