@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -41,6 +42,7 @@ func runChild(manifest string, opts Options) int {
 	if err := unix.Fstat(m.Ctl, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return fail("this program was started as process %q of an ipcscript run (%s is set) but not by ipcscript: its control socket (fd %d) is missing; unset %s to run it directly", m.Self, envChild, m.Ctl, envChild)
 	}
+	sanitizeDescriptors(&m)
 	ctl := os.NewFile(uintptr(m.Ctl), "ctl")
 	go func() { // the parent check: EOF on the control socket = parent gone
 		var b [1]byte
@@ -122,4 +124,40 @@ func runChild(manifest string, opts Options) int {
 // flushStdout flushes io.write buffering a script may have turned on.
 func flushStdout(L *lua.LState) {
 	L.DoString("pcall(function() io.stdout:flush() end)")
+}
+
+// sanitizeDescriptors makes the child hold exactly what the manifest gives
+// it. A descriptor the supervisor itself inherited without close-on-exec
+// (from a shell, a test runner) would otherwise reach every child: those
+// are closed. The manifest's own descriptors are marked close-on-exec, so
+// a program the script starts (os.execute, io.popen) gets none of them.
+// Descriptors the Go runtime opened for itself are close-on-exec already
+// and are left alone.
+func sanitizeDescriptors(m *bindings.Manifest) {
+	keep := map[int]bool{m.Ctl: true, m.Status: true, m.Source: true}
+	for _, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
+		for _, d := range ds {
+			for _, fd := range d.FDs {
+				keep[fd] = true
+			}
+		}
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		if keep[fd] {
+			unix.CloseOnExec(fd)
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.Close(fd)
+		}
+	}
 }

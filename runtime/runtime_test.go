@@ -1,0 +1,194 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"go.uber.org/goleak"
+
+	"github.com/ipcscript/ipcscript/runtime"
+)
+
+// testModules are the Lua modules every test run adds; children must get
+// the same ones, so TestMain passes them to runtime.Child too.
+var testModules = map[string]lua.LGFunction{
+	"shout": shoutModule,
+	"fdlist": func(L *lua.LState) int {
+		// fdlist.list() -> {"0 /dev/null", "3 socket:[123]", ...}
+		mod := L.NewTable()
+		L.SetField(mod, "list", L.NewFunction(func(L *lua.LState) int {
+			t := L.NewTable()
+			ents, _ := os.ReadDir("/proc/self/fd")
+			for _, e := range ents {
+				target, err := os.Readlink("/proc/self/fd/" + e.Name())
+				if err != nil {
+					continue // the directory's own descriptor, already closed
+				}
+				t.Append(lua.LString(e.Name() + " " + target))
+			}
+			L.Push(t)
+			return 1
+		}))
+		L.Push(mod)
+		return 1
+	},
+}
+
+func TestMain(m *testing.M) {
+	runtime.Child(runtime.Options{Modules: testModules})
+	goleak.VerifyTestMain(m)
+}
+
+func run(t *testing.T, src string, opts runtime.Options) (*runtime.Report, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	opts.Stdout, opts.Stderr = &out, &errb
+	opts.Modules = testModules
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := runtime.RunString(ctx, "test.lua", src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, out.String(), errb.String()
+}
+
+// A child holds stdin/stdout/stderr, the runtime's control socket and
+// status table, and the descriptors declared for it: with from/to, the
+// writer of a pipe never holds its read end and the reader never its write
+// end.
+func TestChildHoldsOnlyItsDescriptors(t *testing.T) {
+	rep, out, errs := run(t, `
+local ipc = require("ipc")
+local fdlist = require("fdlist")
+local p = ipc.pipe{from = "w", to = "r"}
+local other = ipc.pipe{from = "r", to = "w"}
+local function show(self)
+  for _, fd in ipairs(fdlist.list()) do print(fd) end
+end
+ipc.process("w", show)
+ipc.process("r", show)
+`, runtime.Options{})
+	if !rep.OK {
+		t.Fatalf("run failed: %s\n%s", rep.Summary(), errs)
+	}
+	for _, name := range []string{"w", "r"} {
+		var pipes, sockets, status int
+		for _, line := range strings.Split(out, "\n") {
+			fd, target, ok := strings.Cut(strings.TrimPrefix(line, "["+name+"] "), " ")
+			if !ok || !strings.HasPrefix(line, "["+name+"] ") || fd == "0" || fd == "1" || fd == "2" {
+				continue
+			}
+			switch {
+			case strings.HasPrefix(target, "pipe:"):
+				pipes++
+			case strings.HasPrefix(target, "socket:"):
+				sockets++
+			case target == "/memfd:ipcscript:status (deleted)":
+				status++
+			case strings.HasPrefix(target, "/memfd:ipcscript:"):
+				// an implicit object of the run (a direct-link inbox)
+			case strings.HasPrefix(target, "/sys/fs/cgroup/"):
+				// the Go runtime's own (GOMAXPROCS follows the cgroup's CPU quota)
+			default:
+				t.Errorf("process %s holds an unexpected descriptor %s -> %s", name, fd, target)
+			}
+		}
+		// one end of each of the two pipes, the control socket, the status table
+		if pipes != 2 || sockets != 1 || status != 1 {
+			t.Errorf("process %s: %d pipe ends, %d sockets, %d status tables; want 2, 1, 1\n%s", name, pipes, sockets, status, out)
+		}
+	}
+}
+
+// A script that declares processes but never calls ipc.run() runs them.
+func TestImplicitRun(t *testing.T) {
+	rep, out, _ := run(t, `
+local ipc = require("ipc")
+ipc.process("a", function() print("ran") end)
+`, runtime.Options{})
+	if !rep.OK || !strings.Contains(out, "[a] ran") {
+		t.Fatalf("ok=%v out=%q", rep.OK, out)
+	}
+}
+
+// A child whose declarations differ from the parent's fails with a message
+// naming the first differing declaration.
+func TestDeclarationsMustMatch(t *testing.T) {
+	rep, _, errs := run(t, `
+local ipc = require("ipc")
+local name = os.getenv("IPCSCRIPT_CHILD") and "child-side" or "parent-side"
+ipc.process("a", function() end)
+ipc.pipe{from = "a", to = name == "parent-side" and "a" or "a"}
+ipc.process(name == "parent-side" and "b" or "c", function() end)
+`, runtime.Options{})
+	if rep.OK {
+		t.Fatal("run succeeded; want a declaration mismatch")
+	}
+	a := rep.Process("a")
+	if a == nil || !strings.Contains(a.Error, `declaration 3 is process "b"`) || !strings.Contains(a.Error, `process "c"`) {
+		t.Fatalf("process a error = %q\n%s", a.Error, errs)
+	}
+}
+
+// An expectation that fails in a child fails the run, with its line.
+func TestExpectFailsTheRun(t *testing.T) {
+	rep, _, _ := run(t, `
+local ipc = require("ipc")
+ipc.process("a", function() ipc.expect(1 + 1 == 3, "arithmetic") end)
+`, runtime.Options{})
+	if rep.OK || rep.ExitCode() != runtime.ExitFailed {
+		t.Fatalf("ok=%v code=%d", rep.OK, rep.ExitCode())
+	}
+	if len(rep.Failed) != 1 || rep.Failed[0] != "a: test.lua:3: arithmetic" {
+		t.Fatalf("failed = %q", rep.Failed)
+	}
+}
+
+// Objects declared inside a process body are refused, naming the line.
+func TestDeclareInsideBody(t *testing.T) {
+	rep, _, _ := run(t, `
+local ipc = require("ipc")
+ipc.process("a", function()
+  ipc.pipe()
+end)
+`, runtime.Options{})
+	a := rep.Process("a")
+	if rep.OK || a == nil || !strings.Contains(a.Error, "test.lua:4:") || !strings.Contains(a.Error, "top level") {
+		t.Fatalf("report: %+v", rep.Processes)
+	}
+}
+
+// fail_fast stops the others as soon as one fails.
+func TestFailFast(t *testing.T) {
+	start := time.Now()
+	rep, _, _ := run(t, `
+local ipc = require("ipc")
+ipc.process("slow", function() ipc.sleep(20) end)
+ipc.process("bad", function() error("boom") end)
+ipc.run{fail_fast = true}
+`, runtime.Options{})
+	if rep.OK || time.Since(start) > 10*time.Second {
+		t.Fatalf("ok=%v after %v", rep.OK, time.Since(start))
+	}
+	if s := rep.Process("slow"); s == nil || s.Signal != "SIGTERM" {
+		t.Fatalf("slow: %+v", s)
+	}
+}
+
+// A deadlock the script expects is a success; exit code 0.
+func TestExpectedTimeout(t *testing.T) {
+	rep, _, _ := run(t, `
+local ipc = require("ipc")
+ipc.process("sleeper", function() ipc.sleep(30) end)
+ipc.run{timeout = 0.5, expect = "timeout"}
+`, runtime.Options{})
+	if !rep.OK || !rep.TimedOut || rep.ExitCode() != 0 {
+		t.Fatalf("ok=%v timedout=%v code=%d", rep.OK, rep.TimedOut, rep.ExitCode())
+	}
+}
