@@ -32,14 +32,14 @@ type Env struct {
 	Script string   // the script's file name, for messages
 	Args   []string // script arguments (the Lua `arg` table)
 
-	Decls []*Decl    // every declaration in order (processes included)
+	Decls []*Decl // every declaration in order (processes included)
 	// Implicit objects are made by the runtime rather than declared by the
 	// script (each process's direct-link inbox). Kinds add them in a
 	// BeforeLaunch hook in the parent; a child finds them, with their
 	// inherited descriptors, before the script runs.
 	Implicit     []*Decl
 	BeforeLaunch []func(e *Env) error
-	Procs []*Process // process instances in declaration order (count expanded)
+	Procs        []*Process // process instances in declaration order (count expanded)
 
 	// Child mode: what the parent declared, and who this process is.
 	Manifest *Manifest
@@ -149,9 +149,9 @@ type Manifest struct {
 	// Implicit objects (see Env.Implicit), each with the descriptors of it
 	// this child holds.
 	Implicit []ManifestDecl `json:"implicit,omitempty"`
-	Source int            `json:"source_fd"`  // memfd holding the script's source
-	Status int            `json:"status_fd"`  // status table memfd
-	Ctl    int            `json:"control_fd"` // control socket to the supervisor
+	Source   int            `json:"source_fd"`  // memfd holding the script's source
+	Status   int            `json:"status_fd"`  // status table memfd
+	Ctl      int            `json:"control_fd"` // control socket to the supervisor
 }
 
 // ManifestProc is a process instance as the parent saw it.
