@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -225,8 +226,28 @@ func (d *Decl) AddFile(role string, f *os.File, only string) {
 	d.Files = append(d.Files, DeclFile{Role: role, File: f, Only: only})
 }
 
-// Describe names the declaration the way errors do: mailbox "orders".
-func (d *Decl) Describe() string { return fmt.Sprintf("%s %q", d.Kind, d.Name) }
+// Describe names the declaration the way errors do: mailbox "orders", or
+// pipe at x.lua:3 for an object without a name.
+func (d *Decl) Describe() string {
+	if strings.HasPrefix(d.Name, "#") {
+		return d.Kind + " at " + d.Line
+	}
+	return fmt.Sprintf("%s %q", d.Kind, d.Name)
+}
+
+// pidOf returns the pid of the process instance (or single-instance group)
+// named name, as the status table knows it; 0 when unknown.
+func (e *Env) pidOf(name string) int32 {
+	if e.Status == nil {
+		return 0
+	}
+	for _, p := range e.Procs {
+		if p.Name == name || (p.Group == name && p.Count == 1) {
+			return atomic.LoadInt32(&e.Status.Slot(p.Slot).Pid)
+		}
+	}
+	return 0
+}
 
 // Process returns the process instance with the given name, or nil.
 func (e *Env) Process(name string) *Process {

@@ -89,6 +89,9 @@ func (e *Env) luaPipe(L *lua.LState) int {
 		p.beforeWrite = p.beforeRead
 	case ModeChild:
 		p.r, p.w = d.File("r"), d.File("w")
+		if from != "" {
+			p.readPeer = func() int32 { return e.pidOf(from) }
+		}
 		p.beforeRead = func() {
 			if p.w != nil {
 				p.w.Close()

@@ -32,6 +32,16 @@ type stream struct {
 	// beforeRead / beforeWrite run once before the first read / write (a
 	// pipe uses them to close the end this process will not use).
 	beforeRead, beforeWrite func()
+	// readPeer, when set, is the pid of the one process that can write to
+	// this stream (a pipe's `from`), for the deadlock report.
+	readPeer func() int32
+}
+
+func (s *stream) peer() int32 {
+	if s.readPeer == nil {
+		return 0
+	}
+	return s.readPeer()
 }
 
 const streamBuffer = 64 << 10
@@ -134,7 +144,7 @@ func streamRead(L *lua.LState) int {
 	if err := s.waitReadable(wopts); err != nil {
 		return Outcome(L, err)
 	}
-	s.slot.Enter(ipc.OpRead, s.obj, -1, wopts.Timeout > 0)
+	s.slot.Enter(ipc.OpRead, s.obj, s.peer(), wopts.Timeout > 0)
 	v, err := readFormat(L, br, format)
 	s.slot.Leave()
 	if err != nil {
@@ -278,7 +288,7 @@ func streamLines(L *lua.LState) int {
 	s := toStream(L, 1)
 	br := s.reader(L)
 	L.Push(L.NewFunction(func(L *lua.LState) int {
-		s.slot.Enter(ipc.OpRead, s.obj, -1, false)
+		s.slot.Enter(ipc.OpRead, s.obj, s.peer(), false)
 		v, err := readLine(br, false)
 		s.slot.Leave()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync/atomic"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -74,7 +75,7 @@ func runChild(manifest string, opts Options) int {
 	for i, p := range m.Procs {
 		if p.Name == m.Self {
 			env.Slot = status.Slot(i)
-			env.Slot.Pid = int32(os.Getpid())
+			atomic.StoreInt32(&env.Slot.Pid, int32(os.Getpid()))
 		}
 	}
 	bindings.Preload(L, env)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,15 +58,16 @@ type child struct {
 }
 
 type supervisor struct {
-	s        *session
-	ctx      context.Context
-	status   *ipc.StatusTable
-	source   *os.File
-	children []*child
-	devnull  *os.File
-	outputs  sync.WaitGroup
-	pgid     int
-	stopping bool
+	s         *session
+	ctx       context.Context
+	status    *ipc.StatusTable
+	source    *os.File
+	children  []*child
+	devnull   *os.File
+	outputs   sync.WaitGroup
+	pgid      int
+	stopping  bool
+	killTimer *time.Timer // SIGKILL after the grace period, once stopping
 }
 
 type exitEvent struct {
@@ -146,14 +148,14 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 		case <-ticker.C:
 			if rep.Deadlock == "" && !sup.stopping {
 				if d := watch.check(); d != "" {
-					rep.Deadlock = d
-					if o.Expect != "deadlock" {
-						sup.warnf("deadlock: %s", d)
-					}
+					rep.Deadlock = d // the summary names it
 					sup.stop("deadlock")
 				}
 			}
 		}
+	}
+	if sup.killTimer != nil { // every child is reaped: nothing left to kill
+		sup.killTimer.Stop()
 	}
 	sup.waitOutputs()
 	for _, c := range sup.children {
@@ -293,7 +295,7 @@ func (sup *supervisor) start(c *child) error {
 	}
 	p.Pid = cmd.Process.Pid
 	if sup.status != nil {
-		sup.status.Slot(p.Slot).Pid = int32(p.Pid)
+		atomic.StoreInt32(&sup.status.Slot(p.Slot).Pid, int32(p.Pid))
 	}
 	return nil
 }
@@ -406,11 +408,7 @@ func (sup *supervisor) stop(why string) {
 	sup.stopping = true
 	pgid := sup.pgid
 	unix.Kill(-pgid, unix.SIGTERM)
-	grace := sup.s.opts.grace()
-	go func() {
-		time.Sleep(grace)
-		unix.Kill(-pgid, unix.SIGKILL)
-	}()
+	sup.killTimer = time.AfterFunc(sup.s.opts.grace(), func() { unix.Kill(-pgid, unix.SIGKILL) })
 }
 
 // cleanup kills anything left (after a panic or an early return) and closes
@@ -547,7 +545,11 @@ func describeDeadlock(sup *supervisor, blocked []*child) string {
 		part := fmt.Sprintf("%s waits to %s on %s", c.p.Name, op, obj)
 		if peer := int(loadI32(&s.Peer)); peer > 0 {
 			if pc := byPid[peer]; pc != nil {
-				part += " held by " + pc.p.Name
+				if op == "lock" {
+					part += " held by " + pc.p.Name
+				} else {
+					part += " from " + pc.p.Name
+				}
 				waits[c.p.Name] = pc.p.Name
 			}
 		}
