@@ -65,7 +65,6 @@ type supervisor struct {
 	children  []*child
 	devnull   *os.File
 	outputs   sync.WaitGroup
-	pgid      int
 	stopping  bool
 	killTimer *time.Timer // SIGKILL after the grace period, once stopping
 }
@@ -252,19 +251,6 @@ func (sup *supervisor) start(c *child) error {
 		}
 		cmd.Env = childEnviron(string(js))
 		cmd.ExtraFiles = files
-		go func() { // read the child's one result message
-			defer close(c.ctlEnd)
-			buf := make([]byte, 1<<16)
-			for {
-				n, err := ctlParent.Read(buf)
-				if n > 0 {
-					json.Unmarshal(buf[:n], &c.result)
-				}
-				if err != nil || n == 0 {
-					return
-				}
-			}
-		}()
 	}
 	cmd.Stdin = sup.devnull
 	if p.Stdin != nil {
@@ -277,7 +263,11 @@ func (sup *supervisor) start(c *child) error {
 	if cmd.Stderr, err = sup.output(c, p.Stderr, sup.s.stderr, "w"); err != nil {
 		return err
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: sup.pgid, Pdeathsig: syscall.SIGKILL}
+	// Each child leads a process group of its own: a terminal's Ctrl-C
+	// reaches only the supervisor, and stopping a child also stops whatever
+	// it started. (One group for all would need its leader alive: a short
+	// first child would make every later setpgid fail with EPERM.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c.cmd = cmd
 	c.start = time.Now()
 	err = cmd.Start()
@@ -290,14 +280,30 @@ func (sup *supervisor) start(c *child) error {
 		}
 		return err
 	}
-	if sup.pgid == 0 {
-		sup.pgid = cmd.Process.Pid
+	if c.ctl != nil {
+		go c.readResult()
 	}
 	p.Pid = cmd.Process.Pid
 	if sup.status != nil {
 		atomic.StoreInt32(&sup.status.Slot(p.Slot).Pid, int32(p.Pid))
 	}
 	return nil
+}
+
+// readResult reads the child's one result message until EOF (the child's
+// exit), then closes ctlEnd.
+func (c *child) readResult() {
+	defer close(c.ctlEnd)
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := c.ctl.Read(buf)
+		if n > 0 {
+			json.Unmarshal(buf[:n], &c.result)
+		}
+		if err != nil || n == 0 {
+			return
+		}
+	}
 }
 
 // output returns the child's stdout/stderr: the wired pipe end, or a pipe
@@ -399,23 +405,35 @@ func (sup *supervisor) processReport(c *child) ProcessReport {
 	return pr
 }
 
-// stop ends the run: SIGTERM to the process group, a grace period, SIGKILL.
+// stop ends the run: SIGTERM to every live child's process group, a grace
+// period, SIGKILL.
 func (sup *supervisor) stop(why string) {
-	if sup.stopping || sup.pgid == 0 {
-		sup.stopping = true
+	if sup.stopping {
 		return
 	}
 	sup.stopping = true
-	pgid := sup.pgid
-	unix.Kill(-pgid, unix.SIGTERM)
-	sup.killTimer = time.AfterFunc(sup.s.opts.grace(), func() { unix.Kill(-pgid, unix.SIGKILL) })
+	var groups []int
+	for _, c := range sup.children {
+		if c.p.Pid != 0 && c.state == nil {
+			groups = append(groups, c.p.Pid)
+			unix.Kill(-c.p.Pid, unix.SIGTERM)
+		}
+	}
+	sup.killTimer = time.AfterFunc(sup.s.opts.grace(), func() {
+		for _, g := range groups {
+			unix.Kill(-g, unix.SIGKILL)
+		}
+	})
 }
 
 // cleanup kills anything left (after a panic or an early return) and closes
 // what the parent held.
 func (sup *supervisor) cleanup() {
-	if sup.pgid != 0 {
-		unix.Kill(-sup.pgid, unix.SIGKILL)
+	// Whatever a child started and left in its group goes with it.
+	for _, c := range sup.children {
+		if c.p.Pid != 0 {
+			unix.Kill(-c.p.Pid, unix.SIGKILL)
+		}
 	}
 	for _, d := range append(sup.s.env.Decls, sup.s.env.Implicit...) {
 		if r, ok := d.Object.(bindings.Releaser); ok {
