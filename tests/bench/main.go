@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -236,6 +237,9 @@ func newBench(ctx context.Context, o options, enabled [numImpls]bool) (*bench, e
 		return b, err
 	}
 	b.mach = describeMachine(o.cc, o.python)
+	if load, err := strconv.ParseFloat(b.mach.Load, 64); err == nil && load > 0.5 {
+		progress("the machine is busy (load average %.2f on %d CPUs): expect noisy figures", load, b.mach.CPUs)
+	}
 	if enabled[implPy] {
 		// The real interpreter, not a shim (pyenv's python3 is a shell
 		// script that runs helpers first, which the memory rows would count).

@@ -35,7 +35,7 @@ type figures map[string]any
 
 // start runs r and returns its figures. It never leaves a process behind:
 // the run has its own process group, which is killed when the run ends or
-// times out, and descendants that escaped it are reaped by reapOrphans.
+// times out, and descendants that escaped it are found and killed by sweep.
 func (r run) start(ctx context.Context) (figures, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
@@ -47,6 +47,9 @@ func (r run) start(ctx context.Context) (figures, error) {
 	stderr := &tailBuffer{max: 4 << 10}
 	c.Stdout, c.Stderr = &stdout, stderr
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A descendant outside the group may hold stdout open after the run
+	// has exited: stop waiting for it (sweep finds it).
+	c.WaitDelay = time.Second
 
 	if err := startPinned(c, r.cpus); err != nil {
 		return nil, err
@@ -77,6 +80,9 @@ func (r run) start(ctx context.Context) (figures, error) {
 		} else {
 			err = ctx.Err()
 		}
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil // the run exited; what held its stdout, sweep reports
 	}
 	cancel()
 	<-samplerDone
@@ -225,8 +231,15 @@ func (t *tailBuffer) excerpt() string {
 		return ""
 	}
 	lines := strings.Split(s, "\n")
-	if len(lines) > 6 {
-		lines = lines[len(lines)-6:]
+	// A Go panic says what happened on its first line, not its last.
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "fatal error: ") {
+			lines = lines[i:min(len(lines), i+8)]
+			break
+		}
+	}
+	if len(lines) > 8 {
+		lines = lines[len(lines)-8:]
 	}
 	return "\n    " + strings.Join(lines, "\n    ")
 }

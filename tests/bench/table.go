@@ -219,7 +219,7 @@ func writeTable(w io.Writer, r *results) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "notes:")
 	for _, n := range r.notes() {
-		fmt.Fprintln(w, "  "+n)
+		fmt.Fprintln(w, "  "+strings.ReplaceAll(n, "\n", "\n    "))
 	}
 	if errs := r.errors(); len(errs) > 0 {
 		fmt.Fprintln(w, "\nfailures:")
