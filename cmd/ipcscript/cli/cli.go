@@ -29,6 +29,7 @@ by pipes, mailboxes, message queues, semaphores, shared memory and sockets.
 Usage:
   ipcscript [run] [flags] file.lua [-- script args]   run a script
   ipcscript check file.lua                            list its processes and objects; launch nothing
+  ipcscript test [-o text|tap|junit|json] [paths...]  run exercise scripts (*_test.lua); each passes or fails
   ipcscript version                                   print the version
 
 Examples:
@@ -36,6 +37,7 @@ Examples:
   ipcscript run --timeout 5s scripts/fanout.lua -- 8
   ipcscript --json scripts/pipeline.lua > report.json
   ipcscript check scripts/pipeline.lua
+  ipcscript test -o junit exercises/ > results.xml
 
 Flags:
 %s
@@ -54,6 +56,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	noPrefix := fs.Bool("no-prefix", false, "do not prefix each process's output lines with [name]")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (process output goes to stderr)")
 	failFast := fs.Bool("fail-fast", false, "stop every process as soon as one fails")
+	output := fs.StringP("output", "o", "text", "test: report format: text, tap, junit or json")
+	verbose := fs.BoolP("verbose", "v", false, "test: show every test's output, not only the failures'")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() { fmt.Fprintf(stderr, usage, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
@@ -77,7 +81,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd := "run"
 	switch rest[0] {
-	case "run", "check", "version":
+	case "run", "check", "test", "version":
 		cmd, rest = rest[0], rest[1:]
 		if cmd != "version" {
 			// flags may also follow the subcommand: ipcscript run --timeout 2 x.lua
@@ -98,8 +102,33 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "ipcscript", version)
 		return runtime.ExitOK
 	}
-	if len(rest) == 0 {
+	if cmd != "test" && len(rest) == 0 {
 		return usageErr("%s: no script given", cmd)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			name := "interrupt"
+			if s == syscall.SIGTERM {
+				name = "terminated"
+			}
+			cancel(runtime.SignalCause{Name: name})
+		}
+	}()
+	if cmd == "test" {
+		opts := runtime.Options{Quiet: *quiet, NoPrefix: *noPrefix, FailFast: *failFast}
+		if *timeout != "" {
+			d, err := parseDuration(*timeout)
+			if err != nil {
+				return usageErr("--timeout %q: %v", *timeout, err)
+			}
+			opts.Timeout = d
+		}
+		return runTests(ctx, rest, *output, *verbose, opts, stdout, stderr)
 	}
 	script, scriptArgs := rest[0], rest[1:]
 	if len(scriptArgs) > 0 && scriptArgs[0] == "--" {
@@ -137,20 +166,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return rep.ExitCode()
 	}
 
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		for s := range sigs {
-			name := "interrupt"
-			if s == syscall.SIGTERM {
-				name = "terminated"
-			}
-			cancel(runtime.SignalCause{Name: name})
-		}
-	}()
 	rep, err := runtime.RunFile(ctx, script, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipcscript: %v\n", err)
