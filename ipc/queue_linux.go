@@ -63,7 +63,7 @@ type Queue struct {
 	pid    uint32
 	ws     *WaitStatus
 	object int32
-	spin   atomic.Int64 // adaptive spin budget in ns (queue_wait_linux.go)
+	spin   spinner // adaptive spin budget (spin_linux.go)
 }
 
 // QueueConfig describes a queue to create.
@@ -259,7 +259,7 @@ func newQueue(name string, r *Region) *Queue {
 func (q *Queue) init() {
 	q.size = q.h.ringBytes
 	q.ring = q.r.Mem[ringOff : ringOff+int(q.size) : ringOff+int(q.size)]
-	q.spin.Store(int64(spinMax))
+	q.spin.budget.Store(int64(spinMax))
 }
 
 // File is the memfd to hand to other processes (exec.Cmd.ExtraFiles).

@@ -17,19 +17,6 @@ import (
 // consistent atomics either the waker sees the count or the sleeper's
 // FUTEX_WAIT sees the new Word and returns at once.
 
-// The spin budget adapts per Queue (per process), between spinMin and
-// spinMax: it doubles after a spin that saw the change, halves after one
-// that gave up, and after a sleep that ended within spinMax (spinning would
-// have caught it) it becomes twice that wait. Without that last rule a
-// ping-pong whose turnaround exceeds the budget never spins successfully
-// again. spinMax is about the cost of the sleep it saves (measured: 5 µs
-// catches too little of a busy peer's turnaround, 50 µs wastes more CPU for
-// no gain).
-const (
-	spinMin = 1 * time.Microsecond
-	spinMax = 20 * time.Microsecond
-)
-
 // wait waits for Word to change from seen, until deadline (zero = forever).
 // It returns nil when Word changed (or spuriously), ErrTimeout at the
 // deadline.
@@ -41,7 +28,7 @@ func (q *Queue) wait(seen uint32, deadline time.Time, recv bool, peer int32) err
 		sleepers, op = &q.h.recvSleepers, OpReceive
 	}
 	start := time.Now()
-	if q.spinWait(seen, start, deadline) {
+	if q.spin.spin(func() bool { return q.h.word.Load() != seen }, start, deadline) {
 		return nil
 	}
 	sleepers.Add(1)
@@ -50,37 +37,11 @@ func (q *Queue) wait(seen uint32, deadline time.Time, recv bool, peer int32) err
 	q.ws.Leave()
 	sleepers.Add(^uint32(0))
 	if err == nil {
-		if d := time.Since(start); d < spinMax {
-			q.spin.Store(int64(max(2*d, spinMin)))
-		}
+		q.spin.slept(start)
 	} else if err != ErrTimeout {
 		return fmt.Errorf("%s: futex wait: %w", q.name, err)
 	}
 	return err
-}
-
-// spinWait spins until Word changes from seen (true) or the spin budget or
-// the deadline runs out (false).
-func (q *Queue) spinWait(seen uint32, start, deadline time.Time) bool {
-	budget := q.spin.Load()
-	end := start.Add(time.Duration(budget))
-	if !deadline.IsZero() && deadline.Before(end) {
-		end = deadline
-	}
-	for i := 1; ; i++ {
-		if q.h.word.Load() != seen {
-			if budget < int64(spinMax) {
-				q.spin.Store(min(2*budget, int64(spinMax)))
-			}
-			return true
-		}
-		if i%32 == 0 && time.Now().After(end) {
-			if budget > int64(spinMin) {
-				q.spin.Store(max(budget/2, int64(spinMin)))
-			}
-			return false
-		}
-	}
 }
 
 // wake wakes everyone asleep on Word if sleepers says anyone may be.
