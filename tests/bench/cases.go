@@ -224,7 +224,7 @@ func allCases(s sizes) []benchCase {
 			cmds: both(cmd("launch", n), cmd("launch.py", "fork", n), cmd("launch", "fork", n)),
 		},
 		benchCase{
-			id: "launch-reexec", group: 5, title: fmt.Sprintf("%d, bare re-exec of a Go binary", n), metric: perProcess,
+			id: "launch-reexec", group: 5, title: fmt.Sprintf("%d, bare re-exec of the ipcscript binary", n), metric: perProcess,
 			cmds: [numImpls]*command{implGo: cmd("reexec", n)},
 		},
 	)

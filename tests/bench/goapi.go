@@ -17,13 +17,13 @@ package main
 // them with startWorker, which re-executes this binary again in a role
 // registered with registerGoRole, handing it descriptors through ExtraFiles.
 //
-// A prog with no registered case shows "—" in its cells. To wire the
-// column, add a file (e.g. goapi_ipc.go) whose init registers the cases,
-// written against github.com/ipcscript/ipcscript/ipc:
+// A prog with no registered case shows "—" in its cells. The cases are
+// wired in goapi_*.go, written against github.com/ipcscript/ipcscript/ipc
+// (goapi_ipc.go has what they share), each registering from init:
 //
 //	func init() {
 //		registerGoCase("pingpong", pingpongGo)
-//		registerGoRole("pong", pongGo)
+//		registerGoRole("pong", func(args []string) error { ... })
 //	}
 //
 // A case may return figures with its metric set to nil and a "why" when it
@@ -34,9 +34,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
-	"time"
 )
 
 // goCase measures one case in a child of the harness. args are the cell's
@@ -112,38 +110,4 @@ func startWorker(role string, args []string, files ...*os.File) (*exec.Cmd, erro
 	c.ExtraFiles = files
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return c, c.Start()
-}
-
-// The one Go case that needs no ipc package: the floor under every launch
-// of a process by re-execution. It starts N copies of this binary whose main
-// returns at once (a worker with nothing to do: Go runtime start-up, package
-// initialisation, exit) and waits for all. This binary is not the ipcscript
-// binary; when the runtime has a bare re-exec mode, measure that here too.
-func init() {
-	registerGoRole("bare", func([]string) error { return nil })
-	registerGoCase("reexec", func(args []string) (figures, error) {
-		if len(args) != 1 {
-			return nil, fmt.Errorf("usage: reexec N")
-		}
-		n, err := strconv.Atoi(args[0])
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("reexec: N must be a positive number, not %q", args[0])
-		}
-		t0 := time.Now()
-		workers := make([]*exec.Cmd, 0, n)
-		for range n {
-			c, err := startWorker("bare", nil)
-			if err != nil {
-				return nil, err
-			}
-			workers = append(workers, c)
-		}
-		for _, c := range workers {
-			if err := c.Wait(); err != nil {
-				return nil, err
-			}
-		}
-		secs := time.Since(t0).Seconds()
-		return figures{"ns_per_op": secs * 1e9 / float64(n), "ops": n, "secs": secs, "ok": true}, nil
-	})
 }

@@ -256,8 +256,10 @@ func newBench(ctx context.Context, o options, enabled [numImpls]bool) (*bench, e
 			return b, err
 		}
 	}
+	// The Lua column runs the ipcscript binary; the Go column's bare
+	// re-exec row starts it too.
 	switch {
-	case !enabled[implLua]:
+	case o.skipIpcscript, !enabled[implLua] && !enabled[implGo]:
 		b.notBuilt = "skipped"
 	case o.ipcscript != "":
 		b.ipc = o.ipcscript
@@ -305,7 +307,14 @@ func (b *bench) argv(im impl, cmd *command) (argv, env []string, why string) {
 		if _, ok := goCases[cmd.prog]; !ok {
 			return nil, nil, "Go API case not wired"
 		}
-		return append([]string{b.self}, cmd.args...), []string{envGoCase + "=" + cmd.prog}, ""
+		env := []string{envGoCase + "=" + cmd.prog}
+		if goNeedsIpcscript[cmd.prog] {
+			if b.ipc == "" {
+				return nil, nil, "ipcscript " + b.notBuilt
+			}
+			env = append(env, envIpcscriptBin+"="+b.ipc)
+		}
+		return append([]string{b.self}, cmd.args...), env, ""
 	}
 	panic("unknown implementation")
 }

@@ -302,9 +302,10 @@ func (r *results) notes() []string {
 	notes := []string{
 		"1 CPU: every process of the run pinned to CPU 0; 2 CPUs: placement left to the scheduler, which differs from run to run (a wake-up across CPUs costs several times one on the same CPU here): expect a wide spread.",
 		"C in the direct-link and mailbox rows: 64 bytes in shared memory handed over with process-shared semaphores, the mechanism ipcscript's mailboxes and links are built on. Python: multiprocessing.Pipe (link), multiprocessing.Queue (mailbox, throughput), fork start method.",
+		"Go API: the ipc package called from Go, no Lua, between this bench binary's re-executed workers that inherit every object through ExtraFiles as the runtime's children do: direct link = an ipc.Queue inbox per process (per-sender capacity), mailbox = ipc.Queue, pipe = blocking read/write on the inherited *os.File (as the runtime's pipes), unix socket = ipc.Listen/ipc.Dial streams, mqueue = ipc.Mqueue, semaphore = ipc.Semaphore + ipc.Shm; bodies are the 64 raw bytes (Lua's carry MessagePack).",
 		"throughput: C is a shared-memory ring with semaphores (\"unbounded\": room for every message); time from releasing every worker until every consumer has taken its last message.",
 		"shared-memory rates: the counts differ per implementation (see --json, \"ops\") so that each run lasts long enough; Python's atomic add is a RawValue under a Lock; C's mutex is process-shared and robust.",
-		"launch: the ipcscript cells are one measurement shown against both peers; bare re-exec is this bench binary starting itself with nothing to do (not yet the ipcscript binary).",
+		"launch: the ipcscript cells are one measurement shown against both peers; Go API: the bench binary re-executed with an inbox each (an ipc.Queue it maps), as the runtime hands its children theirs; bare re-exec: the ipcscript binary started with IPCSCRIPT_BARE_EXIT=1, which exits at the top of main.",
 		"memory: the harness reads VmHWM from /proc/PID/status of the run's processes every 5 ms while the workers sleep; \"1 idle process\" is that worker's peak, \"Σ over the run\" the sum of the peaks of every process of the run (parent and helpers included). Python workers use the spawn start method.",
 	}
 	seen := map[string]bool{}
