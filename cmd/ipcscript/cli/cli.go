@@ -105,6 +105,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if cmd != "test" && len(rest) == 0 {
 		return usageErr("%s: no script given", cmd)
 	}
+	// `ipcscript x.lua | head`: a write to a closed stdout must not kill the
+	// supervisor before it has stopped its children and removed its objects.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	sigs := make(chan os.Signal, 2)
