@@ -323,3 +323,23 @@ func (s *stream) close() {
 		s.w = nil
 	}
 }
+
+// A stream is selectable on its read end (select.go): ready when its
+// buffer holds data or the kernel says POLLIN (or hang-up: the read then
+// says "eof"). select returns the stream itself; the script reads it.
+
+func (s *stream) selectFd() int {
+	if s.beforeRead != nil { // a pipe closes its write end before reading
+		f := s.beforeRead
+		s.beforeRead = nil
+		f()
+	}
+	if s.r == nil {
+		return -1
+	}
+	return int(s.r.Fd())
+}
+
+func (s *stream) selectBuffered() bool { return s.br != nil && s.br.Buffered() > 0 }
+
+func (s *stream) selectTake(*lua.LState) (lua.LValue, bool, error) { return nil, true, nil }

@@ -1,0 +1,493 @@
+package bindings
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/vmihailenco/msgpack/v5"
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// A message body is one Lua value encoded as MessagePack
+// (https://msgpack.org/), so that a program in any language can read it:
+//
+//	Lua value                     MessagePack
+//	nil                           nil
+//	true, false                   bool
+//	integral number in int64      int (the shortest form: fixint, int8..int64,
+//	                              uint8..uint64 for non-negative values)
+//	any other number              float64 (fractions, NaN, ±Inf, -0, 2^63 ...)
+//	string, valid UTF-8           str
+//	string, any other bytes       bin (so decoders that check UTF-8 in str,
+//	                              Python's msgpack among them, still read it)
+//	table with keys 1..n, n >= 0  array of n values (the empty table too)
+//	any other table               map (keys and values encoded alike)
+//
+// Decoding reads str and bin as Lua strings, every integer and float as a
+// Lua number (integers beyond 2^53 lose precision, as in Lua itself),
+// arrays as tables 1..n and maps as tables; both an empty array and an
+// empty map become {}. A nil inside an array leaves a hole; a map entry
+// with a nil value is dropped. Extension types, nil or NaN map keys, bytes
+// after the value, and integer keys so sparse that the table would need
+// more than maxSparseSlots empty slots are refused.
+//
+// Refused when encoding: functions, userdata (ipc objects included),
+// coroutines, channels, tables that contain themselves, tables nested more
+// than maxBodyDepth deep, and bodies that with the type exceed
+// ipc.MaxMessageSize. Metatables are ignored: a table is sent as its raw
+// contents.
+
+// maxBodyDepth bounds table nesting, so that neither encoding nor decoding
+// (of a hostile body) can recurse without end.
+const maxBodyDepth = 200
+
+// maxSparseSlots bounds the empty array slots that integer map keys beyond
+// a table's end may create when a body is decoded (16 MiB of slots).
+const maxSparseSlots = 1 << 20
+
+// bodyEncoder encodes Lua values into a buffer it reuses from one message
+// to the next: a steady stream of sends allocates nothing here.
+type bodyEncoder struct {
+	buf   []byte
+	n     int // bytes the body needs; beyond limit they are counted, not kept
+	limit int
+	enc   *msgpack.Encoder
+	path  []*lua.LTable // tables being encoded, outermost first: cycles
+}
+
+// encodeError says what cannot be sent and where in the body it is.
+type encodeError struct {
+	keys []lua.LValue // innermost first, as the error unwinds
+	what string
+}
+
+func (e *encodeError) Error() string {
+	var b []byte
+	b = append(b, "body"...)
+	for i := len(e.keys) - 1; i >= 0; i-- {
+		b = appendPathKey(b, e.keys[i])
+	}
+	return string(b) + ": " + e.what
+}
+
+// appendPathKey renders one step of a path in Lua syntax: .name, [3],
+// ["a key"], [true].
+func appendPathKey(b []byte, k lua.LValue) []byte {
+	switch k := k.(type) {
+	case lua.LString:
+		if isIdentifier(string(k)) {
+			return append(append(b, '.'), k...)
+		}
+		return append(strconv.AppendQuote(append(b, '['), string(k)), ']')
+	case lua.LNumber:
+		return append(append(append(b, '['), k.String()...), ']')
+	case lua.LBool:
+		return append(strconv.AppendBool(append(b, '['), bool(k)), ']')
+	}
+	return append(append(append(b, "[<"...), typeName(k)...), ">]"...)
+}
+
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '_' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// bodySizeError is a body over the size limit; Size is the whole message.
+type bodySizeError struct{ size int }
+
+func (e *bodySizeError) Error() string {
+	return fmt.Sprintf("message of %s exceeds the %d MiB limit (ipc.MaxMessageSize = %d bytes, type and body together)",
+		byteSizeText(e.size), ipc.MaxMessageSize>>20, ipc.MaxMessageSize)
+}
+
+func (e *bodySizeError) Is(target error) bool { return target == ipc.ErrTooLarge }
+
+func byteSizeText(n int) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%.1f MiB (%d bytes)", float64(n)/(1<<20), n)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func newBodyEncoder() *bodyEncoder {
+	e := &bodyEncoder{buf: make([]byte, 0, 512)}
+	e.enc = msgpack.NewEncoder(e)
+	return e
+}
+
+// Write and WriteByte make the encoder msgpack's writer: they append to
+// the buffer until the limit and only count past it, so an oversize body
+// is measured exactly without ever being held.
+func (e *bodyEncoder) Write(p []byte) (int, error) {
+	e.n += len(p)
+	if e.n <= e.limit {
+		e.buf = append(e.buf, p...)
+	}
+	return len(p), nil
+}
+
+func (e *bodyEncoder) WriteByte(c byte) error {
+	e.n++
+	if e.n <= e.limit {
+		e.buf = append(e.buf, c)
+	}
+	return nil
+}
+
+// encode encodes v. typeLen is the length of the message's type, which
+// counts against ipc.MaxMessageSize with the body. The bytes returned are
+// valid until the next call.
+func (e *bodyEncoder) encode(v lua.LValue, typeLen int) ([]byte, error) {
+	if cap(e.buf) > 1<<20 {
+		e.buf = make([]byte, 0, 512) // a one-off large body is not kept
+	}
+	e.buf, e.n, e.limit = e.buf[:0], 0, ipc.MaxMessageSize-typeLen
+	e.path = e.path[:0]
+	err := e.value(v, 0)
+	clear(e.path[:cap(e.path)]) // let the tables go
+	if err != nil {
+		return nil, err
+	}
+	if e.n > e.limit {
+		return nil, &bodySizeError{size: e.n + typeLen}
+	}
+	return e.buf, nil
+}
+
+func (e *bodyEncoder) value(v lua.LValue, depth int) error {
+	switch v := v.(type) {
+	case *lua.LNilType:
+		return e.enc.EncodeNil()
+	case lua.LBool:
+		return e.enc.EncodeBool(bool(v))
+	case lua.LNumber:
+		return e.number(float64(v))
+	case lua.LString:
+		return e.string(string(v))
+	case *lua.LTable:
+		return e.table(v, depth)
+	}
+	return &encodeError{what: unsendable(v) + " cannot be sent"}
+}
+
+// unsendable names a value that has no encoding, with an article.
+func unsendable(v lua.LValue) string {
+	switch v := v.(type) {
+	case *lua.LFunction:
+		return "a function"
+	case *lua.LState:
+		return "a coroutine"
+	case lua.LChannel:
+		return "a channel"
+	case *lua.LUserData:
+		if s, ok := v.Value.(fmt.Stringer); ok {
+			// ipc objects: say how they are shared instead.
+			return s.String() + " (an object: processes share it by declaring it, not by sending it)"
+		}
+		return "a userdata"
+	}
+	return "a " + v.Type().String()
+}
+
+func (e *bodyEncoder) number(f float64) error {
+	// Integral values in int64 range go as integers; -0 stays a float so
+	// that its sign survives. int64(f) of NaN, ±Inf or 2^63 does not
+	// convert back to f, so those go as floats too.
+	if i := int64(f); float64(i) == f && (i != 0 || !math.Signbit(f)) && f < 1<<63 {
+		return e.enc.EncodeInt(i)
+	}
+	return e.enc.EncodeFloat64(f)
+}
+
+func (e *bodyEncoder) string(s string) error {
+	if utf8.ValidString(s) {
+		return e.enc.EncodeString(s)
+	}
+	if err := e.enc.EncodeBytesLen(len(s)); err != nil {
+		return err
+	}
+	_, err := e.Write(stringBytes(s))
+	return err
+}
+
+func (e *bodyEncoder) table(t *lua.LTable, depth int) error {
+	for _, p := range e.path {
+		if p == t {
+			return &encodeError{what: "a table that contains itself (a cycle) cannot be sent"}
+		}
+	}
+	if depth >= maxBodyDepth {
+		return &encodeError{what: fmt.Sprintf("tables nested more than %d deep cannot be sent", maxBodyDepth)}
+	}
+	e.path = append(e.path, t)
+	defer func() { e.path = e.path[:len(e.path)-1] }()
+
+	// A sequence: the array part 1..n without holes and nothing else.
+	n := t.MaxN()
+	seq := true
+	for i := 1; i <= n; i++ {
+		if t.RawGetInt(i) == lua.LNil {
+			seq = false
+			break
+		}
+	}
+	if seq && firstHashKey(t, n) == lua.LNil {
+		if err := e.enc.EncodeArrayLen(n); err != nil {
+			return err
+		}
+		for i := 1; i <= n; i++ {
+			if err := e.value(t.RawGetInt(i), depth+1); err != nil {
+				return encodedAt(err, lua.LNumber(i))
+			}
+		}
+		return nil
+	}
+
+	count := 0
+	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+		if v != lua.LNil {
+			count++
+		}
+	}
+	if err := e.enc.EncodeMapLen(count); err != nil {
+		return err
+	}
+	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+		if v == lua.LNil {
+			continue
+		}
+		if err := e.value(k, depth+1); err != nil {
+			if ee, ok := err.(*encodeError); ok && len(ee.keys) == 0 {
+				ee.what = "a table key: " + ee.what
+			}
+			return encodedAt(err, k)
+		}
+		if err := e.value(v, depth+1); err != nil {
+			return encodedAt(err, k)
+		}
+	}
+	return nil
+}
+
+// firstHashKey returns the first key after the array part 1..n, LNil when
+// the table has nothing else.
+func firstHashKey(t *lua.LTable, n int) lua.LValue {
+	var k lua.LValue
+	if n == 0 {
+		k, _ = t.Next(lua.LNil)
+	} else {
+		k, _ = t.Next(boxInt(n))
+	}
+	return k
+}
+
+// smallInts are the numbers 0..1023 as Lua values, boxed once: a number
+// put into an interface otherwise costs an allocation.
+var smallInts = func() (a [1024]lua.LValue) {
+	for i := range a {
+		a[i] = lua.LNumber(i)
+	}
+	return a
+}()
+
+// boxInt returns n as a Lua value, without allocating when it is small.
+func boxInt[T int | uint64](n T) lua.LValue {
+	if n >= 0 && uint64(n) < uint64(len(smallInts)) {
+		return smallInts[n]
+	}
+	return lua.LNumber(n)
+}
+
+// encodedAt records that err happened under key k.
+func encodedAt(err error, k lua.LValue) error {
+	if ee, ok := err.(*encodeError); ok {
+		ee.keys = append(ee.keys, k)
+	}
+	return err
+}
+
+// bodyDecoder decodes bodies into Lua values. It never panics on garbage,
+// and what it allocates is bounded by a small multiple of the body's size
+// (a length prefix is believed only as far as the bytes left can hold).
+type bodyDecoder struct {
+	r    bytes.Reader
+	dec  *msgpack.Decoder
+	body []byte
+	// sparse is how many empty slots integer map keys may still add to
+	// tables (maxSparseSlots per body): gopher-lua keeps keys 1..2^26 in
+	// an array, so {[2^25] = 1} costs 2^25 slots, and a few bytes must not
+	// cost gigabytes.
+	sparse int
+}
+
+func newBodyDecoder() *bodyDecoder {
+	d := &bodyDecoder{}
+	d.dec = msgpack.NewDecoder(&d.r)
+	return d
+}
+
+// errBody wraps every decoding failure.
+var errBody = errors.New("body is not a valid message body")
+
+func (d *bodyDecoder) decode(L *lua.LState, body []byte) (v lua.LValue, err error) {
+	if len(body) == 0 { // a sender outside Lua may send no body at all
+		return lua.LNil, nil
+	}
+	d.body = body
+	d.sparse = maxSparseSlots
+	d.r.Reset(body)
+	d.dec.ResetReader(&d.r)
+	defer func() { d.body = nil }()
+	v, err = d.value(L, 0)
+	if err == nil && d.r.Len() != 0 {
+		err = fmt.Errorf("%d bytes after the value", d.r.Len())
+	}
+	if err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = errors.New("truncated")
+		}
+		return lua.LNil, fmt.Errorf("%w (MessagePack): at byte %d: %v", errBody, len(body)-d.r.Len(), err)
+	}
+	return v, nil
+}
+
+// MessagePack codes (the spec's names).
+const (
+	mpNil     = 0xc0
+	mpFalse   = 0xc2
+	mpTrue    = 0xc3
+	mpBin8    = 0xc4
+	mpBin32   = 0xc6
+	mpFloat32 = 0xca
+	mpFloat64 = 0xcb
+	mpUint8   = 0xcc
+	mpUint64  = 0xcf
+	mpInt8    = 0xd0
+	mpInt64   = 0xd3
+	mpStr8    = 0xd9
+	mpStr32   = 0xdb
+	mpArray16 = 0xdc
+	mpArray32 = 0xdd
+	mpMap16   = 0xde
+	mpMap32   = 0xdf
+)
+
+func (d *bodyDecoder) value(L *lua.LState, depth int) (lua.LValue, error) {
+	c, err := d.dec.PeekCode()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c <= 0x7f || c >= 0xe0 || (c >= mpInt8 && c <= mpInt64) || (c >= mpUint8 && c < mpUint64):
+		i, err := d.dec.DecodeInt64()
+		return lua.LNumber(i), err
+	case c == mpUint64:
+		u, err := d.dec.DecodeUint64()
+		return lua.LNumber(u), err
+	case c == mpFloat32 || c == mpFloat64:
+		f, err := d.dec.DecodeFloat64()
+		return lua.LNumber(f), err
+	case c >= 0xa0 && c <= 0xbf || (c >= mpStr8 && c <= mpStr32) || (c >= mpBin8 && c <= mpBin32):
+		n, err := d.dec.DecodeBytesLen()
+		if err != nil {
+			return nil, err
+		}
+		if n > d.r.Len() {
+			return nil, fmt.Errorf("string of %d bytes, only %d left", n, d.r.Len())
+		}
+		pos := len(d.body) - d.r.Len()
+		d.r.Seek(int64(n), io.SeekCurrent)
+		return lua.LString(d.body[pos : pos+n]), nil
+	case c == mpNil:
+		return lua.LNil, d.dec.DecodeNil()
+	case c == mpFalse || c == mpTrue:
+		b, err := d.dec.DecodeBool()
+		return lua.LBool(b), err
+	case c >= 0x90 && c <= 0x9f || c == mpArray16 || c == mpArray32:
+		if depth >= maxBodyDepth {
+			return nil, fmt.Errorf("arrays and maps nested more than %d deep", maxBodyDepth)
+		}
+		n, err := d.dec.DecodeArrayLen()
+		if err != nil {
+			return nil, err
+		}
+		if n > d.r.Len() { // each element takes at least a byte
+			return nil, fmt.Errorf("array of %d elements, only %d bytes left", n, d.r.Len())
+		}
+		t := L.CreateTable(min(n, 1024), 0)
+		for i := 1; i <= n; i++ {
+			v, err := d.value(L, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			if v != lua.LNil {
+				t.RawSetInt(i, v)
+			}
+		}
+		return t, nil
+	case c >= 0x80 && c <= 0x8f || c == mpMap16 || c == mpMap32:
+		if depth >= maxBodyDepth {
+			return nil, fmt.Errorf("arrays and maps nested more than %d deep", maxBodyDepth)
+		}
+		n, err := d.dec.DecodeMapLen()
+		if err != nil {
+			return nil, err
+		}
+		if n > d.r.Len()/2 { // each entry takes at least two bytes
+			return nil, fmt.Errorf("map of %d entries, only %d bytes left", n, d.r.Len())
+		}
+		t := L.CreateTable(0, min(n, 1024))
+		for range n {
+			k, err := d.value(L, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			v, err := d.value(L, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			switch kk := k.(type) {
+			case *lua.LNilType:
+				return nil, errors.New("a map key is nil")
+			case lua.LNumber:
+				if kk != kk {
+					return nil, errors.New("a map key is NaN")
+				}
+				if i := float64(kk); i == math.Trunc(i) && i > float64(t.MaxN()+1) && i < float64(lua.MaxArrayIndex) && v != lua.LNil {
+					if d.sparse -= int(i) - t.MaxN() - 1; d.sparse < 0 {
+						return nil, fmt.Errorf("integer key %d: the body's integer keys leave more than %d empty slots (keep them dense)", int(i), maxSparseSlots)
+					}
+				}
+			}
+			if v != lua.LNil {
+				t.RawSet(k, v)
+			}
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("MessagePack code %#02x (an extension type, or reserved) has no Lua value", c)
+}
+
+// stringBytes is s's bytes without a copy; they must only be read.
+func stringBytes(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}

@@ -1,0 +1,192 @@
+package bindings
+
+import (
+	"fmt"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+const (
+	mailboxKind  = "mailbox"
+	mailboxClass = "ipc.mailbox"
+)
+
+// mailbox is an indirect link: one FIFO queue in shared memory that any
+// number of processes send to and receive from, each message taken by
+// exactly one receiver. The parent creates it when it is declared and
+// keeps it until the end of the run, so the supervisor can still receive
+// what is left in it after ipc.run() returns.
+type mailbox struct {
+	m        *messenger
+	decl     *Decl
+	name     string
+	nameV    lua.LValue
+	capacity int // ipc.Unbounded, 0 (rendezvous) or n
+	q        *ipc.Queue
+	obj      int32
+	seq      uint64 // messages this process has sent here
+
+	// what names it in errors (mailbox "jobs"); the others, built once,
+	// name each operation (mailbox "jobs": send).
+	what, sendWhat, recvWhat, closeWhat, selectWhat string
+}
+
+func (b *mailbox) String() string { return b.what }
+
+// mailboxMethods are a mailbox's methods. Each mailbox has its own
+// metatable whose __index is a plain table of these and its fields (name,
+// capacity): a method call is then a table lookup in the Lua VM rather
+// than a call into Go, which matters on the message path.
+var mailboxMethods = map[string]lua.LGFunction{
+	"send":    mailboxSend,
+	"receive": mailboxReceive,
+	"close":   mailboxClose,
+}
+
+func (b *mailbox) userData(L *lua.LState) *lua.LUserData {
+	idx := L.SetFuncs(L.CreateTable(0, len(mailboxMethods)+2), mailboxMethods)
+	idx.RawSetString("name", b.nameV)
+	if b.capacity != ipc.Unbounded {
+		idx.RawSetString("capacity", lua.LNumber(b.capacity))
+	}
+	mt := L.CreateTable(0, 3)
+	mt.RawSetString("__index", idx)
+	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString(b.what))
+		return 1
+	}))
+	mt.RawSetString("__metatable", lua.LString(mailboxClass))
+	ud := L.NewUserData()
+	ud.Value = b
+	ud.Metatable = mt
+	return ud
+}
+
+// ipc.mailbox(name, [{capacity = n}]) -> mailbox
+// capacity: 0 = rendezvous, n = at most n queued, absent = unbounded.
+func (m *messenger) luaMailbox(L *lua.LState) int {
+	name := L.CheckString(1)
+	if name == "" {
+		L.ArgError(1, "mailbox name must not be empty")
+	}
+	opts := optTable(L, 2)
+	capacity := ipc.Unbounded
+	if opts != nil && opts.RawGetString("capacity") != lua.LNil {
+		capacity = optInt(L, opts, "capacity", 0)
+		if capacity < 0 {
+			L.RaiseError("mailbox %q: capacity must be >= 0 (0 = rendezvous), got %d; leave it out for an unbounded mailbox", name, capacity)
+		}
+	}
+	spec := "capacity=unbounded"
+	if capacity != ipc.Unbounded {
+		spec = fmt.Sprintf("capacity=%d", capacity)
+	}
+	if prev := m.mailboxes[name]; prev != nil && !m.env.running {
+		L.RaiseError("mailbox %q is declared twice (first at %s)", name, prev.decl.Line)
+	}
+	d := m.env.Declare(L, mailboxKind, name, spec)
+	b := &mailbox{m: m, decl: d, name: name, what: fmt.Sprintf("mailbox %q", name), nameV: lua.LString(name),
+		capacity: capacity, obj: int32(d.Index)}
+	b.sendWhat, b.recvWhat, b.closeWhat, b.selectWhat = b.what+": send", b.what+": receive", b.what+": close", b.what+": select"
+	d.Object = b
+	m.mailboxes[name] = b
+	switch m.env.Mode {
+	case ModeParent:
+		q, err := ipc.NewQueue(ipc.QueueConfig{Name: b.what, Capacity: capacity})
+		if err != nil {
+			L.RaiseError("%v", err)
+		}
+		b.q = q
+		d.AddFile("mem", q.File(), "")
+	case ModeChild:
+		f := d.File("mem")
+		if f == nil {
+			L.RaiseError("%s: this process did not inherit it", b.what)
+		}
+		q, err := ipc.OpenQueue(f, ipc.QueueConfig{Name: b.what})
+		if err != nil {
+			L.RaiseError("%v", err)
+		}
+		b.q = q
+	}
+	L.Push(b.userData(L))
+	return 1
+}
+
+// checkMailbox returns the mailbox at 1, ready for the operation that what
+// names: in a process body (or the supervisor after ipc.run), not in a
+// check.
+func checkMailbox(L *lua.LState, what func(b *mailbox) string) *mailbox {
+	b := checkClass[*mailbox](L, 1, "mailbox")
+	b.m.mustRun(L, what(b))
+	if b.q == nil {
+		L.RaiseError("%s: not available while checking a script (nothing is created)", what(b))
+	}
+	return b
+}
+
+func mailboxSendWhat(b *mailbox) string    { return b.sendWhat }
+func mailboxReceiveWhat(b *mailbox) string { return b.recvWhat }
+func mailboxCloseWhat(b *mailbox) string   { return b.closeWhat }
+
+// box:send(body, [{type =, timeout =, block =}]) -> true | nil, err
+// err: "full" (block = false and no room, or a rendezvous no receiver took
+// at once), "timeout". Sending to a closed mailbox raises an error.
+func mailboxSend(L *lua.LState) int {
+	b := checkMailbox(L, mailboxSendWhat)
+	typ, w := sendOpts(L, 3)
+	err := b.m.send(L, b.sendWhat, b.q, b.obj, 0, b.obj, b.capacity, &b.seq, typ, L.Get(2), w)
+	if err == ipc.ErrClosed && !b.m.afterRun() {
+		L.RaiseError("%s: the mailbox is closed", b.sendWhat)
+	}
+	return pushSent(L, err)
+}
+
+// box:receive([{from =, type =, timeout =, block =}]) -> message | nil, err
+// err: "empty" (block = false), "timeout", "closed" (the mailbox was
+// closed and is drained, or from names a process that has exited and left
+// nothing here).
+func mailboxReceive(L *lua.LState) int {
+	b := checkMailbox(L, mailboxReceiveWhat)
+	f, peer, w := b.m.recvOpts(L, 2, b.recvWhat)
+	return b.m.receive(L, b.recvWhat, b.q, b.obj, peer, f, w, b.nameV)
+}
+
+// box:close(): senders then get an error; receivers take what is queued,
+// then get nil, "closed". For every process.
+func mailboxClose(L *lua.LState) int {
+	b := checkMailbox(L, mailboxCloseWhat)
+	b.q.Close()
+	return 0
+}
+
+func (b *mailbox) selectPrepare(*lua.LState) {}
+func (b *mailbox) selectQueue() *ipc.Queue   { return b.q }
+func (b *mailbox) selectObj() int32          { return b.obj }
+func (b *mailbox) selectTake(L *lua.LState) (lua.LValue, bool, error) {
+	return b.m.take(L, b.selectWhat, b.q, b.nameV)
+}
+
+// ProcessExited releases receives waiting for a message from p alone.
+func (b *mailbox) ProcessExited(p *Process) {
+	if b.q != nil {
+		b.q.SenderGone(int32(p.Slot))
+	}
+}
+
+// Recover repairs the mailbox when pid died holding its lock.
+func (b *mailbox) Recover(pid int) {
+	if b.q != nil {
+		b.q.Recover(pid)
+	}
+}
+
+// Release unmaps the parent's view at the end of the run.
+func (b *mailbox) Release() {
+	if b.q != nil {
+		b.q.Unmap()
+		b.q = nil
+	}
+}
