@@ -1,0 +1,162 @@
+package bindings
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+const (
+	fifoClass       = "ipc.fifo"
+	fifoStreamClass = "ipc.fifo.stream"
+)
+
+// fifo is a named pipe (ipc.Fifo): a FIFO special file that processes open
+// by path, with no common origin, and that external programs can open too.
+//
+// The parent creates it before any process runs: in the run's private
+// directory (mode 0700), or at the path the script gives, exclusively
+// (nothing may exist there, a symlink included) and mode 0600 whatever the
+// umask. Every process knows the path from the declaration; no descriptor
+// is passed. The parent removes the FIFO when the run ends, on every exit
+// path, at a path the script gave too: the run made it, the run removes
+// it.
+type fifo struct {
+	kobject
+	f    *ipc.Fifo // nil while checking
+	path string    // "" while checking, unless the script gave it
+	// created is set in the parent once the FIFO exists on disk.
+	created bool
+	slot    *ipc.WaitStatus
+}
+
+// fifoStream is one open end of a FIFO: a stream with read, write, lines
+// and close (stream.go), reading through the ipc.Stream that Open returned
+// so the bytes Open may already have read are not lost.
+type fifoStream struct {
+	stream
+	st *ipc.Stream
+}
+
+func init() { registerKind(openFifo) }
+
+func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
+	registerClass(L, fifoClass, map[string]lua.LGFunction{
+		"open": fifoOpen,
+	}, func(L *lua.LState, v any, key string) lua.LValue {
+		if f := v.(*fifo); key == "path" && f.path != "" {
+			return lua.LString(f.path)
+		}
+		return lua.LNil
+	})
+	registerClass(L, fifoStreamClass, streamMethods, nil)
+	mod.RawSetString("fifo", L.NewFunction(env.luaFifo))
+}
+
+// ipc.fifo(name, [{path = "/some/where"}]) -> f
+// f.path is where the FIFO is, the same in every process.
+func (e *Env) luaFifo(L *lua.LState) int {
+	name := L.CheckString(1)
+	opts := optTable(L, 2)
+	given := optString(L, opts, "path", "")
+	spec := ""
+	if given != "" {
+		spec = "path=" + strconv.Quote(given)
+	}
+	d := e.declareObject(L, "fifo", name, spec)
+	f := &fifo{kobject: kobject{decl: d, what: d.Describe()}, path: given, slot: e.Slot}
+	d.Object = f
+	if e.Mode == ModeCheck {
+		L.Push(newUserData(L, fifoClass, f))
+		return 1
+	}
+	path := given
+	if path == "" {
+		var err error
+		if path, err = e.runDirPath(name); err != nil {
+			L.RaiseError("%s: %v", f.what, err)
+		}
+	}
+	f.f, f.path = ipc.FifoAt(name, path), path
+	f.f.SetStatus(e.Slot, int32(d.Index))
+	if e.Mode == ModeParent {
+		if err := makeFifo(path); err != nil {
+			L.RaiseError("%s: create: %v", f.what, err)
+		}
+		f.created = true
+	}
+	L.Push(newUserData(L, fifoClass, f))
+	return 1
+}
+
+// makeFifo creates a FIFO at path exclusively (a symlink planted there is
+// not followed: mkfifo fails on anything that exists) and then sets its
+// mode to 0600, which the umask may have narrowed. The mode is set through
+// a descriptor of the FIFO itself (O_PATH), never by path, so a rename
+// race cannot make it apply to anything else.
+func makeFifo(path string) error {
+	if err := ipc.MakeFifo(path); err != nil {
+		return err
+	}
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return fmt.Errorf("%s was replaced while it was being created", path) // not ours to remove
+	}
+	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), 0o600); err != nil {
+		ipc.FifoAt("", path).Remove()
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return nil
+}
+
+// Release removes the FIFO at the end of the run (the parent made it).
+func (f *fifo) Release() {
+	if f.created {
+		f.f.Remove()
+		f.created = false
+	}
+}
+
+// f:open("r" | "w", [{timeout =, block =}]) -> stream | nil, "timeout"
+// Opening waits until the other end is opened too (as POSIX open does),
+// but never forever when a timeout is given; block = false returns at once.
+func fifoOpen(L *lua.LState) int {
+	f := checkClass[*fifo](L, 1, "fifo")
+	if f.f == nil {
+		f.notHere(L)
+	}
+	mode := L.CheckString(2)
+	if mode != "r" && mode != "w" {
+		L.ArgError(2, fmt.Sprintf("mode must be \"r\" or \"w\", got %q", mode))
+	}
+	st, err := f.f.Open(mode, WaitOpts(L, 3))
+	if err != nil {
+		return Outcome(L, err)
+	}
+	s := &fifoStream{st: st}
+	s.what = fmt.Sprintf("%s (%s end)", f.what, roleName(mode))
+	s.obj = int32(f.decl.Index)
+	s.slot = f.slot
+	if mode == "r" {
+		s.r = st.File()
+		// Read through st: Open may have read the first bytes already.
+		s.br = bufio.NewReaderSize(st.IO(ipc.WaitOpts{}), streamBuffer)
+		if n := st.Buffered(); n > 0 {
+			s.br.Peek(n) // move them into the buffer select and read look at
+		}
+	} else {
+		s.w = st.File()
+	}
+	L.Push(newUserData(L, fifoStreamClass, s))
+	return 1
+}

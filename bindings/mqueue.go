@@ -1,0 +1,183 @@
+package bindings
+
+import (
+	"fmt"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+const mqueueClass = "ipc.mqueue"
+
+// mqueue is a POSIX message queue (ipc.Mqueue): up to capacity messages of
+// at most msgsize bytes, received highest priority first.
+//
+// The parent creates it as /ipcscript.<runid>.<name> (recorded in the run
+// directory, so a later run removes it if this one is killed) and hands the
+// descriptor to every child. An anonymous queue (the default) loses its
+// name at once: the descriptors keep it alive and nothing is left in
+// /dev/mqueue, whatever happens to the run. A public queue keeps its name,
+// q.name, for external programs (mq_open) until the run ends.
+type mqueue struct {
+	kobject
+	q      *ipc.Mqueue // nil while checking
+	public bool
+}
+
+func init() { registerKind(openMqueue) }
+
+func openMqueue(L *lua.LState, mod *lua.LTable, env *Env) {
+	registerClass(L, mqueueClass, map[string]lua.LGFunction{
+		"send":    mqueueSend,
+		"receive": mqueueReceive,
+	}, mqueueField)
+	mod.RawSetString("mqueue", L.NewFunction(env.luaMqueue))
+}
+
+// ipc.mqueue(name, [{capacity = 10, msgsize = 8192, public = false}]) -> q
+// The kernel's limits (/proc/sys/fs/mqueue/msg_max and msgsize_max,
+// queues_max, RLIMIT_MSGQUEUE) are checked here, before any process runs,
+// and `ipcscript check` reports a queue beyond them.
+func (e *Env) luaMqueue(L *lua.LState) int {
+	name := L.CheckString(1)
+	opts := optTable(L, 2)
+	capacity := optInt(L, opts, "capacity", 10)
+	msgsize := optInt(L, opts, "msgsize", 8192)
+	public := optBool(L, opts, "public", false)
+	d := e.declareObject(L, "mqueue", name, fmt.Sprintf("capacity=%d msgsize=%d public=%t", capacity, msgsize, public))
+	q := &mqueue{kobject: kobject{decl: d, what: d.Describe()}, public: public}
+	d.Object = q
+	if err := ipc.CheckMqueueLimits(name, capacity, msgsize); err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	var err error
+	switch e.Mode {
+	case ModeParent:
+		err = q.create(e, name, capacity, msgsize)
+	case ModeChild:
+		kname := ""
+		if public {
+			kname = ipc.MqueueKernelName(e.Manifest.RunID, name)
+		}
+		q.q, err = ipc.OpenMqueue(d.File("q"), name, kname)
+	}
+	if err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	if q.q != nil {
+		q.q.SetStatus(e.Slot, int32(d.Index))
+	}
+	L.Push(newUserData(L, mqueueClass, q))
+	return 1
+}
+
+func (q *mqueue) create(e *Env, name string, capacity, msgsize int) error {
+	rd, err := e.RunDir()
+	if err != nil {
+		return fmt.Errorf("%s: %w", q.what, err)
+	}
+	kname, err := rd.MqueueName(name)
+	if err != nil {
+		return err
+	}
+	if q.q, err = ipc.NewMqueue(name, kname, capacity, msgsize); err != nil {
+		return err
+	}
+	q.decl.AddFile("q", q.q.File(), "")
+	if !q.public {
+		return q.q.Unlink()
+	}
+	return nil
+}
+
+// Release closes the parent's descriptor and removes a public queue's name
+// at the end of the run.
+func (q *mqueue) Release() {
+	if q.q == nil {
+		return
+	}
+	if q.public {
+		q.q.Unlink()
+	}
+	q.q.Close()
+}
+
+// q.name is the kernel name of a public queue ("/ipcscript.<runid>.orders"),
+// nil for an anonymous one; q.capacity and q.msgsize are its limits.
+func mqueueField(L *lua.LState, v any, key string) lua.LValue {
+	q := v.(*mqueue)
+	if q.q == nil {
+		return lua.LNil
+	}
+	switch key {
+	case "name":
+		if q.public {
+			return lua.LString(q.q.KernelName())
+		}
+	case "capacity":
+		return lua.LNumber(q.q.Capacity())
+	case "msgsize":
+		return lua.LNumber(q.q.MsgSize())
+	}
+	return lua.LNil
+}
+
+func checkMqueue(L *lua.LState) *mqueue {
+	q := checkClass[*mqueue](L, 1, "mqueue")
+	if q.q == nil {
+		q.notHere(L)
+	}
+	return q
+}
+
+// q:send(bytes, [{priority = 0, timeout =, block =}]) -> true | nil, "full" | nil, "timeout"
+// Waits for room while the queue is full. 0 <= priority < 32768.
+func mqueueSend(L *lua.LState) int {
+	q := checkMqueue(L)
+	b := luaBytes(L, 2)
+	opts := optTable(L, 3)
+	var w ipc.WaitOpts
+	if opts != nil {
+		w = waitOptsFrom(L, opts)
+	}
+	prio := optInt(L, opts, "priority", 0)
+	if prio < 0 {
+		L.RaiseError("%s: send: priority %d must be >= 0", q.what, prio)
+	}
+	if err := q.q.Send(b, uint(prio), w); err != nil {
+		return Outcome(L, err)
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// q:receive([{timeout =, block =}]) -> bytes, priority | nil, "empty" | nil, "timeout"
+// The oldest message of the highest priority.
+func mqueueReceive(L *lua.LState) int {
+	q := checkMqueue(L)
+	b, prio, err := q.q.Receive(WaitOpts(L, 2))
+	if err != nil {
+		return Outcome(L, err)
+	}
+	L.Push(lua.LString(b))
+	L.Push(lua.LNumber(prio))
+	return 2
+}
+
+// select: the queue is ready when its descriptor is readable; select
+// receives the message and returns its bytes (not its priority).
+func (q *mqueue) selectFd() int        { return q.q.Fd() }
+func (q *mqueue) selectBuffered() bool { return false }
+func (q *mqueue) selectTake(L *lua.LState) (lua.LValue, bool, error) {
+	b, _, err := q.q.Receive(ipc.WaitOpts{NonBlocking: true})
+	switch err {
+	case nil:
+		return lua.LString(b), true, nil
+	case ipc.ErrEmpty: // another process took it first
+		return lua.LNil, false, nil
+	}
+	return lua.LNil, false, err
+}
+
+var _ fdSelectable = (*mqueue)(nil)

@@ -1,0 +1,179 @@
+package bindings
+
+import (
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+const mutexClass = "ipc.mutex"
+
+// mutex is a lock shared by the processes of a run (ipc.Mutex) in an
+// anonymous memfd. Ownership is per process: the process that locked it
+// unlocks it. When the holder dies holding it, the supervisor (which reaps
+// every child) releases it at once through Recover, and the next lock
+// succeeds with "owner-died".
+//
+// The binding records its own waits in the status table rather than
+// letting ipc.Mutex do it, so that the wait names the holder's pid as its
+// peer: a deadlock report then says who holds the lock ("a waits to lock on
+// mutex "fork2" held by b").
+type mutex struct {
+	kobject
+	m    *ipc.Mutex // nil while checking
+	slot *ipc.WaitStatus
+}
+
+// peerRefresh is how often a blocked lock re-reads who holds the mutex, so
+// the peer it records stays true when the lock changes hands while it
+// waits. The deadlock watch needs the waits to stand still longer.
+const peerRefresh = 100 * time.Millisecond
+
+func init() { registerKind(openMutex) }
+
+func openMutex(L *lua.LState, mod *lua.LTable, env *Env) {
+	registerClass(L, mutexClass, map[string]lua.LGFunction{
+		"lock":   mutexLock,
+		"unlock": mutexUnlock,
+		"with":   mutexWith,
+	}, nil)
+	mod.RawSetString("mutex", L.NewFunction(env.luaMutex))
+}
+
+// ipc.mutex(name) -> m
+func (e *Env) luaMutex(L *lua.LState) int {
+	name := L.CheckString(1)
+	d := e.declareObject(L, "mutex", name, "")
+	m := &mutex{kobject: kobject{decl: d, what: d.Describe()}, slot: e.Slot}
+	d.Object = m
+	var err error
+	switch e.Mode {
+	case ModeParent:
+		if m.m, err = ipc.NewMutex(name); err == nil {
+			d.AddFile("mem", m.m.File(), "")
+		}
+	case ModeChild:
+		m.m, err = ipc.OpenMutex(d.File("mem"), name)
+	}
+	if err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	L.Push(newUserData(L, mutexClass, m))
+	return 1
+}
+
+// Recover releases the mutex if process pid died holding it (the
+// supervisor calls it for every child it reaps).
+func (m *mutex) Recover(pid int) {
+	if m.m != nil {
+		m.m.Recover(pid)
+	}
+}
+
+// Release unmaps the parent's copy at the end of the run.
+func (m *mutex) Release() {
+	if m.m != nil {
+		m.m.Close()
+	}
+}
+
+func checkMutex(L *lua.LState) *mutex {
+	m := checkClass[*mutex](L, 1, "mutex")
+	if m.m == nil {
+		m.notHere(L)
+	}
+	return m
+}
+
+// lock takes the mutex as o says.
+func (m *mutex) lock(o ipc.WaitOpts) (ownerDied bool, err error) {
+	ownerDied, err = m.m.TryLock()
+	if err != ipc.ErrEmpty || o.NonBlocking {
+		if err == nil {
+			m.slot.Done()
+		}
+		return ownerDied, err
+	}
+	deadline := o.Deadline()
+	m.slot.Enter(ipc.OpLock, int32(m.decl.Index), int32(m.m.Holder()), !deadline.IsZero())
+	defer m.slot.Leave()
+	for {
+		slice := ipc.WaitOpts{Timeout: peerRefresh}
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return false, ipc.ErrTimeout
+			}
+			slice.Timeout = min(slice.Timeout, left)
+		}
+		ownerDied, err = m.m.Lock(slice)
+		if err != ipc.ErrTimeout {
+			if err == nil {
+				m.slot.Done()
+			}
+			return ownerDied, err
+		}
+		if m.slot != nil {
+			atomic.StoreInt32(&m.slot.Peer, int32(m.m.Holder()))
+		}
+	}
+}
+
+// m:lock([{timeout =, block =}]) -> true [, "owner-died"] | nil, "timeout" | nil, "empty"
+// "owner-died": the previous holder died holding the lock, which is now
+// this process's; what it guarded may be half-updated.
+func mutexLock(L *lua.LState) int {
+	m := checkMutex(L)
+	died, err := m.lock(WaitOpts(L, 2))
+	if err != nil {
+		return Outcome(L, err)
+	}
+	L.Push(lua.LTrue)
+	if died {
+		L.Push(lua.LString("owner-died"))
+		return 2
+	}
+	return 1
+}
+
+// m:unlock()
+// Unlocking a mutex this process does not hold is an error.
+func mutexUnlock(L *lua.LState) int {
+	m := checkMutex(L)
+	if err := m.m.Unlock(); err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	return 0
+}
+
+// m:with(fn, ...) -> fn's results
+// Locks, calls fn(...), unlocks, and returns what fn returned; an error in
+// fn unlocks and is raised again. A lock taken over from a dead holder is
+// not reported here: use m:lock when the guarded state may need repair.
+func mutexWith(L *lua.LState) int {
+	m := checkMutex(L)
+	fn := L.CheckFunction(2)
+	nargs := L.GetTop() - 2
+	if _, err := m.lock(ipc.WaitOpts{}); err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	before := L.GetTop() // fn's arguments are at 3 .. before
+	L.Push(fn)
+	for i := 3; i < 3+nargs; i++ {
+		L.Push(L.Get(i))
+	}
+	perr := L.PCall(nargs, lua.MultRet, nil)
+	if err := m.m.Unlock(); err != nil && perr == nil {
+		L.RaiseError("%s", err.Error())
+	}
+	if perr != nil {
+		if ae, ok := perr.(*lua.ApiError); ok {
+			L.Error(ae.Object, 0) // the error as fn raised it
+		}
+		L.RaiseError("%s", perr.Error())
+	}
+	return L.GetTop() - before
+}

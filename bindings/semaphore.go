@@ -1,0 +1,114 @@
+package bindings
+
+import (
+	"fmt"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+const semaphoreClass = "ipc.semaphore"
+
+// semaphore is a counting semaphore (ipc.Semaphore) in an anonymous memfd:
+// the parent creates it and hands the memfd to every child, so it has no
+// name outside the run and nothing to clean up but the parent's mapping.
+type semaphore struct {
+	kobject
+	s *ipc.Semaphore // nil while checking
+}
+
+func init() { registerKind(openSemaphore) }
+
+func openSemaphore(L *lua.LState, mod *lua.LTable, env *Env) {
+	registerClass(L, semaphoreClass, map[string]lua.LGFunction{
+		"wait":    semaphoreWait,
+		"trywait": semaphoreTryWait,
+		"post":    semaphorePost,
+		"value":   semaphoreValue,
+	}, nil)
+	mod.RawSetString("semaphore", L.NewFunction(env.luaSemaphore))
+}
+
+// ipc.semaphore(name, initial) -> s
+func (e *Env) luaSemaphore(L *lua.LState) int {
+	name := L.CheckString(1)
+	initial := checkInt(L, 2, "initial value")
+	d := e.declareObject(L, "semaphore", name, fmt.Sprintf("initial=%d", initial))
+	s := &semaphore{kobject: kobject{decl: d, what: d.Describe()}}
+	d.Object = s
+	if initial < 0 || initial > ipc.SemMax { // in every mode: the same error everywhere
+		L.RaiseError("%s: initial value %d must be between 0 and %d", s.what, initial, ipc.SemMax)
+	}
+	var err error
+	switch e.Mode {
+	case ModeParent:
+		if s.s, err = ipc.NewSemaphore(name, initial); err == nil {
+			d.AddFile("mem", s.s.File(), "")
+		}
+	case ModeChild:
+		s.s, err = ipc.OpenSemaphore(d.File("mem"), name)
+	}
+	if err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	if s.s != nil {
+		s.s.SetStatus(e.Slot, int32(d.Index))
+	}
+	L.Push(newUserData(L, semaphoreClass, s))
+	return 1
+}
+
+// Release unmaps the parent's copy at the end of the run.
+func (s *semaphore) Release() {
+	if s.s != nil {
+		s.s.Close()
+	}
+}
+
+func checkSemaphore(L *lua.LState) *ipc.Semaphore {
+	s := checkClass[*semaphore](L, 1, "semaphore")
+	if s.s == nil {
+		s.notHere(L)
+	}
+	return s.s
+}
+
+// s:wait([{timeout =, block =}]) -> true | nil, "timeout" | nil, "empty"
+// Takes one unit, sleeping while the value is 0.
+func semaphoreWait(L *lua.LState) int {
+	s := checkSemaphore(L)
+	if err := s.Wait(WaitOpts(L, 2)); err != nil {
+		return Outcome(L, err)
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// s:trywait() -> true | nil, "empty"
+func semaphoreTryWait(L *lua.LState) int {
+	s := checkSemaphore(L)
+	if err := s.TryWait(); err != nil {
+		return Outcome(L, err)
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// s:post([n]) -> true
+// Adds n units (default 1) and wakes up to n waiters.
+func semaphorePost(L *lua.LState) int {
+	s := checkSemaphore(L)
+	if err := s.Post(optIntArg(L, 2, "count", 1)); err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// s:value() -> n
+// A snapshot: another process may change it at once.
+func semaphoreValue(L *lua.LState) int {
+	L.Push(lua.LNumber(checkSemaphore(L).Value()))
+	return 1
+}

@@ -1,0 +1,189 @@
+package bindings
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+const shmClass = "ipc.shm"
+
+// shm is a block of shared memory (ipc.Shm) in an anonymous memfd that
+// every process maps: nothing appears in /dev/shm.
+//
+// Numbers. Lua numbers are float64, so every integer up to 2^53 goes in and
+// comes out exactly; i64 and u64 values beyond that come out rounded, and a
+// value that is not an integer, or does not fit the type, is refused.
+type shm struct {
+	kobject
+	m *ipc.Shm // nil while checking
+}
+
+func init() { registerKind(openShm) }
+
+func openShm(L *lua.LState, mod *lua.LTable, env *Env) {
+	registerClass(L, shmClass, map[string]lua.LGFunction{
+		"read":  shmRead,
+		"write": shmWrite,
+		"size":  shmSize,
+		"get":   shmGet,
+		"set":   shmSet,
+		"add":   shmAdd,
+		"cas":   shmCAS,
+	}, nil)
+	mod.RawSetString("shm", L.NewFunction(env.luaShm))
+}
+
+// ipc.shm(name, size) -> mem
+// size bytes, zero-filled, shared by every process of the run.
+func (e *Env) luaShm(L *lua.LState) int {
+	name := L.CheckString(1)
+	size := checkInt(L, 2, "size")
+	d := e.declareObject(L, "shm", name, fmt.Sprintf("size=%d", size))
+	m := &shm{kobject: kobject{decl: d, what: d.Describe()}}
+	d.Object = m
+	if size <= 0 || size > ipc.MaxShmSize { // in every mode: the same error everywhere
+		L.RaiseError("%s: size %d must be between 1 and %d bytes", m.what, size, ipc.MaxShmSize)
+	}
+	var err error
+	switch e.Mode {
+	case ModeParent:
+		if m.m, err = ipc.NewShm(name, size); err == nil {
+			d.AddFile("mem", m.m.File(), "")
+		}
+	case ModeChild:
+		m.m, err = ipc.OpenShm(d.File("mem"), name)
+	}
+	if err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	L.Push(newUserData(L, shmClass, m))
+	return 1
+}
+
+// Release unmaps the parent's copy at the end of the run.
+func (m *shm) Release() {
+	if m.m != nil {
+		m.m.Close()
+	}
+}
+
+func checkShm(L *lua.LState) *shm {
+	m := checkClass[*shm](L, 1, "shm")
+	if m.m == nil {
+		m.notHere(L)
+	}
+	return m
+}
+
+// offset reads the byte offset at n: an integer (the bounds are checked by
+// ipc.Shm, whose errors say what did not fit).
+func (m *shm) offset(L *lua.LState, n int, op string) int {
+	v := float64(L.CheckNumber(n))
+	if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
+		L.RaiseError("%s: %s: offset %v is not an integer", m.what, op, v)
+	}
+	return int(v)
+}
+
+// numType reads the number type at n ("i8" ... "f64").
+func (m *shm) numType(L *lua.LState, n int, op string) ipc.NumType {
+	t, err := ipc.ParseNumType(L.CheckString(n))
+	if err != nil {
+		L.RaiseError("%s: %s: %v", m.what, op, err)
+	}
+	return t
+}
+
+func (m *shm) fail(L *lua.LState, err error) {
+	L.RaiseError("%s", err.Error())
+}
+
+// mem:read(off, n) -> string of n bytes
+func shmRead(L *lua.LState) int {
+	m := checkShm(L)
+	off := m.offset(L, 2, "read")
+	n := checkInt(L, 3, "byte count")
+	b, err := m.m.Read(off, n)
+	if err != nil {
+		m.fail(L, err)
+	}
+	L.Push(lua.LString(unsafe.String(unsafe.SliceData(b), len(b)))) // b is ours
+	return 1
+}
+
+// mem:write(off, bytes)
+// Not atomic: guard records that others read with a mutex.
+func shmWrite(L *lua.LState) int {
+	m := checkShm(L)
+	off := m.offset(L, 2, "write")
+	if err := m.m.Write(off, luaBytes(L, 3)); err != nil {
+		m.fail(L, err)
+	}
+	return 0
+}
+
+// mem:size() -> bytes
+func shmSize(L *lua.LState) int {
+	L.Push(lua.LNumber(checkShm(L).m.Size()))
+	return 1
+}
+
+// mem:get(t, off) -> number
+// t is "i8" "u8" "i16" "u16" "i32" "u32" "i64" "u64" "f32" "f64"; at an
+// offset that is a multiple of the type's size the load is atomic.
+func shmGet(L *lua.LState) int {
+	m := checkShm(L)
+	t := m.numType(L, 2, "get")
+	v, err := m.m.Get(t, m.offset(L, 3, "get"))
+	if err != nil {
+		m.fail(L, err)
+	}
+	L.Push(lua.LNumber(v.Float64()))
+	return 1
+}
+
+// mem:set(t, off, v)
+func shmSet(L *lua.LState) int {
+	m := checkShm(L)
+	t := m.numType(L, 2, "set")
+	off := m.offset(L, 3, "set")
+	if err := m.m.Set(t, off, ipc.FloatNumber(float64(L.CheckNumber(4)))); err != nil {
+		m.fail(L, err)
+	}
+	return 0
+}
+
+// mem:add(t, off, delta) -> new value
+// Atomic; off must be a multiple of the type's size. Integers wrap around
+// as in C.
+func shmAdd(L *lua.LState) int {
+	m := checkShm(L)
+	t := m.numType(L, 2, "add")
+	off := m.offset(L, 3, "add")
+	v, err := m.m.Add(t, off, ipc.FloatNumber(float64(L.CheckNumber(4))))
+	if err != nil {
+		m.fail(L, err)
+	}
+	L.Push(lua.LNumber(v.Float64()))
+	return 1
+}
+
+// mem:cas(t, off, old, new) -> boolean
+// Atomically stores new if the value is old; says whether it did.
+func shmCAS(L *lua.LState) int {
+	m := checkShm(L)
+	t := m.numType(L, 2, "cas")
+	off := m.offset(L, 3, "cas")
+	old, nw := float64(L.CheckNumber(4)), float64(L.CheckNumber(5))
+	ok, err := m.m.CAS(t, off, ipc.FloatNumber(old), ipc.FloatNumber(nw))
+	if err != nil {
+		m.fail(L, err)
+	}
+	L.Push(lua.LBool(ok))
+	return 1
+}

@@ -1,0 +1,394 @@
+package bindings
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"syscall"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+const (
+	listenerClass = "ipc.listener"
+	connClass     = "ipc.conn"
+	udpConnClass  = "ipc.conn.udp"
+)
+
+// listener is a bound socket (ipc.Listener) shared by the processes of a
+// run: a "tcp" or "unix" socket that accepts connections, or a "udp" socket
+// that sends and receives datagrams.
+//
+// The parent binds it when the script declares it, before any process
+// runs, so its real address (a port 0 replaced by the port the kernel
+// chose) is known to every process as l.address, and a client can connect
+// as soon as it starts. Every child inherits the descriptor; any of them
+// may accept. A unix socket named without a '/' lives in the run's private
+// directory; one given as a path is made at that path, exclusively (bind
+// fails on anything there, a symlink included), mode 0600. Either way the
+// parent removes it when the run ends (ipc.Listener.Close removes the path
+// it created, so the parent keeps its descriptor until then).
+type listener struct {
+	kobject
+	kind string
+	l    *ipc.Listener // nil while checking
+	env  *Env
+}
+
+// conn is a connected socket: a byte stream (read, write, lines, close:
+// stream.go) that also carries framed messages (send, receive), both
+// through the same read buffer. On a udp connection each write is one
+// datagram and each read returns one (udpRead).
+type conn struct {
+	stream
+	st      *ipc.Stream
+	m       *messenger // message.go: the codec and the message table
+	seq     uint64     // messages sent on this connection
+	out, in ipc.Message
+}
+
+func init() { registerKind(openSocket) }
+
+func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
+	registerClass(L, listenerClass, map[string]lua.LGFunction{
+		"accept":   listenerAccept,
+		"sendto":   listenerSendTo,
+		"recvfrom": listenerRecvFrom,
+	}, func(L *lua.LState, v any, key string) lua.LValue {
+		l := v.(*listener)
+		switch {
+		case key == "kind":
+			return lua.LString(l.kind)
+		case key == "address" && l.l != nil:
+			return lua.LString(l.l.Address())
+		}
+		return lua.LNil
+	})
+	methods := map[string]lua.LGFunction{
+		"send":    connSend,
+		"receive": connReceive,
+	}
+	for k, f := range streamMethods {
+		methods[k] = f
+	}
+	registerClass(L, connClass, methods, nil)
+	udp := map[string]lua.LGFunction{}
+	for k, f := range methods {
+		udp[k] = f
+	}
+	udp["read"] = udpRead
+	registerClass(L, udpConnClass, udp, nil)
+	mod.RawSetString("listen", L.NewFunction(env.luaListen))
+	mod.RawSetString("connect", L.NewFunction(env.luaConnect))
+}
+
+func checkSocketKind(L *lua.LState, n int) string {
+	kind := L.CheckString(n)
+	switch kind {
+	case "tcp", "unix", "udp":
+		return kind
+	}
+	L.ArgError(n, fmt.Sprintf("socket kind must be \"tcp\", \"unix\" or \"udp\", got %q", kind))
+	return ""
+}
+
+// unixPath is where a unix socket address points: a name without '/' is
+// a file in the run directory, anything else a path.
+func (e *Env) unixPath(address string) (string, error) {
+	if strings.Contains(address, "/") {
+		return address, nil
+	}
+	return e.runDirPath(address)
+}
+
+// ipc.listen(kind, address) -> l
+// kind is "tcp", "unix" or "udp". For tcp and udp, address is "host:port"
+// ("127.0.0.1:0" picks a free port); for unix, a name in the run directory
+// or a path. l.address is the bound address, the same in every process.
+func (e *Env) luaListen(L *lua.LState) int {
+	kind := checkSocketKind(L, 1)
+	address := L.CheckString(2)
+	if address == "" {
+		L.ArgError(2, "address must not be empty")
+	}
+	d := e.Declare(L, "listener", address, "kind="+kind)
+	l := &listener{kobject: kobject{decl: d, what: fmt.Sprintf("%s listener %q", kind, address)}, kind: kind, env: e}
+	d.Object = l
+	var err error
+	switch e.Mode {
+	case ModeParent:
+		addr := address
+		if kind == "unix" {
+			if addr, err = e.unixPath(address); err != nil {
+				err = fmt.Errorf("%s: %w", l.what, err)
+				break
+			}
+		}
+		if l.l, err = ipc.Listen(kind, addr); err == nil {
+			d.AddFile("l", l.l.File(), "")
+		}
+	case ModeChild:
+		l.l, err = ipc.OpenListener(d.File("l"), kind)
+	}
+	if err != nil {
+		L.RaiseError("%s", err.Error()) // ipc's errors name the listener
+	}
+	if l.l != nil {
+		l.l.SetStatus(e.Slot, int32(d.Index))
+	}
+	L.Push(newUserData(L, listenerClass, l))
+	return 1
+}
+
+// Release closes the parent's socket at the end of the run, removing a
+// unix socket's file.
+func (l *listener) Release() {
+	if l.l != nil {
+		l.l.Close()
+	}
+}
+
+func checkListener(L *lua.LState) *listener {
+	l := checkClass[*listener](L, 1, "listener")
+	if l.l == nil {
+		l.notHere(L)
+	}
+	return l
+}
+
+// l:accept([{timeout =, block =}]) -> conn | nil, "timeout" | nil, "empty"
+func listenerAccept(L *lua.LState) int {
+	l := checkListener(L)
+	st, err := l.l.Accept(WaitOpts(L, 2))
+	if err != nil {
+		return Outcome(L, err)
+	}
+	L.Push(newUserData(L, connClass, newConn(l.env, fmt.Sprintf("%s connection accepted on %s", l.kind, l.l.Address()), int32(l.decl.Index), st)))
+	return 1
+}
+
+// l:sendto(address, bytes) -> true      (udp)
+// Sends one datagram to "host:port".
+func listenerSendTo(L *lua.LState) int {
+	l := checkListener(L)
+	to := L.CheckString(2)
+	if err := l.l.SendTo(to, luaBytes(L, 3)); err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// l:recvfrom([{timeout =, block =}]) -> bytes, address | nil, "timeout" | nil, "empty"   (udp)
+func listenerRecvFrom(L *lua.LState) int {
+	l := checkListener(L)
+	b, from, err := l.l.RecvFrom(WaitOpts(L, 2))
+	if err != nil {
+		return Outcome(L, err)
+	}
+	L.Push(lua.LString(b))
+	L.Push(lua.LString(from))
+	return 2
+}
+
+// select: a listener is ready when a connection or a datagram waits;
+// select returns the listener itself, and the script accepts (or
+// recvfroms) with block = false, since another process may take it first.
+func (l *listener) selectFd() int        { return l.l.Fd() }
+func (l *listener) selectBuffered() bool { return false }
+func (l *listener) selectTake(*lua.LState) (lua.LValue, bool, error) {
+	return lua.LNil, true, nil
+}
+
+var _ fdSelectable = (*listener)(nil)
+
+// ipc.connect(kind, address, [{timeout =}]) -> conn | nil, "timeout"
+// For unix, address is a name in the run directory or a path. Without a
+// timeout a refused connection fails at once; with one, connect retries
+// until a listener is there or the time is up.
+func (e *Env) luaConnect(L *lua.LState) int {
+	kind := checkSocketKind(L, 1)
+	address := L.CheckString(2)
+	w := WaitOpts(L, 3)
+	addr := address
+	if kind == "unix" {
+		var err error
+		if addr, err = e.unixPath(address); err != nil {
+			L.RaiseError("%s %q: connect: %v", kind, address, err)
+		}
+	}
+	// The listener it connects to, if the script declared it, names the
+	// wait in a deadlock report.
+	obj := int32(-1)
+	for _, d := range e.Decls {
+		if l, ok := d.Object.(*listener); ok && l.kind == kind && l.l != nil && (l.l.Address() == addr || d.Name == address) {
+			obj = int32(d.Index)
+		}
+	}
+	if w.Timeout > 0 {
+		e.Slot.Enter(ipc.OpConnect, obj, -1, true)
+	}
+	st, err := ipc.Dial(kind, addr, w)
+	if w.Timeout > 0 {
+		e.Slot.Leave()
+	}
+	if err != nil {
+		return Outcome(L, err)
+	}
+	e.Slot.Done()
+	class := connClass
+	if kind == "udp" {
+		class = udpConnClass
+	}
+	L.Push(newUserData(L, class, newConn(e, fmt.Sprintf("%s connection to %q", kind, address), obj, st)))
+	return 1
+}
+
+// d:read([n], [{timeout =, block =}]) -> datagram | nil, "timeout" | nil, "empty"
+// On a udp connection a read returns one datagram (at most n bytes of it;
+// the rest is returned by the next read): a datagram is a message, not
+// part of a stream.
+func udpRead(L *lua.LState) int {
+	c := checkConn(L)
+	max, opts := -1, 2
+	if n, ok := L.Get(2).(lua.LNumber); ok {
+		max, opts = int(n), 3
+	}
+	w := WaitOpts(L, opts)
+	br := c.reader(L)
+	if err := c.waitReadable(w); err != nil {
+		return Outcome(L, err)
+	}
+	if br.Buffered() == 0 {
+		c.slot.Enter(ipc.OpRead, c.obj, -1, w.Timeout > 0)
+		_, err := br.Peek(1) // one read(2): one datagram
+		c.slot.Leave()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return Outcome(L, ipc.ErrEOF)
+			}
+			L.RaiseError("%s: read: %v", c.what, err)
+		}
+	}
+	n := br.Buffered()
+	if max >= 0 && max < n {
+		n = max
+	}
+	b := make([]byte, n)
+	io.ReadFull(br, b)
+	c.slot.Done()
+	L.Push(lua.LString(b))
+	return 1
+}
+
+func newConn(env *Env, what string, obj int32, st *ipc.Stream) *conn {
+	c := &conn{st: st}
+	c.what, c.obj, c.slot = what, obj, env.Slot
+	c.r, c.w = st.File(), st.File()
+	c.br = bufio.NewReaderSize(st.IO(ipc.WaitOpts{}), streamBuffer)
+	return c
+}
+
+func checkConn(L *lua.LState) *conn {
+	return checkClass[*conn](L, 1, "connection")
+}
+
+// messenger finds message.go's messenger of this Lua state, whose body
+// codec and message tables are those of mailboxes and direct links.
+func (c *conn) messenger(L *lua.LState) *messenger {
+	if c.m == nil {
+		reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+		if ud, ok := reg.RawGetString(messengerKey).(*lua.LUserData); ok {
+			c.m, _ = ud.Value.(*messenger)
+		}
+		if c.m == nil {
+			L.RaiseError("%s: message passing is not loaded", c.what)
+		}
+	}
+	return c.m
+}
+
+// c:send(body, [{type =, timeout =, block =}]) -> true | nil, "full" | nil, "timeout" | nil, "closed"
+// Sends body (any encodable Lua value) as one framed message (ipc.WriteFrame:
+// a length, the message header, the MessagePack body). timeout and block
+// say how long to wait for room; once a message has started it is written
+// whole, so the stream never carries half a frame. "closed": the peer has
+// closed the connection.
+func connSend(L *lua.LState) int {
+	c := checkConn(L)
+	if c.w == nil {
+		L.RaiseError("%s: send: the connection is closed", c.what)
+	}
+	typ, w := sendOpts(L, 3)
+	m := c.messenger(L)
+	b, err := m.enc.encode(L.Get(2), len(typ))
+	if err != nil {
+		L.RaiseError("%s: send: %v", c.what, err)
+	}
+	if w.NonBlocking || w.Timeout > 0 {
+		ms := int(w.Timeout / time.Millisecond)
+		if w.NonBlocking {
+			ms = 0
+		}
+		if err := pollFd(c.st.Fd(), unix.POLLOUT, ms); err != nil {
+			if err == ipc.ErrTimeout && w.NonBlocking {
+				err = ipc.ErrFull
+			}
+			return Outcome(L, err)
+		}
+	}
+	msg := &c.out
+	msg.Type, msg.Src, msg.Dst, msg.Seq, msg.Time, msg.Body = typ, m.selfSlot(), c.obj, c.seq+1, ipc.MonoNow(), b
+	c.slot.Enter(ipc.OpSend, c.obj, -1, false)
+	err = ipc.WriteFrame(c.w, msg)
+	c.slot.Leave()
+	msg.Body = nil
+	if err != nil {
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			return Outcome(L, ipc.ErrClosed)
+		}
+		L.RaiseError("%s: send: %v", c.what, err)
+	}
+	c.seq++
+	c.slot.Done()
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// c:receive([{timeout =, block =}]) -> message | nil, "timeout" | nil, "empty" | nil, "closed"
+// The next framed message, as the table mailboxes give:
+// {type =, body =, src =, dst =, len =, seq =, time =}; dst is the
+// receiving process. "closed": the peer closed the connection.
+func connReceive(L *lua.LState) int {
+	c := checkConn(L)
+	w := WaitOpts(L, 2)
+	m := c.messenger(L)
+	br := c.reader(L)
+	if err := c.waitReadable(w); err != nil {
+		return Outcome(L, err)
+	}
+	c.slot.Enter(ipc.OpReceive, c.obj, -1, w.Timeout > 0)
+	err := ipc.ReadFrame(br, &c.in)
+	c.slot.Leave()
+	switch {
+	case err == ipc.ErrEOF:
+		return Outcome(L, ipc.ErrClosed)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		L.RaiseError("%s: receive: the connection ended in the middle of a message", c.what)
+	case err != nil:
+		L.RaiseError("%s: receive: %v", c.what, err)
+	}
+	c.slot.Done()
+	t, err := m.messageTable(L, &c.in, m.nameOf(m.selfSlot()))
+	if err != nil {
+		L.RaiseError("%s: receive: %v", c.what, err)
+	}
+	L.Push(t)
+	return 1
+}
