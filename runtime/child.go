@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 
@@ -44,6 +45,13 @@ func runChild(manifest string, opts Options) int {
 		return fail("this program was started as process %q of an ipcscript run (%s is set) but not by ipcscript: its control socket (fd %d) is missing; unset %s to run it directly", m.Self, envChild, m.Ctl, envChild)
 	}
 	sanitizeDescriptors(&m)
+	if os.Getenv("GOGC") == "" {
+		// A child's heap is small and churns with every message table it
+		// builds: collecting at 4x the live heap instead of 2x measured
+		// 3.2-3.8x -> 3.8-5x Python's Queue on mailbox throughput, for a
+		// few MiB more at most.
+		debug.SetGCPercent(400)
+	}
 	ctl := os.NewFile(uintptr(m.Ctl), "ctl")
 	go func() { // the parent check: EOF on the control socket = parent gone
 		var b [1]byte

@@ -559,6 +559,8 @@ func describeDeadlock(sup *supervisor, blocked []*child) string {
 		obj := "?"
 		if i := int(loadI32(&s.Object)); i >= 0 && i < len(decls) {
 			obj = decls[i].Describe()
+		} else if j := -1 - i; j >= 0 && j < len(sup.s.env.Implicit) {
+			obj = sup.s.env.Implicit[j].Describe() // an inbox
 		}
 		part := fmt.Sprintf("%s waits to %s on %s", c.p.Name, op, obj)
 		if peer := int(loadI32(&s.Peer)); peer > 0 {
