@@ -71,11 +71,15 @@ func runChild(manifest string, opts Options) int {
 	if err != nil {
 		return fail("process %q: status table (fd %d): %v", m.Self, m.Status, err)
 	}
-	src, err := io.ReadAll(io.NewSectionReader(os.NewFile(uintptr(m.Source), "source"), 0, 1<<30))
+	// Close through the *os.File, never the raw number: the File's finalizer
+	// would close the number again later, by then maybe the Go runtime's
+	// own epoll descriptor (it crashed a child reading a socket this way).
+	srcFile := os.NewFile(uintptr(m.Source), "source")
+	src, err := io.ReadAll(io.NewSectionReader(srcFile, 0, 1<<30))
+	srcFile.Close()
 	if err != nil {
 		return fail("process %q: script source (fd %d): %v", m.Self, m.Source, err)
 	}
-	unix.Close(m.Source)
 	status := ipc.OpenStatusTable(region)
 
 	L := lua.NewState()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,19 @@ import (
 // the same ones, so TestMain passes them to runtime.Child too.
 var testModules = map[string]lua.LGFunction{
 	"shout": shoutModule,
+	"gc": func(L *lua.LState) int {
+		// gc.run() runs Go's collector and lets finalizers run.
+		mod := L.NewTable()
+		L.SetField(mod, "run", L.NewFunction(func(L *lua.LState) int {
+			for i := 0; i < 3; i++ {
+				goruntime.GC()
+				time.Sleep(10 * time.Millisecond)
+			}
+			return 0
+		}))
+		L.Push(mod)
+		return 1
+	},
 	"fdlist": func(L *lua.LState) int {
 		// fdlist.list() -> {"0 /dev/null", "3 socket:[123]", ...}
 		mod := L.NewTable()
@@ -190,5 +204,30 @@ ipc.run{timeout = 0.5, expect = "timeout"}
 `, runtime.Options{})
 	if !rep.OK || !rep.TimedOut || rep.ExitCode() != 0 {
 		t.Fatalf("ok=%v timedout=%v code=%d", rep.OK, rep.TimedOut, rep.ExitCode())
+	}
+}
+
+// A descriptor the child closes must not be closed again by a finalizer
+// once its number is reused: the script source's memfd was, and the number
+// went to the Go runtime's epoll descriptor, which a socket read then
+// found closed ("netpoll failed").
+func TestNoDoubleCloseAfterGC(t *testing.T) {
+	rep, out, errs := run(t, `
+local ipc = require("ipc")
+local gc = require("gc")
+local l = ipc.listen("tcp", "127.0.0.1:0")
+ipc.process("server", function()
+  local c = l:accept()
+  gc.run()
+  print("server got " .. c:read())
+end)
+ipc.process("client", function()
+  local c = ipc.connect("tcp", l.address)
+  gc.run()
+  c:write("hello\n")
+end)
+`, runtime.Options{})
+	if !rep.OK || !strings.Contains(out, "[server] server got hello") {
+		t.Fatalf("ok=%v\n%s\n%s", rep.OK, out, errs)
 	}
 }
