@@ -140,36 +140,36 @@ type Closer interface{ CloseParent() }
 // Manifest is what the parent tells a child about the run: its identity and
 // the declarations with the descriptor numbers they arrive on.
 type Manifest struct {
-	RunID  string         `json:"run_id"`
-	RunDir string         `json:"run_dir"`
-	Script string         `json:"script"`
-	Args   []string       `json:"args"`
-	Self   string         `json:"self"`
-	Procs  []ManifestProc `json:"procs"`
-	Decls  []ManifestDecl `json:"decls"`
+	RunID  string
+	RunDir string
+	Script string
+	Args   []string
+	Self   string
+	Procs  []ManifestProc
+	Decls  []ManifestDecl
 	// Implicit objects (see Env.Implicit), each with the descriptors of it
 	// this child holds.
-	Implicit []ManifestDecl `json:"implicit,omitempty"`
-	Source   int            `json:"source_fd"`  // memfd holding the script's source
-	Status   int            `json:"status_fd"`  // status table memfd
-	Ctl      int            `json:"control_fd"` // control socket to the supervisor
+	Implicit []ManifestDecl
+	Source   int // memfd holding the script's source
+	Status   int // status table memfd
+	Ctl      int // control socket to the supervisor
 }
 
 // ManifestProc is a process instance as the parent saw it.
 type ManifestProc struct {
-	Name  string `json:"name"`
-	Group string `json:"group"`
-	Index int    `json:"index"`
-	Count int    `json:"count"`
+	Name  string
+	Group string
+	Index int
+	Count int
 }
 
 // ManifestDecl is a declaration as the parent saw it.
 type ManifestDecl struct {
-	Kind string         `json:"kind"`
-	Name string         `json:"name"`
-	Line string         `json:"line"`
-	Spec string         `json:"spec"`
-	FDs  map[string]int `json:"fds,omitempty"` // role -> descriptor number in this child
+	Kind string
+	Name string
+	Line string
+	Spec string
+	FDs  map[string]int // role -> descriptor number in this child
 }
 
 // Declare records a declaration made at the current script line. In a child

@@ -1,12 +1,11 @@
 package runtime
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
-	"strconv"
+	"runtime/pprof"
 	"sync/atomic"
 
 	lua "github.com/yuin/gopher-lua"
@@ -36,10 +35,11 @@ func runChild(manifest string, opts Options) int {
 		fmt.Fprintf(os.Stderr, "ipcscript: "+format+"\n", args...)
 		return ExitFailed
 	}
-	var m bindings.Manifest
-	if err := json.Unmarshal([]byte(manifest), &m); err != nil {
+	mp, err := bindings.DecodeManifest(manifest)
+	if err != nil {
 		return fail("%s is set but is not a run manifest (%v); it is set by ipcscript for its own child processes: unset it to run this program directly", envChild, err)
 	}
+	m := *mp
 	var st unix.Stat_t
 	if err := unix.Fstat(m.Ctl, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return fail("this program was started as process %q of an ipcscript run (%s is set) but not by ipcscript: its control socket (fd %d) is missing; unset %s to run it directly", m.Self, envChild, m.Ctl, envChild)
@@ -59,12 +59,13 @@ func runChild(manifest string, opts Options) int {
 		os.Exit(ExitFailed)
 	}()
 	report := func(r childResult) {
-		js, _ := json.Marshal(r)
-		if len(js) > 60000 {
-			r.Error = r.Error[:min(len(r.Error), 50000)] + "...(truncated)"
-			js, _ = json.Marshal(r)
+		if len(r.Error) > 50000 {
+			r.Error = r.Error[:50000] + "...(truncated)"
 		}
-		unix.Write(m.Ctl, js)
+		if len(r.Failed) > 100 {
+			r.Failed = append(r.Failed[:100], fmt.Sprintf("... and %d more", len(r.Failed)-100))
+		}
+		unix.Write(m.Ctl, r.encode())
 	}
 
 	region, err := ipc.OpenRegion(os.NewFile(uintptr(m.Status), "status"))
@@ -82,7 +83,9 @@ func runChild(manifest string, opts Options) int {
 	}
 	status := ipc.OpenStatusTable(region)
 
-	L := lua.NewState()
+	// A registry that grows from small: half the allocation of the default
+	// at start, which a child pays on every launch.
+	L := lua.NewState(lua.Options{RegistrySize: 1024, RegistryMaxSize: 1 << 20, RegistryGrowStep: 1024})
 	env := &bindings.Env{Mode: bindings.ModeChild, Script: m.Script, Args: m.Args, Manifest: &m, Status: status, Log: os.Stderr}
 	for i, p := range m.Procs {
 		if p.Name == m.Self {
@@ -96,7 +99,9 @@ func runChild(manifest string, opts Options) int {
 	}
 	setArgs(L, m.Script, m.Args)
 
+	stopProfile := startProfile(m.Self)
 	exit := func(r childResult) int {
+		stopProfile()
 		flushStdout(L)
 		report(r)
 		if r.Error != "" {
@@ -139,38 +144,39 @@ func flushStdout(L *lua.LState) {
 	L.DoString("pcall(function() io.stdout:flush() end)")
 }
 
-// sanitizeDescriptors makes the child hold exactly what the manifest gives
-// it. A descriptor the supervisor itself inherited without close-on-exec
-// (from a shell, a test runner) would otherwise reach every child: those
-// are closed. The manifest's own descriptors are marked close-on-exec, so
-// a program the script starts (os.execute, io.popen) gets none of them.
-// Descriptors the Go runtime opened for itself are close-on-exec already
-// and are left alone.
+// sanitizeDescriptors marks the manifest's descriptors close-on-exec, so a
+// program the script starts (os.execute, io.popen) gets none of them. (The
+// supervisor marked what it inherited itself close-on-exec before launch,
+// so nothing else reached this child.)
 func sanitizeDescriptors(m *bindings.Manifest) {
-	keep := map[int]bool{m.Ctl: true, m.Status: true, m.Source: true}
+	unix.CloseOnExec(m.Ctl)
+	unix.CloseOnExec(m.Status)
+	unix.CloseOnExec(m.Source)
 	for _, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
 		for _, d := range ds {
 			for _, fd := range d.FDs {
-				keep[fd] = true
+				unix.CloseOnExec(fd)
 			}
 		}
 	}
-	ents, err := os.ReadDir("/proc/self/fd")
+}
+
+// startProfile writes a CPU profile of this child to
+// $IPCSCRIPT_CPUPROFILE.<process name> when that variable is set (go tool
+// pprof reads it): the way to see where a script's time goes per process.
+func startProfile(name string) (stop func()) {
+	base := os.Getenv("IPCSCRIPT_CPUPROFILE")
+	if base == "" {
+		return func() {}
+	}
+	f, err := os.Create(base + "." + name)
 	if err != nil {
-		return
+		fmt.Fprintf(os.Stderr, "ipcscript: IPCSCRIPT_CPUPROFILE: %v\n", err)
+		return func() {}
 	}
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd < 3 {
-			continue
-		}
-		if keep[fd] {
-			unix.CloseOnExec(fd)
-			continue
-		}
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err == nil && flags&unix.FD_CLOEXEC == 0 {
-			unix.Close(fd)
-		}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
 	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }

@@ -142,6 +142,8 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 		rep.LoadError, rep.Error = true, loadMessage(err)
 		return rep, nil
 	}
+	stopProfile := startProfile(bindings.ParentName)
+	defer stopProfile()
 	sup := &supervisor{s: s, ctx: ctx}
 	defer sup.cleanup()
 	s.env.Run = func(L *lua.LState, o bindings.RunOptions) lua.LValue {

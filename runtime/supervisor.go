@@ -2,12 +2,12 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,10 +38,48 @@ import (
 //	on each exit: repair locks the dead held, release peers blocked on it
 const envChild = "IPCSCRIPT_CHILD"
 
-// childResult is the one message a child sends on its control socket.
+// childResult is the one message a child sends on its control socket:
+// lines `error "<quoted>"` and `failed "<quoted>"` (no JSON: see
+// bindings/manifest.go for why).
 type childResult struct {
-	Error  string   `json:"error,omitempty"`
-	Failed []string `json:"failed,omitempty"`
+	Error  string
+	Failed []string
+}
+
+func (r childResult) encode() []byte {
+	var b []byte
+	if r.Error != "" {
+		b = append(b, "error "...)
+		b = strconv.AppendQuote(b, r.Error)
+		b = append(b, '\n')
+	}
+	for _, f := range r.Failed {
+		b = append(b, "failed "...)
+		b = strconv.AppendQuote(b, f)
+		b = append(b, '\n')
+	}
+	if b == nil {
+		b = []byte("ok\n")
+	}
+	return b
+}
+
+func decodeResult(b []byte) childResult {
+	var r childResult
+	for _, line := range strings.Split(string(b), "\n") {
+		tag, q, _ := strings.Cut(line, " ")
+		v, err := strconv.Unquote(q)
+		if err != nil {
+			continue
+		}
+		switch tag {
+		case "error":
+			r.Error = v
+		case "failed":
+			r.Failed = append(r.Failed, v)
+		}
+	}
+	return r
 }
 
 type child struct {
@@ -190,7 +228,32 @@ func (sup *supervisor) prepare() error {
 		return err
 	}
 	sup.devnull, err = os.Open(os.DevNull)
+	inheritedCloseOnExec.Do(markInheritedCloseOnExec)
 	return err
+}
+
+var inheritedCloseOnExec sync.Once
+
+// markInheritedCloseOnExec marks close-on-exec every descriptor this
+// process inherited without it (from a shell, a test runner), so that no
+// child gets one: a child holds exactly what its manifest gives it.
+// ExtraFiles and Files duplicate their descriptors for the child, so this
+// never takes a descriptor from a child it is meant for.
+func markInheritedCloseOnExec() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 // start launches one child.
@@ -245,11 +308,7 @@ func (sup *supervisor) start(c *child) error {
 		for _, d := range env.Implicit {
 			m.Implicit = append(m.Implicit, describe(d))
 		}
-		js, err := json.Marshal(m)
-		if err != nil {
-			return err
-		}
-		cmd.Env = childEnviron(string(js))
+		cmd.Env = childEnviron(m.Encode())
 		cmd.ExtraFiles = files
 	}
 	cmd.Stdin = sup.devnull
@@ -298,7 +357,7 @@ func (c *child) readResult() {
 	for {
 		n, err := c.ctl.Read(buf)
 		if n > 0 {
-			json.Unmarshal(buf[:n], &c.result)
+			c.result = decodeResult(buf[:n])
 		}
 		if err != nil || n == 0 {
 			return
