@@ -320,7 +320,7 @@ func (q *Queue) SenderGone(i int32) {
 	}
 	s.gone.Store(1)
 	q.h.word.Add(1)
-	FutexWake(q.Word(), math.MaxInt32)
+	q.wake(&q.h.recvSleepers) // only a sleeping receiver can be waiting for i
 }
 
 // Unmap unmaps this process's view and closes its descriptor. The queue

@@ -100,12 +100,14 @@ func ownerDead(pid uint32) bool {
 // lock. Lockers in other processes also recover by themselves within about
 // lockCheck; Recover is for a supervisor that knows pid just died.
 func (q *Queue) Recover(pid int) {
-	if pid <= 0 || pid > math.MaxInt32 || !ownerDead(uint32(pid)) {
+	if pid <= 0 || pid > math.MaxInt32 {
 		return
 	}
 	for {
+		// The lock word first: a supervisor calls Recover on every queue for
+		// every exit, and almost always the dead process held none of them.
 		v := q.h.lock.Load()
-		if v == 0 || v&^lockContended != uint32(pid) {
+		if v == 0 || v&^lockContended != uint32(pid) || !ownerDead(uint32(pid)) {
 			return
 		}
 		if q.h.lock.CompareAndSwap(v, q.pid|lockContended) {
