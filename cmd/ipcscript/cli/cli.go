@@ -59,7 +59,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	output := fs.StringP("output", "o", "text", "test: report format: text, tap, junit or json")
 	verbose := fs.BoolP("verbose", "v", false, "test: show every test's output, not only the failures'")
 	help := fs.BoolP("help", "h", false, "show this help")
-	fs.Usage = func() { fmt.Fprintf(stderr, usage, fs.FlagUsages()) }
+	fs.Usage = func() { fmt.Fprintf(stderr, usage, flagUsages(fs)) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return runtime.ExitOK
@@ -68,7 +68,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runtime.ExitUsage
 	}
 	if *help {
-		fmt.Fprintf(stdout, usage, fs.FlagUsages())
+		fmt.Fprintf(stdout, usage, flagUsages(fs))
 		return runtime.ExitOK
 	}
 	rest := fs.Args()
@@ -92,7 +92,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 				return usageErr("%v", err)
 			}
 			if *help {
-				fmt.Fprintf(stdout, usage, fs.FlagUsages())
+				fmt.Fprintf(stdout, usage, flagUsages(fs))
 				return runtime.ExitOK
 			}
 			rest = fs.Args()
@@ -216,4 +216,10 @@ func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// flagUsages is pflag's flag list without the "[=true|false]" it appends to
+// every boolean flag (blanked, so the columns stay aligned).
+func flagUsages(fs *pflag.FlagSet) string {
+	return strings.ReplaceAll(fs.FlagUsages(), "[=true|false]", strings.Repeat(" ", len("[=true|false]")))
 }
