@@ -238,15 +238,28 @@ func (d *Decl) Describe() string {
 // pidOf returns the pid of the process instance (or single-instance group)
 // named name, as the status table knows it; 0 when unknown.
 func (e *Env) pidOf(name string) int32 {
-	if e.Status == nil {
-		return 0
-	}
 	for _, p := range e.Procs {
 		if p.Name == name || (p.Group == name && p.Count == 1) {
-			return atomic.LoadInt32(&e.Status.Slot(p.Slot).Pid)
+			return e.PidOf(p)
 		}
 	}
 	return 0
+}
+
+// PidOf returns process p's pid for the status table's peer field (a
+// deadlock report names the cycle from it). A process may block before the
+// supervisor has started p; then this waits until every process is started,
+// which costs nothing after the first moments of a run.
+func (e *Env) PidOf(p *Process) int32 {
+	if p == nil || e.Status == nil {
+		return 0
+	}
+	pid := atomic.LoadInt32(&e.Status.Slot(p.Slot).Pid)
+	if pid == 0 {
+		e.Status.WaitStarted()
+		pid = atomic.LoadInt32(&e.Status.Slot(p.Slot).Pid)
+	}
+	return pid
 }
 
 // Process returns the process instance with the given name, or nil.

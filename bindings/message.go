@@ -5,7 +5,6 @@ import (
 	"maps"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
@@ -199,12 +198,7 @@ func (m *messenger) slotOf(L *lua.LState, what, name string) (int32, int32) {
 	return int32(p.Slot), m.pid(p)
 }
 
-func (m *messenger) pid(p *Process) int32 {
-	if p == nil || m.env.Status == nil {
-		return 0
-	}
-	return atomic.LoadInt32(&m.env.Status.Slot(p.Slot).Pid)
-}
+func (m *messenger) pid(p *Process) int32 { return m.env.PidOf(p) }
 
 // nameOf is the Lua string naming header index i.
 func (m *messenger) nameOf(i int32) lua.LValue {
@@ -648,15 +642,20 @@ var (
 	msgKeyNames = [msgFields]string{"type", "body", "src", "dst", "len", "seq", "time"}
 	msgKeys     []lua.LValue       // msgKeyNames boxed, len == cap
 	msgKeyPos   map[lua.LValue]int // key -> index in msgKeys
-	fastTables  = tableLayoutMatches()
+	// msgStrTemplate has every key (with a placeholder value): each
+	// message's strdict starts as a clone of it. Never written.
+	msgStrTemplate map[string]lua.LValue
+	fastTables     = tableLayoutMatches()
 )
 
 func init() {
 	msgKeys = make([]lua.LValue, msgFields)
 	msgKeyPos = make(map[lua.LValue]int, msgFields)
+	msgStrTemplate = make(map[string]lua.LValue, msgFields)
 	for i, k := range msgKeyNames {
 		msgKeys[i] = lua.LString(k)
 		msgKeyPos[msgKeys[i]] = i
+		msgStrTemplate[k] = lua.LTrue
 	}
 }
 
@@ -700,10 +699,14 @@ func newMessageTable(v *[msgFields]lua.LValue) *lua.LTable {
 	}
 	t := &lua.LTable{Metatable: lua.LNil}
 	lt := (*ltable)(unsafe.Pointer(t))
-	lt.strdict = make(map[string]lua.LValue, msgFields)
+	// Cloning a small map copies its one group of slots; overwriting a
+	// key already there is then cheaper than inserting into a new map.
+	lt.strdict = maps.Clone(msgStrTemplate)
 	for i, k := range msgKeyNames {
 		if v[i] != lua.LNil {
 			lt.strdict[k] = v[i]
+		} else {
+			delete(lt.strdict, k)
 		}
 	}
 	// A key listed without a value is skipped by pairs() (as after

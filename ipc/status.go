@@ -74,6 +74,26 @@ func OpenStatusTable(r *Region) *StatusTable {
 // Len is the number of slots.
 func (t *StatusTable) Len() int { return t.n }
 
+// The table's first 64 bytes are its header; its first word says whether
+// every process of the run has been started.
+
+// MarkStarted records that every process has been started (or failed to
+// start) and wakes those waiting in WaitStarted.
+func (t *StatusTable) MarkStarted() {
+	w := t.Region.U32(0)
+	atomic.StoreUint32(w, 1)
+	FutexWake(w, 1<<30)
+}
+
+// WaitStarted waits until MarkStarted, so that a process body runs only
+// once every process exists (its pid is in the table, its inbox mapped).
+func (t *StatusTable) WaitStarted() {
+	w := t.Region.U32(0)
+	for atomic.LoadUint32(w) == 0 {
+		FutexWait(w, 0, time.Time{})
+	}
+}
+
 // Slot returns process i's slot (0 <= i < Len()).
 func (t *StatusTable) Slot(i int) *WaitStatus {
 	off := (i + 1) * slotSize

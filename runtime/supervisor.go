@@ -144,6 +144,9 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			exited <- exitEvent{c: c, state: c.cmd.ProcessState, err: err}
 		}()
 	}
+	if sup.status != nil {
+		sup.status.MarkStarted() // bodies may run: every pid is known
+	}
 	// Only the children hold these now; EOF and hang-ups depend on it.
 	for _, d := range env.Decls {
 		if cl, ok := d.Object.(bindings.Closer); ok {
@@ -580,7 +583,7 @@ func (w *deadlockWatch) check() string {
 			return "" // an external program: we cannot see what it waits on
 		}
 		s := sup.status.Slot(c.p.Slot)
-		if loadU32(&s.State) != ipc.StateBlocked || loadU32(&s.Deadline) != 0 {
+		if loadU32(&s.State) != ipc.StateBlocked || loadU32(&s.Deadline) != 0 || !sup.onlyRunCanEnd(loadI32(&s.Object)) {
 			w.still = 0
 			return ""
 		}
@@ -600,6 +603,28 @@ func (w *deadlockWatch) check() string {
 		return ""
 	}
 	return describeDeadlock(sup, blocked)
+}
+
+// onlyRunCanEnd reports whether a wait on the object with this id can only
+// be ended by a process of this run. A listener, a FIFO, a public message
+// queue or a connection can be ended from outside (a client, another
+// program), so a run waiting on one is never called deadlocked.
+func (sup *supervisor) onlyRunCanEnd(id int32) bool {
+	env := sup.s.env
+	if id < 0 {
+		return int(-1-id) < len(env.Implicit) // an inbox
+	}
+	if int(id) >= len(env.Decls) {
+		return false
+	}
+	d := env.Decls[id]
+	switch d.Kind {
+	case "pipe", "mailbox", "semaphore", "mutex":
+		return true
+	case "mqueue":
+		return !strings.Contains(d.Spec, "public=true")
+	}
+	return false
 }
 
 // describeDeadlock names what each blocked process waits on, in the
