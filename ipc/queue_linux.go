@@ -140,7 +140,11 @@ type qheader struct {
 	recvSleepers atomic.Uint32 // receivers (and selects) asleep on word
 	sendSleepers atomic.Uint32 // senders asleep on word (room, or rendezvous take)
 	recvWaiting  atomic.Uint32 // receivers waiting at all, spinning or asleep
-	_            [48]byte
+	// Redundant FUTEX_WAKEs are skipped with these (queue_wait_linux.go):
+	sleepSeen atomic.Uint32 // the latest Word value a sleeper went to sleep on
+	wokeUpTo  atomic.Uint32 // a wake-all was issued once Word had reached this
+	selects   atomic.Uint32 // selects registered as waiters (AddWaiter)
+	_         [36]byte
 }
 
 // senderSlot is the per-sender state.
@@ -281,6 +285,7 @@ func (q *Queue) Word() *uint32 { return (*uint32)(unsafe.Pointer(&q.h.word)) }
 // FUTEX_WAKE Word(). Call it before the non-blocking Receive that precedes
 // the sleep, and DoneWaiter after waking.
 func (q *Queue) AddWaiter() {
+	q.h.selects.Add(1) // a select sleeps on a value read later: every wake is issued
 	q.h.recvWaiting.Add(1)
 	q.h.recvSleepers.Add(1)
 }
@@ -289,6 +294,7 @@ func (q *Queue) AddWaiter() {
 func (q *Queue) DoneWaiter() {
 	q.h.recvSleepers.Add(^uint32(0))
 	q.h.recvWaiting.Add(^uint32(0))
+	q.h.selects.Add(^uint32(0))
 }
 
 // SetStatus makes the queue record its blocking waits in ws under the given

@@ -22,6 +22,10 @@ const (
 	// lockSpins is how many times a locker re-reads a held lock before it
 	// sleeps: critical sections are a few hundred ns.
 	lockSpins = 200
+	// lockSpinFor is how long a locker spins, beyond the first lockSpins
+	// reads, before it sleeps (only when it may run on more than one CPU:
+	// otherwise the holder cannot run while it spins).
+	lockSpinFor = 5 * time.Microsecond
 	// lockCheck is how often a sleeping locker wakes to check whether the
 	// owner died.
 	lockCheck = 50 * time.Millisecond
@@ -36,9 +40,20 @@ func (q *Queue) lock() {
 }
 
 func (q *Queue) lockSlow() {
-	for range lockSpins {
-		if q.h.lock.Load() == 0 && q.h.lock.CompareAndSwap(0, q.pid) {
-			return
+	if spinning {
+		var end time.Time
+		for i := 1; ; i++ {
+			if q.h.lock.Load() == 0 && q.h.lock.CompareAndSwap(0, q.pid) {
+				return
+			}
+			if i%lockSpins == 0 {
+				now := time.Now()
+				if end.IsZero() {
+					end = now.Add(lockSpinFor)
+				} else if now.After(end) {
+					break
+				}
+			}
 		}
 	}
 	for {

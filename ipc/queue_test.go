@@ -857,3 +857,61 @@ func ExampleQueue() {
 	fmt.Printf("%s from %d: %s\n", m.Type, m.Src, m.Body)
 	// Output: order from -1: two pizzas
 }
+
+// Senders and receivers that keep falling asleep on each other: a wakeup
+// skipped wrongly (see wake) leaves one side asleep until its timeout.
+func TestQueueWakeups(t *testing.T) {
+	for _, capacity := range []int{1, 2, Unbounded} {
+		t.Run(fmt.Sprint(capacity), func(t *testing.T) {
+			const senders, per = 2, 1500
+			q := newTestQueue(t, QueueConfig{Capacity: capacity})
+			pause := func(i int) {
+				if i%7 == 0 {
+					time.Sleep(time.Duration(i%50) * time.Microsecond)
+				}
+			}
+			var wg sync.WaitGroup
+			results := make([][]Message, 2)
+			for r := range results {
+				v := openView(t, q)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; ; i++ {
+						var m Message
+						err := v.Receive(Filter{}, WaitOpts{Timeout: 10 * time.Second}, &m)
+						if err == ErrClosed {
+							return
+						}
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						results[r] = append(results[r], m)
+						pause(i + r)
+					}
+				}()
+			}
+			var swg sync.WaitGroup
+			for s := range senders {
+				v := openView(t, q)
+				swg.Add(1)
+				go func() {
+					defer swg.Done()
+					for i := range per {
+						m := &Message{Src: int32(s), Seq: uint64(i), Body: []byte(strconv.Itoa(i))}
+						if err := v.Send(m, WaitOpts{Timeout: 10 * time.Second}); err != nil {
+							t.Error(err)
+							return
+						}
+						pause(i + 3*s)
+					}
+				}()
+			}
+			swg.Wait()
+			q.Close()
+			wg.Wait()
+			checkDelivery(t, results, senders, per)
+		})
+	}
+}

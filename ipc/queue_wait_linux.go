@@ -32,6 +32,7 @@ func (q *Queue) wait(seen uint32, deadline time.Time, recv bool, peer int32) err
 		return nil
 	}
 	sleepers.Add(1)
+	q.publishSleep(seen)
 	q.ws.Enter(op, q.object, peer, !deadline.IsZero())
 	err := FutexWait(q.Word(), seen, deadline)
 	q.ws.Leave()
@@ -47,9 +48,59 @@ func (q *Queue) wait(seen uint32, deadline time.Time, recv bool, peer int32) err
 // wake wakes everyone asleep on Word if sleepers says anyone may be.
 // Everyone, because a woken receiver whose filter does not match would
 // otherwise swallow the only wakeup.
+//
+// A sleeper stays counted until it runs again, which takes a while after
+// its wakeup: every operation in between would issue a FUTEX_WAKE that
+// wakes nobody (measured: ~25 per sleep with a full capacity-64 mailbox).
+// Those are skipped. A sleeper blocks only while Word equals the value it
+// saw (seen), so it was enqueued in the kernel before Word moved past
+// seen; a FUTEX_WAKE issued after Word reached v therefore woke every
+// sleeper with seen < v. Sleepers publish the greatest seen (sleepSeen,
+// before they sleep), wakers the v of their wake-all (wokeUpTo, after it):
+// when sleepSeen < wokeUpTo, everyone who may be asleep has been woken.
+// Selects sleep on values read after they registered, so while one is
+// registered every wake is issued. Comparisons allow for Word wrapping; a
+// value more than staleGap behind Word is stale, and a stale value never
+// lets a wake be skipped.
 func (q *Queue) wake(sleepers *atomic.Uint32) {
-	if sleepers.Load() != 0 {
-		FutexWake(q.Word(), math.MaxInt32)
+	if sleepers.Load() == 0 {
+		return
+	}
+	h := q.h
+	if h.selects.Load() == 0 {
+		seen, woke, now := h.sleepSeen.Load(), h.wokeUpTo.Load(), h.word.Load()
+		if int32(seen-woke) < 0 && now-woke < staleGap {
+			return
+		}
+	}
+	now := h.word.Load()
+	FutexWake(q.Word(), math.MaxInt32)
+	for {
+		old := h.wokeUpTo.Load()
+		if int32(now-old) <= 0 && h.word.Load()-old < staleGap {
+			return // a later wake-all is already recorded
+		}
+		if h.wokeUpTo.CompareAndSwap(old, now) {
+			return
+		}
+	}
+}
+
+// staleGap: see wake.
+const staleGap = 1 << 30
+
+// publishSleep records, before a sleep on Word with value seen, that a
+// sleeper may wait on seen: sleepSeen becomes at least seen.
+func (q *Queue) publishSleep(seen uint32) {
+	h := q.h
+	for {
+		old := h.sleepSeen.Load()
+		if int32(seen-old) <= 0 && h.word.Load()-old < staleGap {
+			return
+		}
+		if h.sleepSeen.CompareAndSwap(old, seen) {
+			return
+		}
 	}
 }
 
