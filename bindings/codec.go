@@ -349,6 +349,9 @@ func (d *bodyDecoder) decode(L *lua.LState, body []byte) (v lua.LValue, err erro
 	if len(body) == 0 { // a sender outside Lua may send no body at all
 		return lua.LNil, nil
 	}
+	if s, ok := shortString(body); ok {
+		return s, nil
+	}
 	d.body = body
 	d.sparse = maxSparseSlots
 	d.r.Reset(body)
@@ -365,6 +368,25 @@ func (d *bodyDecoder) decode(L *lua.LState, body []byte) (v lua.LValue, err erro
 		return lua.LNil, fmt.Errorf("%w (MessagePack): at byte %d: %v", errBody, len(body)-d.r.Len(), err)
 	}
 	return v, nil
+}
+
+// shortString decodes a body that is one str or bin of fewer than 256
+// bytes and nothing else (the common small message) without the general
+// decoder: the same value the general path returns. ok is false for any
+// other body.
+func shortString(body []byte) (lua.LValue, bool) {
+	c := body[0]
+	switch {
+	case c >= 0xa0 && c <= 0xbf: // fixstr
+		if int(c&0x1f) == len(body)-1 {
+			return lua.LString(body[1:]), true
+		}
+	case c == mpStr8 || c == mpBin8:
+		if len(body) >= 2 && int(body[1]) == len(body)-2 {
+			return lua.LString(body[2:]), true
+		}
+	}
+	return nil, false
 }
 
 // MessagePack codes (the spec's names).

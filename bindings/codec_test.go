@@ -306,3 +306,46 @@ func TestCodecEncodeAllocs(t *testing.T) {
 		}
 	}
 }
+
+// The short-string fast path of decode returns what the general decoder
+// does, and leaves every other body (wrong lengths, trailing bytes) to it.
+func TestCodecShortStringFastPath(t *testing.T) {
+	L := lua.NewState()
+	defer L.Close()
+	general := newBodyDecoder()
+	generalDecode := func(body []byte) (lua.LValue, error) {
+		d := general
+		d.body, d.sparse = body, maxSparseSlots
+		d.r.Reset(body)
+		d.dec.ResetReader(&d.r)
+		v, err := d.value(L, 0)
+		if err == nil && d.r.Len() != 0 {
+			err = errors.New("trailing")
+		}
+		return v, err
+	}
+	var bodies [][]byte
+	for _, n := range []int{0, 1, 31, 32, 64, 255} {
+		s := strings.Repeat("x", n)
+		bodies = append(bodies,
+			append([]byte{0xa0 | byte(n&0x1f)}, s...),
+			append([]byte{0xd9, byte(n)}, s...),
+			append([]byte{0xc4, byte(n)}, s...),
+			append([]byte{0xd9, byte(n + 1)}, s...),
+			append(append([]byte{0xd9, byte(n)}, s...), 0xc0),
+			append([]byte{0xa1}, s...),
+		)
+	}
+	bodies = append(bodies, []byte{0xd9}, []byte{0xc4}, []byte{0xa0}, []byte{0xa5, 'a'})
+	dec := newBodyDecoder()
+	for _, b := range bodies {
+		want, werr := generalDecode(b)
+		got, err := dec.decode(L, b)
+		if (werr == nil) != (err == nil) || (err == nil && !sameValue(got, want)) {
+			t.Errorf("%x: decode %v %v, general decoder %v %v", b, got, err, want, werr)
+		}
+		if _, fast := shortString(b); fast && werr != nil {
+			t.Errorf("%x: fast path taken for a body the general decoder refuses: %v", b, werr)
+		}
+	}
+}

@@ -57,6 +57,7 @@ type messenger struct {
 
 	lastType  string // the last type received, boxed once
 	lastTypeV lua.LValue
+	tmpl      msgTemplate
 
 	sel selectState
 }
@@ -238,7 +239,7 @@ func (m *messenger) messageTable(L *lua.LState, msg *ipc.Message, dst lua.LValue
 	if err != nil {
 		return nil, fmt.Errorf("message from %s: %w", m.nameOf(msg.Src), err)
 	}
-	return newMessageTable(&[msgFields]lua.LValue{
+	return m.tmpl.newMessageTable(&[msgFields]lua.LValue{
 		m.typeValue(msg.Type),
 		body,
 		m.nameOf(msg.Src),
@@ -685,9 +686,61 @@ func tableLayoutMatches() bool {
 	return true
 }
 
+// msgTemplate serves a stream of messages whose type, src, dst and len
+// repeat (one sender, one type, one size): it holds a strdict with those
+// four fields and placeholders for body, seq and time, so that a message's
+// strdict is its clone with three values set instead of seven. It is built
+// when two messages in a row agree on the four and differ from it, and is
+// never written once built: tables get clones. The zero value is ready.
+type msgTemplate struct {
+	key, last [4]lua.LValue // the template's four values; the last message's
+	strdict   map[string]lua.LValue
+}
+
+// The fields a template fixes, and those set in each clone.
+var (
+	msgFixed    = [4]int{0, 2, 3, 4} // type, src, dst, len
+	msgVariable = [3]int{1, 5, 6}    // body, seq, time
+)
+
+// base returns the template's strdict for v's message, nil when there is
+// none for it.
+func (tm *msgTemplate) base(v *[msgFields]lua.LValue) map[string]lua.LValue {
+	var fixed [4]lua.LValue
+	for i, f := range msgFixed {
+		fixed[i] = v[f]
+	}
+	if tm.strdict != nil && sameBoxes(&fixed, &tm.key) {
+		return tm.strdict
+	}
+	if !sameBoxes(&fixed, &tm.last) {
+		tm.last = fixed
+		return nil
+	}
+	d := make(map[string]lua.LValue, msgFields)
+	for _, f := range msgFixed {
+		if v[f] != lua.LNil {
+			d[msgKeyNames[f]] = v[f]
+		}
+	}
+	for _, f := range msgVariable {
+		d[msgKeyNames[f]] = lua.LTrue
+	}
+	tm.key, tm.strdict = fixed, d
+	return d
+}
+
+// sameBoxes reports whether a and b hold the very same boxed values (the
+// same type and data words). The message fields a template fixes are boxed
+// once and reused (typeValue, nameOf, boxInt), so this is the cheap test;
+// equal values boxed apart compare different, which only costs a miss.
+func sameBoxes(a, b *[4]lua.LValue) bool {
+	return *(*[8]uintptr)(unsafe.Pointer(a)) == *(*[8]uintptr)(unsafe.Pointer(b))
+}
+
 // newMessageTable returns a table with the message fields that are not
 // nil, in msgKeyNames order.
-func newMessageTable(v *[msgFields]lua.LValue) *lua.LTable {
+func (tm *msgTemplate) newMessageTable(v *[msgFields]lua.LValue) *lua.LTable {
 	if !fastTables {
 		t := &lua.LTable{Metatable: lua.LNil}
 		for i, k := range msgKeyNames {
@@ -701,12 +754,23 @@ func newMessageTable(v *[msgFields]lua.LValue) *lua.LTable {
 	lt := (*ltable)(unsafe.Pointer(t))
 	// Cloning a small map copies its one group of slots; overwriting a
 	// key already there is then cheaper than inserting into a new map.
-	lt.strdict = maps.Clone(msgStrTemplate)
-	for i, k := range msgKeyNames {
-		if v[i] != lua.LNil {
-			lt.strdict[k] = v[i]
-		} else {
-			delete(lt.strdict, k)
+	if base := tm.base(v); base != nil {
+		lt.strdict = maps.Clone(base)
+		for _, f := range msgVariable {
+			if v[f] != lua.LNil {
+				lt.strdict[msgKeyNames[f]] = v[f]
+			} else {
+				delete(lt.strdict, msgKeyNames[f])
+			}
+		}
+	} else {
+		lt.strdict = maps.Clone(msgStrTemplate)
+		for i, k := range msgKeyNames {
+			if v[i] != lua.LNil {
+				lt.strdict[k] = v[i]
+			} else {
+				delete(lt.strdict, k)
+			}
 		}
 	}
 	// A key listed without a value is skipped by pairs() (as after

@@ -212,3 +212,71 @@ func TestFastTablesEnabled(t *testing.T) {
 		t.Error("gopher-lua's LTable layout differs from ltable (message.go): message tables are built the slow way; update ltable")
 	}
 }
+
+// Messages alike in type, sender, receiver and length share a template
+// for their tables (msgTemplate): each table is still its own.
+func TestMessageTablesAlikeAreIndependent(t *testing.T) {
+	L, _ := parentState(t, twoProcs)
+	err := L.DoString(`
+		local function keys(t)
+			local ks = {}
+			for k, v in pairs(t) do ks[#ks + 1] = k .. "=" .. tostring(v) end
+			table.sort(ks)
+			return table.concat(ks, " ")
+		end
+		for i = 1, 6 do ipc.send("main", "b" .. i, {type = "t"}) end
+		for i = 1, 3 do ipc.send("main", nil) end
+		local m = {}
+		for i = 1, 9 do m[i] = ipc.receive() end
+		for i = 1, 6 do
+			assert(m[i].type == "t" and m[i].body == "b" .. i and m[i].len == m[1].len, tostring(i))
+		end
+		for i = 7, 9 do assert(m[i].type == nil and m[i].body == nil and m[i].len == m[7].len, tostring(i)) end
+		m[3].type = "changed"
+		m[4].body = nil
+		m[4].src = nil
+		m[5].extra = 1
+		m[8].type = "late"
+		for i = 1, 9 do
+			local want = "dst=main len=" .. m[i].len .. " seq=" .. m[i].seq .. " src=main time=" .. tostring(m[i].time)
+			if i <= 6 then want = "body=b" .. i .. " " .. want .. " type=t" end
+			if i == 3 then want = want:gsub("type=t", "type=changed") end
+			if i == 4 then want = want:gsub("body=b4 ", ""):gsub(" src=main", "") end
+			if i == 5 then want = want:gsub("dst=main", "dst=main extra=1") end
+			if i == 8 then want = want .. " type=late" end
+			assert(keys(m[i]) == want, i .. ": " .. keys(m[i]) .. " ~= " .. want)
+		end
+		for i = 1, 6 do ipc.send("main", "again", {type = "t"}) end
+		for i = 1, 6 do
+			local n = ipc.receive()
+			assert(n.type == "t" and n.body == "again" and n.extra == nil and rawget(n, "extra") == nil, tostring(i))
+		end
+	`)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkMessageTable: building a received message's table, for a
+// stream of messages alike (the template path) and for messages that
+// differ in length each time (the general path).
+func BenchmarkMessageTable(b *testing.B) {
+	v := [msgFields]lua.LValue{lua.LNil, lua.LString(strings.Repeat("x", 64)), lua.LString("a"), lua.LString("b"), boxInt(66), lua.LNumber(5000), lua.LNumber(1.5)}
+	b.Run("alike", func(b *testing.B) {
+		var tm msgTemplate
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = tm.newMessageTable(&v)
+		}
+	})
+	b.Run("varied", func(b *testing.B) {
+		var tm msgTemplate
+		b.ReportAllocs()
+		n := 0
+		for b.Loop() {
+			n++
+			v[4] = boxInt(n % 512)
+			_ = tm.newMessageTable(&v)
+		}
+	})
+}
