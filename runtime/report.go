@@ -21,7 +21,6 @@ type Report struct {
 	LoadError bool            `json:"load_error,omitempty"`
 	Elapsed   float64         `json:"elapsed"` // seconds
 	Objects   []ObjectReport  `json:"objects,omitempty"`
-	byName    map[string]int
 }
 
 // ProcessReport is one process's outcome.

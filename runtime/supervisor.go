@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -698,5 +697,3 @@ func equalU64(a, b []uint64) bool {
 	}
 	return true
 }
-
-var errNotChild = errors.New("not a child")

@@ -22,9 +22,9 @@ func TestMain(m *testing.M) {
 	// The test binary is also the ipcscript binary: testscript runs it as
 	// "ipcscript", and the runtime re-executes it for every child process.
 	runtime.Child(runtime.Options{})
-	os.Exit(testscript.RunMain(m, map[string]func() int{
-		"ipcscript": func() int { return cli.Main(os.Args[1:], os.Stdout, os.Stderr) },
-	}))
+	testscript.Main(m, map[string]func(){
+		"ipcscript": func() { os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr)) },
+	})
 }
 
 func TestScripts(t *testing.T) {

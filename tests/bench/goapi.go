@@ -69,7 +69,7 @@ func dispatchChild() {
 		}
 		f, err := c(os.Args[1:])
 		if err != nil {
-			fail(fmt.Errorf("Go case %s: %v", prog, err))
+			fail(fmt.Errorf("go case %s: %v", prog, err))
 		}
 		b, err := json.Marshal(f)
 		if err != nil {
