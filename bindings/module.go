@@ -168,23 +168,27 @@ func newUserData(L *lua.LState, class string, v any) *lua.LUserData {
 }
 
 // registerClass registers a userdata class with methods and a __tostring.
+// Without fields, __index is the methods table itself, so `obj:method()`
+// finds its method without a call into Go (~100 ns saved per call: a Lua
+// lock/unlock pair is two method calls). With fields, __index is a Go
+// function that looks up methods first, then asks fields.
 func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue) {
 	mt := L.NewTypeMetatable(class)
 	idx := L.SetFuncs(L.NewTable(), methods)
-	L.SetField(mt, "__index", L.NewFunction(func(L *lua.LState) int {
-		ud := L.CheckUserData(1)
-		key := L.CheckString(2)
-		if m := idx.RawGetString(key); m != lua.LNil {
-			L.Push(m)
-			return 1
-		}
-		if fields != nil {
+	if fields == nil {
+		L.SetField(mt, "__index", idx)
+	} else {
+		L.SetField(mt, "__index", L.NewFunction(func(L *lua.LState) int {
+			ud := L.CheckUserData(1)
+			key := L.CheckString(2)
+			if m := idx.RawGetString(key); m != lua.LNil {
+				L.Push(m)
+				return 1
+			}
 			L.Push(fields(L, ud.Value, key))
 			return 1
-		}
-		L.Push(lua.LNil)
-		return 1
-	}))
+		}))
+	}
 	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
 		ud := L.CheckUserData(1)
 		if s, ok := ud.Value.(fmt.Stringer); ok {
