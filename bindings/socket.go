@@ -283,7 +283,7 @@ func udpRead(L *lua.LState) int {
 	b := make([]byte, n)
 	io.ReadFull(br, b)
 	c.slot.Done()
-	L.Push(lua.LString(b))
+	L.Push(lua.LString(ownedString(b)))
 	return 1
 }
 

@@ -176,7 +176,7 @@ func readFormat(L *lua.LState, br *bufio.Reader, format lua.LValue) (lua.LValue,
 		buf := make([]byte, n)
 		got, err := io.ReadFull(br, buf)
 		if got > 0 {
-			return lua.LString(buf[:got]), nil
+			return lua.LString(ownedString(buf[:got])), nil
 		}
 		return nil, err
 	case lua.LString:
@@ -190,7 +190,7 @@ func readFormat(L *lua.LState, br *bufio.Reader, format lua.LValue) (lua.LValue,
 			if err != nil {
 				return nil, err
 			}
-			return lua.LString(b), nil
+			return lua.LString(ownedString(b)), nil
 		case "n":
 			v, err := readLine(br, false)
 			if err != nil {
@@ -343,3 +343,13 @@ func (s *stream) selectFd() int {
 func (s *stream) selectBuffered() bool { return s.br != nil && s.br.Buffered() > 0 }
 
 func (s *stream) selectTake(*lua.LState) (lua.LValue, bool, error) { return nil, true, nil }
+
+// ownedString makes a string of b without copying it. Only for a slice
+// nothing else holds or will write: a 64 KiB read would otherwise be copied
+// once more into the Lua string.
+func ownedString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
