@@ -334,6 +334,13 @@ func (e *Env) RemoveRunDir() error {
 	return err
 }
 
+// Objects returns every declaration and implicit object, for the runtime
+// to call Recover/ProcessExited/Release on.
+func (e *Env) Objects() []*Decl {
+	all := make([]*Decl, 0, len(e.Decls)+len(e.Implicit))
+	return append(append(all, e.Decls...), e.Implicit...)
+}
+
 // PrepareLaunch runs the BeforeLaunch hooks (parent, once every declaration
 // is in, just before the processes start).
 func (e *Env) PrepareLaunch() error {

@@ -126,36 +126,31 @@ func TestMessageTopLevel(t *testing.T) {
 // BenchmarkMailbox is one process's cost of a send and a receive of a
 // 64-byte string through a mailbox: encode, queue, decode, message table.
 func BenchmarkMailbox(b *testing.B) {
-	L, _ := parentState(b, `ipc = require("ipc"); box = ipc.mailbox("m")`)
-	fn, err := L.LoadString(`
-		local box, n, body = box, ...
+	benchSendReceive(b, `ipc = require("ipc"); box = ipc.mailbox("m")`, `
+		local n, body = ...
+		local box = box
 		for _ = 1, n do
 			box:send(body)
 			local m = box:receive()
 		end`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	L.Push(fn)
-	L.Push(lua.LNumber(b.N))
-	L.Push(lua.LString(strings.Repeat("x", 64)))
-	if err := L.PCall(2, 0, nil); err != nil {
-		b.Fatal(err)
-	}
 }
 
 // BenchmarkDirect is the same through ipc.send / ipc.receive.
 func BenchmarkDirect(b *testing.B) {
-	L, _ := parentState(b, `ipc = require("ipc"); ipc.process("p", function() end)`)
-	fn, err := L.LoadString(`
+	benchSendReceive(b, `ipc = require("ipc"); ipc.process("p", function() end)`, `
 		local n, body = ...
 		local send, receive = ipc.send, ipc.receive
 		for _ = 1, n do
 			send("main", body)
 			local m = receive()
 		end`)
+}
+
+// benchSendReceive runs loop(b.N, a 64-byte body) in a parent state set up
+// by setup.
+func benchSendReceive(b *testing.B, setup, loop string) {
+	L, _ := parentState(b, setup)
+	fn, err := L.LoadString(loop)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -126,7 +127,7 @@ func runChild(manifest string, opts Options) int {
 		os.Exit(exit(childResult{Failed: env.Failed}))
 		return lua.LNil
 	}
-	fn, err := L.Load(bytesReader(src), m.Script)
+	fn, err := L.Load(bytes.NewReader(src), m.Script)
 	if err != nil {
 		return exit(childResult{Error: loadMessage(err)})
 	}

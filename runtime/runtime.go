@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -216,5 +215,3 @@ func signalName(ctx context.Context) string {
 type SignalCause struct{ Name string }
 
 func (c SignalCause) Error() string { return "stopped by signal: " + c.Name }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

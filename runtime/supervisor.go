@@ -108,8 +108,7 @@ type supervisor struct {
 
 type exitEvent struct {
 	c     *child
-	state *os.ProcessState
-	err   error
+	state *os.ProcessState // nil when the child never started
 }
 
 // run launches every declared process, waits for all of them and returns
@@ -135,12 +134,12 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			c.err = err
 			close(c.ctlEnd)
 			sup.warnf("process %q did not start: %v", p.Name, err)
-			exited <- exitEvent{c: c, err: err}
+			exited <- exitEvent{c: c}
 			continue
 		}
 		go func() {
-			err := c.cmd.Wait()
-			exited <- exitEvent{c: c, state: c.cmd.ProcessState, err: err}
+			c.cmd.Wait() // the exit status is in ProcessState
+			exited <- exitEvent{c: c, state: c.cmd.ProcessState}
 		}()
 	}
 	if sup.status != nil {
@@ -173,22 +172,22 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			live--
 			sup.exited(ev)
 			if o.FailFast && !sup.childOK(ev.c) && !sup.stopping {
-				sup.stop("fail-fast: process " + ev.c.p.Name + " failed")
+				sup.stop()
 			}
 		case <-timer:
 			rep.TimedOut = true
 			sup.warnf("timed out after %v; stopping %d processes", timeout, live)
-			sup.stop("timeout")
+			sup.stop()
 			timer = nil
 		case <-sup.ctx.Done():
 			rep.Signal = signalName(sup.ctx)
-			sup.stop("interrupted")
+			sup.stop()
 			sup.ctx = context.Background()
 		case <-ticker.C:
 			if rep.Deadlock == "" && !sup.stopping {
 				if d := watch.check(); d != "" {
 					rep.Deadlock = d // the summary names it
-					sup.stop("deadlock")
+					sup.stop()
 				}
 			}
 		}
@@ -418,7 +417,7 @@ func (sup *supervisor) exited(ev exitEvent) {
 	if sup.status != nil && c.p.Pid != 0 {
 		sup.status.Slot(c.p.Slot).SetState(ipc.StateExited)
 	}
-	for _, d := range append(sup.s.env.Decls, sup.s.env.Implicit...) {
+	for _, d := range sup.s.env.Objects() {
 		if r, ok := d.Object.(bindings.Recoverer); ok && c.p.Pid != 0 {
 			r.Recover(c.p.Pid)
 		}
@@ -468,7 +467,7 @@ func (sup *supervisor) processReport(c *child) ProcessReport {
 
 // stop ends the run: SIGTERM to every live child's process group, a grace
 // period, SIGKILL.
-func (sup *supervisor) stop(why string) {
+func (sup *supervisor) stop() {
 	if sup.stopping {
 		return
 	}
@@ -496,7 +495,7 @@ func (sup *supervisor) cleanup() {
 			unix.Kill(-c.p.Pid, unix.SIGKILL)
 		}
 	}
-	for _, d := range append(sup.s.env.Decls, sup.s.env.Implicit...) {
+	for _, d := range sup.s.env.Objects() {
 		if r, ok := d.Object.(bindings.Releaser); ok {
 			r.Release()
 		}
