@@ -1,0 +1,219 @@
+package trace
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The .jsonl form: the first line is the header (the Trace without its
+// events, plus "format":"ipcscript-trace"); each further line is one Event.
+// See docs/TRACING.md for the fields.
+
+const formatName = "ipcscript-trace"
+
+type header struct {
+	Format string `json:"format"`
+	Trace
+}
+
+// WriteJSONL writes t in the canonical form. It is written by hand rather
+// than through encoding/json: a million events take well under a second.
+func WriteJSONL(w io.Writer, t *Trace) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	h := header{Format: formatName, Trace: *t}
+	h.Version = Version
+	hb, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	bw.Write(hb)
+	bw.WriteByte('\n')
+	var b []byte
+	for i := range t.Events {
+		b = appendEvent(b[:0], &t.Events[i])
+		b = append(b, '\n')
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func appendEvent(b []byte, e *Event) []byte {
+	b = append(b, `{"p":`...)
+	b = strconv.AppendInt(b, int64(e.P), 10)
+	b = append(b, `,"proc":`...)
+	b = appendString(b, e.Proc)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"op":`...)
+	b = appendString(b, e.Op)
+	b = optString(b, "kind", e.Kind)
+	b = optString(b, "object", e.Object)
+	b = optString(b, "decl", e.Decl)
+	b = optString(b, "where", e.Where)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendInt(b, e.Time, 10)
+	if e.End != 0 {
+		b = append(b, `,"end":`...)
+		b = strconv.AppendInt(b, e.End, 10)
+	}
+	b = optString(b, "outcome", e.Outcome)
+	b = optString(b, "label", e.Label)
+	if e.Msg != nil {
+		b = append(b, `,"msg":{"src":`...)
+		b = strconv.AppendInt(b, int64(e.Msg.Src), 10)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, e.Msg.Seq, 10)
+		b = append(b, '}')
+	}
+	b = optString(b, "type", e.Type)
+	b = optString(b, "peer", e.Peer)
+	if e.Off != 0 {
+		b = append(b, `,"off":`...)
+		b = strconv.AppendInt(b, e.Off, 10)
+	}
+	if e.Len != 0 {
+		b = append(b, `,"len":`...)
+		b = strconv.AppendInt(b, e.Len, 10)
+	}
+	if e.Cause != nil {
+		b = append(b, `,"cause":{"p":`...)
+		b = strconv.AppendInt(b, int64(e.Cause.P), 10)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, e.Cause.Seq, 10)
+		b = append(b, '}')
+	}
+	if len(e.Fields) > 0 {
+		fb, err := json.Marshal(e.Fields)
+		if err != nil {
+			fb = []byte(`{"error":` + strconv.Quote(err.Error()) + `}`)
+		}
+		b = append(b, `,"fields":`...)
+		b = append(b, fb...)
+	}
+	b = append(b, `,"vc":[`...)
+	for i, x := range e.VC {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, x, 10)
+	}
+	return append(b, "]}"...)
+}
+
+func optString(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendString(b, s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD as
+// encoding/json does.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default: // control characters and <>& (safe inside HTML)
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&15])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// ReadJSONL reads a trace in the canonical form.
+func ReadJSONL(r io.Reader) (*Trace, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	line, err := readLine(br)
+	if err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("trace: empty file, want an %s header line", formatName)
+		}
+		return nil, err
+	}
+	var h header
+	if err := json.Unmarshal(line, &h); err != nil {
+		return nil, fmt.Errorf("trace: line 1: %v", err)
+	}
+	if h.Format != formatName {
+		return nil, fmt.Errorf("trace: line 1 is not an %s header", formatName)
+	}
+	if h.Version > Version {
+		return nil, fmt.Errorf("trace: schema version %d is newer than this program's (%d)", h.Version, Version)
+	}
+	t := h.Trace
+	for n := 2; ; n++ {
+		line, err := readLine(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, fmt.Errorf("trace: line %d: %v", n, err)
+		}
+		t.Events = append(t.Events, e)
+	}
+	return &t, nil
+}
+
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadBytes('\n')
+	if err == io.EOF && len(line) > 0 {
+		return line, nil
+	}
+	return line, err
+}
