@@ -19,7 +19,8 @@ func Preload(L *lua.LState, env *Env) {
 }
 
 // newModule builds the ipc table. Each object kind adds its functions and
-// registers its userdata type; the order below is the order of DESIGN.md.
+// registers its userdata type: process and pipe first, then the kinds that
+// registered themselves from init(), in file-name order.
 func newModule(L *lua.LState, env *Env) *lua.LTable {
 	mod := L.NewTable()
 	for _, k := range []struct{ name, value string }{

@@ -9,8 +9,8 @@
 //   - An object is created in one process (New...) and opened in another
 //     from inherited descriptors (Open...). Descriptors are close-on-exec and
 //     handed to children on purpose through exec.Cmd.ExtraFiles.
-//   - Blocking calls take a WaitOpts: Block=false returns at once, a zero
-//     Timeout waits forever. Expected outcomes are the sentinel errors in
+//   - Blocking calls take a WaitOpts: NonBlocking=true returns at once
+//     (ErrEmpty / ErrFull), a zero Timeout waits forever. Expected outcomes are the sentinel errors in
 //     errors.go (ErrTimeout, ErrEmpty, ErrFull, ErrClosed, ErrEOF); anything
 //     else is misuse or a system failure, wrapped with the object's name.
 //   - A process that blocks records what it waits on in its WaitStatus slot

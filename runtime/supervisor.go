@@ -19,68 +19,6 @@ import (
 	"github.com/ipcscript/ipcscript/ipc"
 )
 
-// The parent/child protocol (one child shown):
-//
-//	supervisor (parent)                          child (same binary, re-executed)
-//	-------------------                          --------------------------------
-//	run script: declarations create objects
-//	ipc.run(): for each process
-//	  socketpair(SEQPACKET) ctl ---- fd 3 -----> ctl: parent check (EOF = parent died)
-//	  memfd status table ----------- fd 4 -----> its slot: state/op/object, no syscalls
-//	  memfd script source ---------- fd 5 -----> runs the same script
-//	  declared objects' fds -------- fd 6.. ---> declarations bind to them in order
-//	  env IPCSCRIPT_CHILD = manifest (JSON: identity, declarations, fd numbers)
-//	  stdout/stderr pipes <--------------------- output, prefixed "[name] " by the parent
-//	                                             ipc.run(): body(self) runs
-//	  ctl <-------------------------------------- {"error": ..., "failed": [...]} once
-//	  wait4 <------------------------------------ exit status
-//	on each exit: repair locks the dead held, release peers blocked on it
-const envChild = "IPCSCRIPT_CHILD"
-
-// childResult is the one message a child sends on its control socket:
-// lines `error "<quoted>"` and `failed "<quoted>"` (no JSON: see
-// bindings/manifest.go for why).
-type childResult struct {
-	Error  string
-	Failed []string
-}
-
-func (r childResult) encode() []byte {
-	var b []byte
-	if r.Error != "" {
-		b = append(b, "error "...)
-		b = strconv.AppendQuote(b, r.Error)
-		b = append(b, '\n')
-	}
-	for _, f := range r.Failed {
-		b = append(b, "failed "...)
-		b = strconv.AppendQuote(b, f)
-		b = append(b, '\n')
-	}
-	if b == nil {
-		b = []byte("ok\n")
-	}
-	return b
-}
-
-func decodeResult(b []byte) childResult {
-	var r childResult
-	for _, line := range strings.Split(string(b), "\n") {
-		tag, q, _ := strings.Cut(line, " ")
-		v, err := strconv.Unquote(q)
-		if err != nil {
-			continue
-		}
-		switch tag {
-		case "error":
-			r.Error = v
-		case "failed":
-			r.Failed = append(r.Failed, v)
-		}
-	}
-	return r
-}
-
 type child struct {
 	p      *bindings.Process
 	cmd    *exec.Cmd
