@@ -1,0 +1,250 @@
+package check
+
+import (
+	"strings"
+	"testing"
+)
+
+func mustPass(t *testing.T, v *Violation) {
+	t.Helper()
+	if v != nil {
+		t.Fatalf("want the check to hold, got:\n%s", v.Error())
+	}
+}
+
+func mustFail(t *testing.T, v *Violation, wants ...string) *Violation {
+	t.Helper()
+	if v == nil {
+		t.Fatalf("want a violation, the check held")
+	}
+	msg := v.Error()
+	for _, w := range wants {
+		if !strings.Contains(msg, w) {
+			t.Errorf("explanation lacks %q:\n%s", w, msg)
+		}
+	}
+	if !strings.HasPrefix(v.Mermaid, "sequenceDiagram\n") || !strings.Contains(v.Mermaid, "!! ") {
+		t.Errorf("no window with the key events marked:\n%s", v.Mermaid)
+	}
+	return v
+}
+
+func TestExclusiveOrderedBySemaphore(t *testing.T) {
+	s := newSim("a", "b")
+	s.wait(0, "mutex", 1)
+	s.span(0, "crit", 2, 3)
+	s.post(0, "mutex", 4)
+	s.wait(1, "mutex", 5)
+	s.span(1, "crit", 6, 7)
+	s.post(1, "mutex", 8)
+	mustPass(t, s.trace().Exclusive("crit"))
+}
+
+func TestExclusiveOverlapFails(t *testing.T) {
+	s := newSim("a", "b")
+	s.span(0, "crit", 1, 5)
+	s.span(1, "crit", 3, 7)
+	mustFail(t, s.trace().Exclusive("crit"), "at the same time", "a: span \"crit\" (t.lua:1)", "b: span \"crit\" (t.lua:3)", "participant P0 as a", "participant P1 as b")
+}
+
+// The case a timing-based check misses: the spans did not overlap, but
+// nothing ordered them.
+func TestExclusiveUnorderedButNotOverlappingFails(t *testing.T) {
+	s := newSim("a", "b")
+	s.span(0, "crit", 1, 2)
+	s.span(1, "crit", 5, 6)
+	mustFail(t, s.trace().Exclusive("crit"), "only by timing")
+}
+
+func TestExclusiveSameProcessAndOtherLabels(t *testing.T) {
+	s := newSim("a", "b")
+	outer := s.begin(0, "crit", 1)
+	s.span(0, "crit", 2, 3) // nested, same process
+	s.end(outer, 4)
+	s.span(1, "other", 2, 3) // another label overlaps: fine
+	s.send(0, "box", 5)
+	s.recv(1, "box", "a", 1, 6)
+	s.span(1, "crit", 7, 8)
+	mustPass(t, s.trace().Exclusive("crit"))
+}
+
+// Three processes in a chain a -> b -> c: c's span is after a's only
+// transitively, which the sweep relies on.
+func TestExclusiveTransitive(t *testing.T) {
+	s := newSim("a", "b", "c")
+	s.span(0, "crit", 1, 2)
+	s.send(0, "x", 3)
+	s.recv(1, "x", "a", 1, 4)
+	s.span(1, "crit", 5, 6)
+	s.send(1, "y", 7)
+	s.recv(2, "y", "b", 1, 8)
+	s.span(2, "crit", 9, 10)
+	mustPass(t, s.trace().Exclusive("crit"))
+	s.span(0, "crit", 11, 12) // a again, unordered after c
+	mustFail(t, s.trace().Exclusive("crit"), "only by timing", "c: span", "a: span")
+}
+
+func TestExclusiveRW(t *testing.T) {
+	s := newSim("r1", "r2", "w")
+	s.span(0, "read", 1, 5)
+	s.span(1, "read", 2, 6) // readers overlap: fine
+	s.post(0, "room", 7)
+	s.post(1, "room", 7)
+	s.wait(2, "room", 8)
+	s.span(2, "write", 9, 10)
+	mustPass(t, s.trace().ExclusiveRW("write", "read"))
+
+	s = newSim("r", "w")
+	s.span(0, "read", 1, 5)
+	s.span(1, "write", 3, 4)
+	mustFail(t, s.trace().ExclusiveRW("write", "read"), "\"write\" (writer) and \"read\"", "at the same time")
+
+	s = newSim("r", "w")
+	s.span(1, "write", 1, 2)
+	s.span(0, "read", 3, 4) // after, but not ordered
+	mustFail(t, s.trace().ExclusiveRW("write", "read"), "only by timing")
+
+	s = newSim("w1", "w2")
+	s.span(0, "write", 1, 2)
+	s.span(1, "write", 3, 4)
+	mustFail(t, s.trace().ExclusiveRW("write", "read"), "two writers")
+}
+
+func TestBounded(t *testing.T) {
+	// Two chairs: C waits for A's post, D for B's. A and C are ordered, so
+	// are B and D: never more than two at once even though A, B, C, D do
+	// not form a chain.
+	s := newSim("a", "b", "c", "d")
+	s.span(0, "chair", 1, 3)
+	s.post(0, "free", 4)
+	s.span(1, "chair", 2, 6)
+	s.wait(2, "free", 5)
+	s.span(2, "chair", 6, 9)
+	s.post(1, "free2", 7)
+	s.wait(3, "free2", 8)
+	s.span(3, "chair", 9, 12)
+	mustPass(t, s.trace().Bounded("chair", 2))
+	mustFail(t, s.trace().Bounded("chair", 1), "2 spans \"chair\" were at once (at most 1 allowed)")
+
+	s = newSim("a", "b", "c")
+	s.span(0, "chair", 1, 5)
+	s.span(1, "chair", 2, 6)
+	s.span(2, "chair", 3, 7)
+	mustFail(t, s.trace().Bounded("chair", 2), "3 spans", "overlapping in time")
+
+	s = newSim("a", "b", "c")
+	s.span(0, "chair", 1, 2)
+	s.span(1, "chair", 3, 4)
+	s.span(2, "chair", 5, 6)
+	mustFail(t, s.trace().Bounded("chair", 2), "3 spans", "nothing ordering them")
+}
+
+func TestEachOnce(t *testing.T) {
+	s := newSim("p", "c1", "c2")
+	s.send(0, "box", 1)
+	s.send(0, "box", 2)
+	s.recv(1, "box", "p", 1, 3)
+	s.recv(2, "box", "p", 2, 4)
+	mustPass(t, s.trace().EachOnce("box"))
+
+	s = newSim("p", "c")
+	s.send(0, "box", 1)
+	s.send(0, "box", 2)
+	s.recv(1, "box", "p", 1, 3)
+	mustFail(t, s.trace().EachOnce("box"), "message p no. 2 sent to \"box\" was never received")
+
+	s = newSim("p", "c1", "c2")
+	s.send(0, "box", 1)
+	s.recv(1, "box", "p", 1, 3)
+	s.recv(2, "box", "p", 1, 4)
+	mustFail(t, s.trace().EachOnce("box"), "received 2 times")
+
+	s = newSim("p", "c")
+	r := s.recv(1, "box", "p", 7, 3)
+	r.Sender = "p"
+	mustFail(t, s.trace().EachOnce("box"), "which no recorded send put there")
+
+	s = newSim("p", "c")
+	s.send(0, "box", 1).Outcome = "full" // never went in
+	mustPass(t, s.trace().EachOnce("box"))
+}
+
+func TestFIFO(t *testing.T) {
+	s := newSim("p", "c")
+	for i := 1; i <= 3; i++ {
+		s.send(0, "box", int64(i))
+	}
+	for i := 1; i <= 3; i++ {
+		s.recv(1, "box", "p", i, int64(10+i))
+	}
+	mustPass(t, s.trace().FIFO("box"))
+
+	s = newSim("p", "c")
+	s.send(0, "box", 1)
+	s.send(0, "box", 2)
+	s.recv(1, "box", "p", 2, 3)
+	s.recv(1, "box", "p", 1, 4)
+	mustFail(t, s.trace().FIFO("box"), "no. 2 was received before no. 1")
+
+	// Two receivers whose receives nothing orders: not an order violation.
+	s = newSim("p", "c1", "c2")
+	s.send(0, "box", 1)
+	s.send(0, "box", 2)
+	s.recv(2, "box", "p", 2, 3)
+	s.recv(1, "box", "p", 1, 3)
+	mustPass(t, s.trace().FIFO("box"))
+}
+
+func TestHappensBeforeAndConcurrent(t *testing.T) {
+	s := newSim("a", "b")
+	m := s.add(0, "mark", 1)
+	m.Label = "ready"
+	s.send(0, "box", 2)
+	s.recv(1, "box", "a", 1, 3)
+	u := s.add(1, "mark", 4)
+	u.Label = "use"
+	tr := s.trace()
+	mustPass(t, tr.HappensBefore(Filter{Label: "ready"}, Filter{Label: "use"}))
+	mustFail(t, tr.HappensBefore(Filter{Label: "use"}, Filter{Label: "ready"}), "the other way round")
+	mustFail(t, tr.Concurrent(Filter{Label: "ready"}, Filter{Label: "use"}), "every pair was ordered")
+
+	s = newSim("a", "b")
+	m = s.add(0, "mark", 1)
+	m.Label = "ready"
+	u = s.add(1, "mark", 4)
+	u.Label = "use"
+	tr = s.trace()
+	mustFail(t, tr.HappensBefore(Filter{Label: "ready"}, Filter{Label: "use"}), "nothing ordered a's mark ready (t.lua:1) before b's mark use (t.lua:4)")
+	mustPass(t, tr.Concurrent(Filter{Label: "ready"}, Filter{Label: "use"}))
+}
+
+func TestProgress(t *testing.T) {
+	s := newSim("a", "b")
+	s.add(0, "mark", 0)
+	w := s.wait(0, "sem", 10)
+	w.Begin, w.Blocked = 1, true // blocked 1..10
+	s.add(0, "mark", 11)
+	s.add(1, "mark", 0)
+	s.add(1, "mark", 11)
+	tr := s.trace()
+	mustPass(t, tr.Progress("b", 0.1))
+	mustPass(t, tr.Progress("a", 0.9))
+	mustFail(t, tr.Progress("a", 0.5), "a was blocked 82% of its life")
+}
+
+func TestWindowBringsInTheSender(t *testing.T) {
+	s := newSim("a", "b", "c")
+	s.span(1, "crit", 1, 2)
+	s.send(0, "box", 3)
+	s.recv(1, "box", "a", 1, 4)
+	s.span(2, "crit", 5, 6)
+	v := s.trace().Exclusive("crit")
+	if v == nil {
+		t.Fatal("want a violation")
+	}
+	for _, w := range []string{"participant P0 as a", "participant P1 as b", "participant P2 as c", "P0-)P1: send box a no. 1"} {
+		if !strings.Contains(v.Mermaid, w) {
+			t.Errorf("window lacks %q:\n%s", w, v.Mermaid)
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package check
+
+import "sort"
+
+// Race is two accesses to overlapping bytes of one shared memory object,
+// from different processes, at least one a write, not both atomic, that
+// nothing ordered.
+type Race struct {
+	Object       string
+	Off, Len     int    // the bytes both touched
+	A, B         *Event // A began first
+	SyncA, SyncB *Event // the last synchronization each side did before it (nil: none)
+}
+
+// Races finds the data races in the trace's shared memory accesses
+// (events with Access set), once per pair of source lines, as Go's race
+// detector reports them. Atomic operations (add, cas) synchronize: each
+// one happens after the earlier atomic operations on the same bytes, so a
+// lock or flag built from them orders what it guards.
+//
+// It is a FastTrack-style sweep in time order (a topological order of
+// happens-before, since one clock serves every process): per byte, the
+// last write and the last read of each process since it.
+func (t *Trace) Races() []Race {
+	clock := t.atomicClocks()
+	before := func(a, b *Event) bool {
+		if a.Proc == b.Proc {
+			return Before(a, b)
+		}
+		ca, cb := clock(a), clock(b)
+		return ca.Leq(cb) && !ca.equal(cb)
+	}
+	type cell struct {
+		w     *Event
+		reads map[int]*Event
+	}
+	shadow := map[string]map[int]*cell{}
+	lastSync := map[int]*Event{}
+	syncAt := map[*Event]*Event{}
+	seen := map[[2]string]bool{}
+	var out []Race
+	report := func(a, b *Event) {
+		key := [2]string{a.Line, b.Line}
+		if key[1] < key[0] {
+			key[0], key[1] = key[1], key[0]
+		}
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		lo, hi := max(a.Off, b.Off), min(a.Off+a.Len, b.Off+b.Len)
+		out = append(out, Race{Object: b.Object, Off: lo, Len: hi - lo, A: a, B: b, SyncA: syncAt[a], SyncB: syncAt[b]})
+	}
+	conflict := func(prev, e *Event) bool {
+		return prev != nil && prev.Proc != e.Proc && !(prev.Access == Atomic && e.Access == Atomic) && !before(prev, e)
+	}
+	for _, e := range t.Events {
+		if e.Access == NoAccess {
+			if e.IsSync() {
+				lastSync[e.Proc] = e
+			}
+			continue
+		}
+		syncAt[e] = lastSync[e.Proc]
+		mem := shadow[e.Object]
+		if mem == nil {
+			mem = map[int]*cell{}
+			shadow[e.Object] = mem
+		}
+		for off := e.Off; off < e.Off+e.Len; off++ {
+			c := mem[off]
+			if c == nil {
+				c = &cell{}
+				mem[off] = c
+			}
+			if conflict(c.w, e) {
+				report(c.w, e)
+			}
+			if e.Access == Read {
+				if c.reads == nil {
+					c.reads = map[int]*Event{}
+				}
+				c.reads[e.Proc] = e
+				continue
+			}
+			for _, r := range c.reads {
+				if conflict(r, e) {
+					report(r, e)
+				}
+			}
+			c.w, c.reads = e, nil
+		}
+		if e.Access == Atomic {
+			lastSync[e.Proc] = e
+		}
+	}
+	return out
+}
+
+// atomicClocks returns each event's vector clock with the order atomic
+// operations add: an atomic operation on some bytes acquires what every
+// earlier atomic operation on those bytes had seen. What a process learns
+// that way travels on with its later messages, posts, unlocks: an event's
+// clock is joined with the augmented clock of the latest event it had
+// seen of every process. Without atomic operations the recorded clocks
+// are returned as they are.
+func (t *Trace) atomicClocks() func(*Event) VC {
+	hasAtomic := false
+	for _, e := range t.Events {
+		hasAtomic = hasAtomic || e.Access == Atomic
+	}
+	if !hasAtomic {
+		return func(e *Event) VC { return e.Clock }
+	}
+	type seenAt struct {
+		own uint64 // the process's own component
+		aug VC
+	}
+	hist := map[int][]seenAt{}
+	cur := map[int]VC{}
+	loc := map[[2]any]VC{} // (object, byte) -> what atomics there have seen
+	aug := make(map[*Event]VC, len(t.Events))
+	for _, e := range t.Events {
+		c := cur[e.Proc].Join(e.Clock)
+		for q, k := range e.Clock {
+			if q == e.Proc || k == 0 {
+				continue
+			}
+			h := hist[q]
+			i := sort.Search(len(h), func(i int) bool { return h[i].own > k }) - 1
+			if i >= 0 {
+				c = c.Join(h[i].aug)
+			}
+		}
+		if e.Access == Atomic {
+			for off := e.Off; off < e.Off+e.Len; off++ {
+				k := [2]any{e.Object, off}
+				c = c.Join(loc[k])
+			}
+			for off := e.Off; off < e.Off+e.Len; off++ {
+				loc[[2]any{e.Object, off}] = c
+			}
+		}
+		cur[e.Proc] = c
+		aug[e] = c
+		var own uint64
+		if e.Proc < len(e.Clock) {
+			own = e.Clock[e.Proc]
+		}
+		hist[e.Proc] = append(hist[e.Proc], seenAt{own, c})
+	}
+	return func(e *Event) VC { return aug[e] }
+}
+
+// Explain is the race as Go's race detector would put it, in the script's
+// names.
+func (t *Trace) Explain(r Race) *Violation {
+	kind := func(e *Event) string {
+		switch e.Access {
+		case Read:
+			return "read"
+		case Atomic:
+			return "atomic " + e.Kind
+		}
+		return "write"
+	}
+	sync := func(e *Event) string {
+		if e == nil {
+			return "no synchronization before it"
+		}
+		return "its last synchronization: " + t.Describe(e)
+	}
+	v := t.violation("race", fmtf("data race on shm %q bytes %d..%d: %s by %s (%s) and %s by %s (%s), unordered by happens-before",
+		r.Object, r.Off, r.Off+r.Len-1, kind(r.A), r.A.Name, r.A.Line, kind(r.B), r.B.Name, r.B.Line), r.A, r.B)
+	v.Details = []string{
+		t.Describe(r.A) + "; " + sync(r.SyncA),
+		t.Describe(r.B) + "; " + sync(r.SyncB),
+	}
+	return v
+}
