@@ -98,6 +98,14 @@ type Ref struct {
 // Ref returns the event's own reference.
 func (e *Event) Ref() Ref { return Ref{e.P, e.Seq} }
 
+// Done is when the event completed: End for an interval, else Time.
+func (e *Event) Done() int64 {
+	if e.End > e.Time {
+		return e.End
+	}
+	return e.Time
+}
+
 // Interval reports whether the event spans time (a blocking op, a span).
 func (e *Event) Interval() bool { return e.End > e.Time }
 
@@ -146,8 +154,8 @@ type Overflow struct {
 }
 
 // Trace is a whole recorded run: the header and the events, ordered by
-// Time (then process, then sequence), so each process's events are in
-// sequence order.
+// completion (Done, then process), so each process's events are in sequence
+// order and an event comes after every event that happened before it.
 type Trace struct {
 	Version  int        `json:"version"`
 	Script   string     `json:"script,omitempty"`

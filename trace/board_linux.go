@@ -1,0 +1,271 @@
+package trace
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// Board is where clocks wait to be picked up when no message carries them:
+// one slot per declared object, in a memfd shared by the run's processes.
+//
+//   - Semaphores and mutexes (Release / Acquire): a post or an unlock joins
+//     its clock into the slot; a wait or a lock merges the slot's clock into
+//     its own. The slot also remembers the latest releasing event, the
+//     cause a view draws an arrow from.
+//   - Byte streams (StreamWrite / StreamRead): a write reserves its byte
+//     range of the object's cumulative offset and leaves its clock in a
+//     ring of recent writes; a read takes its range of the cumulative read
+//     offset and merges the clocks of the writes that produced its bytes.
+//     The arrow is drawn from the write of the read's first byte. When
+//     several processes write (or read) one stream at once, the order of
+//     their reservations may differ from the kernel's by a write.
+//
+// Each slot has a small lock holding the holder's pid; a holder that died
+// inside (a few dozen instructions) is detected and the lock taken over.
+type Board struct {
+	region *ipc.Region
+	n      int // clock components per slot
+	slots  int
+	size   int // bytes per slot
+}
+
+const (
+	boardMagic  = 0x44425449 // "ITBD"
+	boardHeader = 64
+	ringLen     = 32
+	entryHead   = 32 // off, end, p+1, seq
+)
+
+// NewBoard creates a board for objects objects and n processes.
+func NewBoard(objects, n int) (*Board, error) {
+	if objects < 1 {
+		objects = 1
+	}
+	size := slotSize(n)
+	r, err := ipc.NewRegion("trace-board", boardHeader+objects*size)
+	if err != nil {
+		return nil, err
+	}
+	binary.LittleEndian.PutUint32(r.Mem[4:], uint32(n))
+	binary.LittleEndian.PutUint32(r.Mem[8:], uint32(objects))
+	binary.LittleEndian.PutUint32(r.Mem[0:], boardMagic)
+	return &Board{region: r, n: n, slots: objects, size: size}, nil
+}
+
+// OpenBoard maps an inherited board; the Board owns f from then on.
+func OpenBoard(f *os.File) (*Board, error) {
+	r, err := ipc.OpenRegion(f)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Mem) < boardHeader || binary.LittleEndian.Uint32(r.Mem) != boardMagic {
+		r.Close()
+		return nil, errors.New("trace board: not an ipcscript clock board")
+	}
+	n := int(binary.LittleEndian.Uint32(r.Mem[4:]))
+	objects := int(binary.LittleEndian.Uint32(r.Mem[8:]))
+	b := &Board{region: r, n: n, slots: objects, size: slotSize(n)}
+	if boardHeader+objects*b.size > len(r.Mem) {
+		r.Close()
+		return nil, errors.New("trace board: truncated")
+	}
+	return b, nil
+}
+
+// File is the memfd to hand to the processes.
+func (b *Board) File() *os.File { return b.region.File }
+
+// Close unmaps the board and closes its descriptor.
+func (b *Board) Close() error { return b.region.Close() }
+
+// Slot layout: lock, cause p+1, cause seq, write offset, read offset, ring
+// count, then the clock (n words), then the ring of writes.
+func slotSize(n int) int {
+	s := 64 + n*8 + ringLen*(entryHead+n*8)
+	return (s + 63) &^ 63
+}
+
+type slot struct {
+	b    *Board
+	base int
+}
+
+func (b *Board) slot(obj int) (slot, bool) {
+	if obj < 0 || obj >= b.slots {
+		return slot{}, false
+	}
+	return slot{b, boardHeader + obj*b.size}, true
+}
+
+func (s slot) u64(off int) *uint64 { return s.b.region.U64(s.base + off) }
+
+func (s slot) lock() {
+	w := s.b.region.U32(s.base)
+	me := uint32(os.Getpid())
+	for spins := 0; ; spins++ {
+		if atomic.CompareAndSwapUint32(w, 0, me) {
+			return
+		}
+		if spins&1023 == 1023 {
+			if h := atomic.LoadUint32(w); h != 0 && unix.Kill(int(h), 0) == unix.ESRCH {
+				atomic.CompareAndSwapUint32(w, h, 0) // the holder died inside
+			}
+			time.Sleep(time.Microsecond)
+		}
+	}
+}
+
+func (s slot) unlock() { atomic.StoreUint32(s.b.region.U32(s.base), 0) }
+
+// join merges vc into the n words at off.
+func (s slot) join(off int, vc VC) {
+	for i := 0; i < s.b.n && i < len(vc); i++ {
+		p := s.u64(off + 8*i)
+		if vc[i] > *p {
+			*p = vc[i]
+		}
+	}
+}
+
+// acquire merges the n words at off into r's clock.
+func (s slot) acquire(off int, r *Recorder) {
+	for i := 0; i < s.b.n; i++ {
+		x := *s.u64(off + 8*i)
+		if i < len(r.vc) {
+			if x > r.vc[i] {
+				r.vc[i] = x
+			}
+		} else if x != 0 {
+			r.vc = append(r.vc, make(VC, i+1-len(r.vc))...)
+			r.vc[i] = x
+		}
+	}
+}
+
+// Release leaves r's clock (its current event) in obj's slot.
+func (b *Board) Release(obj int, r *Recorder) {
+	s, ok := b.slot(obj)
+	if !ok {
+		return
+	}
+	s.lock()
+	s.join(64, r.vc)
+	*(*uint32)(unsafe.Pointer(&b.region.Mem[s.base+4])) = uint32(r.P + 1)
+	*s.u64(8) = r.vc[r.P]
+	s.unlock()
+}
+
+// Acquire merges obj's clock into r's and returns the latest releasing
+// event (ok false when nothing was released yet).
+func (b *Board) Acquire(obj int, r *Recorder) (cause Ref, ok bool) {
+	s, ok := b.slot(obj)
+	if !ok {
+		return Ref{}, false
+	}
+	s.lock()
+	p := *(*uint32)(unsafe.Pointer(&b.region.Mem[s.base+4]))
+	seq := *s.u64(8)
+	if p != 0 {
+		s.acquire(64, r)
+	}
+	s.unlock()
+	if p == 0 {
+		return Ref{}, false
+	}
+	return Ref{P: int(p - 1), Seq: seq}, true
+}
+
+func (s slot) entry(i uint64) int {
+	return 64 + s.b.n*8 + int(i%ringLen)*(entryHead+s.b.n*8)
+}
+
+// StreamWrite reserves n bytes of obj's write offset for r's current event
+// (call it after Tick, before the write) and returns the offset of the
+// first byte.
+func (b *Board) StreamWrite(obj int, r *Recorder, n int64) int64 {
+	s, ok := b.slot(obj)
+	if !ok || n <= 0 {
+		return 0
+	}
+	s.lock()
+	off := *s.u64(16)
+	*s.u64(16) = off + uint64(n)
+	c := *s.u64(32)
+	e := s.entry(c)
+	*s.u64(e) = off
+	*s.u64(e + 8) = off + uint64(n)
+	*s.u64(e + 16) = uint64(r.P + 1)
+	*s.u64(e + 24) = r.vc[r.P]
+	for i := 0; i < b.n; i++ {
+		*s.u64(e + entryHead + 8*i) = r.vc.Get(i)
+	}
+	*s.u64(32) = c + 1
+	s.unlock()
+	return int64(off)
+}
+
+// StreamShort gives back the unwritten tail of a reservation: a write of
+// want bytes at off that wrote only got. Only possible while nobody
+// reserved after it; otherwise the offsets stay a little ahead.
+func (b *Board) StreamShort(obj int, off, want, got int64) {
+	s, ok := b.slot(obj)
+	if !ok || got >= want {
+		return
+	}
+	s.lock()
+	if *s.u64(16) == uint64(off+want) {
+		*s.u64(16) = uint64(off + got)
+		c := *s.u64(32)
+		if got == 0 {
+			*s.u64(32) = c - 1
+		} else {
+			*s.u64(s.entry(c-1) + 8) = uint64(off + got)
+		}
+	}
+	s.unlock()
+}
+
+// StreamRead takes n bytes of obj's read offset for r (after the read,
+// before Tick), merges the clocks of the writes that produced them, and
+// returns the offset of the first byte and the write that produced it.
+func (b *Board) StreamRead(obj int, r *Recorder, n int64) (off int64, cause Ref, ok bool) {
+	s, ok := b.slot(obj)
+	if !ok || n <= 0 {
+		return 0, Ref{}, false
+	}
+	s.lock()
+	roff := *s.u64(24)
+	*s.u64(24) = roff + uint64(n)
+	end := roff + uint64(n)
+	c := *s.u64(32)
+	lo := uint64(0)
+	if c > ringLen {
+		lo = c - ringLen
+	}
+	found := false
+	for i := c; i > lo; i-- {
+		e := s.entry(i - 1)
+		wo, we := *s.u64(e), *s.u64(e+8)
+		if we <= roff {
+			break
+		}
+		if wo >= end {
+			continue
+		}
+		s.acquire(e+entryHead, r)
+		if wo <= roff {
+			cause = Ref{P: int(*s.u64(e+16)) - 1, Seq: *s.u64(e + 24)}
+			found = true
+		}
+	}
+	s.unlock()
+	return int64(roff), cause, found
+}

@@ -1,0 +1,124 @@
+package trace
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// Buffer is one process's event buffer: a memfd the supervisor creates and
+// the process appends to. Because it is shared memory, what a process
+// recorded survives the process (SIGKILL included): the supervisor reads
+// it after the process is gone.
+//
+// Layout (little-endian):
+//
+//	0   magic "ITRC"
+//	4   layout version
+//	8   used: bytes of records published (the writer stores it after each record)
+//	16  count: records published
+//	24  dropped: records that did not fit
+//	32  capacity: bytes for records
+//	64  records: u32 length, then the record (record.go)
+//
+// One writer per buffer (the process's Lua goroutine; the supervisor
+// writes only before the process starts or after it is gone).
+type Buffer struct {
+	region *ipc.Region
+	used   *uint64
+	count  *uint64
+	drop   *uint64
+	data   []byte
+}
+
+const (
+	bufMagic      = 0x43525449 // "ITRC"
+	bufLayout     = 1
+	bufHeader     = 64
+	DefaultBuffer = 64 << 20 // bytes per process: about a million events; only pages written cost memory
+)
+
+// NewBuffer creates a buffer of size bytes (0: DefaultBuffer).
+func NewBuffer(name string, size int) (*Buffer, error) {
+	if size <= 0 {
+		size = DefaultBuffer
+	}
+	if size < bufHeader+256 {
+		size = bufHeader + 256
+	}
+	r, err := ipc.NewRegion("trace:"+name, size)
+	if err != nil {
+		return nil, err
+	}
+	binary.LittleEndian.PutUint32(r.Mem[0:], bufMagic)
+	binary.LittleEndian.PutUint32(r.Mem[4:], bufLayout)
+	binary.LittleEndian.PutUint64(r.Mem[32:], uint64(size-bufHeader))
+	return newBuffer(r), nil
+}
+
+// OpenBuffer maps an inherited buffer; the Buffer owns f from then on.
+func OpenBuffer(f *os.File) (*Buffer, error) {
+	r, err := ipc.OpenRegion(f)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Mem) < bufHeader || binary.LittleEndian.Uint32(r.Mem) != bufMagic || binary.LittleEndian.Uint32(r.Mem[4:]) != bufLayout {
+		r.Close()
+		return nil, errors.New("trace buffer: not an ipcscript trace buffer")
+	}
+	return newBuffer(r), nil
+}
+
+func newBuffer(r *ipc.Region) *Buffer {
+	return &Buffer{region: r, used: r.U64(8), count: r.U64(16), drop: r.U64(24), data: r.Mem[bufHeader:]}
+}
+
+// File is the memfd to hand to the process.
+func (b *Buffer) File() *os.File { return b.region.File }
+
+// Close unmaps the buffer and closes its descriptor.
+func (b *Buffer) Close() error { return b.region.Close() }
+
+// Append publishes one record. When it does not fit, it is counted as
+// dropped instead (the merge says so in the trace).
+func (b *Buffer) Append(rec []byte) bool {
+	used := atomic.LoadUint64(b.used)
+	end := used + 4 + uint64(len(rec))
+	if end > uint64(len(b.data)) {
+		atomic.AddUint64(b.drop, 1)
+		return false
+	}
+	binary.LittleEndian.PutUint32(b.data[used:], uint32(len(rec)))
+	copy(b.data[used+4:], rec)
+	atomic.StoreUint64(b.count, atomic.LoadUint64(b.count)+1)
+	atomic.StoreUint64(b.used, end)
+	return true
+}
+
+// Stats reports records published and dropped.
+func (b *Buffer) Stats() (count, dropped uint64) {
+	return atomic.LoadUint64(b.count), atomic.LoadUint64(b.drop)
+}
+
+// Records calls fn with each published record, in order.
+func (b *Buffer) Records(fn func(rec []byte) error) error {
+	used := atomic.LoadUint64(b.used)
+	if used > uint64(len(b.data)) {
+		return fmt.Errorf("trace buffer: corrupt (%d bytes used of %d)", used, len(b.data))
+	}
+	for off := uint64(0); off+4 <= used; {
+		n := uint64(binary.LittleEndian.Uint32(b.data[off:]))
+		if off+4+n > used {
+			return fmt.Errorf("trace buffer: record at %d runs past the end", off)
+		}
+		if err := fn(b.data[off+4 : off+4+n]); err != nil {
+			return err
+		}
+		off += 4 + n
+	}
+	return nil
+}

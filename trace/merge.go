@@ -1,0 +1,166 @@
+package trace
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Collector is the supervisor's side of a traced run: it creates each
+// process's buffer and the clock board, records what only the supervisor
+// sees (spawn, kill, stop, exit) and merges everything into a Trace when
+// the run is over.
+type Collector struct {
+	Script  string
+	Procs   []Proc
+	Objects []Object
+	Board   *Board
+	bufs    []*Buffer
+	post    [][]Event // per process: events the supervisor adds after its last own
+	global  []Event   // run-wide events (the deadlock report), placed on a lane at merge
+}
+
+// NewCollector creates buffers for procs (bufSize bytes each, 0 = default)
+// and a board for objects.
+func NewCollector(script string, procs []Proc, objects []Object, bufSize int) (*Collector, error) {
+	c := &Collector{Script: script, Procs: procs, Objects: objects}
+	var err error
+	if c.Board, err = NewBoard(len(objects), len(procs)); err != nil {
+		return nil, err
+	}
+	for _, p := range procs {
+		b, err := NewBuffer(p.Name, bufSize)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.bufs = append(c.bufs, b)
+	}
+	c.post = make([][]Event, len(procs))
+	return c, nil
+}
+
+// Buffer is process p's buffer (to hand to it).
+func (c *Collector) Buffer(p int) *Buffer { return c.bufs[p] }
+
+// Spawned records, as process p's first event, that the supervisor
+// started it. Call it before the process runs.
+func (c *Collector) Spawned(p int, pid int) {
+	c.Procs[p].Pid = pid
+	r := NewRecorder(p, len(c.Procs), c.bufs[p], nil)
+	r.Record(&Event{Op: OpSpawn, Time: Now(), Fields: map[string]any{"pid": pid}})
+}
+
+// Add records an event the supervisor saw about process p (a kill, a stop,
+// its exit). It goes after the process's own events.
+func (c *Collector) Add(p int, e Event) {
+	if p < 0 || p >= len(c.post) {
+		return
+	}
+	if e.Time == 0 {
+		e.Time = Now()
+	}
+	c.post[p] = append(c.post[p], e)
+}
+
+// AddRun records a run-wide event (a deadlock report): it is placed on the
+// lane of process p (the first process of the cycle, say).
+func (c *Collector) AddRun(p int, e Event) { c.Add(p, e) }
+
+// Close releases the buffers and the board.
+func (c *Collector) Close() {
+	for _, b := range c.bufs {
+		b.Close()
+	}
+	c.bufs = nil
+	if c.Board != nil {
+		c.Board.Close()
+		c.Board = nil
+	}
+}
+
+// Merge reads every buffer and returns the whole trace, ordered by time.
+// A buffer that overflowed gives an Overflow entry and an "overflow" event
+// on that lane: missing events are never silent.
+func (c *Collector) Merge() (*Trace, error) {
+	t := &Trace{Version: Version, Script: c.Script, Procs: c.Procs, Objects: c.Objects}
+	decl := make(map[[2]string]string, len(c.Objects))
+	for _, o := range c.Objects {
+		decl[[2]string{o.Kind, o.Name}] = o.Decl
+	}
+	in := interner{}
+	for p, b := range c.bufs {
+		name := c.Procs[p].Name
+		var last *Event
+		start := len(t.Events)
+		err := b.Records(func(rec []byte) error {
+			t.Events = append(t.Events, Event{P: p, Proc: name})
+			e := &t.Events[len(t.Events)-1]
+			if err := decodeRecord(rec, e, in); err != nil {
+				return err
+			}
+			if e.Kind != "" {
+				e.Decl = decl[[2]string{e.Kind, e.Object}]
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("process %q: %w", name, err)
+		}
+		if n := len(t.Events); n > start {
+			last = &t.Events[n-1]
+		}
+		vc := make(VC, len(c.Procs))
+		var seq uint64
+		var at int64
+		if last != nil {
+			vc = last.VC.Clone()
+			seq = last.Seq
+			at = last.Time
+			if last.End > at {
+				at = last.End
+			}
+		}
+		count, dropped := b.Stats()
+		extra := c.post[p]
+		if dropped > 0 {
+			t.Overflow = append(t.Overflow, Overflow{Proc: name, Recorded: count, Dropped: dropped})
+			extra = append([]Event{{Op: OpOverflow, Time: at, Label: fmt.Sprintf("%d events dropped: the buffer was full", dropped),
+				Fields: map[string]any{"dropped": dropped}}}, extra...)
+		}
+		for _, e := range extra {
+			seq++
+			vc = vc.Clone()
+			for len(vc) <= p {
+				vc = append(vc, 0)
+			}
+			vc[p] = seq
+			e.P, e.Proc, e.Seq, e.VC = p, name, seq, vc
+			if e.Time < at {
+				e.Time = at
+			}
+			at = e.Time
+			if e.Kind != "" && e.Decl == "" {
+				e.Decl = decl[[2]string{e.Kind, e.Object}]
+			}
+			t.Events = append(t.Events, e)
+		}
+	}
+	Sort(t.Events)
+	return t, nil
+}
+
+// Sort orders events by when they completed (End for an interval, Time
+// for the rest), then by process and sequence. Completion order respects
+// happens-before: the clock a wait picks up was left before the wait woke.
+func Sort(ev []Event) {
+	sort.SliceStable(ev, func(i, j int) bool {
+		a, b := &ev[i], &ev[j]
+		if a.P == b.P {
+			return a.Seq < b.Seq
+		}
+		if ka, kb := a.Done(), b.Done(); ka != kb {
+			return ka < kb
+		}
+		return a.P < b.P
+	})
+}

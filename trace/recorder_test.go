@@ -1,0 +1,141 @@
+package trace
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// A run in one process: two recorders on their buffers, a message, a
+// semaphore post/wait through the board, a stream write/read, then the
+// merge. Checks clocks, causes and what each view makes of it.
+func TestRecordMerge(t *testing.T) {
+	procs := []Proc{{Name: "a"}, {Name: "b"}}
+	objs := []Object{{Kind: "semaphore", Name: "s", Decl: "x.lua:1"}, {Kind: "pipe", Name: "#2", Decl: "x.lua:2"}, {Kind: "mailbox", Name: "box", Decl: "x.lua:3"}}
+	c, err := NewCollector("x.lua", procs, objs, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Spawned(0, 100)
+	c.Spawned(1, 101)
+	ra := NewRecorder(0, 2, c.Buffer(0), c.Board)
+	rb := NewRecorder(1, 2, c.Buffer(1), c.Board)
+	ra.Resume()
+	rb.Resume()
+	if ra.Seq() != 1 || rb.Seq() != 1 {
+		t.Fatalf("after spawn: seq %d %d, want 1 1", ra.Seq(), rb.Seq())
+	}
+	// a sends a message to box
+	ra.Tick()
+	body := ra.AppendClock(nil)
+	body = append(body, "hello"...)
+	ra.Emit(&Event{Op: OpSend, Kind: "mailbox", Object: "box", Time: Now(), Msg: &MsgID{0, 1}, Len: 5})
+	// b receives it
+	t0 := Now()
+	cause, rest, err := rb.AcquireMessage(body)
+	if err != nil || string(rest) != "hello" || cause != (Ref{0, 2}) {
+		t.Fatalf("AcquireMessage: %v %q %v", cause, rest, err)
+	}
+	rb.Tick()
+	rb.Emit(&Event{Op: OpReceive, Kind: "mailbox", Object: "box", Time: t0, End: Now(), Msg: &MsgID{0, 1}, Cause: &cause})
+	// b posts s, a waits
+	rb.Tick()
+	c.Board.Release(0, rb)
+	rb.Emit(&Event{Op: OpPost, Kind: "semaphore", Object: "s", Time: Now()})
+	cs, ok := c.Board.Acquire(0, ra)
+	if !ok || cs != (Ref{1, 3}) {
+		t.Fatalf("Acquire: %v %v", cs, ok)
+	}
+	ra.Tick()
+	ra.Emit(&Event{Op: OpWait, Kind: "semaphore", Object: "s", Time: Now(), End: Now() + 1, Cause: &cs})
+	// a writes 10 bytes then 5 into the pipe, b reads 12
+	for _, n := range []int64{10, 5} {
+		ra.Tick()
+		off := c.Board.StreamWrite(1, ra, n)
+		ra.Emit(&Event{Op: OpWrite, Kind: "pipe", Object: "#2", Time: Now(), Off: off, Len: n})
+	}
+	off, cw, ok := c.Board.StreamRead(1, rb, 12)
+	if !ok || off != 0 || cw != (Ref{0, 4}) {
+		t.Fatalf("StreamRead: %d %v %v", off, cw, ok)
+	}
+	if rb.Clock()[0] != 5 {
+		t.Fatalf("a read of bytes from two writes must know both: clock %v", rb.Clock())
+	}
+	rb.Tick()
+	rb.Emit(&Event{Op: OpRead, Kind: "pipe", Object: "#2", Time: Now(), Off: off, Len: 12, Cause: &cw})
+	c.Add(0, Event{Op: OpExit, Fields: map[string]any{"code": 0}})
+
+	tr, err := c.Merge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Events) != 10 {
+		t.Fatalf("%d events, want 10", len(tr.Events))
+	}
+	for i := range tr.Events {
+		e := &tr.Events[i]
+		if e.VC.Get(e.P) != e.Seq {
+			t.Errorf("%s: clock %v does not match seq", e.Describe(), e.VC)
+		}
+	}
+	if got := len(tr.Edges()); got != 3 {
+		t.Errorf("%d edges, want 3 (message, post->wait, write->read)", got)
+	}
+	var views = map[string]*bytes.Buffer{}
+	for _, f := range Formats {
+		views[f] = &bytes.Buffer{}
+		if err := WriteFormat(views[f], f, tr, Options{}); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	var chrome struct {
+		TraceEvents []map[string]any `json:"traceEvents"`
+	}
+	if err := json.Unmarshal(views[".json"].Bytes(), &chrome); err != nil {
+		t.Fatalf(".json: %v", err)
+	}
+	flows := map[string]int{}
+	for _, e := range chrome.TraceEvents {
+		if ph := e["ph"].(string); ph == "s" || ph == "f" {
+			flows[ph]++
+		}
+	}
+	if flows["s"] != 3 || flows["f"] != 3 {
+		t.Errorf(".json flows %v, want 3 of each", flows)
+	}
+	if n := strings.Count(views[".mmd"].String(), "-)"); n != 1 {
+		t.Errorf(".mmd has %d message arrows, want 1:\n%s", n, views[".mmd"])
+	}
+	back, err := ReadJSONL(views[".jsonl"])
+	if err != nil || len(back.Events) != 10 {
+		t.Fatalf("jsonl back: %v", err)
+	}
+	if !strings.Contains(views[".html"].String(), `"edges":[`) {
+		t.Error(".html has no edges")
+	}
+}
+
+func TestOverflowIsRecorded(t *testing.T) {
+	c, err := NewCollector("", []Proc{{Name: "a"}}, nil, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := NewRecorder(0, 1, c.Buffer(0), c.Board)
+	for i := 0; i < 200; i++ {
+		r.Record(&Event{Op: OpMark, Label: "filling the buffer up", Time: Now()})
+	}
+	tr, err := c.Merge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Overflow) != 1 || tr.Overflow[0].Dropped == 0 {
+		t.Fatalf("overflow %+v, want one entry with dropped events", tr.Overflow)
+	}
+	last := tr.Events[len(tr.Events)-1]
+	if last.Op != OpOverflow || uint64(len(tr.Events)-1)+tr.Overflow[0].Dropped != 200 {
+		t.Fatalf("last event %s; %d recorded + %d dropped, want 200", last.Describe(), len(tr.Events)-1, tr.Overflow[0].Dropped)
+	}
+}
