@@ -253,7 +253,7 @@ func (b *Board) StreamRead(obj int, r *Recorder, n int64) (off int64, cause Ref,
 	found := false
 	for i := c; i > lo; i-- {
 		e := s.entry(i - 1)
-		wo, we := *s.u64(e), *s.u64(e+8)
+		wo, we := *s.u64(e), *s.u64(e + 8)
 		if we <= roff {
 			break
 		}
@@ -262,7 +262,7 @@ func (b *Board) StreamRead(obj int, r *Recorder, n int64) (off int64, cause Ref,
 		}
 		s.acquire(e+entryHead, r)
 		if wo <= roff {
-			cause = Ref{P: int(*s.u64(e+16)) - 1, Seq: *s.u64(e + 24)}
+			cause = Ref{P: int(*s.u64(e + 16)) - 1, Seq: *s.u64(e + 24)}
 			found = true
 		}
 	}
