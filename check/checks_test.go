@@ -63,7 +63,7 @@ func TestExclusiveSameProcessAndOtherLabels(t *testing.T) {
 	s.end(outer, 4)
 	s.span(1, "other", 2, 3) // another label overlaps: fine
 	s.send(0, "box", 5)
-	s.recv(1, "box", "a", 1, 6)
+	s.recv(1, "box", 0, 1, 6)
 	s.span(1, "crit", 7, 8)
 	mustPass(t, s.trace().Exclusive("crit"))
 }
@@ -74,10 +74,10 @@ func TestExclusiveTransitive(t *testing.T) {
 	s := newSim("a", "b", "c")
 	s.span(0, "crit", 1, 2)
 	s.send(0, "x", 3)
-	s.recv(1, "x", "a", 1, 4)
+	s.recv(1, "x", 0, 1, 4)
 	s.span(1, "crit", 5, 6)
 	s.send(1, "y", 7)
-	s.recv(2, "y", "b", 1, 8)
+	s.recv(2, "y", 1, 1, 8)
 	s.span(2, "crit", 9, 10)
 	mustPass(t, s.trace().Exclusive("crit"))
 	s.span(0, "crit", 11, 12) // a again, unordered after c
@@ -143,25 +143,24 @@ func TestEachOnce(t *testing.T) {
 	s := newSim("p", "c1", "c2")
 	s.send(0, "box", 1)
 	s.send(0, "box", 2)
-	s.recv(1, "box", "p", 1, 3)
-	s.recv(2, "box", "p", 2, 4)
+	s.recv(1, "box", 0, 1, 3)
+	s.recv(2, "box", 0, 2, 4)
 	mustPass(t, s.trace().EachOnce("box"))
 
 	s = newSim("p", "c")
 	s.send(0, "box", 1)
 	s.send(0, "box", 2)
-	s.recv(1, "box", "p", 1, 3)
+	s.recv(1, "box", 0, 1, 3)
 	mustFail(t, s.trace().EachOnce("box"), "message p no. 2 sent to \"box\" was never received")
 
 	s = newSim("p", "c1", "c2")
 	s.send(0, "box", 1)
-	s.recv(1, "box", "p", 1, 3)
-	s.recv(2, "box", "p", 1, 4)
+	s.recv(1, "box", 0, 1, 3)
+	s.recv(2, "box", 0, 1, 4)
 	mustFail(t, s.trace().EachOnce("box"), "received 2 times")
 
 	s = newSim("p", "c")
-	r := s.recv(1, "box", "p", 7, 3)
-	r.Sender = "p"
+	s.recv(1, "box", 0, 7, 3)
 	mustFail(t, s.trace().EachOnce("box"), "which no recorded send put there")
 
 	s = newSim("p", "c")
@@ -175,44 +174,40 @@ func TestFIFO(t *testing.T) {
 		s.send(0, "box", int64(i))
 	}
 	for i := 1; i <= 3; i++ {
-		s.recv(1, "box", "p", i, int64(10+i))
+		s.recv(1, "box", 0, uint64(i), int64(10+i))
 	}
 	mustPass(t, s.trace().FIFO("box"))
 
 	s = newSim("p", "c")
 	s.send(0, "box", 1)
 	s.send(0, "box", 2)
-	s.recv(1, "box", "p", 2, 3)
-	s.recv(1, "box", "p", 1, 4)
+	s.recv(1, "box", 0, 2, 3)
+	s.recv(1, "box", 0, 1, 4)
 	mustFail(t, s.trace().FIFO("box"), "no. 2 was received before no. 1")
 
 	// Two receivers whose receives nothing orders: not an order violation.
 	s = newSim("p", "c1", "c2")
 	s.send(0, "box", 1)
 	s.send(0, "box", 2)
-	s.recv(2, "box", "p", 2, 3)
-	s.recv(1, "box", "p", 1, 3)
+	s.recv(2, "box", 0, 2, 3)
+	s.recv(1, "box", 0, 1, 3)
 	mustPass(t, s.trace().FIFO("box"))
 }
 
 func TestHappensBeforeAndConcurrent(t *testing.T) {
 	s := newSim("a", "b")
-	m := s.add(0, "mark", 1)
-	m.Label = "ready"
+	s.mark(0, "ready", 1)
 	s.send(0, "box", 2)
-	s.recv(1, "box", "a", 1, 3)
-	u := s.add(1, "mark", 4)
-	u.Label = "use"
+	s.recv(1, "box", 0, 1, 3)
+	s.mark(1, "use", 4)
 	tr := s.trace()
 	mustPass(t, tr.HappensBefore(Filter{Label: "ready"}, Filter{Label: "use"}))
 	mustFail(t, tr.HappensBefore(Filter{Label: "use"}, Filter{Label: "ready"}), "the other way round")
 	mustFail(t, tr.Concurrent(Filter{Label: "ready"}, Filter{Label: "use"}), "every pair was ordered")
 
 	s = newSim("a", "b")
-	m = s.add(0, "mark", 1)
-	m.Label = "ready"
-	u = s.add(1, "mark", 4)
-	u.Label = "use"
+	s.mark(0, "ready", 1)
+	s.mark(1, "use", 4)
 	tr = s.trace()
 	mustFail(t, tr.HappensBefore(Filter{Label: "ready"}, Filter{Label: "use"}), "nothing ordered a's mark ready (t.lua:1) before b's mark use (t.lua:4)")
 	mustPass(t, tr.Concurrent(Filter{Label: "ready"}, Filter{Label: "use"}))
@@ -220,12 +215,12 @@ func TestHappensBeforeAndConcurrent(t *testing.T) {
 
 func TestProgress(t *testing.T) {
 	s := newSim("a", "b")
-	s.add(0, "mark", 0)
-	w := s.wait(0, "sem", 10)
-	w.Begin, w.Blocked = 1, true // blocked 1..10
-	s.add(0, "mark", 11)
-	s.add(1, "mark", 0)
-	s.add(1, "mark", 11)
+	s.mark(0, "start", 0)
+	w := s.wait(0, "sem", 1)
+	w.End = 10 // blocked 1..10
+	s.mark(0, "end", 11)
+	s.mark(1, "start", 0)
+	s.mark(1, "end", 11)
 	tr := s.trace()
 	mustPass(t, tr.Progress("b", 0.1))
 	mustPass(t, tr.Progress("a", 0.9))
@@ -236,7 +231,7 @@ func TestWindowBringsInTheSender(t *testing.T) {
 	s := newSim("a", "b", "c")
 	s.span(1, "crit", 1, 2)
 	s.send(0, "box", 3)
-	s.recv(1, "box", "a", 1, 4)
+	s.recv(1, "box", 0, 1, 4)
 	s.span(2, "crit", 5, 6)
 	v := s.trace().Exclusive("crit")
 	if v == nil {

@@ -2,21 +2,26 @@
 // (exclusive, bounded, each_once, fifo, happens_before, concurrent,
 // progress, linearizable) and a race detector for shared memory.
 //
-// It works on a small view of the trace (Event): who did what, where in
-// the script, when, and the vector clock that says what happened before
-// it. A check returns nil when the property holds, or a *Violation that
-// names the events that break it and the smallest window of the trace that
-// shows it, as Mermaid text.
-//
-// The package imports only the standard library: the runtime turns its
-// recording into []Event, and the Lua face lives in bindings.
+// It reads a trace.Trace. Each trace event is seen through Event, which
+// adds what the checks need and the recording does not store: the vector
+// clock at an interval's begin and at its end (a span is one recorded
+// event; what the process did inside it is in the events between), how it
+// touched shared memory, and whether it was time spent blocked. A check
+// returns nil when the property holds, or a *Violation that names the
+// events that break it and the smallest window of the trace that shows
+// it, as Mermaid text.
 package check
 
 import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/ipcscript/ipcscript/trace"
 )
+
+// VC is the trace's vector clock.
+type VC = trace.VC
 
 // Access says how an event touched shared memory.
 type Access int
@@ -28,40 +33,19 @@ const (
 	Atomic          // mem:add, mem:cas: atomic read-modify-write; synchronizes
 )
 
-// Event is one recorded operation, as the checks see it. Intervals (spans,
-// blocking operations) are one Event with Begin < End; instants have
-// Begin == End.
+// Event is a trace event as the checks see it. End is set for instants
+// too (End == Time).
 type Event struct {
-	ID     int    // position in the run's merged list (ordered by Begin)
-	Proc   int    // process index: the vector clock's component
-	Name   string // process name ("worker.2")
-	Seq    int    // per-process sequence number (program order)
-	Kind   string // "span", "mark", "send", "receive", "shm.get", "sem.wait", ...
-	Object string // the object's script name, "" for none
-	Label  string // ipc.span / ipc.mark label
-	Line   string // the script's file:line of the operation
-	Begin  int64  // CLOCK_MONOTONIC ns
-	End    int64
+	trace.Event
+	ID int // position in Trace.Events (ordered by Time)
 
-	// Clock is the vector clock at End; BeginClock at Begin (nil: the same).
+	// Clock is the process's clock at End (for a span: after everything
+	// it did inside); BeginClock at Time (nil: the same as Clock).
 	Clock      VC
 	BeginClock VC
 
-	Blocked bool   // a blocking operation: Begin..End was spent waiting
-	Outcome string // "", "timeout", "empty", "full", "closed"
-
-	// Messages: the message's id is (Sender, MsgSeq).
-	Sender string
-	MsgSeq int
-
-	// Shared memory accesses.
-	Access Access
-	Off    int
-	Len    int
-
-	// Spans: the arguments fn was called with and what it returned.
-	Args    []any
-	Results []any
+	Access  Access
+	Blocked bool // a blocking operation: Time..End was spent waiting
 }
 
 // IsSync says whether the event is a synchronization a race report names
@@ -70,9 +54,12 @@ func (e *Event) IsSync() bool {
 	if e.Access == Atomic {
 		return true
 	}
-	switch e.Kind {
-	case "send", "receive", "select", "sem.wait", "sem.post", "mutex.lock", "mutex.unlock",
-		"mq.send", "mq.receive", "stream.write", "stream.read", "accept", "connect":
+	if e.Access != NoAccess {
+		return false
+	}
+	switch e.Op {
+	case trace.OpSend, trace.OpReceive, trace.OpSelect, trace.OpWait, trace.OpPost,
+		trace.OpLock, trace.OpUnlock, trace.OpRead, trace.OpWrite, trace.OpAccept, trace.OpConnect:
 		return true
 	}
 	return false
@@ -85,84 +72,125 @@ func (e *Event) begin() VC {
 	return e.Clock
 }
 
-// VC is a vector clock: component i counts the events of process i that
-// happened before (or are) this one.
-type VC []uint64
-
-// Leq says v <= w componentwise.
-func (v VC) Leq(w VC) bool {
-	for i, x := range v {
-		if x == 0 {
-			continue
-		}
-		if i >= len(w) || x > w[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func (v VC) equal(w VC) bool { return v.Leq(w) && w.Leq(v) }
-
-// Join returns the componentwise maximum (a new slice).
-func (v VC) Join(w VC) VC {
-	n := max(len(v), len(w))
-	out := make(VC, n)
-	copy(out, v)
-	for i, x := range w {
-		out[i] = max(out[i], x)
-	}
-	return out
-}
-
 // Before says a (all of it, up to its End) happens before b (from its
-// Begin): program order within a process, vector clocks across processes.
+// Time): program order within a process, vector clocks across processes
+// (b's clock at its begin knows a's last tick).
 func Before(a, b *Event) bool {
 	if a == b {
 		return false
 	}
-	if a.Proc == b.Proc {
-		return a.End < b.Begin || a.End == b.Begin && a.Seq < b.Seq
+	if a.P == b.P {
+		return a.End < b.Time || a.End == b.Time && a.Seq < b.Seq
 	}
-	bc := b.begin()
-	return a.Clock.Leq(bc) && !a.Clock.equal(bc)
+	own := a.Clock.Get(a.P)
+	return own > 0 && own <= b.begin().Get(a.P)
 }
 
 // Ordered says a before b or b before a.
 func Ordered(a, b *Event) bool { return Before(a, b) || Before(b, a) }
 
 // Overlap says the two intervals share some instant of real time.
-func Overlap(a, b *Event) bool { return a.Begin < b.End && b.Begin < a.End }
+func Overlap(a, b *Event) bool { return a.Time < b.End && b.Time < a.End }
 
-// Trace is a run's events, ordered by Begin (then process, then Seq), with
-// the process names by index.
+// Trace is a run's events as the checks see them, ordered by Time (then
+// process, then Seq).
 type Trace struct {
 	Events []*Event
 	Procs  []string
 	Start  int64 // the run's start, for times shown relative to it
 }
 
-// NewTrace sorts the events, numbers them, and fills Name from procs.
-func NewTrace(procs []string, evs []*Event) *Trace {
+// New makes the checks' view of a recorded run.
+func New(t *trace.Trace) *Trace {
+	procs := make([]string, len(t.Procs))
+	for i, p := range t.Procs {
+		procs[i] = p.Name
+	}
+	evs := make([]*Event, len(t.Events))
+	for i := range t.Events {
+		e := &Event{Event: t.Events[i]}
+		e.Clock = e.VC
+		if e.End < e.Time {
+			e.End = e.Time
+		}
+		e.Access = accessOf(&e.Event)
+		e.Blocked = e.End > e.Time && e.Op != trace.OpSpan
+		evs[i] = e
+	}
+	intervalClocks(evs)
+	return newTrace(procs, evs)
+}
+
+// accessOf classifies shared memory operations.
+func accessOf(e *trace.Event) Access {
+	if e.Kind != "shm" {
+		return NoAccess
+	}
+	switch e.Op {
+	case trace.OpGet, trace.OpRead:
+		return Read
+	case trace.OpSet, trace.OpWrite:
+		return Write
+	case trace.OpAdd, trace.OpCAS:
+		return Atomic
+	}
+	return NoAccess
+}
+
+// intervalClocks gives each interval its clock at begin and at end. The
+// recording keeps one clock per event; the process's clock when the
+// interval began is the clock of its latest event that ended before (or
+// nothing: zero), and when it ended, the later of the interval's own and
+// that of the last event inside it.
+func intervalClocks(evs []*Event) {
+	byProc := map[int][]*Event{}
+	for _, e := range evs {
+		byProc[e.P] = append(byProc[e.P], e)
+	}
+	for _, es := range byProc {
+		sort.SliceStable(es, func(i, j int) bool { return es[i].Seq < es[j].Seq })
+		for i, e := range es {
+			if e.End == e.Time {
+				continue
+			}
+			e.BeginClock = VC{}
+			for j := i - 1; j >= 0; j-- {
+				if es[j].End <= e.Time {
+					e.BeginClock = es[j].VC
+					break
+				}
+			}
+			end := e.VC
+			for j := i + 1; j < len(es) && es[j].Time >= e.Time && es[j].End <= e.End; j++ {
+				if es[j].VC.Get(e.P) > end.Get(e.P) {
+					end = es[j].VC
+				}
+			}
+			e.Clock = end
+		}
+	}
+}
+
+func newTrace(procs []string, evs []*Event) *Trace {
 	sort.SliceStable(evs, func(i, j int) bool {
 		a, b := evs[i], evs[j]
-		if a.Begin != b.Begin {
-			return a.Begin < b.Begin
+		if a.Time != b.Time {
+			return a.Time < b.Time
 		}
-		if a.Proc != b.Proc {
-			return a.Proc < b.Proc
+		if a.P != b.P {
+			return a.P < b.P
 		}
 		return a.Seq < b.Seq
 	})
 	t := &Trace{Events: evs, Procs: procs}
 	for i, e := range evs {
 		e.ID = i
-		if e.Name == "" && e.Proc >= 0 && e.Proc < len(procs) {
-			e.Name = procs[e.Proc]
+		if e.Proc == "" && e.P >= 0 && e.P < len(procs) {
+			e.Proc = procs[e.P]
 		}
 	}
 	if len(evs) > 0 {
-		t.Start = evs[0].Begin
+		t.Start = evs[0].Time
 	}
 	return t
 }
@@ -171,19 +199,19 @@ func NewTrace(procs []string, evs []*Event) *Trace {
 type Filter struct {
 	Proc   string // a process name, or a group name ("worker" matches "worker.2")
 	Object string
-	Kind   string // exact, or a prefix ending in "." ("shm." matches "shm.get")
+	Kind   string // an operation ("send", "span") or an object kind ("mailbox")
 	Label  string
 }
 
 // Match says whether e is selected.
 func (f Filter) Match(e *Event) bool {
-	if f.Proc != "" && e.Name != f.Proc && !strings.HasPrefix(e.Name, f.Proc+".") {
+	if f.Proc != "" && e.Proc != f.Proc && !strings.HasPrefix(e.Proc, f.Proc+".") {
 		return false
 	}
 	if f.Object != "" && e.Object != f.Object {
 		return false
 	}
-	if f.Kind != "" && e.Kind != f.Kind && !(strings.HasSuffix(f.Kind, ".") && strings.HasPrefix(e.Kind, f.Kind)) {
+	if f.Kind != "" && e.Op != f.Kind && e.Kind != f.Kind {
 		return false
 	}
 	if f.Label != "" && e.Label != f.Label {
@@ -205,7 +233,7 @@ func (t *Trace) Select(f Filter) []*Event {
 
 // Spans returns the ipc.span intervals with this label.
 func (t *Trace) Spans(label string) []*Event {
-	return t.Select(Filter{Kind: "span", Label: label})
+	return t.Select(Filter{Kind: trace.OpSpan, Label: label})
 }
 
 // rel formats a time relative to the run's start.
@@ -213,30 +241,39 @@ func (t *Trace) rel(ns int64) string {
 	return fmt.Sprintf("%.6fs", float64(ns-t.Start)/1e9)
 }
 
+// procName is the name of process p.
+func (t *Trace) procName(p int) string {
+	if p >= 0 && p < len(t.Procs) {
+		return t.Procs[p]
+	}
+	return fmt.Sprint(p)
+}
+
 // Describe names an event for an explanation: process, what, where, when.
 func (t *Trace) Describe(e *Event) string {
-	what := e.Kind
+	what := e.Op
 	switch {
-	case e.Kind == "span":
-		what = fmt.Sprintf("span %q", e.Label)
-	case e.Kind == "mark":
-		what = fmt.Sprintf("mark %q", e.Label)
+	case e.Op == trace.OpSpan || e.Op == trace.OpMark:
+		what = fmt.Sprintf("%s %q", e.Op, e.Label)
 	case e.Object != "":
-		what = fmt.Sprintf("%s %q", e.Kind, e.Object)
+		what = fmt.Sprintf("%s %s %q", e.Op, e.Kind, e.Object)
 	}
 	if e.Access != NoAccess {
 		what += fmt.Sprintf(" bytes %d..%d", e.Off, e.Off+e.Len-1)
 	}
-	if e.Sender != "" {
-		what += fmt.Sprintf(" (message %s#%d)", e.Sender, e.MsgSeq)
+	if e.Msg != nil {
+		what += fmt.Sprintf(" (message %s no. %d)", t.procName(e.Msg.Src), e.Msg.Seq)
 	}
-	when := "at " + t.rel(e.Begin)
-	if e.End != e.Begin {
-		when = fmt.Sprintf("from %s to %s", t.rel(e.Begin), t.rel(e.End))
+	if e.Outcome != "" {
+		what += " -> " + e.Outcome
+	}
+	when := "at " + t.rel(e.Time)
+	if e.End != e.Time {
+		when = fmt.Sprintf("from %s to %s", t.rel(e.Time), t.rel(e.End))
 	}
 	where := ""
-	if e.Line != "" {
-		where = " (" + e.Line + ")"
+	if e.Where != "" {
+		where = " (" + e.Where + ")"
 	}
-	return fmt.Sprintf("%s: %s%s %s", e.Name, what, where, when)
+	return fmt.Sprintf("%s: %s%s %s", e.Proc, what, where, when)
 }

@@ -48,7 +48,7 @@ type LinearizableResult struct {
 func (t *Trace) Linearizable(object string, m Model) *Violation {
 	var ops []Operation
 	for _, e := range t.Spans(object) {
-		ops = append(ops, Operation{Input: one(e.Args), Output: one(e.Results), Call: e.Begin, Return: e.End, Event: e})
+		ops = append(ops, Operation{Input: one(listField(e, "args")), Output: one(listField(e, "results")), Call: e.Time, Return: e.End, Event: e})
 	}
 	r := CheckOperations(m, ops)
 	if r.OK {
@@ -88,10 +88,23 @@ func (t *Trace) Linearizable(object string, m Model) *Violation {
 	}
 	who := ""
 	if stuck.Event != nil {
-		who = " by " + stuck.Event.Name
+		who = " by " + stuck.Event.Proc
 	}
 	v := t.violation("linearizable", fmtf("the operations on %q%s are not linearizable: %s; then %s%s cannot be placed in any order that respects real time", object, where, prefix, desc(stuck), who), keys...)
 	return v
+}
+
+// listField reads a span's arguments or results: the list ipc.span
+// recorded in the event's fields.
+func listField(e *Event, key string) []any {
+	switch v := e.Fields[key].(type) {
+	case []any:
+		return v
+	case nil:
+		return nil
+	default:
+		return []any{v}
+	}
 }
 
 func one(vs []any) any {

@@ -96,7 +96,7 @@ func TestLinearizableFindsStaleRead(t *testing.T) {
 		from, to int64
 	}{{0, regOp{true, 1}, 0, 0, 1}, {0, regOp{true, 2}, 0, 2, 3}, {1, regOp{false, 0}, 1, 4, 5}} {
 		e := s.span(o.p, "reg", o.from, o.to)
-		e.Args, e.Results = []any{o.in}, []any{o.out}
+		e.Fields = map[string]any{"args": []any{o.in}, "results": []any{o.out}}
 	}
 	mustFail(t, s.trace().Linearizable("reg", registerModel),
 		"not linearizable", "write(1), write(2)", "then read() -> 1 by r cannot be placed")

@@ -3,6 +3,8 @@ package check
 import (
 	"sort"
 	"strings"
+
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // maxWindow bounds the events a window shows.
@@ -18,28 +20,28 @@ func (t *Trace) Window(keys []*Event, limit int) string {
 	if len(keys) == 0 {
 		return ""
 	}
-	lo, hi := keys[0].Begin, keys[0].End
+	lo, hi := keys[0].Time, keys[0].End
 	procs := map[int]bool{}
 	key := map[*Event]bool{}
 	for _, e := range keys {
-		lo, hi = min(lo, e.Begin), max(hi, e.End)
-		procs[e.Proc] = true
+		lo, hi = min(lo, e.Time), max(hi, e.End)
+		procs[e.P] = true
 		key[e] = true
 	}
 	// Messages received in the window by a process shown bring their
 	// sender in, so the arrow that ordered things is visible.
-	sends := map[msgID]*Event{}
+	sends := map[trace.MsgID]*Event{}
 	for _, e := range t.Events {
-		if e.Kind == "send" && e.Sender != "" {
-			sends[msgID{e.Sender, e.MsgSeq}] = e
+		if e.Op == trace.OpSend && e.Msg != nil {
+			sends[*e.Msg] = e
 		}
 	}
 	for _, e := range t.Events {
-		if e.Begin > hi || e.End < lo || !procs[e.Proc] || e.Kind != "receive" {
+		if e.Time > hi || e.End < lo || !procs[e.P] || !isReceive(e) {
 			continue
 		}
-		if s := sends[msgID{e.Sender, e.MsgSeq}]; s != nil && s.End >= lo {
-			procs[s.Proc] = true
+		if s := sends[*e.Msg]; s != nil && s.End >= lo {
+			procs[s.P] = true
 		}
 	}
 	var cand []*Event
@@ -47,7 +49,7 @@ func (t *Trace) Window(keys []*Event, limit int) string {
 		if key[e] {
 			continue
 		}
-		if e.Begin > hi || e.End < lo || !procs[e.Proc] || !shown(e) {
+		if e.Time > hi || e.End < lo || !procs[e.P] || !shown(e) {
 			continue
 		}
 		cand = append(cand, e)
@@ -57,10 +59,10 @@ func (t *Trace) Window(keys []*Event, limit int) string {
 		d := int64(1) << 62
 		for _, k := range keys {
 			switch {
-			case e.End < k.Begin:
-				d = min(d, k.Begin-e.End)
-			case e.Begin > k.End:
-				d = min(d, e.Begin-k.End)
+			case e.End < k.Time:
+				d = min(d, k.Time-e.End)
+			case e.Time > k.End:
+				d = min(d, e.Time-k.End)
 			default:
 				d = 0
 			}
@@ -93,10 +95,10 @@ func (t *Trace) Window(keys []*Event, limit int) string {
 	for i, p := range order {
 		ids[p] = "P" + itoa(i)
 	}
-	recvOf := map[msgID]*Event{}
+	recvOf := map[trace.MsgID]*Event{}
 	for _, e := range evs {
-		if e.Kind == "receive" {
-			recvOf[msgID{e.Sender, e.MsgSeq}] = e
+		if isReceive(e) {
+			recvOf[*e.Msg] = e
 		}
 	}
 	for _, e := range evs {
@@ -104,22 +106,22 @@ func (t *Trace) Window(keys []*Event, limit int) string {
 		if key[e] {
 			mark = "!! "
 		}
-		who := ids[e.Proc]
-		what := mermaidText(shortWhat(e))
-		at := mermaidText(t.rel(e.Begin))
+		who := ids[e.P]
+		what := mermaidText(t.shortWhat(e))
+		at := mermaidText(t.rel(e.Time))
 		switch {
-		case e.Kind == "send" && recvOf[msgID{e.Sender, e.MsgSeq}] != nil:
-			r := recvOf[msgID{e.Sender, e.MsgSeq}]
-			pts = append(pts, point{e.Begin, e.ID, who + "-)" + ids[r.Proc] + ": " + mark + what + " at " + at})
-		case e.Kind == "receive" && in[sends[msgID{e.Sender, e.MsgSeq}]]:
+		case e.Op == trace.OpSend && e.Msg != nil && recvOf[*e.Msg] != nil:
+			r := recvOf[*e.Msg]
+			pts = append(pts, point{e.Time, e.ID, who + "-)" + ids[r.P] + ": " + mark + what + " at " + at})
+		case isReceive(e) && in[sends[*e.Msg]]:
 			if key[e] {
-				pts = append(pts, point{e.Begin, e.ID, "Note over " + who + ": !! " + what + " at " + at})
+				pts = append(pts, point{e.Time, e.ID, "Note over " + who + ": !! " + what + " at " + at})
 			}
-		case e.End != e.Begin:
-			pts = append(pts, point{e.Begin, e.ID, "Note over " + who + ": " + mark + what + " begins at " + at + lineOf(e)})
+		case e.End != e.Time:
+			pts = append(pts, point{e.Time, e.ID, "Note over " + who + ": " + mark + what + " begins at " + at + lineOf(e)})
 			pts = append(pts, point{e.End, e.ID, "Note over " + who + ": " + mark + what + " ends at " + mermaidText(t.rel(e.End))})
 		default:
-			pts = append(pts, point{e.Begin, e.ID, "Note over " + who + ": " + mark + what + " at " + at + lineOf(e)})
+			pts = append(pts, point{e.Time, e.ID, "Note over " + who + ": " + mark + what + " at " + at + lineOf(e)})
 		}
 	}
 	sort.SliceStable(pts, func(i, j int) bool {
@@ -131,10 +133,7 @@ func (t *Trace) Window(keys []*Event, limit int) string {
 	var b strings.Builder
 	b.WriteString("sequenceDiagram\n")
 	for _, p := range order {
-		name := itoa(p)
-		if p >= 0 && p < len(t.Procs) {
-			name = t.Procs[p]
-		}
+		name := t.procName(p)
 		b.WriteString("    participant " + ids[p] + " as " + mermaidText(name) + "\n")
 	}
 	for _, pt := range pts {
@@ -145,31 +144,34 @@ func (t *Trace) Window(keys []*Event, limit int) string {
 
 // shown says whether an event is worth a line in a window.
 func shown(e *Event) bool {
-	return e.Kind == "span" || e.Kind == "mark" || e.IsSync() || e.Access != NoAccess || e.Blocked
+	return e.Op == trace.OpSpan || e.Op == trace.OpMark || e.IsSync() || e.Access != NoAccess || e.Blocked
 }
 
-func shortWhat(e *Event) string {
-	switch e.Kind {
-	case "span", "mark":
-		return e.Kind + " " + e.Label
-	case "send", "receive":
-		return e.Kind + " " + e.Object + " " + e.Sender + " no. " + itoa(e.MsgSeq)
+func (t *Trace) shortWhat(e *Event) string {
+	switch {
+	case e.Op == trace.OpSpan || e.Op == trace.OpMark:
+		return e.Op + " " + e.Label
+	case e.Msg != nil:
+		return e.Op + " " + e.Object + " " + t.msgName(*e.Msg)
 	}
-	s := e.Kind
+	s := e.Op
 	if e.Object != "" {
 		s += " " + e.Object
 	}
 	if e.Access != NoAccess {
-		s += " [" + itoa(e.Off) + ".." + itoa(e.Off+e.Len-1) + "]"
+		s += fmtf(" [%d..%d]", e.Off, e.Off+e.Len-1)
+	}
+	if e.Outcome != "" {
+		s += " -> " + e.Outcome
 	}
 	return s
 }
 
 func lineOf(e *Event) string {
-	if e.Line == "" {
+	if e.Where == "" {
 		return ""
 	}
-	return " (" + mermaidText(e.Line) + ")"
+	return " (" + mermaidText(e.Where) + ")"
 }
 
 // mermaidText keeps a label from ending the statement or starting an
@@ -179,8 +181,3 @@ func mermaidText(s string) string {
 }
 
 func itoa(i int) string { return fmtf("%d", i) }
-
-type msgID struct {
-	sender string
-	seq    int
-}

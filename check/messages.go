@@ -1,49 +1,62 @@
 package check
 
-import "sort"
+import (
+	"sort"
 
-// sent and received return the messages that went into and came out of
-// the object (sends and receives that did not happen — "full", "timeout",
-// "empty", "closed" — are left out).
+	"github.com/ipcscript/ipcscript/trace"
+)
+
+// isReceive says whether e took a message out of an object (a receive, or
+// a select that received).
+func isReceive(e *Event) bool {
+	return e.Msg != nil && (e.Op == trace.OpReceive || e.Op == trace.OpSelect)
+}
+
+// messages returns the messages that went into and came out of the
+// object; sends and receives that did not happen ("full", "timeout",
+// "empty", "closed") are left out.
 func (t *Trace) messages(object string) (sent, recv []*Event) {
 	for _, e := range t.Events {
-		if e.Object != object || e.Outcome != "" {
+		if e.Object != object || e.Outcome != "" || e.Msg == nil {
 			continue
 		}
-		switch e.Kind {
-		case "send":
+		switch {
+		case e.Op == trace.OpSend:
 			sent = append(sent, e)
-		case "receive":
+		case isReceive(e):
 			recv = append(recv, e)
 		}
 	}
 	return sent, recv
 }
 
+// msgName is "producer no. 3".
+func (t *Trace) msgName(id trace.MsgID) string {
+	return fmtf("%s no. %d", t.procName(id.Src), id.Seq)
+}
+
 // EachOnce checks that every message sent to the object was received
 // exactly once, and that nothing was received that was not sent there.
 func (t *Trace) EachOnce(object string) *Violation {
 	sent, recv := t.messages(object)
-	got := map[msgID][]*Event{}
+	got := map[trace.MsgID][]*Event{}
 	for _, r := range recv {
-		id := msgID{r.Sender, r.MsgSeq}
-		got[id] = append(got[id], r)
+		got[*r.Msg] = append(got[*r.Msg], r)
 	}
-	byID := map[msgID]*Event{}
+	byID := map[trace.MsgID]*Event{}
 	for _, s := range sent {
-		id := msgID{s.Sender, s.MsgSeq}
-		byID[id] = s
-		switch rs := got[id]; len(rs) {
+		byID[*s.Msg] = s
+		switch rs := got[*s.Msg]; len(rs) {
 		case 1:
 		case 0:
-			return t.violation("each_once", fmtf("message %s no. %d sent to %q was never received", s.Sender, s.MsgSeq, object), s)
+			return t.violation("each_once", fmtf("message %s sent to %q was never received", t.msgName(*s.Msg), object), s)
 		default:
-			return t.violation("each_once", fmtf("message %s no. %d sent to %q was received %d times", s.Sender, s.MsgSeq, object, len(rs)), append([]*Event{s}, rs...)...)
+			return t.violation("each_once", fmtf("message %s sent to %q was received %d times", t.msgName(*s.Msg), object, len(rs)), append([]*Event{s}, rs...)...)
 		}
 	}
 	for _, r := range recv {
-		if byID[msgID{r.Sender, r.MsgSeq}] == nil {
-			return t.violation("each_once", fmtf("%s received message %s no. %d from %q, which no recorded send put there", r.Name, r.Sender, r.MsgSeq, object), r)
+		if byID[*r.Msg] == nil {
+			return t.violation("each_once", fmtf("%s received message %s from %q, which no recorded send put there", r.Proc, t.msgName(*r.Msg), object), r)
 		}
 	}
 	return nil
@@ -55,26 +68,22 @@ func (t *Trace) EachOnce(object string) *Violation {
 // earlier message of the same sender.
 func (t *Trace) FIFO(object string) *Violation {
 	_, recv := t.messages(object)
-	bySender := map[string][]*Event{}
+	bySender := map[int][]*Event{}
 	for _, r := range recv {
-		bySender[r.Sender] = append(bySender[r.Sender], r)
+		bySender[r.Msg.Src] = append(bySender[r.Msg.Src], r)
 	}
-	senders := make([]string, 0, len(bySender))
+	senders := make([]int, 0, len(bySender))
 	for s := range bySender {
 		senders = append(senders, s)
 	}
-	sort.Strings(senders)
+	sort.Ints(senders)
 	for _, s := range senders {
 		rs := bySender[s]
-		sort.SliceStable(rs, func(i, j int) bool { return rs[i].MsgSeq < rs[j].MsgSeq })
-		// rs[i] (earlier message) must not be received after rs[j] (later
-		// message) when the two receives are ordered. For one receiver
-		// (program order) that is a scan for the running maximum; across
-		// receivers it takes the pairs.
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Msg.Seq < rs[j].Msg.Seq })
 		for i := range rs {
 			for j := i + 1; j < len(rs); j++ {
 				if Before(rs[j], rs[i]) {
-					return t.violation("fifo", fmtf("messages from %s left %q out of order: no. %d was received before no. %d", s, object, rs[j].MsgSeq, rs[i].MsgSeq), rs[j], rs[i])
+					return t.violation("fifo", fmtf("messages from %s left %q out of order: no. %d was received before no. %d", t.procName(s), object, rs[j].Msg.Seq, rs[i].Msg.Seq), rs[j], rs[i])
 				}
 			}
 		}

@@ -11,8 +11,8 @@ func (t *Trace) HappensBefore(a, b Filter) *Violation {
 	// precedes e, all the process's earlier a-events do too.
 	last := map[int]*Event{}
 	for _, e := range as {
-		if l := last[e.Proc]; l == nil || e.End > l.End || e.End == l.End && e.Seq > l.Seq {
-			last[e.Proc] = e
+		if l := last[e.P]; l == nil || e.End > l.End || e.End == l.End && e.Seq > l.Seq {
+			last[e.P] = e
 		}
 	}
 	for _, e := range bs {
@@ -37,7 +37,7 @@ func (t *Trace) Concurrent(a, b Filter) *Violation {
 	var x, y *Event
 	for _, e := range as {
 		for _, f := range bs {
-			if e == f || e.Proc == f.Proc {
+			if e == f || e.P == f.P {
 				continue
 			}
 			if !Ordered(e, f) {
@@ -64,14 +64,14 @@ func (t *Trace) Progress(proc string, share float64) *Violation {
 	blocked := map[int]int64{}
 	var worst []*Event
 	for _, e := range t.Select(Filter{Proc: proc}) {
-		l, ok := lives[e.Proc]
+		l, ok := lives[e.P]
 		if !ok {
-			l = [2]int64{e.Begin, e.End}
+			l = [2]int64{e.Time, e.End}
 		}
-		l[0], l[1] = min(l[0], e.Begin), max(l[1], e.End)
-		lives[e.Proc] = l
+		l[0], l[1] = min(l[0], e.Time), max(l[1], e.End)
+		lives[e.P] = l
 		if e.Blocked {
-			blocked[e.Proc] += e.End - e.Begin
+			blocked[e.P] += e.End - e.Time
 		}
 	}
 	for p, l := range lives {
@@ -82,8 +82,8 @@ func (t *Trace) Progress(proc string, share float64) *Violation {
 		if got := float64(blocked[p]) / float64(life); got > share {
 			worst = nil
 			for _, e := range t.Events {
-				if e.Proc == p && e.Blocked {
-					if len(worst) == 0 || e.End-e.Begin > worst[0].End-worst[0].Begin {
+				if e.P == p && e.Blocked {
+					if len(worst) == 0 || e.End-e.Time > worst[0].End-worst[0].Time {
 						worst = []*Event{e}
 					}
 				}
@@ -96,9 +96,9 @@ func (t *Trace) Progress(proc string, share float64) *Violation {
 
 // brief is "worker.2's span "crit" (file:line)".
 func (t *Trace) brief(e *Event) string {
-	s := e.Name + "'s " + shortWhat(e)
-	if e.Line != "" {
-		s += " (" + e.Line + ")"
+	s := e.Proc + "'s " + t.shortWhat(e)
+	if e.Where != "" {
+		s += " (" + e.Where + ")"
 	}
 	return s
 }

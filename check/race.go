@@ -7,7 +7,7 @@ import "sort"
 // nothing ordered.
 type Race struct {
 	Object       string
-	Off, Len     int    // the bytes both touched
+	Off, Len     int64  // the bytes both touched
 	A, B         *Event // A began first
 	SyncA, SyncB *Event // the last synchronization each side did before it (nil: none)
 }
@@ -24,23 +24,24 @@ type Race struct {
 func (t *Trace) Races() []Race {
 	clock := t.atomicClocks()
 	before := func(a, b *Event) bool {
-		if a.Proc == b.Proc {
+		if a.P == b.P {
 			return Before(a, b)
 		}
 		ca, cb := clock(a), clock(b)
-		return ca.Leq(cb) && !ca.equal(cb)
+		own := ca.Get(a.P)
+		return own > 0 && own <= cb.Get(a.P)
 	}
 	type cell struct {
 		w     *Event
 		reads map[int]*Event
 	}
-	shadow := map[string]map[int]*cell{}
+	shadow := map[string]map[int64]*cell{}
 	lastSync := map[int]*Event{}
 	syncAt := map[*Event]*Event{}
 	seen := map[[2]string]bool{}
 	var out []Race
 	report := func(a, b *Event) {
-		key := [2]string{a.Line, b.Line}
+		key := [2]string{a.Where, b.Where}
 		if key[1] < key[0] {
 			key[0], key[1] = key[1], key[0]
 		}
@@ -52,19 +53,19 @@ func (t *Trace) Races() []Race {
 		out = append(out, Race{Object: b.Object, Off: lo, Len: hi - lo, A: a, B: b, SyncA: syncAt[a], SyncB: syncAt[b]})
 	}
 	conflict := func(prev, e *Event) bool {
-		return prev != nil && prev.Proc != e.Proc && !(prev.Access == Atomic && e.Access == Atomic) && !before(prev, e)
+		return prev != nil && prev.P != e.P && !(prev.Access == Atomic && e.Access == Atomic) && !before(prev, e)
 	}
 	for _, e := range t.Events {
 		if e.Access == NoAccess {
 			if e.IsSync() {
-				lastSync[e.Proc] = e
+				lastSync[e.P] = e
 			}
 			continue
 		}
-		syncAt[e] = lastSync[e.Proc]
+		syncAt[e] = lastSync[e.P]
 		mem := shadow[e.Object]
 		if mem == nil {
-			mem = map[int]*cell{}
+			mem = map[int64]*cell{}
 			shadow[e.Object] = mem
 		}
 		for off := e.Off; off < e.Off+e.Len; off++ {
@@ -80,7 +81,7 @@ func (t *Trace) Races() []Race {
 				if c.reads == nil {
 					c.reads = map[int]*Event{}
 				}
-				c.reads[e.Proc] = e
+				c.reads[e.P] = e
 				continue
 			}
 			for _, r := range c.reads {
@@ -91,7 +92,7 @@ func (t *Trace) Races() []Race {
 			c.w, c.reads = e, nil
 		}
 		if e.Access == Atomic {
-			lastSync[e.Proc] = e
+			lastSync[e.P] = e
 		}
 	}
 	return out
@@ -118,36 +119,36 @@ func (t *Trace) atomicClocks() func(*Event) VC {
 	}
 	hist := map[int][]seenAt{}
 	cur := map[int]VC{}
-	loc := map[[2]any]VC{} // (object, byte) -> what atomics there have seen
+	loc := map[shmByte]VC{} // (object, byte) -> what atomics there have seen
 	aug := make(map[*Event]VC, len(t.Events))
 	for _, e := range t.Events {
-		c := cur[e.Proc].Join(e.Clock)
+		c := join(cur[e.P], e.Clock)
 		for q, k := range e.Clock {
-			if q == e.Proc || k == 0 {
+			if q == e.P || k == 0 {
 				continue
 			}
 			h := hist[q]
 			i := sort.Search(len(h), func(i int) bool { return h[i].own > k }) - 1
 			if i >= 0 {
-				c = c.Join(h[i].aug)
+				c = join(c, h[i].aug)
 			}
 		}
 		if e.Access == Atomic {
 			for off := e.Off; off < e.Off+e.Len; off++ {
-				k := [2]any{e.Object, off}
-				c = c.Join(loc[k])
+				k := shmByte{e.Object, off}
+				c = join(c, loc[k])
 			}
 			for off := e.Off; off < e.Off+e.Len; off++ {
-				loc[[2]any{e.Object, off}] = c
+				loc[shmByte{e.Object, off}] = c
 			}
 		}
-		cur[e.Proc] = c
+		cur[e.P] = c
 		aug[e] = c
 		var own uint64
-		if e.Proc < len(e.Clock) {
-			own = e.Clock[e.Proc]
+		if e.P < len(e.Clock) {
+			own = e.Clock[e.P]
 		}
-		hist[e.Proc] = append(hist[e.Proc], seenAt{own, c})
+		hist[e.P] = append(hist[e.P], seenAt{own, c})
 	}
 	return func(e *Event) VC { return aug[e] }
 }
@@ -160,7 +161,7 @@ func (t *Trace) Explain(r Race) *Violation {
 		case Read:
 			return "read"
 		case Atomic:
-			return "atomic " + e.Kind
+			return "atomic " + e.Op
 		}
 		return "write"
 	}
@@ -171,10 +172,18 @@ func (t *Trace) Explain(r Race) *Violation {
 		return "its last synchronization: " + t.Describe(e)
 	}
 	v := t.violation("race", fmtf("data race on shm %q bytes %d..%d: %s by %s (%s) and %s by %s (%s), unordered by happens-before",
-		r.Object, r.Off, r.Off+r.Len-1, kind(r.A), r.A.Name, r.A.Line, kind(r.B), r.B.Name, r.B.Line), r.A, r.B)
+		r.Object, r.Off, r.Off+r.Len-1, kind(r.A), r.A.Proc, r.A.Where, kind(r.B), r.B.Proc, r.B.Where), r.A, r.B)
 	v.Details = []string{
 		t.Describe(r.A) + "; " + sync(r.SyncA),
 		t.Describe(r.B) + "; " + sync(r.SyncB),
 	}
 	return v
 }
+
+type shmByte struct {
+	object string
+	off    int64
+}
+
+// join is the componentwise maximum of two clocks, as a new clock.
+func join(a, b VC) VC { return a.Clone().Merge(b) }

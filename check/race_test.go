@@ -3,12 +3,14 @@ package check
 import (
 	"strings"
 	"testing"
+
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // counter: each of a and b does get then set of the 8-byte counter.
 func counterRound(s *sim, p int, at int64) {
-	s.access(p, "shm.get", Read, "mem", 0, 8, at).Line = "c.lua:10"
-	s.access(p, "shm.set", Write, "mem", 0, 8, at+1).Line = "c.lua:11"
+	s.access(p, trace.OpGet, "mem", 0, 8, at).Where = "c.lua:10"
+	s.access(p, trace.OpSet, "mem", 0, 8, at+1).Where = "c.lua:11"
 }
 
 func TestRaceUnlockedCounter(t *testing.T) {
@@ -51,10 +53,10 @@ func TestRaceNotWhenHandedOverByMessage(t *testing.T) {
 	s := newSim("a", "b")
 	counterRound(s, 0, 1)
 	s.send(0, "token", 3)
-	s.recv(1, "token", "a", 1, 4)
+	s.recv(1, "token", 0, 1, 4)
 	counterRound(s, 1, 5)
 	s.send(1, "token", 7)
-	s.recv(0, "token", "b", 1, 8)
+	s.recv(0, "token", 1, 1, 8)
 	counterRound(s, 0, 9)
 	if rs := s.trace().Races(); len(rs) != 0 {
 		t.Fatalf("false positive: %+v", rs)
@@ -65,8 +67,8 @@ func TestRaceAtomicsNever(t *testing.T) {
 	s := newSim("a", "b", "c")
 	for i := int64(0); i < 10; i++ {
 		for p := 0; p < 3; p++ {
-			s.access(p, "shm.add", Atomic, "mem", 0, 8, 10*i+int64(p))
-			s.access(p, "shm.cas", Atomic, "mem", 0, 8, 10*i+int64(p)+3)
+			s.access(p, trace.OpAdd, "mem", 0, 8, 10*i+int64(p))
+			s.access(p, trace.OpCAS, "mem", 0, 8, 10*i+int64(p)+3)
 		}
 	}
 	if rs := s.trace().Races(); len(rs) != 0 {
@@ -80,9 +82,9 @@ func TestRaceCasLockSynchronizes(t *testing.T) {
 	for i := int64(0); i < 3; i++ {
 		for p := 0; p < 2; p++ {
 			at := 100*i + 50*int64(p)
-			s.access(p, "shm.cas", Atomic, "mem", 8, 4, at) // lock: 0 -> 1
+			s.access(p, trace.OpCAS, "mem", 8, 4, at) // lock: 0 -> 1
 			counterRound(s, p, at+1)
-			s.access(p, "shm.cas", Atomic, "mem", 8, 4, at+3) // unlock: 1 -> 0
+			s.access(p, trace.OpCAS, "mem", 8, 4, at+3) // unlock: 1 -> 0
 		}
 	}
 	if rs := s.trace().Races(); len(rs) != 0 {
@@ -90,12 +92,12 @@ func TestRaceCasLockSynchronizes(t *testing.T) {
 	}
 	// The order travels on: c reads what b wrote after a message from b.
 	s2 := newSim("a", "b", "c")
-	s2.access(0, "shm.set", Write, "mem", 0, 8, 1)
-	s2.access(0, "shm.add", Atomic, "mem", 8, 8, 2) // release
-	s2.access(1, "shm.add", Atomic, "mem", 8, 8, 3) // acquire
+	s2.access(0, trace.OpSet, "mem", 0, 8, 1)
+	s2.access(0, trace.OpAdd, "mem", 8, 8, 2) // release
+	s2.access(1, trace.OpAdd, "mem", 8, 8, 3) // acquire
 	s2.send(1, "box", 4)
-	s2.recv(2, "box", "b", 1, 5)
-	s2.access(2, "shm.get", Read, "mem", 0, 8, 6)
+	s2.recv(2, "box", 1, 1, 5)
+	s2.access(2, trace.OpGet, "mem", 0, 8, 6)
 	if rs := s2.trace().Races(); len(rs) != 0 {
 		t.Fatalf("false positive through atomic then message: %+v", rs)
 	}
@@ -103,14 +105,14 @@ func TestRaceCasLockSynchronizes(t *testing.T) {
 
 func TestRaceDisjointBytesAndReads(t *testing.T) {
 	s := newSim("a", "b")
-	s.access(0, "shm.set", Write, "mem", 0, 8, 1)
-	s.access(1, "shm.set", Write, "mem", 8, 8, 2) // other bytes
-	s.access(0, "shm.get", Read, "mem", 16, 4, 3)
-	s.access(1, "shm.get", Read, "mem", 16, 4, 4) // two reads
+	s.access(0, trace.OpSet, "mem", 0, 8, 1)
+	s.access(1, trace.OpSet, "mem", 8, 8, 2) // other bytes
+	s.access(0, trace.OpGet, "mem", 16, 4, 3)
+	s.access(1, trace.OpGet, "mem", 16, 4, 4) // two reads
 	if rs := s.trace().Races(); len(rs) != 0 {
 		t.Fatalf("false positive: %+v", rs)
 	}
-	s.access(1, "shm.write", Write, "mem", 4, 8, 5).Line = "w.lua:1" // overlaps a's bytes 4..7
+	s.access(1, trace.OpWrite, "mem", 4, 8, 5).Where = "w.lua:1" // overlaps a's bytes 4..7
 	rs := s.trace().Races()
 	if len(rs) != 1 || rs[0].Off != 4 || rs[0].Len != 4 {
 		t.Fatalf("want one race on bytes 4..7, got %+v", rs)
@@ -118,14 +120,14 @@ func TestRaceDisjointBytesAndReads(t *testing.T) {
 	// The last synchronization each side did is named.
 	s = newSim("a", "b")
 	s.post(0, "other", 1)
-	s.access(0, "shm.set", Write, "mem", 0, 8, 2)
-	s.access(1, "shm.set", Write, "mem", 0, 8, 3)
+	s.access(0, trace.OpSet, "mem", 0, 8, 2)
+	s.access(1, trace.OpSet, "mem", 0, 8, 3)
 	tr := s.trace()
 	rs = tr.Races()
-	if len(rs) != 1 || rs[0].SyncA == nil || rs[0].SyncA.Kind != "sem.post" || rs[0].SyncB != nil {
+	if len(rs) != 1 || rs[0].SyncA == nil || rs[0].SyncA.Op != trace.OpPost || rs[0].SyncB != nil {
 		t.Fatalf("last synchronization wrong: %+v", rs)
 	}
-	if msg := tr.Explain(rs[0]).Error(); !strings.Contains(msg, "its last synchronization: a: sem.post \"other\"") {
+	if msg := tr.Explain(rs[0]).Error(); !strings.Contains(msg, "its last synchronization: a: post semaphore \"other\"") {
 		t.Errorf("explanation:\n%s", msg)
 	}
 }

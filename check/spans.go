@@ -19,7 +19,7 @@ func (t *Trace) Exclusive(label string) *Violation {
 			prev = s
 			continue
 		}
-		if s.Proc == prev.Proc {
+		if s.P == prev.P {
 			if s.End > prev.End {
 				prev = s
 			}
@@ -36,9 +36,9 @@ func (t *Trace) Exclusive(label string) *Violation {
 // unordered explains why two spans a, b (a begins first) conflict.
 func (t *Trace) unordered(check, what string, a, b *Event) *Violation {
 	if Overlap(a, b) {
-		return t.violation(check, fmtf("%s and %s were in %s at the same time", a.Name, b.Name, what), a, b)
+		return t.violation(check, fmtf("%s and %s were in %s at the same time", a.Proc, b.Proc, what), a, b)
 	}
-	return t.violation(check, fmtf("%s and %s were in %s one after the other only by timing: nothing (message, semaphore, mutex, ...) ordered the end of the first before the start of the second", a.Name, b.Name, what), a, b)
+	return t.violation(check, fmtf("%s and %s were in %s one after the other only by timing: nothing (message, semaphore, mutex, ...) ordered the end of the first before the start of the second", a.Proc, b.Proc, what), a, b)
 }
 
 // ExclusiveRW checks readers/writers exclusion: a span labelled writer
@@ -47,14 +47,14 @@ func (t *Trace) unordered(check, what string, a, b *Event) *Violation {
 func (t *Trace) ExclusiveRW(writer, reader string) *Violation {
 	ws := t.Spans(writer)
 	all := append(append([]*Event(nil), ws...), t.Spans(reader)...)
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Begin < all[j].Begin })
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Time < all[j].Time })
 	for _, w := range ws {
 		for _, s := range all {
-			if s == w || s.Proc == w.Proc || Before(w, s) || Before(s, w) {
+			if s == w || s.P == w.P || Before(w, s) || Before(s, w) {
 				continue
 			}
 			a, b := w, s
-			if b.Begin < a.Begin {
+			if b.Time < a.Time {
 				a, b = b, a
 			}
 			what := fmtf("%q (writer) and %q", writer, s.Label)
@@ -81,7 +81,7 @@ func (t *Trace) Bounded(label string, n int) *Violation {
 	if len(anti) <= n {
 		return nil
 	}
-	sort.SliceStable(anti, func(i, j int) bool { return anti[i].Begin < anti[j].Begin })
+	sort.SliceStable(anti, func(i, j int) bool { return anti[i].Time < anti[j].Time })
 	overlapping := true
 	for i := range anti {
 		for j := i + 1; j < len(anti); j++ {
