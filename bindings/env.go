@@ -186,12 +186,12 @@ func (e *Env) Declare(L *lua.LState, kind, name, spec string) *Decl {
 		m := e.Manifest
 		if e.next >= len(m.Decls) {
 			L.RaiseError("declarations differ between the parent and process %q: %s %q at %s was not declared by the parent (it declared %d objects and processes)",
-				e.Self.Name, kind, name, line, len(m.Decls))
+				m.Self, kind, name, line, len(m.Decls))
 		}
 		p := m.Decls[e.next]
 		if p.Kind != kind || p.Name != name || p.Spec != spec {
 			L.RaiseError("declarations differ between the parent and process %q: declaration %d is %s at %s in the parent but %s at %s here; declarations must be the same in every run of the script",
-				e.Self.Name, e.next+1, describe(p.Kind, p.Name, p.Spec), p.Line, describe(kind, name, spec), line)
+				m.Self, e.next+1, describe(p.Kind, p.Name, p.Spec), p.Line, describe(kind, name, spec), line)
 		}
 		for role, fd := range p.FDs {
 			d.Files = append(d.Files, DeclFile{Role: role, File: os.NewFile(uintptr(fd), fmt.Sprintf("%s %q %s", kind, name, role))})
@@ -275,10 +275,10 @@ func (e *Env) Process(name string) *Process {
 // CheckComplete is called by a child when it reaches ipc.run: every
 // declaration of the parent must have been made here too.
 func (e *Env) CheckComplete() error {
-	if e.Mode == ModeChild && e.next != len(e.Manifest.Decls) {
-		p := e.Manifest.Decls[e.next]
+	if m := e.Manifest; e.Mode == ModeChild && e.next != len(m.Decls) {
+		p := m.Decls[e.next]
 		return fmt.Errorf("declarations differ between the parent and process %q: the parent declared %s at %s, which this process never declared before ipc.run()",
-			e.Self.Name, describe(p.Kind, p.Name, p.Spec), p.Line)
+			m.Self, describe(p.Kind, p.Name, p.Spec), p.Line)
 	}
 	return nil
 }

@@ -39,14 +39,20 @@ func (o *Options) grace() time.Duration {
 	return time.Second
 }
 
-// Exit codes, as documented in the README.
+// Exit codes, as documented in the README (and DESIGN.md).
 const (
 	ExitOK          = 0
 	ExitFailed      = 1   // a process failed or an expectation failed
 	ExitUsage       = 2   // bad command line
 	ExitDeadlock    = 3   // the run deadlocked
-	ExitLoad        = 65  // the script does not load (syntax error, missing file)
-	ExitTimeout     = 124 // --timeout or ipc.run{timeout=} expired
+	ExitRace        = 4   // a shared-memory race (--race)
+	ExitNoTests     = 5   // `test` found no tests
+	ExitLoad        = 65  // the script does not load (syntax error, error before ipc.run)
+	ExitNoInput     = 66  // the script file cannot be read
+	ExitSoftware    = 70  // an internal error of ipcscript itself
+	ExitTimeout     = 124 // --timeout, ipc.run{timeout=} or the host's deadline expired
+	ExitHangup      = 129 // SIGHUP
 	ExitInterrupted = 130 // SIGINT
+	ExitQuit        = 131 // SIGQUIT
 	ExitTerminated  = 143 // SIGTERM
 )

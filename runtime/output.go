@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"reflect"
 	"sync"
+
+	lua "github.com/yuin/gopher-lua"
 )
 
 // lineWriter serialises whole lines from many sources onto one writer, so
@@ -69,4 +72,229 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		p.lw.writeLine(p.prefix, p.buf[:i+1])
 		p.buf = p.buf[i+1:]
 	}
+}
+
+// Flush writes a partial last line (without adding a newline).
+func (p *prefixWriter) Flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buf) == 0 {
+		return
+	}
+	b := append([]byte(p.prefix), p.buf...)
+	p.buf = p.buf[:0]
+	p.lw.Write(b)
+}
+
+// sameWriter reports whether a and b are the same writer (comparing
+// interface values whose dynamic type is not comparable would panic).
+func sameWriter(a, b io.Writer) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta.Comparable() && a == b
+}
+
+// The supervising process's Lua output.
+//
+// gopher-lua's print and io library write to the process's own os.Stdout.
+// In the parent that bypasses Options.Stdout: under --json the report on
+// stdout would get the script's lines mixed in, a test's capture would miss
+// them, an embedder's buffer too. So the parent's print, io.write and
+// io.stdout (and io.stderr) are replaced by versions that write through the
+// runtime's writers. Lines are passed on whole (a partial line waits for its
+// newline or a flush), so they never split a child's line.
+
+const luaOutputClass = "ipcscript.output"
+
+// luaOutput is io.stdout / io.stderr of the parent.
+type luaOutput struct {
+	name string // "stdout" / "stderr"
+	w    *prefixWriter
+}
+
+func (o *luaOutput) String() string { return "file (" + o.name + ")" }
+
+// redirectLuaOutput installs print, io.write, io.stdout, io.stderr,
+// io.output, io.flush, io.close and io.type that know the runtime's writers.
+func redirectLuaOutput(L *lua.LState, stdout, stderr *prefixWriter) {
+	mt := L.NewTypeMetatable(luaOutputClass)
+	check := func(L *lua.LState) *luaOutput {
+		if ud, ok := L.Get(1).(*lua.LUserData); ok {
+			if o, ok := ud.Value.(*luaOutput); ok {
+				return o
+			}
+		}
+		L.ArgError(1, "file expected")
+		return nil
+	}
+	write := func(L *lua.LState, o *luaOutput, from int) {
+		for i := from; i <= L.GetTop(); i++ {
+			switch v := L.Get(i).(type) {
+			case lua.LString:
+				o.w.Write([]byte(v))
+			case lua.LNumber:
+				o.w.Write([]byte(v.String()))
+			default:
+				L.ArgError(i, "string expected, got "+v.Type().String())
+			}
+		}
+	}
+	notReadable := func(L *lua.LState) int {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(check(L).name + " is not readable"))
+		return 2
+	}
+	methods := map[string]lua.LGFunction{
+		"write": func(L *lua.LState) int {
+			o := check(L)
+			write(L, o, 2)
+			L.Push(L.Get(1))
+			return 1
+		},
+		"flush": func(L *lua.LState) int {
+			check(L).w.Flush()
+			L.Push(lua.LTrue)
+			return 1
+		},
+		"close": func(L *lua.LState) int {
+			L.Push(lua.LNil)
+			L.Push(lua.LString("cannot close standard file"))
+			return 2
+		},
+		"setvbuf": func(L *lua.LState) int { L.Push(lua.LTrue); return 1 },
+		"seek": func(L *lua.LState) int {
+			L.Push(lua.LNil)
+			L.Push(lua.LString("Illegal seek"))
+			return 2
+		},
+		"read":  notReadable,
+		"lines": notReadable,
+	}
+	L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), methods))
+	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString(check(L).String()))
+		return 1
+	}))
+	newOutput := func(name string, w *prefixWriter) *lua.LUserData {
+		ud := L.NewUserData()
+		ud.Value = &luaOutput{name: name, w: w}
+		L.SetMetatable(ud, mt)
+		return ud
+	}
+	out, errOut := newOutput("stdout", stdout), newOutput("stderr", stderr)
+
+	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		n := L.GetTop()
+		var b []byte
+		for i := 1; i <= n; i++ {
+			if i > 1 {
+				b = append(b, '\t')
+			}
+			b = append(b, L.ToStringMeta(L.Get(i)).String()...)
+		}
+		stdout.Write(append(b, '\n'))
+		return 0
+	}))
+
+	io, ok := L.GetGlobal("io").(*lua.LTable)
+	if !ok {
+		return
+	}
+	origOutput, origClose, origType := io.RawGetString("output"), io.RawGetString("close"), io.RawGetString("type")
+	var current lua.LValue = out // the default output
+	isOutput := func(v lua.LValue) bool {
+		ud, ok := v.(*lua.LUserData)
+		if ok {
+			_, ok = ud.Value.(*luaOutput)
+		}
+		return ok
+	}
+	// callOrig calls one of the io library's own functions with our args.
+	callOrig := func(L *lua.LState, fn lua.LValue) int {
+		args := make([]lua.LValue, L.GetTop())
+		for i := range args {
+			args[i] = L.Get(i + 1)
+		}
+		L.Push(fn)
+		for _, a := range args {
+			L.Push(a)
+		}
+		L.Call(len(args), lua.MultRet)
+		return L.GetTop() - len(args)
+	}
+	io.RawSetString("stdout", out)
+	io.RawSetString("stderr", errOut)
+	L.SetFuncs(io, map[string]lua.LGFunction{
+		"write": func(L *lua.LState) int {
+			if ud, ok := current.(*lua.LUserData); ok {
+				if o, ok := ud.Value.(*luaOutput); ok {
+					write(L, o, 1)
+					L.Push(current)
+					return 1
+				}
+			}
+			// A file the script chose with io.output(f): f:write(...).
+			args := make([]lua.LValue, L.GetTop())
+			for i := range args {
+				args[i] = L.Get(i + 1)
+			}
+			L.Push(L.GetField(current, "write"))
+			L.Push(current)
+			for _, a := range args {
+				L.Push(a)
+			}
+			L.Call(len(args)+1, lua.MultRet)
+			return L.GetTop() - len(args)
+		},
+		"output": func(L *lua.LState) int {
+			if L.GetTop() == 0 || L.Get(1) == lua.LNil {
+				L.Push(current)
+				return 1
+			}
+			if isOutput(L.Get(1)) {
+				current = L.Get(1)
+				L.Push(current)
+				return 1
+			}
+			n := callOrig(L, origOutput)
+			current = L.Get(-n)
+			return n
+		},
+		"flush": func(L *lua.LState) int {
+			if ud, ok := current.(*lua.LUserData); ok {
+				if o, ok := ud.Value.(*luaOutput); ok {
+					o.w.Flush()
+					L.Push(lua.LTrue)
+					return 1
+				}
+			}
+			L.Push(L.GetField(current, "flush"))
+			L.Push(current)
+			L.Call(1, lua.MultRet)
+			return L.GetTop()
+		},
+		"close": func(L *lua.LState) int {
+			if (L.GetTop() == 0 && isOutput(current)) || isOutput(L.Get(1)) {
+				L.Push(lua.LNil)
+				L.Push(lua.LString("cannot close standard file"))
+				return 2
+			}
+			if L.GetTop() == 0 {
+				L.Push(L.GetField(current, "close"))
+				L.Push(current)
+				L.Call(1, lua.MultRet)
+				return L.GetTop()
+			}
+			return callOrig(L, origClose)
+		},
+		"type": func(L *lua.LState) int {
+			if isOutput(L.Get(1)) {
+				L.Push(lua.LString("file"))
+				return 1
+			}
+			return callOrig(L, origType)
+		},
+	})
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -15,11 +16,12 @@ type Report struct {
 	Failed    []string        `json:"expectations_failed,omitempty"` // "proc: file:line: message"
 	Deadlock  string          `json:"deadlock,omitempty"`            // the wait-for cycle, in the script's names
 	TimedOut  bool            `json:"timed_out,omitempty"`
-	Signal    string          `json:"interrupted_by,omitempty"` // "interrupt" / "terminated"
+	Signal    string          `json:"interrupted_by,omitempty"` // "interrupt", "terminated", "hangup", "quit"
 	Expect    string          `json:"expect,omitempty"`         // the outcome the script said it expects
 	Error     string          `json:"error,omitempty"`          // a failure of the script itself (load error, error in main)
 	LoadError bool            `json:"load_error,omitempty"`
-	Elapsed   float64         `json:"elapsed"` // seconds
+	NoInput   bool            `json:"no_input,omitempty"` // the script file could not be read (exit 66)
+	Elapsed   float64         `json:"elapsed"`            // seconds
 	Objects   []ObjectReport  `json:"objects,omitempty"`
 }
 
@@ -42,6 +44,16 @@ type ObjectReport struct {
 	Spec string `json:"spec,omitempty"`
 }
 
+// MarshalJSON writes "processes": [] rather than null when no process ran
+// (a load error), so consumers can always iterate it.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report // without this method
+	if r.Processes == nil {
+		r.Processes = []ProcessReport{}
+	}
+	return json.Marshal(plain(r))
+}
+
 // Process returns the named process's report, or nil.
 func (r *Report) Process(name string) *ProcessReport {
 	for i := range r.Processes {
@@ -56,12 +68,18 @@ func (r *Report) Process(name string) *ProcessReport {
 // script declared as expected (ipc.run{expect=...}) exits 0.
 func (r *Report) ExitCode() int {
 	switch {
+	case r.NoInput:
+		return ExitNoInput
 	case r.LoadError:
 		return ExitLoad
 	case r.Signal == "interrupt":
 		return ExitInterrupted
 	case r.Signal == "terminated":
 		return ExitTerminated
+	case r.Signal == "hangup":
+		return ExitHangup
+	case r.Signal == "quit":
+		return ExitQuit
 	case r.OK:
 		return ExitOK
 	case r.TimedOut:

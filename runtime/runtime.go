@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,10 +20,12 @@ import (
 // non-nil only when the run could not be attempted at all; a script that
 // fails to load is reported with Report.LoadError (exit code 65).
 func RunFile(ctx context.Context, path string, opts Options) (*Report, error) {
+	if IsChild() {
+		return nil, ErrInChild
+	}
 	src, err := os.ReadFile(path)
 	if err != nil {
-		r := &Report{Script: path, LoadError: true, Error: fmt.Sprintf("cannot read script: %v", err)}
-		return r, nil
+		return unreadable(path, err), nil
 	}
 	return RunString(ctx, path, string(src), opts)
 }
@@ -32,6 +35,12 @@ func RunFile(ctx context.Context, path string, opts Options) (*Report, error) {
 // be a name RunString was given the source for: children receive the source
 // through a memfd when name is not a readable file).
 func RunString(ctx context.Context, name, src string, opts Options) (*Report, error) {
+	if IsChild() {
+		// A host that forgot to call Child at the top of main would run the
+		// whole script again in every child, each launching its own
+		// children: a chain of re-executions. Refuse instead.
+		return nil, ErrInChild
+	}
 	// What a killed run left behind (its run directory, its message queues)
 	// is removed first; only objects provably of a dead run are touched.
 	ipc.CleanStale()
@@ -40,12 +49,25 @@ func RunString(ctx context.Context, name, src string, opts Options) (*Report, er
 	return s.runParent(ctx)
 }
 
+// unreadable is the report for a script file that cannot be read (exit 66).
+func unreadable(path string, err error) *Report {
+	if pe, ok := err.(*os.PathError); ok {
+		err = pe.Err // the path is in the message already
+	}
+	return &Report{Script: path, LoadError: true, NoInput: true, Error: fmt.Sprintf("cannot read script %s: %v", path, err)}
+}
+
+// ErrInChild is the error RunString and RunFile return in a process that a
+// run launched as one of its processes.
+var ErrInChild = errors.New("ipcscript: RunString/RunFile called in a child process of a run (" + envChild + " is set): " +
+	"call runtime.Child(opts) at the very top of main, before anything else, so a child runs its part of the script and exits")
+
 // Check loads the script and collects its declarations without creating
 // objects or launching processes.
 func Check(path string, opts Options) (*Report, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return &Report{Script: path, LoadError: true, Error: fmt.Sprintf("cannot read script: %v", err)}, nil
+		return unreadable(path, err), nil
 	}
 	s := newSession(path, string(src), opts, bindings.ModeCheck)
 	defer s.close()
@@ -88,7 +110,17 @@ type session struct {
 	env       *bindings.Env
 	stdout    *lineWriter
 	stderr    *lineWriter
-	start     time.Time
+	// The parent's own Lua output (print, io.write): partial lines wait
+	// here until a newline or a flush.
+	luaStdout, luaStderr *prefixWriter
+	start                time.Time
+}
+
+// flushLua writes out what the parent's print/io.write left without a
+// newline (before the processes start, and at the end).
+func (s *session) flushLua() {
+	s.luaStdout.Flush()
+	s.luaStderr.Flush()
 }
 
 func newSession(name, src string, opts Options, mode bindings.Mode) *session {
@@ -101,9 +133,17 @@ func newSession(name, src string, opts Options, mode bindings.Mode) *session {
 	s := &session{name: name, src: src, opts: opts, start: time.Now()}
 	s.stdout = &lineWriter{w: opts.Stdout}
 	s.stderr = &lineWriter{w: opts.Stderr}
+	if sameWriter(opts.Stdout, opts.Stderr) {
+		// One writer for both (a test's capture): one lock, one order, and
+		// each child gets one pipe for both streams (see supervisor.start).
+		s.stderr = s.stdout
+	}
 	s.L = lua.NewState()
 	s.env = &bindings.Env{Mode: mode, Script: name, Args: opts.Args}
 	s.env.Log = s.logWriter(bindings.ParentName)
+	s.luaStdout = &prefixWriter{lw: s.stdout}
+	s.luaStderr = &prefixWriter{lw: s.stderr}
+	redirectLuaOutput(s.L, s.luaStdout, s.luaStderr)
 	bindings.Preload(s.L, s.env)
 	for n, m := range opts.Modules {
 		s.L.PreloadModule(n, m)
@@ -120,7 +160,10 @@ func (s *session) logWriter(name string) *prefixWriter {
 	return &prefixWriter{lw: s.stderr, prefix: prefix}
 }
 
-func (s *session) close() { s.L.Close() }
+func (s *session) close() {
+	s.flushLua()
+	s.L.Close()
+}
 
 // setArgs sets Lua's `arg` table: arg[0] is the script, arg[1..] its args.
 func setArgs(L *lua.LState, script string, args []string) {
@@ -146,6 +189,7 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 	sup := &supervisor{s: s, ctx: ctx}
 	defer sup.cleanup()
 	s.env.Run = func(L *lua.LState, o bindings.RunOptions) lua.LValue {
+		s.flushLua()
 		r := sup.run(o)
 		*rep = *r
 		return r.luaTable(L)
@@ -166,8 +210,12 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 		}
 	}
 	if err != nil {
-		if ctx.Err() != nil && rep.Signal == "" {
-			rep.Signal = signalName(ctx)
+		if ctx.Err() != nil && rep.Signal == "" && !rep.TimedOut {
+			if isDeadline(ctx) {
+				rep.TimedOut = true
+			} else {
+				rep.Signal = signalName(ctx)
+			}
 		}
 		rep.Error = "main: " + luaMessage(err)
 	}
@@ -180,14 +228,28 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 	return rep, nil
 }
 
-// loadMessage turns a compile error into "file:line: message".
+// loadMessage turns an error of the Lua compiler into the "file:line:"
+// form editors and terminals link to: gopher-lua says `x.lua line:4(column:3)
+// near 'end': syntax error` and `x.lua at EOF: syntax error`.
 func loadMessage(err error) string {
 	msg := err.Error()
 	if i := strings.Index(msg, "\nstack traceback"); i >= 0 {
 		msg = msg[:i]
 	}
-	return strings.TrimSpace(msg)
+	msg = strings.TrimSpace(msg)
+	if m := syntaxAt.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s:%s:%s: %s near '%s'", m[1], m[2], m[3], m[5], m[4])
+	}
+	if m := syntaxAtEOF.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s: %s at the end of the file (an unclosed function, block, bracket or string?)", m[1], m[2])
+	}
+	return msg
 }
+
+var (
+	syntaxAt    = regexp.MustCompile(`^(.*) line:(\d+)\(column:(\d+)\) near '(.*)':\s+(.*)$`)
+	syntaxAtEOF = regexp.MustCompile(`^(.*) at EOF:\s+(.*)$`)
+)
 
 // luaMessage extracts the error value of a Lua error without the traceback.
 func luaMessage(err error) string {
@@ -207,6 +269,12 @@ func signalName(ctx context.Context) string {
 		return sc.Name
 	}
 	return "interrupt"
+}
+
+// isDeadline reports whether ctx ended because its deadline passed (an
+// embedder's context.WithTimeout): a timeout, exit 124, not an interrupt.
+func isDeadline(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), context.DeadlineExceeded)
 }
 
 // SignalCause is the context cause a host sets when a signal stops the run

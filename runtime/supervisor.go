@@ -118,7 +118,12 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			sup.stop()
 			timer = nil
 		case <-sup.ctx.Done():
-			rep.Signal = signalName(sup.ctx)
+			if isDeadline(sup.ctx) {
+				rep.TimedOut = true
+				sup.warnf("timed out (the host's deadline); stopping %d processes", live)
+			} else {
+				rep.Signal = signalName(sup.ctx)
+			}
 			sup.stop()
 			sup.ctx = context.Background()
 		case <-ticker.C:
@@ -258,7 +263,11 @@ func (sup *supervisor) start(c *child) error {
 	if cmd.Stdout, err = sup.output(c, p.Stdout, sup.s.stdout, "w"); err != nil {
 		return err
 	}
-	if cmd.Stderr, err = sup.output(c, p.Stderr, sup.s.stderr, "w"); err != nil {
+	if p.Stdout == nil && p.Stderr == nil && sup.s.stderr == sup.s.stdout {
+		// One writer for both streams (a test's capture): one pipe, so the
+		// child's stdout and stderr lines keep the order it wrote them in.
+		cmd.Stderr = cmd.Stdout
+	} else if cmd.Stderr, err = sup.output(c, p.Stderr, sup.s.stderr, "w"); err != nil {
 		return err
 	}
 	// Each child leads a process group of its own: a terminal's Ctrl-C
