@@ -44,6 +44,10 @@ import (
 // per-sender counts) is derived and recomputed by scanning head..tail. The
 // lock word holds the owner's pid, so a waiter can tell that the owner died.
 //
+// Space is reused from the ring's start as soon as the records still live
+// leave room there (see rewindAt), so the pages a queue makes resident are
+// about rewindAt plus what is queued at once, not the ring's size.
+//
 // Limits, by design:
 //   - Space is reclaimed from head only. A message left queued (unmatched by
 //     every selective receive) while QueueConfig.Bytes of later traffic
@@ -103,8 +107,11 @@ const (
 	minRingBytes = 4096
 	maxRingBytes = 1 << 30 // record lengths (pads too) are u32
 	recPrefix    = 8
-	// An emptied queue whose tail is past rewindAt in the ring jumps to the
-	// ring's start, so steady traffic reuses the same hot pages.
+	// A send whose record would start past rewindAt in the ring goes back
+	// to the ring's start when every live record lies after the room it
+	// needs there, and an emptied queue whose tail is past rewindAt jumps to
+	// the ring's start: steady traffic reuses the same hot pages instead of
+	// walking (and making resident) the whole ring.
 	rewindAt = 256 << 10
 )
 
@@ -138,13 +145,19 @@ type qheader struct {
 
 	word         atomic.Uint32 // futex word: bumped on commit, take, withdraw, close, gone, repair
 	recvSleepers atomic.Uint32 // receivers (and selects) asleep on word
-	sendSleepers atomic.Uint32 // senders asleep on word (room, or rendezvous take)
+	sendSleepers atomic.Uint32 // rendezvous senders asleep on word, waiting for the take
 	recvWaiting  atomic.Uint32 // receivers waiting at all, spinning or asleep
 	// Redundant FUTEX_WAKEs are skipped with these (queue_wait_linux.go):
 	sleepSeen atomic.Uint32 // the latest Word value a sleeper went to sleep on
 	wokeUpTo  atomic.Uint32 // a wake-all was issued once Word had reached this
 	selects   atomic.Uint32 // selects registered as waiters (AddWaiter)
-	_         [36]byte
+	// Senders waiting for room sleep on their own futex word, so that a
+	// take wakes one of them, not every sleeper (queue_wait_linux.go):
+	room         atomic.Uint32 // futex word: bumped when room is made (take, withdraw, close, repair)
+	roomSleepers atomic.Uint32 // senders asleep on room
+	roomWaiting  atomic.Uint32 // senders waiting for room at all, spinning or asleep
+	roomWoken    atomic.Uint32 // 1: a wake on room was issued and no sleeper has run since
+	_            [20]byte
 }
 
 // senderSlot is the per-sender state.
@@ -310,8 +323,10 @@ func (q *Queue) Close() error {
 	q.lock()
 	q.h.closed.Store(1)
 	q.h.word.Add(1)
+	q.h.room.Add(1)
 	q.unlock()
 	FutexWake(q.Word(), math.MaxInt32)
+	FutexWake(q.roomWord(), math.MaxInt32)
 	return nil
 }
 

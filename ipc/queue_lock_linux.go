@@ -118,6 +118,11 @@ func (q *Queue) Recover(pid int) {
 	if pid <= 0 || pid > math.MaxInt32 {
 		return
 	}
+	// A wake for room may have gone to pid, which will never pass it on.
+	if q.h.roomWoken.Load() != 0 && ownerDead(uint32(pid)) {
+		q.h.roomWoken.Store(0)
+		q.wakeRoom()
+	}
 	for {
 		// The lock word first: a supervisor calls Recover on every queue for
 		// every exit, and almost always the dead process held none of them.
@@ -184,7 +189,10 @@ func (q *Queue) repairLocked() {
 	q.h.head.Store(head)
 	q.h.count.Store(count)
 	q.h.word.Add(1)
+	q.h.room.Add(1)
+	q.h.roomWoken.Store(0)
 	FutexWake(q.Word(), math.MaxInt32)
+	FutexWake(q.roomWord(), math.MaxInt32)
 }
 
 // Hooks let tests stop a process at chosen instructions of the critical

@@ -61,7 +61,7 @@ func (q *Queue) Send(m *Message, w WaitOpts) error {
 	}
 	deadline := w.Deadline()
 	for {
-		seen := q.h.word.Load()
+		seen := q.h.room.Load()
 		q.lock()
 		if q.h.closed.Load() != 0 {
 			q.unlock()
@@ -93,7 +93,7 @@ func (q *Queue) Send(m *Message, w WaitOpts) error {
 		if w.NonBlocking {
 			return ErrFull
 		}
-		if err := q.wait(seen, deadline, false, -1); err != nil {
+		if err := q.waitRoom(seen, deadline); err != nil {
 			return err
 		}
 	}
@@ -106,6 +106,10 @@ func (q *Queue) appendLocked(m *Message, rec uint64, now int64, slot *senderSlot
 	off := tail % q.size
 	var pad uint64
 	if off+rec > q.size {
+		pad = q.size - off
+	} else if off >= rewindAt && tail+(q.size-off)+rec-head <= q.size {
+		// Back to the ring's start early: every live record lies beyond
+		// the room this one needs there (see rewindAt).
 		pad = q.size - off
 	}
 	if tail+pad+rec-head > q.size {
@@ -186,6 +190,7 @@ func (q *Queue) withdraw(pos uint64, err error) error {
 	q.advanceLocked()
 	q.unlock()
 	q.wake(&q.h.sendSleepers)
+	q.wakeRoom()
 	return err
 }
 
@@ -218,6 +223,7 @@ func (q *Queue) Receive(f Filter, w WaitOpts, into *Message) error {
 			}
 			if ok {
 				q.wake(&q.h.sendSleepers)
+				q.wakeRoom()
 				q.ws.Done()
 				return nil
 			}
@@ -306,6 +312,7 @@ func (q *Queue) advanceLocked() {
 	}
 	q.h.head.Store(head)
 	q.h.word.Add(1)
+	q.h.room.Add(1)
 }
 
 // recordSrc reads the src field of an encoded message.

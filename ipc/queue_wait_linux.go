@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -114,3 +115,79 @@ var monoBase, monoStart = func() (int64, time.Time) {
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano(), time.Now()
 }()
+
+// Waiting for room. A sender that finds the queue full (or the ring's
+// bytes exhausted) waits on its own futex word, room, so that a take wakes
+// one sleeping sender rather than every sleeper: with 16 producers on one
+// consumer, waking all of them on every take made 15 run for nothing, and
+// producers spinning for room took the CPU the consumer needed (16 -> 1
+// fell to 0.14x the 1 -> 1 rate). So:
+//   - only a sender that waits for room alone spins (the 1 -> 1 case,
+//     where the consumer makes room within the spin); others sleep at once;
+//   - a take wakes one sleeper (all of them on a PerSender queue, where
+//     room is per sender), and no other until some sleeper has run again
+//     (roomWoken): the woken sender fills the room it finds, and the next
+//     take wakes the next.
+//
+// A sleeper killed after a wake leaves roomWoken set; sleepers check the
+// queue every roomCheck, clearing it, and Recover clears it too.
+
+// roomCheck is how often a sender asleep for room wakes by itself.
+const roomCheck = time.Second
+
+func (q *Queue) roomWord() *uint32 { return (*uint32)(unsafe.Pointer(&q.h.room)) }
+
+// waitRoom waits for room to change from seen, until deadline (zero =
+// forever). It returns nil when room changed (or spuriously), ErrTimeout at
+// the deadline.
+func (q *Queue) waitRoom(seen uint32, deadline time.Time) error {
+	h := q.h
+	alone := h.roomWaiting.Add(1) == 1
+	defer h.roomWaiting.Add(^uint32(0))
+	start := time.Now()
+	if alone && q.spin.spin(func() bool { return h.room.Load() != seen }, start, deadline) {
+		return nil
+	}
+	h.roomSleepers.Add(1)
+	q.ws.Enter(OpSend, q.object, -1, !deadline.IsZero())
+	var err error
+	for {
+		until := time.Now().Add(roomCheck)
+		if !deadline.IsZero() && deadline.Before(until) {
+			until = deadline
+		}
+		err = FutexWait(q.roomWord(), seen, until)
+		if err != ErrTimeout || !deadline.IsZero() && !time.Now().Before(deadline) {
+			break
+		}
+		// The periodic check: a wake may have gone to a sleeper that died.
+		h.roomWoken.Store(0)
+		if h.room.Load() != seen {
+			err = nil
+			break
+		}
+	}
+	q.ws.Leave()
+	h.roomSleepers.Add(^uint32(0))
+	h.roomWoken.Store(0)
+	if err == nil && alone {
+		q.spin.slept(start)
+	} else if err != nil && err != ErrTimeout {
+		return fmt.Errorf("%s: futex wait: %w", q.name, err)
+	}
+	return err
+}
+
+// wakeRoom wakes a sender asleep for room, unless none sleeps or one was
+// woken and has not run yet.
+func (q *Queue) wakeRoom() {
+	h := q.h
+	if h.roomSleepers.Load() == 0 || h.roomWoken.Load() != 0 || !h.roomWoken.CompareAndSwap(0, 1) {
+		return
+	}
+	n := 1
+	if h.perSender != 0 {
+		n = math.MaxInt32
+	}
+	FutexWake(q.roomWord(), n)
+}

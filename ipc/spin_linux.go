@@ -7,28 +7,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// spinner is an adaptive spin budget shared by every waiter in this
-// package (queues, semaphores, mutexes). A FUTEX_WAIT plus the wakeup cost
-// about 10 µs, and a busy peer on another CPU often answers sooner, so a
-// waiter first spins: for a budget, between spinMin and spinMax, that
-// doubles after a spin that succeeded, halves after one that gave up, and
-// becomes twice the wait after a sleep short enough that spinning would
-// have caught it (without that rule a ping-pong whose turnaround exceeds
-// the budget never spins successfully again).
+// spinner is an adaptive spin budget, one per object per process (queues,
+// semaphores, mutexes). A FUTEX_WAIT plus the wakeup costs about 10 µs (far
+// more on a busy VM), and a busy peer on another CPU often answers sooner,
+// so a waiter first spins for a budget between spinMin and spinMax:
+//
+//   - a spin that succeeds sets the budget to twice the longest of it and
+//     the budget it had (capped at spinMax), so a budget grows at once to
+//     what the peer's turnaround needs;
+//   - a spin that gives up halves the budget (down to spinMin), so a peer
+//     that answers late (a long computation, a process that waits for
+//     something else) stops costing spins;
+//   - every spinReprobe-th wait spins for spinMax whatever the budget: the
+//     budget can not get stuck low. Without it a ping-pong whose turnaround
+//     once exceeded a halved budget never spun successfully again, and the
+//     only way back was a futex sleep shorter than spinMax, which on a VM
+//     almost never happens: round trips stuck at 14 or 55-74 µs from run
+//     to run instead of ~2.5 µs. The re-probe costs at most spinMax per
+//     spinReprobe waits (~1 µs a wait) when the peer is really slow.
 //
 // spinMax is about the cost of the sleep it saves (measured: 5 µs catches
 // too little of a busy peer's turnaround, 50 µs wastes CPU for no gain).
 //
 // When this process may run on one CPU only, spinning cannot help: the peer
 // that would end the wait cannot run while we spin. Measured pinned to one
-// CPU, a queue round trip took 31 µs with spinning (the budget grows to
-// spinMax on every hop, since the wait it measures includes the spin) and
-// a few µs without.
-type spinner struct{ budget atomic.Int64 }
+// CPU, a queue round trip took 31 µs with spinning and a few µs without.
+type spinner struct {
+	budget atomic.Int64  // ns; 0 = not yet set: spinMax
+	waits  atomic.Uint32 // waits so far, for the re-probe
+}
 
 const (
-	spinMin = 1 * time.Microsecond
-	spinMax = 20 * time.Microsecond
+	spinMin     = 1 * time.Microsecond
+	spinMax     = 20 * time.Microsecond
+	spinReprobe = 16
 )
 
 // spinning is false when the CPU affinity mask allows a single CPU.
@@ -47,27 +59,34 @@ func (sp *spinner) spin(try func() bool, start, deadline time.Time) bool {
 		return try()
 	}
 	budget := sp.budget.Load()
-	end := start.Add(time.Duration(budget))
+	if budget == 0 {
+		budget = int64(spinMax)
+	}
+	limit := budget
+	if sp.waits.Add(1)%spinReprobe == 0 {
+		limit = int64(spinMax)
+	}
+	end := start.Add(time.Duration(limit))
 	if !deadline.IsZero() && deadline.Before(end) {
 		end = deadline
 	}
 	for i := 1; ; i++ {
 		if try() {
 			if budget < int64(spinMax) {
-				sp.budget.Store(min(2*budget, int64(spinMax)))
+				took := int64(time.Since(start))
+				sp.budget.Store(min(2*max(budget, took), int64(spinMax)))
 			}
 			return true
 		}
 		if i%32 == 0 && time.Now().After(end) {
-			if budget > int64(spinMin) {
-				sp.budget.Store(max(budget/2, int64(spinMin)))
-			}
+			sp.budget.Store(max(budget/2, int64(spinMin)))
 			return false
 		}
 	}
 }
 
-// slept records a wait, begun at start, that ended after sleeping.
+// slept records a wait, begun at start, that ended after sleeping: a
+// sleep shorter than spinMax would have been caught by spinning that long.
 func (sp *spinner) slept(start time.Time) {
 	if d := time.Since(start); d < spinMax {
 		sp.budget.Store(int64(max(2*d, spinMin)))
