@@ -236,12 +236,9 @@ func TestQueueNonBlocking(t *testing.T) {
 	}
 	mustSend(t, q, msg(0, 0, "", "a"))
 	mustSend(t, q, msg(0, 1, "", "b"))
-	start := time.Now()
+	// Nobody receives: a send that waited would never return.
 	if err := q.Send(msg(0, 2, "", "c"), nb); err != ErrFull {
 		t.Fatalf("send on full: %v, want ErrFull", err)
-	}
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Fatalf("non-blocking send took %v", d)
 	}
 	if q.Len() != 2 {
 		t.Fatalf("Len %d after refused send", q.Len())
@@ -265,6 +262,9 @@ func TestQueueNonBlocking(t *testing.T) {
 	checkQueue(t, u)
 }
 
+// TestQueueTimeout: a wait with a timeout gives up, and never before the
+// timeout. (Only the lower bound is checked: a busy machine makes a wait
+// end late, never early.)
 func TestQueueTimeout(t *testing.T) {
 	const timeout = 60 * time.Millisecond
 	q := newTestQueue(t, QueueConfig{Capacity: 1})
@@ -273,16 +273,16 @@ func TestQueueTimeout(t *testing.T) {
 	if err := q.Receive(Filter{}, WaitOpts{Timeout: timeout}, &m); err != ErrTimeout {
 		t.Fatalf("receive: %v, want ErrTimeout", err)
 	}
-	if d := time.Since(start); d < timeout || d > timeout+3*time.Second {
-		t.Fatalf("receive timed out after %v, want about %v", d, timeout)
+	if d := time.Since(start); d < timeout {
+		t.Fatalf("receive timed out after %v, before the %v timeout", d, timeout)
 	}
 	mustSend(t, q, msg(0, 0, "", "a"))
 	start = time.Now()
 	if err := q.Send(msg(0, 1, "", "b"), WaitOpts{Timeout: timeout}); err != ErrTimeout {
 		t.Fatalf("send on full: %v, want ErrTimeout", err)
 	}
-	if d := time.Since(start); d < timeout || d > timeout+3*time.Second {
-		t.Fatalf("send timed out after %v, want about %v", d, timeout)
+	if d := time.Since(start); d < timeout {
+		t.Fatalf("send timed out after %v, before the %v timeout", d, timeout)
 	}
 	if live := checkQueue(t, q); len(live) != 1 || live[0].Seq != 0 {
 		t.Fatalf("queue holds %+v, want only seq 0", live)
@@ -302,7 +302,7 @@ func TestQueueBlocking(t *testing.T) {
 		}
 		got <- m
 	}()
-	time.Sleep(30 * time.Millisecond) // let it go to sleep
+	waitFor(t, "the receiver to wait", func() bool { return q.h.recvWaiting.Load() > 0 })
 	mustSend(t, q, msg(1, 0, "", "wake"))
 	if m := <-got; string(m.Body) != "wake" {
 		t.Fatalf("got %q", m.Body)
@@ -311,7 +311,7 @@ func TestQueueBlocking(t *testing.T) {
 	mustSend(t, q, msg(1, 1, "", "fill"))
 	sent := make(chan error)
 	go func() { sent <- v.Send(msg(1, 2, "", "second"), WaitOpts{Timeout: 10 * time.Second}) }()
-	time.Sleep(30 * time.Millisecond)
+	waitFor(t, "the sender to sleep", func() bool { return q.h.sendSleepers.Load() > 0 })
 	select {
 	case err := <-sent:
 		t.Fatalf("send on a full queue returned %v", err)
@@ -333,16 +333,14 @@ func TestQueueRendezvous(t *testing.T) {
 	v := openView(t, q)
 
 	// Send returns only once the receiver has taken the message: the
-	// receiver records the time just before it starts receiving, long after
-	// the send started; the send must end after that.
-	var receiveStart atomic.Int64
+	// receiver waits until the sender's message is in (the sender is
+	// waiting), then notes that it starts receiving; when the send returns,
+	// that note must be there.
+	var receiving atomic.Bool
 	done := make(chan Message)
 	go func() {
-		time.Sleep(80 * time.Millisecond)
-		if n := v.Len(); n != 1 {
-			t.Errorf("Len %d while the sender waits, want 1", n)
-		}
-		receiveStart.Store(time.Now().UnixNano())
+		waitFor(t, "the sender's message", func() bool { return v.Len() == 1 })
+		receiving.Store(true)
 		var m Message
 		if err := v.Receive(Filter{}, WaitOpts{}, &m); err != nil {
 			t.Error(err)
@@ -352,9 +350,8 @@ func TestQueueRendezvous(t *testing.T) {
 	if err := q.Send(msg(0, 1, "", "hand-over"), WaitOpts{Timeout: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	sendEnd := time.Now().UnixNano()
-	if rs := receiveStart.Load(); rs == 0 || sendEnd < rs {
-		t.Fatalf("send returned before the receive started (%d < %d)", sendEnd, rs)
+	if !receiving.Load() {
+		t.Fatal("send returned before the receive started")
 	}
 	if m := <-done; string(m.Body) != "hand-over" {
 		t.Fatalf("got %q", m.Body)
@@ -366,7 +363,7 @@ func TestQueueRendezvous(t *testing.T) {
 		t.Fatalf("send with no receiver: %v, want ErrTimeout", err)
 	}
 	if d := time.Since(start); d < 50*time.Millisecond {
-		t.Fatalf("timed out after %v", d)
+		t.Fatalf("timed out after %v, before the 50ms timeout", d)
 	}
 	var m Message
 	if err := v.Receive(Filter{}, nb, &m); err != ErrEmpty {
@@ -442,9 +439,9 @@ func TestQueueSelectiveReceive(t *testing.T) {
 		}
 		got <- string(m.Body)
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, "the receiver to wait", func() bool { return q.h.recvWaiting.Load() > 0 })
 	mustSend(t, q, msg(0, 0, "other", "x"))
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // a chance to take the wrong one (not needed to pass)
 	mustSend(t, q, msg(0, 1, "want", "y"))
 	if b := <-got; b != "y" {
 		t.Fatalf("filtered receiver got %q", b)
@@ -463,7 +460,7 @@ func TestQueueClose(t *testing.T) {
 	// A sender blocked on the full queue gets ErrClosed.
 	sent := make(chan error)
 	go func() { sent <- v.Send(msg(0, 2, "", "c"), WaitOpts{Timeout: 10 * time.Second}) }()
-	time.Sleep(30 * time.Millisecond)
+	waitFor(t, "the sender to sleep", func() bool { return q.h.sendSleepers.Load() > 0 })
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +488,7 @@ func TestQueueClose(t *testing.T) {
 		var m Message
 		errc <- r.Receive(Filter{}, WaitOpts{Timeout: 10 * time.Second}, &m)
 	}()
-	time.Sleep(30 * time.Millisecond)
+	waitFor(t, "the receiver to wait", func() bool { return r.h.recvWaiting.Load() > 0 })
 	r.Close()
 	if err := <-errc; err != ErrClosed {
 		t.Fatalf("sleeping receiver: %v, want ErrClosed", err)
@@ -539,7 +536,7 @@ func TestQueueSenderGone(t *testing.T) {
 		var m Message
 		errc <- q.Receive(Filter{BySrc: true, Src: 5}, WaitOpts{Timeout: 10 * time.Second}, &m)
 	}()
-	time.Sleep(30 * time.Millisecond)
+	waitFor(t, "the receiver to wait", func() bool { return q.h.recvWaiting.Load() > 0 })
 	q.SenderGone(5)
 	if err := <-errc; err != ErrClosed {
 		t.Fatalf("sleeping receiver: %v, want ErrClosed", err)

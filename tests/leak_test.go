@@ -32,7 +32,9 @@ func TestLeak(t *testing.T) {
 		{"ok", nil, 0},
 		{"error", nil, 1},
 		{"mainerror", nil, 1},
-		{"timeout", []string{"--timeout", "1.5"}, 124},
+		// The timeout must fall after "ready" (every object used), which
+		// takes well under a second; 10 s leaves room for a busy machine.
+		{"timeout", []string{"--timeout", "10"}, 124},
 		{"sigint", nil, 130},
 		{"killed", nil, -1},
 	} {
@@ -135,7 +137,7 @@ ipc.process(user, function()
   s:wait()
   print("ready " .. f.path)
   if mode == "error" then error("a process fails") end
-  if mode == "timeout" or mode == "sigint" or mode == "killed" then ipc.sleep(60) end
+  if mode == "timeout" or mode == "sigint" or mode == "killed" then ipc.sleep(3600) end
 end)
 ipc.process(other, function()
   assert(q:receive{timeout = 10}); assert(pq:receive{timeout = 10})
@@ -146,7 +148,7 @@ ipc.process(other, function()
   assert(dl:recvfrom{timeout = 10})
   assert(p:read())
   s:post()
-  if mode == "timeout" or mode == "sigint" or mode == "killed" then ipc.sleep(60) end
+  if mode == "timeout" or mode == "sigint" or mode == "killed" then ipc.sleep(3600) end
 end)
 `
 
@@ -162,7 +164,7 @@ func writeScript(t *testing.T, name, src string) string {
 
 func waitNoProcs(t *testing.T, marker string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // a guard, not a speed: passing tests do not wait
 	for {
 		left := procsMatching(marker)
 		if len(left) == 0 {
@@ -198,7 +200,7 @@ func snapshot() map[string]bool {
 // machine that are alive (their run directory names a live supervisor
 // that is not one of ours).
 func leftSince(before map[string]bool) []string {
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // a guard, not a speed
 	for {
 		var left []string
 		for p := range snapshot() {

@@ -43,12 +43,13 @@ func TestScripts(t *testing.T) {
 }
 
 // noprocs MARKER: no process whose command line contains MARKER is alive
-// (children are named "<argv0> [name]"); waits up to 2 s for stragglers.
+// (children are named "<argv0> [name]"); waits for stragglers up to a
+// guard far beyond what a busy machine needs (a passing test does not wait).
 func cmdNoProcs(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: noprocs MARKER")
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		left := procsMatching(args[0])
 		if len(left) == 0 || time.Now().After(deadline) {

@@ -33,7 +33,7 @@ func TestSignalStopsEveryChild(t *testing.T) {
 			script := filepath.Join(t.TempDir(), "spin.lua")
 			body := `while true do end`
 			if tc.sig == syscall.SIGTERM {
-				body = `ipc.sleep(60)`
+				body = `ipc.sleep(3600)`
 			}
 			os.WriteFile(script, []byte(`local ipc = require("ipc")
 ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
@@ -43,7 +43,8 @@ ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
 				t.Fatal(err)
 			}
 			marker := "[" + tc.proc + "."
-			deadline := time.Now().Add(10 * time.Second)
+			// Guards against hangs, not speeds: a passing test does not wait them out.
+			deadline := time.Now().Add(60 * time.Second)
 			for len(procsMatching(marker)) < 3 {
 				if time.Now().After(deadline) {
 					cmd.Process.Kill()
@@ -57,9 +58,9 @@ ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
 			var err error
 			select {
 			case err = <-done:
-			case <-time.After(10 * time.Second):
+			case <-time.After(60 * time.Second):
 				cmd.Process.Kill()
-				t.Fatal("ipcscript did not stop within 10 s of the signal")
+				t.Fatal("ipcscript did not stop within 60 s of the signal")
 			}
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
@@ -77,14 +78,14 @@ ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
 func TestChildrenDieWithTheRuntime(t *testing.T) {
 	script := filepath.Join(t.TempDir(), "orphan.lua")
 	os.WriteFile(script, []byte(`local ipc = require("ipc")
-ipc.process("orphan_candidate", {count = 2}, function() ipc.sleep(60) end)
+ipc.process("orphan_candidate", {count = 2}, function() ipc.sleep(3600) end)
 `), 0o644)
 	cmd := ipcscript(script)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	marker := "[orphan_candidate."
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a guard against a hang, not a speed
 	for len(procsMatching(marker)) < 2 {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
@@ -94,7 +95,7 @@ ipc.process("orphan_candidate", {count = 2}, function() ipc.sleep(60) end)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	deadline = time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for len(procsMatching(marker)) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("children outlived the runtime: %v", procsMatching(marker))
