@@ -311,7 +311,7 @@ func TestQueueBlocking(t *testing.T) {
 	mustSend(t, q, msg(1, 1, "", "fill"))
 	sent := make(chan error)
 	go func() { sent <- v.Send(msg(1, 2, "", "second"), WaitOpts{Timeout: 10 * time.Second}) }()
-	waitFor(t, "the sender to sleep", func() bool { return q.h.sendSleepers.Load() > 0 })
+	waitFor(t, "the sender to wait for room", func() bool { return q.h.roomWaiting.Load() > 0 })
 	select {
 	case err := <-sent:
 		t.Fatalf("send on a full queue returned %v", err)
@@ -460,7 +460,7 @@ func TestQueueClose(t *testing.T) {
 	// A sender blocked on the full queue gets ErrClosed.
 	sent := make(chan error)
 	go func() { sent <- v.Send(msg(0, 2, "", "c"), WaitOpts{Timeout: 10 * time.Second}) }()
-	waitFor(t, "the sender to sleep", func() bool { return q.h.sendSleepers.Load() > 0 })
+	waitFor(t, "the sender to wait for room", func() bool { return q.h.roomWaiting.Load() > 0 })
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
