@@ -15,6 +15,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // Mode says what declarations do in this Lua state.
@@ -55,6 +56,10 @@ type Env struct {
 	// returns the report table; in a child it runs the body and never returns.
 	Run func(L *lua.LState, opts RunOptions) lua.LValue
 
+	// Trace records this process's IPC operations; nil when the run is not
+	// traced (every operation tests it once).
+	Trace *trace.Recorder
+
 	// Log receives ipc.log lines (already prefixed as the runtime wants).
 	Log io.Writer
 
@@ -86,6 +91,9 @@ type Decl struct {
 	// Object is the bound Go object (parent and child). The runtime calls
 	// Recover(pid) / SenderGone / Close on it through the interfaces below.
 	Object any
+	// Trace is the process's recorder (Env.Trace) when the run is traced,
+	// at hand for the object's operations; nil otherwise.
+	Trace *trace.Recorder
 }
 
 // DeclFile is one descriptor of a declaration.
@@ -153,6 +161,9 @@ type Manifest struct {
 	Source   int // memfd holding the script's source
 	Status   int // status table memfd
 	Ctl      int // control socket to the supervisor
+	// TraceBuf and TraceBoard are the process's trace buffer and the run's
+	// clock board (0 when the run is not traced).
+	TraceBuf, TraceBoard int
 }
 
 // ManifestProc is a process instance as the parent saw it.
@@ -181,7 +192,7 @@ func (e *Env) Declare(L *lua.LState, kind, name, spec string) *Decl {
 	if e.running {
 		L.RaiseError("%s %q: objects and processes are declared at the top level, before ipc.run(), not inside a process body", kind, name)
 	}
-	d := &Decl{Index: len(e.Decls), Kind: kind, Name: name, Line: line, Spec: spec}
+	d := &Decl{Index: len(e.Decls), Kind: kind, Name: name, Line: line, Spec: spec, Trace: e.Trace}
 	if e.Mode == ModeChild {
 		m := e.Manifest
 		if e.next >= len(m.Decls) {

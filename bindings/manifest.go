@@ -18,6 +18,7 @@ import (
 //	arg "<value>"                      (one line per argument, in order)
 //	self "<process name>"
 //	fds <ctl> <status> <source>
+//	trace <buffer> <board>             (only when the run is traced)
 //	proc "<name>" "<group>" <index> <count>
 //	decl "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
 //	implicit "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
@@ -42,6 +43,11 @@ func (m *Manifest) Encode() string {
 	n(m.Ctl)
 	n(m.Status)
 	n(m.Source)
+	if m.TraceBuf != 0 {
+		b.WriteString("\ntrace")
+		n(m.TraceBuf)
+		n(m.TraceBoard)
+	}
 	for _, p := range m.Procs {
 		b.WriteString("\nproc")
 		q(p.Name)
@@ -115,6 +121,11 @@ func DecodeManifest(s string) (*Manifest, error) {
 				return nil, bad()
 			}
 			m.Ctl, m.Status, m.Source = f[0].n, f[1].n, f[2].n
+		case "trace":
+			if len(f) != 2 || !f[0].num || !f[1].num {
+				return nil, bad()
+			}
+			m.TraceBuf, m.TraceBoard = f[0].n, f[1].n
 		case "proc":
 			if len(f) != 4 || !f[2].num || !f[3].num {
 				return nil, bad()

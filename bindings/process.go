@@ -10,6 +10,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // ParentName is how the supervising process is named in logs and messages.
@@ -24,6 +25,8 @@ func openProcess(L *lua.LState, mod *lua.LTable, env *Env) {
 		"now":     luaNow,
 		"log":     env.luaLog,
 		"expect":  env.luaExpect,
+		"mark":    env.luaMark,
+		"span":    env.luaSpan,
 	})
 }
 
@@ -285,6 +288,9 @@ func (e *Env) luaLog(L *lua.LState) int {
 	if e.Log != nil {
 		fmt.Fprintln(e.Log, line)
 	}
+	if e.Trace != nil && e.running {
+		e.Trace.Record(&trace.Event{Op: trace.OpLog, Where: where(L), Time: trace.Now(), Label: line})
+	}
 	return 0
 }
 
@@ -298,9 +304,128 @@ func (e *Env) luaExpect(L *lua.LState) int {
 	msg := L.OptString(2, "expectation failed")
 	full := fmt.Sprintf("%s: %s", where(L), msg)
 	e.Failed = append(e.Failed, full)
+	if e.Trace != nil && e.running {
+		e.Trace.Record(&trace.Event{Op: trace.OpExpect, Where: where(L), Time: trace.Now(), Outcome: "failed", Label: msg})
+	}
 	if e.Log != nil {
 		fmt.Fprintf(e.Log, "expectation failed: %s\n", full)
 	}
 	L.Push(lua.LFalse)
 	return 1
+}
+
+// ipc.mark(label, [fields])
+// A point in this process's trace: the label and, optionally, a table of
+// fields (strings, numbers, booleans, tables of those) shown with it.
+// Nothing happens when the run is not traced.
+func (e *Env) luaMark(L *lua.LState) int {
+	label := L.CheckString(1)
+	var fields map[string]any
+	if t, ok := L.Get(2).(*lua.LTable); ok {
+		fields = luaFields(t, 0)
+	} else if L.Get(2) != lua.LNil {
+		L.ArgError(2, "fields must be a table")
+	}
+	if e.Trace != nil && e.running {
+		e.Trace.Record(&trace.Event{Op: trace.OpMark, Where: where(L), Time: trace.Now(), Label: label, Fields: fields})
+	}
+	return 0
+}
+
+// ipc.span(label, fn, ...) -> fn's results
+// Calls fn(...) and records the call as an interval of this process's
+// trace (a critical section, a phase), with its arguments and results; an
+// error in fn is recorded and raised again.
+func (e *Env) luaSpan(L *lua.LState) int {
+	label := L.CheckString(1)
+	fn := L.CheckFunction(2)
+	nargs := L.GetTop() - 2
+	rec := e.Trace
+	if !e.running {
+		rec = nil
+	}
+	var t0 int64
+	var begin trace.VC
+	var args []any
+	if rec != nil {
+		t0 = trace.Now()
+		begin = rec.Clock().Clone()
+		for i := 3; i < 3+nargs; i++ {
+			args = append(args, traceValue(L.Get(i), 0))
+		}
+	}
+	before := L.GetTop()
+	L.Push(fn)
+	for i := 3; i < 3+nargs; i++ {
+		L.Push(L.Get(i))
+	}
+	perr := L.PCall(nargs, lua.MultRet, nil)
+	if rec != nil {
+		ev := trace.Event{Op: trace.OpSpan, Where: where(L), Time: t0, End: trace.Now(), Label: label, BeginVC: begin,
+			Fields: map[string]any{"args": args}}
+		if perr != nil {
+			ev.Outcome = "error"
+			ev.Fields["error"] = perr.Error()
+		} else {
+			var res []any
+			for i := before + 1; i <= L.GetTop(); i++ {
+				res = append(res, traceValue(L.Get(i), 0))
+			}
+			ev.Fields["results"] = res
+		}
+		rec.Record(&ev)
+	}
+	if perr != nil {
+		if ae, ok := perr.(*lua.ApiError); ok {
+			L.Error(ae.Object, 0)
+		}
+		L.RaiseError("%s", perr.Error())
+	}
+	return L.GetTop() - before
+}
+
+// luaFields converts a table of fields for the trace.
+func luaFields(t *lua.LTable, depth int) map[string]any {
+	m := map[string]any{}
+	t.ForEach(func(k, v lua.LValue) {
+		m[lua.LVAsString(k)+keySuffix(k)] = traceValue(v, depth+1)
+	})
+	return m
+}
+
+func keySuffix(k lua.LValue) string {
+	switch k.(type) {
+	case lua.LString, lua.LNumber:
+		return ""
+	}
+	return k.String()
+}
+
+// traceValue converts a Lua value to what JSON can hold: nil, booleans,
+// numbers, strings, arrays and objects (4 levels deep; functions and other
+// values by their description).
+func traceValue(v lua.LValue, depth int) any {
+	switch x := v.(type) {
+	case *lua.LNilType:
+		return nil
+	case lua.LBool:
+		return bool(x)
+	case lua.LNumber:
+		return float64(x)
+	case lua.LString:
+		return string(x)
+	case *lua.LTable:
+		if depth > 4 {
+			return "table"
+		}
+		if n := x.MaxN(); n > 0 && n == x.Len() {
+			arr := make([]any, 0, n)
+			for i := 1; i <= n; i++ {
+				arr = append(arr, traceValue(x.RawGetInt(i), depth+1))
+			}
+			return arr
+		}
+		return luaFields(x, depth)
+	}
+	return v.String()
 }

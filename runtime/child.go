@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipcscript/ipcscript/bindings"
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // IsChild reports whether this process was launched by a run as one of its
@@ -94,6 +95,13 @@ func runChild(manifest string, opts Options) int {
 			atomic.StoreInt32(&env.Slot.Pid, int32(os.Getpid()))
 		}
 	}
+	if m.TraceBuf != 0 {
+		rec, err := openRecorder(&m)
+		if err != nil {
+			return fail("process %q: trace: %v", m.Self, err)
+		}
+		env.Trace = rec
+	}
 	bindings.Preload(L, env)
 	for n, mod := range opts.Modules {
 		L.PreloadModule(n, mod)
@@ -119,6 +127,9 @@ func runChild(manifest string, opts Options) int {
 			os.Exit(exit(childResult{Error: fmt.Sprintf("declarations differ between the parent and this process: no process named %q was declared", m.Self)}))
 		}
 		env.Running()
+		if env.Trace != nil {
+			env.Trace.Record(&trace.Event{Op: trace.OpStart, Time: trace.Now()})
+		}
 		L.Push(env.Self.Fn)
 		L.Push(env.SelfTable(L))
 		if err := L.PCall(1, 0, nil); err != nil {
@@ -153,6 +164,10 @@ func sanitizeDescriptors(m *bindings.Manifest) {
 	unix.CloseOnExec(m.Ctl)
 	unix.CloseOnExec(m.Status)
 	unix.CloseOnExec(m.Source)
+	if m.TraceBuf != 0 {
+		unix.CloseOnExec(m.TraceBuf)
+		unix.CloseOnExec(m.TraceBoard)
+	}
 	for _, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
 		for _, d := range ds {
 			for _, fd := range d.FDs {

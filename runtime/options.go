@@ -27,6 +27,9 @@ type Options struct {
 	// works for any binary that calls Child at the top of main.
 	Executable string
 
+	// Trace records every IPC operation of the run (docs/TRACING.md).
+	Trace TraceOptions
+
 	// Modules are extra Lua modules, available to scripts through
 	// require(name) in the parent and in every child.
 	Modules map[string]lua.LGFunction

@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // Report says what happened in a run.
@@ -23,6 +25,11 @@ type Report struct {
 	NoInput   bool            `json:"no_input,omitempty"` // the script file could not be read (exit 66)
 	Elapsed   float64         `json:"elapsed"`            // seconds
 	Objects   []ObjectReport  `json:"objects,omitempty"`
+
+	// TracePath is where the trace was written (Options.Trace.Path); Trace
+	// holds the recorded events when tracing was on.
+	TracePath string       `json:"trace,omitempty"`
+	Trace     *trace.Trace `json:"-"`
 }
 
 // ProcessReport is one process's outcome.

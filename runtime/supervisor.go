@@ -42,6 +42,7 @@ type supervisor struct {
 	outputs   sync.WaitGroup
 	stopping  bool
 	killTimer *time.Timer // SIGKILL after the grace period, once stopping
+	trace     *tracer     // nil unless the run is traced
 }
 
 type exitEvent struct {
@@ -58,6 +59,9 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	err := sup.prepare()
 	if err == nil {
 		err = env.PrepareLaunch()
+	}
+	if err == nil {
+		err = sup.traceBegin()
 	}
 	if err != nil {
 		rep.Error = err.Error()
@@ -110,19 +114,23 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			live--
 			sup.exited(ev)
 			if o.FailFast && !sup.childOK(ev.c) && !sup.stopping {
+				sup.traceStop("fail-fast", "")
 				sup.stop()
 			}
 		case <-timer:
 			rep.TimedOut = true
 			sup.warnf("timed out after %v; stopping %d processes", timeout, live)
+			sup.traceStop("timeout", "")
 			sup.stop()
 			timer = nil
 		case <-sup.ctx.Done():
 			if isDeadline(sup.ctx) {
 				rep.TimedOut = true
 				sup.warnf("timed out (the host's deadline); stopping %d processes", live)
+				sup.traceStop("timeout", "")
 			} else {
 				rep.Signal = signalName(sup.ctx)
+				sup.traceStop(rep.Signal, "")
 			}
 			sup.stop()
 			sup.ctx = context.Background()
@@ -130,6 +138,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			if rep.Deadlock == "" && !sup.stopping {
 				if d := watch.check(); d != "" {
 					rep.Deadlock = d // the summary names it
+					sup.traceStop("deadlock", d)
 					sup.stop()
 				}
 			}
@@ -146,6 +155,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 		}
 	}
 	rep.Elapsed = time.Since(start).Seconds()
+	sup.traceEnd(rep)
 	rep.settle()
 	return rep
 }
@@ -252,6 +262,7 @@ func (sup *supervisor) start(c *child) error {
 		for _, d := range env.Implicit {
 			m.Implicit = append(m.Implicit, describe(d))
 		}
+		files = sup.traceFiles(c, m, files)
 		cmd.Env = childEnviron(m.Encode())
 		cmd.ExtraFiles = files
 	}
@@ -277,6 +288,7 @@ func (sup *supervisor) start(c *child) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c.cmd = cmd
 	c.start = time.Now()
+	sup.traceSpawning(c)
 	err = cmd.Start()
 	for _, f := range c.outs { // the child's ends; the parent keeps the read ends
 		f.Close()
@@ -372,6 +384,7 @@ func (sup *supervisor) exited(ev exitEvent) {
 			o.ProcessExited(c.p)
 		}
 	}
+	sup.traceExited(c)
 	if !sup.childOK(c) && !sup.stopping {
 		sup.errorf("process %q failed: %s", c.p.Name, describeExit(c))
 	}
@@ -430,6 +443,7 @@ func (sup *supervisor) stop() {
 		for _, g := range groups {
 			unix.Kill(-g, unix.SIGKILL)
 		}
+		sup.traceKilled(groups)
 	})
 }
 

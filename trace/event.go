@@ -80,6 +80,9 @@ type Event struct {
 	Fields map[string]any `json:"fields,omitempty"` // anything else (mark fields, exit code, priority...)
 
 	VC VC `json:"vc"`
+	// BeginVC is, for a span, the clock when it began (VC is the clock at
+	// its end, after every event inside it).
+	BeginVC VC `json:"bvc,omitempty"`
 }
 
 // MsgID identifies a message: its sender's process index and the sender's

@@ -97,14 +97,24 @@ func appendEvent(b []byte, e *Event) []byte {
 		b = append(b, `,"fields":`...)
 		b = append(b, fb...)
 	}
-	b = append(b, `,"vc":[`...)
-	for i, x := range e.VC {
+	b = append(b, `,"vc":`...)
+	b = appendVC(b, e.VC)
+	if e.BeginVC != nil {
+		b = append(b, `,"bvc":`...)
+		b = appendVC(b, e.BeginVC)
+	}
+	return append(b, '}')
+}
+
+func appendVC(b []byte, vc VC) []byte {
+	b = append(b, '[')
+	for i, x := range vc {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = strconv.AppendUint(b, x, 10)
 	}
-	return append(b, "]}"...)
+	return append(b, ']')
 }
 
 func optString(b []byte, key, s string) []byte {

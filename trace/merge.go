@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // Collector is the supervisor's side of a traced run: it creates each
@@ -15,16 +16,17 @@ type Collector struct {
 	Objects []Object
 	Board   *Board
 	bufs    []*Buffer
+	mu      sync.Mutex
 	post    [][]Event // per process: events the supervisor adds after its last own
-	global  []Event   // run-wide events (the deadlock report), placed on a lane at merge
 }
 
 // NewCollector creates buffers for procs (bufSize bytes each, 0 = default)
-// and a board for objects.
-func NewCollector(script string, procs []Proc, objects []Object, bufSize int) (*Collector, error) {
+// and a board with slots clock slots (one per declaration: a recorder
+// names an object's slot by its declaration index).
+func NewCollector(script string, procs []Proc, objects []Object, slots, bufSize int) (*Collector, error) {
 	c := &Collector{Script: script, Procs: procs, Objects: objects}
 	var err error
-	if c.Board, err = NewBoard(len(objects), len(procs)); err != nil {
+	if c.Board, err = NewBoard(slots, len(procs)); err != nil {
 		return nil, err
 	}
 	for _, p := range procs {
@@ -43,11 +45,19 @@ func NewCollector(script string, procs []Proc, objects []Object, bufSize int) (*
 func (c *Collector) Buffer(p int) *Buffer { return c.bufs[p] }
 
 // Spawned records, as process p's first event, that the supervisor
-// started it. Call it before the process runs.
-func (c *Collector) Spawned(p int, pid int) {
-	c.Procs[p].Pid = pid
+// starts it. Call it before the process runs.
+func (c *Collector) Spawned(p int) {
 	r := NewRecorder(p, len(c.Procs), c.bufs[p], nil)
-	r.Record(&Event{Op: OpSpawn, Time: Now(), Fields: map[string]any{"pid": pid}})
+	r.Record(&Event{Op: OpSpawn, Time: Now()})
+}
+
+// SetPid records process p's pid for the header.
+func (c *Collector) SetPid(p, pid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p >= 0 && p < len(c.Procs) && pid != 0 {
+		c.Procs[p].Pid = pid
+	}
 }
 
 // Add records an event the supervisor saw about process p (a kill, a stop,
@@ -59,12 +69,10 @@ func (c *Collector) Add(p int, e Event) {
 	if e.Time == 0 {
 		e.Time = Now()
 	}
+	c.mu.Lock()
 	c.post[p] = append(c.post[p], e)
+	c.mu.Unlock()
 }
-
-// AddRun records a run-wide event (a deadlock report): it is placed on the
-// lane of process p (the first process of the cycle, say).
-func (c *Collector) AddRun(p int, e Event) { c.Add(p, e) }
 
 // Close releases the buffers and the board.
 func (c *Collector) Close() {
@@ -82,6 +90,8 @@ func (c *Collector) Close() {
 // A buffer that overflowed gives an Overflow entry and an "overflow" event
 // on that lane: missing events are never silent.
 func (c *Collector) Merge() (*Trace, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	t := &Trace{Version: Version, Script: c.Script, Procs: c.Procs, Objects: c.Objects}
 	decl := make(map[[2]string]string, len(c.Objects))
 	for _, o := range c.Objects {

@@ -25,6 +25,7 @@ const (
 	hasLen
 	hasCause
 	hasFields
+	hasBeginVC
 )
 
 var errRecord = errors.New("trace: malformed record")
@@ -67,6 +68,9 @@ func appendRecord(b []byte, e *Event) []byte {
 	}
 	if e.Cause != nil {
 		mask |= hasCause
+	}
+	if e.BeginVC != nil {
+		mask |= hasBeginVC
 	}
 	var fields []byte
 	if len(e.Fields) > 0 {
@@ -121,8 +125,16 @@ func appendRecord(b []byte, e *Event) []byte {
 		b = binary.AppendUvarint(b, uint64(len(fields)))
 		b = append(b, fields...)
 	}
-	b = binary.AppendUvarint(b, uint64(len(e.VC)))
-	for _, x := range e.VC {
+	b = appendClock(b, e.VC)
+	if mask&hasBeginVC != 0 {
+		b = appendClock(b, e.BeginVC)
+	}
+	return b
+}
+
+func appendClock(b []byte, vc VC) []byte {
+	b = binary.AppendUvarint(b, uint64(len(vc)))
+	for _, x := range vc {
 		b = binary.AppendUvarint(b, x)
 	}
 	return b
@@ -238,16 +250,25 @@ func decodeRecord(b []byte, e *Event, in interner) error {
 			}
 		}
 	}
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		return errRecord
-	}
-	e.VC = make(VC, n)
-	for i := range e.VC {
-		e.VC[i] = r.uvarint()
+	e.VC = r.clock()
+	if mask&hasBeginVC != 0 {
+		e.BeginVC = r.clock()
 	}
 	if r.err {
 		return errRecord
 	}
 	return nil
+}
+
+func (r *recReader) clock() VC {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.err = true
+		return nil
+	}
+	vc := make(VC, n)
+	for i := range vc {
+		vc[i] = r.uvarint()
+	}
+	return vc
 }

@@ -13,13 +13,13 @@ import (
 func TestRecordMerge(t *testing.T) {
 	procs := []Proc{{Name: "a"}, {Name: "b"}}
 	objs := []Object{{Kind: "semaphore", Name: "s", Decl: "x.lua:1"}, {Kind: "pipe", Name: "#2", Decl: "x.lua:2"}, {Kind: "mailbox", Name: "box", Decl: "x.lua:3"}}
-	c, err := NewCollector("x.lua", procs, objs, 0)
+	c, err := NewCollector("x.lua", procs, objs, len(objs), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Spawned(0, 100)
-	c.Spawned(1, 101)
+	c.Spawned(0)
+	c.Spawned(1)
 	ra := NewRecorder(0, 2, c.Buffer(0), c.Board)
 	rb := NewRecorder(1, 2, c.Buffer(1), c.Board)
 	ra.Resume()
@@ -118,7 +118,7 @@ func TestRecordMerge(t *testing.T) {
 }
 
 func TestOverflowIsRecorded(t *testing.T) {
-	c, err := NewCollector("", []Proc{{Name: "a"}}, nil, 1024)
+	c, err := NewCollector("", []Proc{{Name: "a"}}, nil, 0, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ipcscript/ipcscript/runtime"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // version is set at build time with -ldflags "-X github.com/ipcscript/ipcscript/cmd/ipcscript/cli.version=...".
@@ -30,6 +31,7 @@ Usage:
   ipcscript [run] [flags] file.lua [-- script args]   run a script
   ipcscript check file.lua                            list its processes and objects; launch nothing
   ipcscript test [-o text|tap|junit|json] [paths...]  run exercise scripts (*_test.lua); each passes or fails
+  ipcscript trace convert IN.jsonl OUT.html           turn a recorded run into a view (.json .shiviz .mmd .html)
   ipcscript version                                   print the version
 
 Examples:
@@ -58,6 +60,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	failFast := fs.Bool("fail-fast", false, "stop every process as soon as one fails")
 	output := fs.StringP("output", "o", "text", "test: report format: text, tap, junit or json")
 	verbose := fs.BoolP("verbose", "v", false, "test: show every test's output, not only the failures'")
+	traceFile := fs.String("trace", "", "record every IPC operation into this file; its extension picks the view: .jsonl .json .shiviz .mmd .html")
+	traceDir := fs.String("trace-dir", "", "test: record each test file's run as a .jsonl trace in this directory")
+	traceLimit := fs.Int("trace-limit", 0, "with --trace x.mmd: show at most this many events (default 2000)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() { fmt.Fprintf(stderr, usage, flagUsages(fs)) }
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +83,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(rest) == 0 {
 		return usageErr("no script given")
+	}
+	if rest[0] == "trace" {
+		return runTrace(rest[1:], stdout, stderr)
 	}
 	cmd := "run"
 	switch rest[0] {
@@ -124,6 +132,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}()
 	if cmd == "test" {
 		opts := runtime.Options{Quiet: *quiet, NoPrefix: *noPrefix, FailFast: *failFast}
+		opts.Trace.Limit = *traceLimit
+		if *traceDir != "" {
+			if err := os.MkdirAll(*traceDir, 0o755); err != nil {
+				fmt.Fprintf(stderr, "ipcscript test: --trace-dir: %v\n", err)
+				return runtime.ExitUsage
+			}
+		}
+		opts.Trace.Path = *traceDir // runTests names a file in it per test
 		if *timeout != "" {
 			d, err := parseDuration(*timeout)
 			if err != nil {
@@ -138,6 +154,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		scriptArgs = scriptArgs[1:]
 	}
 	opts := runtime.Options{Args: scriptArgs, Stdout: stdout, Stderr: stderr, Quiet: *quiet, NoPrefix: *noPrefix, FailFast: *failFast}
+	opts.Trace.Path, opts.Trace.Limit = *traceFile, *traceLimit
+	if *traceFile != "" {
+		if _, err := trace.FormatOf(*traceFile); err != nil {
+			return usageErr("--trace: %v", err)
+		}
+	}
 	if *timeout != "" {
 		d, err := parseDuration(*timeout)
 		if err != nil {
@@ -182,6 +204,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		for _, f := range rep.Failed {
 			fmt.Fprintf(stderr, "ipcscript: expectation failed: %s\n", f)
 		}
+	}
+	if rep.TracePath != "" && (!*quiet || !rep.OK) {
+		fmt.Fprintf(stderr, "ipcscript: trace: %s (%d events)\n", rep.TracePath, len(rep.Trace.Events))
 	}
 	return rep.ExitCode()
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/ipcscript/ipcscript/runtime"
@@ -34,7 +35,11 @@ func runTests(ctx context.Context, paths []string, format string, verbose bool, 
 		if ctx.Err() != nil {
 			break
 		}
-		res := runtime.RunTest(ctx, f, opts)
+		o := opts
+		if opts.Trace.Path != "" { // --trace-dir: one trace per test file
+			o.Trace.Path = traceFileFor(opts.Trace.Path, f)
+		}
+		res := runtime.RunTest(ctx, f, o)
 		results = append(results, res)
 		if res.Passed {
 			passed++
@@ -47,6 +52,9 @@ func runTests(ctx context.Context, paths []string, format string, verbose bool, 
 				fmt.Fprintf(stdout, "PASS %s (%.2fs)\n", f, res.Elapsed)
 			} else {
 				fmt.Fprintf(stdout, "FAIL %s (%.2fs): %s\n", f, res.Elapsed, res.Summary)
+				if res.Report != nil && res.Report.TracePath != "" {
+					fmt.Fprintf(stdout, "    trace: %s\n", res.Report.TracePath)
+				}
 			}
 			if !res.Passed || verbose {
 				fmt.Fprint(stdout, indent(res.Output, "    "))
@@ -130,4 +138,13 @@ func writeJUnit(w io.Writer, results []runtime.TestResult, passed, failed int) {
 	enc.Indent("", "  ")
 	enc.Encode(s)
 	fmt.Fprintln(w)
+}
+
+// traceFileFor names the trace of test file f in dir: its path with the
+// separators replaced, so tests of the same name in different directories
+// do not overwrite each other's.
+func traceFileFor(dir, f string) string {
+	name := strings.TrimSuffix(filepath.ToSlash(filepath.Clean(f)), ".lua")
+	name = strings.TrimLeft(strings.ReplaceAll(strings.ReplaceAll(name, "../", ""), "/", "_"), "._")
+	return filepath.Join(dir, name+".jsonl")
 }

@@ -1,0 +1,225 @@
+package runtime
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/trace"
+)
+
+// TraceOptions say whether and where a run is recorded (docs/TRACING.md).
+// Tracing is on when Path is set, W is set, or Record is true.
+type TraceOptions struct {
+	Path   string    // write the trace here; the extension picks the view (.jsonl .json .shiviz .mmd .html)
+	W      io.Writer // or write it here, in Format
+	Format string    // with W: ".jsonl" (default), ".json", ".shiviz", ".mmd", ".html"
+	Record bool      // only put the events on the Report (Report.Trace)
+	Limit  int       // .mmd: at most this many events (0: trace.DefaultMermaidLimit)
+	Buffer int       // bytes of shared memory per process for its events (0: trace.DefaultBuffer)
+}
+
+func (o *TraceOptions) on() bool { return o.Path != "" || o.W != nil || o.Record }
+
+// tracer is the supervisor's side of a traced run.
+type tracer struct {
+	col *trace.Collector
+	idx map[*bindings.Process]int
+}
+
+// traceBegin creates the buffers and the clock board, once the processes
+// and objects are all declared (nothing when tracing is off).
+func (sup *supervisor) traceBegin() error {
+	o := &sup.s.opts.Trace
+	if !o.on() {
+		return nil
+	}
+	if o.Path != "" {
+		if _, err := trace.FormatOf(o.Path); err != nil {
+			return err
+		}
+	}
+	env := sup.s.env
+	t := &tracer{idx: map[*bindings.Process]int{}}
+	var procs []trace.Proc
+	for i, p := range env.Procs {
+		procs = append(procs, trace.Proc{Name: p.Name, Group: p.Group})
+		t.idx[p] = i
+	}
+	var objs []trace.Object
+	for _, d := range env.Decls {
+		if d.Kind == "process" {
+			continue
+		}
+		objs = append(objs, trace.Object{Kind: d.Kind, Name: d.Name, Decl: d.Line})
+	}
+	col, err := trace.NewCollector(sup.s.name, procs, objs, len(env.Decls), o.Buffer)
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	t.col = col
+	sup.trace = t
+	return nil
+}
+
+// traceFiles adds the process's buffer and the board to the descriptors a
+// child inherits and says where they are in the manifest.
+func (sup *supervisor) traceFiles(c *child, m *bindings.Manifest, files []*os.File) []*os.File {
+	t := sup.trace
+	if t == nil {
+		return files
+	}
+	i := t.idx[c.p]
+	m.TraceBuf = 3 + len(files)
+	files = append(files, t.col.Buffer(i).File())
+	m.TraceBoard = 3 + len(files)
+	return append(files, t.col.Board.File())
+}
+
+// traceSpawning records the spawn as the process's first event, before it
+// can record anything itself.
+func (sup *supervisor) traceSpawning(c *child) {
+	if t := sup.trace; t != nil {
+		t.col.Spawned(t.idx[c.p])
+	}
+}
+
+// traceExited records how a process ended.
+func (sup *supervisor) traceExited(c *child) {
+	t := sup.trace
+	if t == nil {
+		return
+	}
+	i := t.idx[c.p]
+	t.col.SetPid(i, c.p.Pid)
+	e := trace.Event{Op: trace.OpExit, Fields: map[string]any{}}
+	switch {
+	case c.err != nil:
+		e.Outcome, e.Label = "error", "did not start: "+c.err.Error()
+	case c.state != nil:
+		e.Fields["code"] = c.state.ExitCode()
+		if ws, ok := c.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Outcome = "signal"
+			e.Fields["signal"] = unix.SignalName(ws.Signal())
+			e.Label = "killed by " + unix.SignalName(ws.Signal())
+		} else if c.state.ExitCode() != 0 {
+			e.Outcome = "failed"
+		}
+	}
+	if c.result.Error != "" {
+		e.Outcome = "error"
+		e.Label = c.result.Error
+	}
+	t.col.Add(i, e)
+}
+
+// traceStop records that the supervisor stops the run (reason: deadlock,
+// timeout, interrupt, terminated, fail-fast) on every live process's lane.
+func (sup *supervisor) traceStop(reason, detail string) {
+	t := sup.trace
+	if t == nil {
+		return
+	}
+	if reason == "deadlock" && len(sup.children) > 0 {
+		// the report, on the lane of the first process that is part of it
+		at := 0
+		for i, c := range sup.children {
+			if c.state == nil && c.p.Pid != 0 && bytes.Contains([]byte(detail), []byte(c.p.Name)) {
+				at = i
+				break
+			}
+		}
+		t.col.Add(at, trace.Event{Op: trace.OpDeadlock, Label: detail})
+	}
+	for _, c := range sup.children {
+		if c.state == nil && c.p.Pid != 0 {
+			t.col.Add(t.idx[c.p], trace.Event{Op: trace.OpStop, Outcome: reason, Label: "the supervisor stops the run: SIGTERM"})
+		}
+	}
+}
+
+// traceKill records a SIGKILL after the grace period.
+func (sup *supervisor) traceKill(c *child) {
+	if t := sup.trace; t != nil {
+		t.col.Add(t.idx[c.p], trace.Event{Op: trace.OpKill, Label: "SIGKILL after the grace period", Fields: map[string]any{"signal": "SIGKILL"}})
+	}
+}
+
+// traceEnd merges the buffers, writes the trace and puts it on the report.
+func (sup *supervisor) traceEnd(rep *Report) {
+	t := sup.trace
+	if t == nil {
+		return
+	}
+	defer t.col.Close()
+	for i, c := range sup.children {
+		t.col.SetPid(i, c.p.Pid)
+	}
+	tr, err := t.col.Merge()
+	if err != nil {
+		sup.errorf("trace: %v", err)
+		return
+	}
+	rep.Trace = tr
+	for _, ov := range tr.Overflow {
+		sup.warnf("trace: process %q recorded %d events and dropped %d (its buffer was full; raise it with TraceOptions.Buffer)", ov.Proc, ov.Recorded, ov.Dropped)
+	}
+	o := &sup.s.opts.Trace
+	switch {
+	case o.Path != "":
+		if err := trace.WriteFile(o.Path, tr, trace.Options{Limit: o.Limit}); err != nil {
+			sup.errorf("%v", err)
+			return
+		}
+		rep.TracePath = o.Path
+	case o.W != nil:
+		f := o.Format
+		if f == "" {
+			f = ".jsonl"
+		}
+		if err := trace.WriteFormat(o.W, f, tr, trace.Options{Limit: o.Limit}); err != nil {
+			sup.errorf("trace: %v", err)
+		}
+	}
+}
+
+// traceKilled records the SIGKILLs sent to process groups after the grace
+// period (called from the kill timer's goroutine).
+func (sup *supervisor) traceKilled(groups []int) {
+	if sup.trace == nil {
+		return
+	}
+	for _, c := range sup.children {
+		for _, g := range groups {
+			if c.p.Pid == g {
+				sup.traceKill(c)
+			}
+		}
+	}
+}
+
+// openRecorder maps a child's trace buffer and the run's clock board.
+func openRecorder(m *bindings.Manifest) (*trace.Recorder, error) {
+	buf, err := trace.OpenBuffer(os.NewFile(uintptr(m.TraceBuf), "trace buffer"))
+	if err != nil {
+		return nil, err
+	}
+	board, err := trace.OpenBoard(os.NewFile(uintptr(m.TraceBoard), "trace board"))
+	if err != nil {
+		return nil, err
+	}
+	p := 0
+	for i, q := range m.Procs {
+		if q.Name == m.Self {
+			p = i
+		}
+	}
+	r := trace.NewRecorder(p, len(m.Procs), buf, board)
+	r.Resume()
+	return r, nil
+}
