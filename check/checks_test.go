@@ -243,3 +243,27 @@ func TestWindowBringsInTheSender(t *testing.T) {
 		}
 	}
 }
+
+// A check with nothing to judge (a misspelt label, an unrecorded run)
+// fails instead of passing by default.
+func TestNothingRecordedFails(t *testing.T) {
+	s := newSim("a", "b")
+	s.span(0, "crit", 1, 2)
+	s.send(0, "box", 3)
+	tr := s.trace()
+	for _, v := range []*Violation{
+		tr.Exclusive("crti"), tr.ExclusiveRW("write", "read"), tr.Bounded("crti", 2),
+		tr.EachOnce("bx"), tr.FIFO("bx"),
+		tr.HappensBefore(Filter{Label: "nope"}, Filter{Label: "crit"}),
+		tr.HappensBefore(Filter{Label: "crit"}, Filter{Proc: "c"}),
+		tr.Concurrent(Filter{Label: "crit"}, Filter{Label: "crit"}),
+		tr.Progress("c", 0.5), tr.Linearizable("reg", registerModel),
+	} {
+		if v == nil || !strings.Contains(v.Error(), "was recorded (is the name right?") {
+			t.Errorf("want a 'nothing recorded' violation, got %v", v)
+		}
+	}
+	if v := tr.HappensBefore(Filter{Label: "crit"}, Filter{Proc: "c"}); !strings.Contains(v.Error(), `no event matches {proc = "c"}`) {
+		t.Errorf("filter not shown: %v", v)
+	}
+}

@@ -203,6 +203,20 @@ type Filter struct {
 	Label  string
 }
 
+// String shows the filter as a script would write it.
+func (f Filter) String() string {
+	var parts []string
+	for _, kv := range [][2]string{{"proc", f.Proc}, {"object", f.Object}, {"kind", f.Kind}, {"label", f.Label}} {
+		if kv[1] != "" {
+			parts = append(parts, fmt.Sprintf("%s = %q", kv[0], kv[1]))
+		}
+	}
+	if len(parts) == 1 && f.Label != "" {
+		return fmt.Sprintf("%q", f.Label)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
 // Match says whether e is selected.
 func (f Filter) Match(e *Event) bool {
 	if f.Proc != "" && e.Proc != f.Proc && !strings.HasPrefix(e.Proc, f.Proc+".") {

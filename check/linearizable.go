@@ -50,6 +50,9 @@ func (t *Trace) Linearizable(object string, m Model) *Violation {
 	for _, e := range t.Spans(object) {
 		ops = append(ops, Operation{Input: one(listField(e, "args")), Output: one(listField(e, "results")), Call: e.Time, Return: e.End, Event: e})
 	}
+	if len(ops) == 0 {
+		return t.nothing("linearizable", fmtf("no span labelled %q", object))
+	}
 	r := CheckOperations(m, ops)
 	if r.OK {
 		return nil

@@ -15,9 +15,13 @@ func isReceive(e *Event) bool {
 // messages returns the messages that went into and came out of the
 // object; sends and receives that did not happen ("full", "timeout",
 // "empty", "closed") are left out.
-func (t *Trace) messages(object string) (sent, recv []*Event) {
+func (t *Trace) messages(object string) (sent, recv []*Event, tried bool) {
 	for _, e := range t.Events {
-		if e.Object != object || e.Outcome != "" || e.Msg == nil {
+		if e.Object != object {
+			continue
+		}
+		tried = tried || e.Op == trace.OpSend || e.Op == trace.OpReceive || e.Op == trace.OpSelect
+		if e.Outcome != "" || e.Msg == nil {
 			continue
 		}
 		switch {
@@ -27,7 +31,7 @@ func (t *Trace) messages(object string) (sent, recv []*Event) {
 			recv = append(recv, e)
 		}
 	}
-	return sent, recv
+	return sent, recv, tried
 }
 
 // msgName is "producer no. 3".
@@ -38,7 +42,10 @@ func (t *Trace) msgName(id trace.MsgID) string {
 // EachOnce checks that every message sent to the object was received
 // exactly once, and that nothing was received that was not sent there.
 func (t *Trace) EachOnce(object string) *Violation {
-	sent, recv := t.messages(object)
+	sent, recv, tried := t.messages(object)
+	if !tried {
+		return t.nothing("each_once", fmtf("no message sent to or received from %q", object))
+	}
 	got := map[trace.MsgID][]*Event{}
 	for _, r := range recv {
 		got[*r.Msg] = append(got[*r.Msg], r)
@@ -67,7 +74,10 @@ func (t *Trace) EachOnce(object string) *Violation {
 // same receiver earlier, or by one whose receive is ordered before) an
 // earlier message of the same sender.
 func (t *Trace) FIFO(object string) *Violation {
-	_, recv := t.messages(object)
+	_, recv, tried := t.messages(object)
+	if !tried {
+		return t.nothing("fifo", fmtf("no message sent to or received from %q", object))
+	}
 	bySender := map[int][]*Event{}
 	for _, r := range recv {
 		bySender[r.Msg.Src] = append(bySender[r.Msg.Src], r)

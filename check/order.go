@@ -4,8 +4,11 @@ package check
 // event b selects.
 func (t *Trace) HappensBefore(a, b Filter) *Violation {
 	as, bs := t.Select(a), t.Select(b)
-	if len(as) == 0 || len(bs) == 0 {
-		return nil
+	if len(as) == 0 {
+		return t.nothing("happens_before", "no event matches "+a.String())
+	}
+	if len(bs) == 0 {
+		return t.nothing("happens_before", "no event matches "+b.String())
 	}
 	// Program order makes the last a-event of each process enough: if it
 	// precedes e, all the process's earlier a-events do too.
@@ -49,7 +52,7 @@ func (t *Trace) Concurrent(a, b Filter) *Violation {
 		}
 	}
 	if x == nil {
-		return &Violation{Check: "concurrent", Summary: "no pair of matching events in different processes to compare"}
+		return t.nothing("concurrent", fmtf("no pair of events in different processes matches %s and %s", a.String(), b.String()))
 	}
 	if Before(y, x) {
 		x, y = y, x
@@ -73,6 +76,9 @@ func (t *Trace) Progress(proc string, share float64) *Violation {
 		if e.Blocked {
 			blocked[e.P] += e.End - e.Time
 		}
+	}
+	if len(lives) == 0 {
+		return t.nothing("progress", fmtf("no event of process %q", proc))
 	}
 	for p, l := range lives {
 		life := l[1] - l[0]

@@ -8,6 +8,9 @@ import "sort"
 // ordered them) fail: the next run may overlap them.
 func (t *Trace) Exclusive(label string) *Violation {
 	spans := t.Spans(label)
+	if len(spans) == 0 {
+		return t.nothing("exclusive", fmtf("no span labelled %q", label))
+	}
 	// If the spans of different processes are totally ordered, the order
 	// agrees with their begin times, and by transitivity it is enough that
 	// each span happens before the next one that begins after it.
@@ -47,6 +50,9 @@ func (t *Trace) unordered(check, what string, a, b *Event) *Violation {
 func (t *Trace) ExclusiveRW(writer, reader string) *Violation {
 	ws := t.Spans(writer)
 	all := append(append([]*Event(nil), ws...), t.Spans(reader)...)
+	if len(ws) == 0 {
+		return t.nothing("exclusive", fmtf("no span labelled %q", writer))
+	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Time < all[j].Time })
 	for _, w := range ws {
 		for _, s := range all {
@@ -74,6 +80,9 @@ func (t *Trace) ExclusiveRW(writer, reader string) *Violation {
 // maximum matching (Hopcroft–Karp), then König's construction.
 func (t *Trace) Bounded(label string, n int) *Violation {
 	spans := t.Spans(label)
+	if len(spans) == 0 {
+		return t.nothing("bounded", fmtf("no span labelled %q", label))
+	}
 	if len(spans) <= n {
 		return nil
 	}

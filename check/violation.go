@@ -43,3 +43,10 @@ func (t *Trace) violation(check, summary string, evs ...*Event) *Violation {
 }
 
 func fmtf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+// nothing is the violation of a check that found nothing to judge: a
+// label or name that is wrong, or a run that was not recorded, must not
+// pass by default.
+func (t *Trace) nothing(check, what string) *Violation {
+	return &Violation{Check: check, Summary: what + " was recorded (is the name right? was the run recorded: ipc.run{trace = true}?)"}
+}

@@ -82,7 +82,13 @@ func RunTest(ctx context.Context, file string, opts Options) TestResult {
 	default:
 		res.Summary = rep.Summary()
 		if len(rep.Failed) > 0 {
-			res.Summary += fmt.Sprintf(" (expectation failed: %s)", strings.Join(rep.Failed, "; "))
+			// The first line of each: a check's explanation goes on with
+			// its events and window, which the output shows in full.
+			first := make([]string, len(rep.Failed))
+			for i, f := range rep.Failed {
+				first[i], _, _ = strings.Cut(f, "\n")
+			}
+			res.Summary += fmt.Sprintf(" (expectation failed: %s)", strings.Join(first, "; "))
 		}
 	}
 	return res
