@@ -173,9 +173,13 @@ func newUserData(L *lua.LState, class string, v any) *lua.LUserData {
 // finds its method without a call into Go (~100 ns saved per call: a Lua
 // lock/unlock pair is two method calls). With fields, __index is a Go
 // function that looks up methods first, then asks fields.
+//
+// The metatable also holds the methods as __methods, whatever __index is,
+// so that tools can list them (the editor stubs' test, types/ipc.lua).
 func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue) {
 	mt := L.NewTypeMetatable(class)
 	idx := L.SetFuncs(L.NewTable(), methods)
+	L.SetField(mt, "__methods", idx)
 	if fields == nil {
 		L.SetField(mt, "__index", idx)
 	} else {
