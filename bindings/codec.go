@@ -334,6 +334,9 @@ type bodyDecoder struct {
 	// an array, so {[2^25] = 1} costs 2^25 slots, and a few bytes must not
 	// cost gigabytes.
 	sparse int
+	// The last short string body decoded, and its bytes: see decode.
+	lastShort lua.LValue
+	lastBytes string
 }
 
 func newBodyDecoder() *bodyDecoder {
@@ -349,8 +352,17 @@ func (d *bodyDecoder) decode(L *lua.LState, body []byte) (v lua.LValue, err erro
 	if len(body) == 0 { // a sender outside Lua may send no body at all
 		return lua.LNil, nil
 	}
-	if s, ok := shortString(body); ok {
-		return s, nil
+	if b, ok := shortStringBytes(body); ok {
+		// The same short body as the previous one (a stream of "tick",
+		// "done", a fixed payload) is the same Lua string: return it
+		// rather than allocate its copy again. Lua strings are values, so
+		// nobody can tell, except by the garbage not made.
+		if d.lastShort != nil && string(b) == d.lastBytes {
+			return d.lastShort, nil
+		}
+		s := lua.LString(b)
+		d.lastShort, d.lastBytes = s, string(s)
+		return d.lastShort, nil
 	}
 	d.body = body
 	d.sparse = maxSparseSlots
@@ -375,15 +387,23 @@ func (d *bodyDecoder) decode(L *lua.LState, body []byte) (v lua.LValue, err erro
 // decoder: the same value the general path returns. ok is false for any
 // other body.
 func shortString(body []byte) (lua.LValue, bool) {
+	if b, ok := shortStringBytes(body); ok {
+		return lua.LString(b), true
+	}
+	return nil, false
+}
+
+// shortStringBytes returns the bytes of the string shortString decodes.
+func shortStringBytes(body []byte) ([]byte, bool) {
 	c := body[0]
 	switch {
 	case c >= 0xa0 && c <= 0xbf: // fixstr
 		if int(c&0x1f) == len(body)-1 {
-			return lua.LString(body[1:]), true
+			return body[1:], true
 		}
 	case c == mpStr8 || c == mpBin8:
 		if len(body) >= 2 && int(body[1]) == len(body)-2 {
-			return lua.LString(body[2:]), true
+			return body[2:], true
 		}
 	}
 	return nil, false

@@ -150,8 +150,8 @@ func mailboxSend(L *lua.LState) int {
 // nothing here).
 func mailboxReceive(L *lua.LState) int {
 	b := checkMailbox(L, mailboxReceiveWhat)
-	f, peer, w := b.m.recvOpts(L, 2, b.recvWhat)
-	return b.m.receive(L, b.recvWhat, b.q, b.obj, peer, f, w, b.nameV)
+	f, peer, w, into := b.m.recvOpts(L, 2, b.recvWhat)
+	return b.m.receive(L, b.recvWhat, b.q, b.obj, peer, f, w, b.nameV, into)
 }
 
 // box:close(): senders then get an error; receivers take what is queued,

@@ -250,6 +250,35 @@ func (m *messenger) messageTable(L *lua.LState, msg *ipc.Message, dst lua.LValue
 	}), nil
 }
 
+// fillMessageTable sets the fields of the message just received in t, a
+// table the script owns ({into = t}): the same fields messageTable
+// builds, the absent ones set to nil. Once t has had every field, refilling
+// it allocates nothing, so a loop receiving into one table makes no
+// per-message garbage beyond the values themselves (a new string body,
+// numbers that need a box).
+func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Message, dst lua.LValue) error {
+	body, err := m.dec.decode(L, msg.Body)
+	if cap(msg.Body) > 1<<20 {
+		msg.Body = nil // a one-off large message is not kept
+	}
+	if err != nil {
+		return fmt.Errorf("message from %s: %w", m.nameOf(msg.Src), err)
+	}
+	v := [msgFields]lua.LValue{
+		m.typeValue(msg.Type),
+		body,
+		m.nameOf(msg.Src),
+		dst,
+		boxInt(len(msg.Body)),
+		boxInt(msg.Seq),
+		lua.LNumber(float64(msg.Time) / 1e9),
+	}
+	for i, k := range msgKeyNames {
+		t.RawSetString(k, v[i])
+	}
+	return nil
+}
+
 // sendOpts reads {type =, timeout =, block =} at n.
 func sendOpts(L *lua.LState, n int) (string, ipc.WaitOpts) {
 	t := optTable(L, n)
@@ -263,12 +292,20 @@ func sendOpts(L *lua.LState, n int) (string, ipc.WaitOpts) {
 	return typ, waitOptsFrom(L, t)
 }
 
-// recvOpts reads {from =, type =, timeout =, block =} at n.
-func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int32, ipc.WaitOpts) {
+// recvOpts reads {from =, type =, timeout =, block =, into =} at n.
+func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int32, ipc.WaitOpts, *lua.LTable) {
 	var f ipc.Filter
 	t := optTable(L, n)
 	if t == nil {
-		return f, 0, ipc.WaitOpts{}
+		return f, 0, ipc.WaitOpts{}, nil
+	}
+	var into *lua.LTable
+	switch v := t.RawGetString("into").(type) {
+	case *lua.LTable:
+		into = v
+	case *lua.LNilType:
+	default:
+		L.RaiseError("%s: into must be a table, got %s", what, typeName(v))
 	}
 	var peer int32
 	switch v := t.RawGetString("from").(type) {
@@ -286,7 +323,7 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 	default:
 		L.RaiseError("%s: type must be a string, got %s", what, typeName(v))
 	}
-	return f, peer, waitOptsFrom(L, t)
+	return f, peer, waitOptsFrom(L, t), into
 }
 
 // send encodes body and sends it on q. capacity is what the sender knows
@@ -343,8 +380,9 @@ func pushSent(L *lua.LState, err error) int {
 	return 1
 }
 
-// receive takes one message from q that f matches and pushes its table.
-func (m *messenger) receive(L *lua.LState, what string, q *ipc.Queue, obj, peer int32, f ipc.Filter, w ipc.WaitOpts, dst lua.LValue) int {
+// receive takes one message from q that f matches and pushes its table:
+// into, filled, when it is not nil, else a new one.
+func (m *messenger) receive(L *lua.LState, what string, q *ipc.Queue, obj, peer int32, f ipc.Filter, w ipc.WaitOpts, dst lua.LValue, into *lua.LTable) int {
 	err := q.Receive(f, ipc.WaitOpts{NonBlocking: true}, &m.in)
 	if err == ipc.ErrEmpty && !w.NonBlocking {
 		if m.afterRun() {
@@ -360,6 +398,13 @@ func (m *messenger) receive(L *lua.LState, what string, q *ipc.Queue, obj, peer 
 		return Outcome(L, err)
 	}
 	m.env.Slot.Done()
+	if into != nil {
+		if err := m.fillMessageTable(L, into, &m.in, dst); err != nil {
+			L.RaiseError("%s: %v", what, err)
+		}
+		L.Push(into)
+		return 1
+	}
 	t, err := m.messageTable(L, &m.in, dst)
 	if err != nil {
 		L.RaiseError("%s: %v", what, err)
@@ -402,18 +447,18 @@ func (m *messenger) luaSend(L *lua.LState) int {
 // that has exited and left nothing queued).
 func (m *messenger) luaReceive(L *lua.LState) int {
 	m.mustRun(L, "ipc.receive")
-	f, peer, w := m.recvOpts(L, 1, "ipc.receive")
+	f, peer, w, into := m.recvOpts(L, 1, "ipc.receive")
 	ib := m.ownInbox(L, "ipc.receive")
-	return m.receive(L, "ipc.receive", ib.q, ib.obj, peer, f, w, ib.nameV)
+	return m.receive(L, "ipc.receive", ib.q, ib.obj, peer, f, w, ib.nameV, into)
 }
 
 // ipc.inbox:receive([opts]): the same as ipc.receive(opts).
 func (m *messenger) luaInboxReceive(L *lua.LState) int {
 	checkClass[*inboxRef](L, 1, "ipc.inbox")
 	m.mustRun(L, "ipc.inbox:receive")
-	f, peer, w := m.recvOpts(L, 2, "ipc.inbox:receive")
+	f, peer, w, into := m.recvOpts(L, 2, "ipc.inbox:receive")
 	ib := m.ownInbox(L, "ipc.inbox:receive")
-	return m.receive(L, "ipc.inbox:receive", ib.q, ib.obj, peer, f, w, ib.nameV)
+	return m.receive(L, "ipc.inbox:receive", ib.q, ib.obj, peer, f, w, ib.nameV, into)
 }
 
 func (r *inboxRef) selectPrepare(L *lua.LState) { r.m.ownInbox(L, "ipc.select") }

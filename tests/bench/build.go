@@ -10,7 +10,10 @@ import (
 )
 
 // buildC compiles every peers/c/*.c into dir with the system's cc -O2 and
-// returns the binaries by name ("pingpong" for pingpong.c).
+// returns the binaries by name ("pingpong" for pingpong.c). A NAME_static.c
+// is linked with -static (a floor without the dynamic loader); where the C
+// library has no static form it is linked as usual, and static[name] says
+// so.
 func buildC(ctx context.Context, cc, srcDir, dir string) (map[string]string, error) {
 	srcs, err := filepath.Glob(filepath.Join(srcDir, "*.c"))
 	if err != nil || len(srcs) == 0 {
@@ -21,6 +24,14 @@ func buildC(ctx context.Context, cc, srcDir, dir string) (map[string]string, err
 		name := strings.TrimSuffix(filepath.Base(src), ".c")
 		out := filepath.Join(dir, name)
 		c := exec.CommandContext(ctx, cc, "-O2", "-Wall", "-Wextra", "-o", out, src, "-lrt", "-pthread")
+		if strings.HasSuffix(name, "_static") {
+			s := exec.CommandContext(ctx, cc, "-O2", "-static", "-o", out, src)
+			if s.Run() == nil {
+				bins[name] = out
+				continue
+			}
+			nonStatic[name] = true
+		}
 		if msg, err := c.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, msg)
 		}
@@ -29,12 +40,27 @@ func buildC(ctx context.Context, cc, srcDir, dir string) (map[string]string, err
 	return bins, nil
 }
 
-// buildIpcscript builds the ipcscript binary from the module at root.
+// nonStatic lists the *_static peers that could only be linked dynamically.
+var nonStatic = map[string]bool{}
+
+// buildIpcscript builds the ipcscript binary from the module at root, as
+// the README says to: static, without cgo.
 func buildIpcscript(ctx context.Context, root, out string) error {
-	c := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/ipcscript")
+	return goBuild(ctx, root, out, "./cmd/ipcscript")
+}
+
+// buildMinimalGo builds tests/bench/floor/mingo, a Go program whose main
+// is empty: the floor under the bare re-exec of ipcscript.
+func buildMinimalGo(ctx context.Context, root, out string) error {
+	return goBuild(ctx, root, out, "./tests/bench/floor/mingo")
+}
+
+func goBuild(ctx context.Context, root, out, pkg string) error {
+	c := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	c.Env = append(os.Environ(), "CGO_ENABLED=0")
 	c.Dir = root
 	if msg, err := c.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/ipcscript: %v: %s", err, strings.TrimSpace(string(msg)))
+		return fmt.Errorf("go build %s: %v: %s", pkg, err, strings.TrimSpace(string(msg)))
 	}
 	return nil
 }

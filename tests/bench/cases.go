@@ -46,9 +46,12 @@ var (
 	mbPerSec     = metric{"mb_per_s", 1, "MB/s ↑", true}
 	opsPerSec    = metric{"ops_per_s", 1e-6, "M op/s ↑", true}
 	perProcess   = metric{"ns_per_op", 1e-6, "ms/proc ↓", false}
+	perHop       = metric{"ns_per_op", 1e-3, "µs/hop ↓", false}
+	perCall      = metric{"ns_per_op", 1, "ns/call ↓", false}
 	// Filled in by the harness from its samples of /proc/PID/status.
 	workerRSS = metric{"rss_worker_kib", 1.0 / 1024, "MiB ↓", false}
 	totalRSS  = metric{"rss_total_kib", 1.0 / 1024, "MiB ↓", false}
+	maxRSS    = metric{"rss_max_kib", 1.0 / 1024, "MiB ↓", false}
 )
 
 // groups are the six kinds of case, as the table heads them.
@@ -59,6 +62,8 @@ var groups = map[int]string{
 	4: "4 shared-memory operations",
 	5: "5 launch: start N trivial processes, then join them all, per process",
 	6: "6 memory: peak RSS (VmHWM)",
+	7: "7 many processes blocked at once",
+	8: "8 floors of this machine (the same run)",
 }
 
 // benchCase is one row of the table.
@@ -88,6 +93,12 @@ type sizes struct {
 	mutexLua    int
 	procs       int // processes launched per launch run, and in the big memory run
 	idleMS      int // how long an idle process sleeps in the memory rows
+	ringProcs   int // processes in the token ring
+	ringLaps    int
+	sustained   int // bytes through a capacity-64 mailbox for the RSS probe
+	sustainedAt int // in messages of this many bytes
+	reads       int // 64 KiB shm reads
+	syscalls    int
 }
 
 var fullSizes = sizes{
@@ -96,8 +107,12 @@ var fullSizes = sizes{
 	bulk: 512 << 20,
 	addC: 20000000, addPy: 1000000, addLua: 1000000,
 	mutexC: 10000000, mutexPy: 2000000, mutexLua: 1000000,
-	procs:  64,
-	idleMS: 250,
+	procs:     64,
+	idleMS:    250,
+	ringProcs: 256, ringLaps: 10,
+	sustained: 1 << 30, sustainedAt: 16 << 10,
+	reads:    20000,
+	syscalls: 1000000,
 }
 
 var quickSizes = sizes{
@@ -106,8 +121,12 @@ var quickSizes = sizes{
 	bulk: 4 << 20,
 	addC: 100000, addPy: 10000, addLua: 10000,
 	mutexC: 100000, mutexPy: 10000, mutexLua: 10000,
-	procs:  8,
-	idleMS: 200,
+	procs:     8,
+	idleMS:    200,
+	ringProcs: 8, ringLaps: 5,
+	sustained: 4 << 20, sustainedAt: 16 << 10,
+	reads:    200,
+	syscalls: 10000,
 }
 
 const chunk = 64 << 10 // bulk write size
@@ -138,7 +157,7 @@ func allCases(s sizes) []benchCase {
 		id, title, mode, py, c string
 	}
 	rtts := []rtt{
-		{"link", "direct link (C: shm+sem)", "link", "link", "sem"},
+		{"link", "direct link (C: pipe)", "link", "link", "pipe"},
 		{"mailbox", "mailbox (C: shm+sem)", "mailbox", "queue", "sem"},
 		{"pipe", "pipe", "pipe", "pipe", "pipe"},
 		{"unix", "unix socket", "unix", "unix", "unix"},
@@ -183,6 +202,16 @@ func allCases(s sizes) []benchCase {
 				cmd("ring", t.procs, t.procs, t.cCapacity, s.msgs)),
 		})
 	}
+	// Fan-in: 16 producers on one consumer (Python's peer takes equal
+	// counts only).
+	cs = append(cs, benchCase{
+		id: "tput-16x1", group: 2, title: "mailbox, capacity 64, 16→1", metric: msgsPerSec,
+		cmds: [numImpls]*command{
+			implLua: cmd("tput", 16, 1, "64", s.msgs),
+			implGo:  cmd("tput", 16, 1, "64", s.msgs),
+			implC:   cmd("ring", 16, 1, 64, s.msgs),
+		},
+	})
 
 	// 3. Bulk bytes in 64 KiB writes.
 	for _, m := range []struct{ mode, title string }{
@@ -193,6 +222,15 @@ func allCases(s sizes) []benchCase {
 			cmds: both(cmd("bulk", m.mode, s.bulk, chunk), cmd("bulk.py", m.mode, s.bulk, chunk), cmd("bulk", m.mode, s.bulk, chunk)),
 		})
 	}
+
+	// mem:read of 64 KiB against memcpy from a shared mapping.
+	cs = append(cs, benchCase{
+		id: "shm-read", group: 3, title: "mem:read of 64 KiB (C: memcpy)", metric: mbPerSec,
+		cmds: [numImpls]*command{
+			implLua: cmd("shmread", chunk, s.reads),
+			implC:   cmd("floor", "memcpy", chunk, s.reads),
+		},
+	})
 
 	// 4. Shared-memory operations. Rates, so the counts differ per
 	// implementation to keep every run long enough and short enough.
@@ -233,12 +271,53 @@ func allCases(s sizes) []benchCase {
 	idle := strconv.Itoa(s.idleMS)
 	cs = append(cs,
 		benchCase{
+			id: "mem-sustained", group: 6, metric: maxRSS, memory: true,
+			title: fmt.Sprintf("%d MiB through cap 64, largest process", s.sustained>>20),
+			cmds: [numImpls]*command{
+				implLua: cmd("tput", 1, 1, "64", s.sustained/s.sustainedAt, s.sustainedAt),
+			},
+		})
+	cs = append(cs,
+		benchCase{
 			id: "mem-idle", group: 6, title: "1 idle process", metric: workerRSS, memory: true,
 			cmds: both(cmd("idle", 1, idle), cmd("idle.py", 1, idle), cmd("idle", 1, idle)),
 		},
 		benchCase{
 			id: "mem-run", group: 6, title: fmt.Sprintf("%d idle processes, Σ over the run", n), metric: totalRSS, memory: true,
 			cmds: both(cmd("idle", n, idle), cmd("idle.py", n, idle), cmd("idle", n, idle)),
+		},
+	)
+	// 7. A token ring: every process but one blocked at any time.
+	cs = append(cs, benchCase{
+		id: "token-ring", group: 7, title: fmt.Sprintf("token ring of %d processes (C: pipes)", s.ringProcs), metric: perHop,
+		cmds: [numImpls]*command{
+			implLua: cmd("tokenring", s.ringProcs, s.ringLaps),
+			implC:   cmd("tokenring", s.ringProcs, s.ringLaps),
+		},
+	})
+
+	// 8. Floors: what the machine itself costs, in this run. The pipe
+	// round trips are the C cells of the pipe rows (one measurement).
+	cs = append(cs,
+		benchCase{
+			id: "floor-syscall", group: 8, title: "a bare system call (getppid)", metric: perCall,
+			cmds: [numImpls]*command{implC: cmd("floor", "syscall", s.syscalls)},
+		},
+		benchCase{
+			id: "floor-pipe-1cpu", group: 8, title: "C pipe round trip, 1 CPU", metric: perRoundTrip, cpus: []int{0},
+			cmds: [numImpls]*command{implC: cmd("pingpong", "pipe", s.rtt1)},
+		},
+		benchCase{
+			id: "floor-pipe-2cpu", group: 8, title: "C pipe round trip, 2 CPUs", metric: perRoundTrip,
+			cmds: [numImpls]*command{implC: cmd("pingpong", "pipe", s.rtt2)},
+		},
+		benchCase{
+			id: "floor-spawn", group: 8, title: fmt.Sprintf("%d spawns of a static C program, per process", n), metric: perProcess,
+			cmds: [numImpls]*command{implC: cmd("launch", "spawn", n, "@exit0_static")},
+		},
+		benchCase{
+			id: "floor-mingo", group: 8, title: fmt.Sprintf("%d execs of an empty Go program, per process", n), metric: perProcess,
+			cmds: [numImpls]*command{implGo: cmd("reexec", n, "mingo")},
 		},
 	)
 	return cs

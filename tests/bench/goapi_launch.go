@@ -9,11 +9,14 @@ package main
 //	           covers creating the inboxes, starting and joining.
 //	idle K MS  the Go side of lua/idle.lua: K such processes that map their
 //	           inbox and sleep MS milliseconds; reports their pids.
-//	reexec N   the bare re-exec floor under launch: N copies of the
+//	reexec N [mingo]
+//	           the bare re-exec floor under launch: N copies of the
 //	           ipcscript binary itself started with IPCSCRIPT_BARE_EXIT=1
 //	           (it exits at the top of main: Go runtime start-up, package
 //	           initialisation, exit) and joined. The harness passes the
 //	           binary it built (or --ipcscript) in IPCSCRIPT_BENCH_IPCSCRIPT.
+//	           With mingo: the same with tests/bench/floor/mingo, an empty
+//	           Go program (IPCSCRIPT_BENCH_MINGO), the floor under that.
 
 import (
 	"errors"
@@ -30,6 +33,7 @@ import (
 const (
 	envIpcscriptBin = "IPCSCRIPT_BENCH_IPCSCRIPT"
 	envBareExit     = "IPCSCRIPT_BARE_EXIT"
+	envMinGo        = "IPCSCRIPT_BENCH_MINGO"
 )
 
 // goNeedsIpcscript lists the Go cases that run the ipcscript binary.
@@ -132,16 +136,20 @@ func idleGo(args []string) (figures, error) {
 }
 
 func reexecGo(args []string) (figures, error) {
-	if len(args) != 1 {
-		return nil, errors.New("usage: reexec N")
+	if len(args) != 1 && (len(args) != 2 || args[1] != "mingo") {
+		return nil, errors.New("usage: reexec N [mingo]")
 	}
 	n, err := positive(args, 0, "N")
 	if err != nil {
 		return nil, err
 	}
-	bin := os.Getenv(envIpcscriptBin)
+	binEnv := envIpcscriptBin
+	if len(args) == 2 {
+		binEnv = envMinGo
+	}
+	bin := os.Getenv(binEnv)
 	if bin == "" {
-		return figures{"ns_per_op": nil, "why": "no ipcscript binary (" + envIpcscriptBin + " unset)"}, nil
+		return figures{"ns_per_op": nil, "why": "no binary (" + binEnv + " unset)"}, nil
 	}
 	env := append(os.Environ(), envBareExit+"=1")
 	t0 := time.Now()

@@ -50,9 +50,10 @@ func tputGo(args []string) (figures, error) {
 	if err != nil {
 		return nil, err
 	}
-	if producers != consumers {
-		return nil, errors.New("PRODUCERS must equal CONSUMERS (one stop message each)")
+	if producers != consumers && consumers != 1 {
+		return nil, errors.New("PRODUCERS must equal CONSUMERS, or CONSUMERS be 1 (a consumer stops after its share of the stop messages)")
 	}
+	stops := producers / consumers
 	capacity := ipc.Unbounded
 	if args[2] != "unbounded" {
 		if capacity, err = positive(args, 2, "CAPACITY"); err != nil {
@@ -96,7 +97,7 @@ func tputGo(args []string) (figures, error) {
 		}
 	}
 	for i := range consumers {
-		if err := c.start("consumer", []string{strconv.Itoa(producers + i)}, files...); err != nil {
+		if err := c.start("consumer", []string{strconv.Itoa(producers + i), strconv.Itoa(stops)}, files...); err != nil {
 			c.stop()
 			return nil, err
 		}
@@ -186,12 +187,13 @@ func producerGo(args []string) error {
 	return box.Send(&m, forever)
 }
 
-// consumerGo: its arg is its index.
+// consumerGo: its args are its index and how many stop messages end it.
 func consumerGo(args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("consumer: want INDEX")
+	if len(args) != 2 {
+		return fmt.Errorf("consumer: want INDEX STOPS")
 	}
 	self, _ := strconv.Atoi(args[0])
+	stops, _ := strconv.Atoi(args[1])
 	box, ctl, err := tputWorker(self)
 	if err != nil {
 		return err
@@ -203,7 +205,10 @@ func consumerGo(args []string) error {
 			return err
 		}
 		if m.Type == "stop" {
-			break
+			if stops--; stops <= 0 {
+				break
+			}
+			continue
 		}
 		if len(m.Body) != bodySize {
 			return fmt.Errorf("consumer: a body of %d bytes, want %d", len(m.Body), bodySize)

@@ -19,6 +19,10 @@ type machine struct {
 	Python string `json:"python"`
 	Date   string `json:"date"`
 	Load   string `json:"load_at_start,omitempty"`
+	// Virt says whether this is a virtual machine (the CPU's hypervisor
+	// flag) and what systemd-detect-virt calls it, when it is installed.
+	Virt    string `json:"virtualization"`
+	LoadEnd string `json:"load_at_end,omitempty"`
 }
 
 func describeMachine(cc, python string) machine {
@@ -31,10 +35,35 @@ func describeMachine(cc, python string) machine {
 		Python: firstLine(output(python, "--version")),
 		Date:   time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 	}
-	if f := strings.Fields(readFile("/proc/loadavg")); len(f) > 0 {
-		m.Load = f[0]
-	}
+	m.Load = loadAverage()
+	m.Virt = virtualization()
 	return m
+}
+
+func loadAverage() string {
+	if f := strings.Fields(readFile("/proc/loadavg")); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
+// virtualization describes the machine: "VM (hypervisor flag)" or "bare
+// metal (no hypervisor flag)", with systemd-detect-virt's answers.
+func virtualization() string {
+	v := "bare metal (no hypervisor flag)"
+	if strings.Contains(readFile("/proc/cpuinfo"), " hypervisor") {
+		v = "VM (CPU hypervisor flag)"
+	}
+	var what []string
+	for _, arg := range []string{"--vm", "--container"} {
+		if out := firstLine(output("systemd-detect-virt", arg)); out != "?" && out != "none" && out != "" {
+			what = append(what, out)
+		}
+	}
+	if len(what) > 0 {
+		v += ", systemd-detect-virt: " + strings.Join(what, ", ")
+	}
+	return v
 }
 
 func cpuModel() string {

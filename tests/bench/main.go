@@ -210,6 +210,7 @@ type bench struct {
 	ipc      string  // the ipcscript binary, "" when there is none
 	python   string  // the Python interpreter's executable
 	self     string  // this binary, for the Go column
+	mingo    string  // an empty Go program, for the floors; "" when not built
 	notBuilt string  // why there is no ipcscript binary
 	mach     machine // where the figures were taken
 	start    time.Time
@@ -273,6 +274,14 @@ func newBench(ctx context.Context, o options, enabled [numImpls]bool) (*bench, e
 			b.ipc = out
 		}
 	}
+	if enabled[implGo] {
+		out := filepath.Join(b.tmp, "mingo")
+		if err := buildMinimalGo(ctx, b.root, out); err != nil {
+			progress("no minimal Go floor: %v", err)
+		} else {
+			b.mingo = out
+		}
+	}
 	return b, nil
 }
 
@@ -293,7 +302,16 @@ func (b *bench) argv(im impl, cmd *command) (argv, env []string, why string) {
 		if !ok {
 			return nil, nil, "no C peer " + cmd.prog
 		}
-		return append([]string{bin}, cmd.args...), nil, ""
+		argv = []string{bin}
+		for _, a := range cmd.args {
+			if name, ok := strings.CutPrefix(a, "@"); ok { // another C peer's path
+				if a, ok = b.cBins[name]; !ok {
+					return nil, nil, "no C peer " + name
+				}
+			}
+			argv = append(argv, a)
+		}
+		return argv, nil, ""
 	case implPy:
 		script := filepath.Join(b.root, "tests/bench/peers/py", cmd.prog)
 		return append([]string{b.python, script}, cmd.args...), []string{"PYTHONDONTWRITEBYTECODE=1"}, ""
@@ -308,6 +326,9 @@ func (b *bench) argv(im impl, cmd *command) (argv, env []string, why string) {
 			return nil, nil, "Go API case not wired"
 		}
 		env := []string{envGoCase + "=" + cmd.prog}
+		if b.mingo != "" {
+			env = append(env, envMinGo+"="+b.mingo)
+		}
 		if goNeedsIpcscript[cmd.prog] {
 			if b.ipc == "" {
 				return nil, nil, "ipcscript " + b.notBuilt

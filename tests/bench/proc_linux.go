@@ -143,15 +143,22 @@ func (s *rssSampler) sample() {
 // addTo adds the run's figures: rss_total_kib, the sum over every process
 // of the run (the root, every descendant seen, helpers included) of its
 // peak RSS; rss_worker_kib, the largest peak RSS among the workers the
-// program named in "pids"; rss_processes, how many processes were seen.
-func (s *rssSampler) addTo(f figures) error {
-	var total int64
+// program named in "pids" (needPids: the row wants it); rss_max_kib, the
+// largest peak of any process of the run; rss_processes, how many processes
+// were seen.
+func (s *rssSampler) addTo(f figures, needPids bool) error {
+	var total, largest int64
 	for _, kib := range s.peak {
 		total += kib
+		largest = max(largest, kib)
 	}
 	f["rss_total_kib"] = float64(total)
+	f["rss_max_kib"] = float64(largest)
 	f["rss_processes"] = float64(len(s.peak))
 	pids, _ := f["pids"].([]any)
+	if !needPids {
+		return nil
+	}
 	if len(pids) == 0 {
 		return fmt.Errorf("memory run: no \"pids\" in its JSON line")
 	}

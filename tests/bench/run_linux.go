@@ -26,6 +26,7 @@ type run struct {
 	cpus []int // affinity of the run and all its descendants; nil: any CPU
 	// sampleRSS: sample the peak RSS of every process of the run.
 	sampleRSS bool
+	needPids  bool // the memory row reads the peak of the workers named in "pids"
 	timeout   time.Duration
 }
 
@@ -104,7 +105,7 @@ func (r run) start(ctx context.Context) (figures, error) {
 		return nil, fmt.Errorf("%s: left %d process(es) behind (killed)", strings.Join(r.argv, " "), leaked)
 	}
 	if sampler != nil {
-		if err := sampler.addTo(fig); err != nil {
+		if err := sampler.addTo(fig, r.needPids); err != nil {
 			return nil, fmt.Errorf("%s: %v", strings.Join(r.argv, " "), err)
 		}
 	}

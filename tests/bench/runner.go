@@ -105,6 +105,7 @@ func (b *bench) runAll(ctx context.Context, cases []benchCase) *results {
 	}
 	res.leftovers = removeLeftovers()
 	res.total = time.Since(b.start)
+	res.mach.LoadEnd = loadAverage()
 	return res
 }
 
@@ -119,7 +120,7 @@ func (b *bench) measure(ctx context.Context, c benchCase, m *measurement) {
 	t0 := time.Now()
 	f, err := run{
 		argv: argv, env: env, dir: b.work, cpus: c.cpus,
-		sampleRSS: c.memory, timeout: b.o.timeout,
+		sampleRSS: c.memory, needPids: c.metric == workerRSS, timeout: b.o.timeout,
 	}.start(ctx)
 	m.secs += time.Since(t0).Seconds()
 	if b.o.verbose {

@@ -33,20 +33,24 @@ end
 -- return a loop(k) doing k round trips; ping's returns the last reply.
 local modes = {}
 
+-- Replies are received into a table each side owns ({into = t}): no
+-- message table per hop.
+local into = {into = {}}
+
 function modes.link()
   return function()
     return function(k)
       local m
       for _ = 1, k do
         ipc.send("pong", body)
-        m = ipc.receive()
+        m = ipc.receive(into)
       end
       return m.body
     end
   end, function()
     return function(k)
       for _ = 1, k do
-        ipc.send("ping", ipc.receive().body)
+        ipc.send("ping", ipc.receive(into).body)
       end
     end
   end
@@ -59,14 +63,14 @@ function modes.mailbox()
       local m
       for _ = 1, k do
         to_pong:send(body)
-        m = to_ping:receive()
+        m = to_ping:receive(into)
       end
       return m.body
     end
   end, function()
     return function(k)
       for _ = 1, k do
-        to_ping:send(to_pong:receive().body)
+        to_ping:send(to_pong:receive(into).body)
       end
     end
   end

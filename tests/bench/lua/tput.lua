@@ -1,11 +1,15 @@
 -- One-way throughput of 64-byte messages through one mailbox. The Lua side
 -- of peers/c/ring.c and peers/py/tput.py.
 --
---   ipcscript run --no-prefix --quiet tput.lua -- PRODUCERS CONSUMERS CAPACITY|unbounded N
+--   ipcscript run --no-prefix --quiet tput.lua -- PRODUCERS CONSUMERS CAPACITY|unbounded N [BYTES]
+--
+-- BYTES is the body's size (default 64). Consumers receive into a table
+-- they own ({into = t}), as a script that cares for speed does.
 --
 -- N messages in all, N/PRODUCERS from each producer. Each producer ends with
--- one message of type "stop"; a consumer stops at the first it takes, so
--- every message has been taken when every consumer has stopped. The
+-- one message of type "stop"; a consumer stops at the first it takes (a
+-- single consumer: at the last), so every message has been taken when every
+-- consumer has stopped. The
 -- coordinator releases all workers at once and times until every consumer
 -- has said it is done. Prints {"msgs_per_s":..., "ops": N, "secs": ...}.
 local ipc = require("ipc")
@@ -13,10 +17,13 @@ local ipc = require("ipc")
 local args = arg or {}
 local producers, consumers = tonumber(args[1]), tonumber(args[2])
 local capacity, n = args[3], tonumber(args[4])
+local size = tonumber(args[5] or 64)
 assert(producers and consumers and capacity and n,
   "usage: tput.lua PRODUCERS CONSUMERS CAPACITY|unbounded N")
-assert(producers == consumers, "PRODUCERS must equal CONSUMERS (one stop message each)")
-local body = string.rep("x", 64)
+assert(producers == consumers or consumers == 1,
+  "PRODUCERS must equal CONSUMERS, or CONSUMERS be 1 (a consumer stops after its share of the stop messages)")
+local stops = math.floor(producers / consumers)
+local body = string.rep("x", size)
 
 local box
 if capacity == "unbounded" then
@@ -45,9 +52,15 @@ end)
 
 ipc.process("consumer", {count = consumers}, function()
   arrive()
-  local got = 0
-  while box:receive().type ~= "stop" do
-    got = got + 1
+  local got, left = 0, stops
+  local into = {into = {}}
+  while true do
+    if box:receive(into).type == "stop" then
+      left = left - 1
+      if left == 0 then break end
+    else
+      got = got + 1
+    end
   end
   ipc.send("coord", got, {type = "done"})
 end)

@@ -150,11 +150,20 @@ function ipc.send(to, body, opts)
   return true
 end
 
+local fields = {"type", "body", "src", "dst", "len", "seq", "time"}
+
 local function take(queue, opts)
   for i, m in ipairs(queue) do
     if (opts.from == nil or m.src == opts.from or (byname[m.src] and byname[m.src].group == opts.from))
       and (opts.type == nil or m.type == opts.type) then
       table.remove(queue, i)
+      if opts.into then -- {into = t}: the fields are set in t, which is returned
+        assert(type(opts.into) == "table", "receive: into must be a table")
+        for _, k in ipairs(fields) do
+          opts.into[k] = m[k]
+        end
+        return opts.into
+      end
       return m
     end
   end

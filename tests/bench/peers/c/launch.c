@@ -1,8 +1,9 @@
 /* Start N trivial processes, then wait for all of them: the cost per process.
  *
- *   launch spawn|fork N
+ *   launch spawn|fork N [PROGRAM]
  *
- * spawn: posix_spawn of /bin/true (a fresh program, as a re-exec is).
+ * spawn: posix_spawn of PROGRAM, /bin/true by default (a fresh program, as
+ * a re-exec is).
  * fork: fork, and the child calls _exit(0) at once.
  * Prints {"ns_per_op": ns per process, "ops": N, "secs": ...}. */
 #include "bench.h"
@@ -12,8 +13,9 @@
 extern char **environ;
 
 int main(int argc, char **argv) {
-    const char *u = "launch spawn|fork N";
-    if (argc != 3) usage(u);
+    const char *u = "launch spawn|fork N [PROGRAM]";
+    if (argc != 3 && argc != 4) usage(u);
+    const char *prog = argc == 4 ? argv[3] : "/bin/true";
     int spawn = !strcmp(argv[1], "spawn");
     if (!spawn && strcmp(argv[1], "fork")) usage(u);
     int n = (int)arg_long(argv[2]);
@@ -25,10 +27,10 @@ int main(int argc, char **argv) {
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
         if (spawn) {
-            int e = posix_spawn(&pids[i], "/bin/true", NULL, NULL, true_argv, environ);
+            int e = posix_spawn(&pids[i], prog, NULL, NULL, true_argv, environ);
             if (e != 0) {
                 errno = e;
-                die("posix_spawn /bin/true");
+                die(prog);
             }
         } else {
             pids[i] = fork();
