@@ -47,6 +47,7 @@ ipc.EOF = "eof"
 ---@class ipc.ReceiveOpts: ipc.WaitOpts
 ---@field from? string only messages from this process
 ---@field type? string only messages of this type
+---@field into? table set the message's fields in this table and return it (no new table per message)
 
 ---@class ipc.ProcessOpts
 ---@field count? integer n instances named name.."."..i (i = 1..n)
