@@ -78,6 +78,7 @@ type RunOptions struct {
 	Timeout  float64 // seconds; 0 = none
 	FailFast bool
 	Expect   string // "" | "deadlock" | "failure" | "timeout": the outcome the script expects
+	Trace    bool   // record the run, for report.trace (docs/CHECKING.md)
 }
 
 // Decl is one declaration: a process or an object.

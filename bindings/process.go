@@ -169,6 +169,7 @@ func (e *Env) luaRun(L *lua.LState) int {
 			o.Timeout = float64(v)
 		}
 		o.FailFast = optBool(L, t, "fail_fast", false)
+		o.Trace = optBool(L, t, "trace", false)
 		o.Expect = optString(L, t, "expect", "")
 		switch o.Expect {
 		case "", "deadlock", "failure", "timeout":

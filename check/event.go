@@ -118,6 +118,11 @@ func New(t *trace.Trace) *Trace {
 		evs[i] = e
 	}
 	intervalClocks(evs)
+	for _, e := range evs {
+		if e.Event.BeginVC != nil {
+			e.BeginClock = e.Event.BeginVC // recorded: better than derived
+		}
+	}
 	return newTrace(procs, evs)
 }
 

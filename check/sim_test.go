@@ -52,12 +52,15 @@ type openSpan struct {
 	p     int
 	label string
 	at    int64
+	begin VC
 }
 
-func (s *sim) begin(p int, label string, at int64) openSpan { return openSpan{p, label, at} }
+func (s *sim) begin(p int, label string, at int64) openSpan {
+	return openSpan{p, label, at, s.clocks[p].Clone()}
+}
 
 func (s *sim) end(o openSpan, at int64) *trace.Event {
-	return s.emit(&trace.Event{P: o.p, Op: trace.OpSpan, Label: o.label, Time: o.at, End: at, Where: "t.lua:" + itoa(int(o.at))})
+	return s.emit(&trace.Event{P: o.p, Op: trace.OpSpan, Label: o.label, Time: o.at, End: at, BeginVC: o.begin, Where: "t.lua:" + itoa(int(o.at))})
 }
 
 func (s *sim) span(p int, label string, from, to int64) *trace.Event {

@@ -27,6 +27,10 @@ type Options struct {
 	// works for any binary that calls Child at the top of main.
 	Executable string
 
+	// Race runs the shared-memory race detector over the run (it records
+	// the run, as Trace does): a race fails the run with ExitRace.
+	Race bool
+
 	// Trace records every IPC operation of the run (docs/TRACING.md).
 	Trace TraceOptions
 

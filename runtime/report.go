@@ -28,8 +28,10 @@ type Report struct {
 
 	// TracePath is where the trace was written (Options.Trace.Path); Trace
 	// holds the recorded events when tracing was on.
-	TracePath string       `json:"trace,omitempty"`
-	Trace     *trace.Trace `json:"-"`
+	TracePath string `json:"trace,omitempty"`
+	// Races are the shared-memory races Options.Race found, explained.
+	Races []string     `json:"races,omitempty"`
+	Trace *trace.Trace `json:"-"`
 }
 
 // ProcessReport is one process's outcome.
@@ -93,13 +95,15 @@ func (r *Report) ExitCode() int {
 		return ExitTimeout
 	case r.Deadlock != "":
 		return ExitDeadlock
+	case len(r.Races) > 0:
+		return ExitRace
 	}
 	return ExitFailed
 }
 
 // settle computes OK from the parts, honouring the expected outcome.
 func (r *Report) settle() {
-	allOK := r.Error == "" && len(r.Failed) == 0
+	allOK := r.Error == "" && len(r.Failed) == 0 && len(r.Races) == 0
 	for _, p := range r.Processes {
 		allOK = allOK && p.OK
 	}
@@ -126,6 +130,8 @@ func (r *Report) Summary() string {
 		return "timed out"
 	case r.Deadlock != "":
 		return "deadlock: " + r.Deadlock
+	case len(r.Races) > 0:
+		return fmt.Sprintf("%d data races (--race)", len(r.Races))
 	}
 	var failed []string
 	for _, p := range r.Processes {

@@ -192,7 +192,9 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 		s.flushLua()
 		r := sup.run(o)
 		*rep = *r
-		return r.luaTable(L)
+		t := r.luaTable(L)
+		t.RawSetString("trace", sup.luaTrace(L, r))
+		return t
 	}
 	s.L.SetContext(ctx)
 	s.L.Push(fn)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/check"
 	"github.com/ipcscript/ipcscript/ipc"
 )
 
@@ -41,8 +42,9 @@ type supervisor struct {
 	devnull   *os.File
 	outputs   sync.WaitGroup
 	stopping  bool
-	killTimer *time.Timer // SIGKILL after the grace period, once stopping
-	trace     *tracer     // nil unless the run is traced
+	killTimer *time.Timer  // SIGKILL after the grace period, once stopping
+	trace     *tracer      // nil unless the run is traced
+	checked   *check.Trace // the checks' view of the recording (nil: not recorded)
 }
 
 type exitEvent struct {
@@ -61,6 +63,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 		err = env.PrepareLaunch()
 	}
 	if err == nil {
+		sup.recordFor(o)
 		err = sup.traceBegin()
 	}
 	if err != nil {
@@ -156,6 +159,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	}
 	rep.Elapsed = time.Since(start).Seconds()
 	sup.traceEnd(rep)
+	sup.checkRun(rep)
 	rep.settle()
 	return rep
 }

@@ -44,7 +44,7 @@ Examples:
 Flags:
 %s
 Exit codes:
-  0 success   1 a process or an expectation failed   2 usage   3 deadlock
+  0 success   1 a process or an expectation failed   2 usage   3 deadlock   4 data race (--race)
   65 the script does not load   124 timeout   130 interrupted   143 terminated
 `
 
@@ -63,6 +63,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	traceFile := fs.String("trace", "", "record every IPC operation into this file; its extension picks the view: .jsonl .json .shiviz .mmd .html")
 	traceDir := fs.String("trace-dir", "", "test: record each test file's run as a .jsonl trace in this directory")
 	traceLimit := fs.Int("trace-limit", 0, "with --trace x.mmd: show at most this many events (default 2000)")
+	race := fs.Bool("race", false, "report unsynchronized shared-memory accesses between processes (docs/CHECKING.md); exit 4")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() { fmt.Fprintf(stderr, usage, flagUsages(fs)) }
 	if err := fs.Parse(args); err != nil {
@@ -131,7 +132,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	if cmd == "test" {
-		opts := runtime.Options{Quiet: *quiet, NoPrefix: *noPrefix, FailFast: *failFast}
+		opts := runtime.Options{Quiet: *quiet, NoPrefix: *noPrefix, FailFast: *failFast, Race: *race}
 		opts.Trace.Limit = *traceLimit
 		if *traceDir != "" {
 			if err := os.MkdirAll(*traceDir, 0o755); err != nil {
@@ -153,7 +154,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if len(scriptArgs) > 0 && scriptArgs[0] == "--" {
 		scriptArgs = scriptArgs[1:]
 	}
-	opts := runtime.Options{Args: scriptArgs, Stdout: stdout, Stderr: stderr, Quiet: *quiet, NoPrefix: *noPrefix, FailFast: *failFast}
+	opts := runtime.Options{Args: scriptArgs, Stdout: stdout, Stderr: stderr, Quiet: *quiet, NoPrefix: *noPrefix, FailFast: *failFast, Race: *race}
 	opts.Trace.Path, opts.Trace.Limit = *traceFile, *traceLimit
 	if *traceFile != "" {
 		if _, err := trace.FormatOf(*traceFile); err != nil {
