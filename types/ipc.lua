@@ -61,6 +61,7 @@ ipc.EOF = "eof"
 ---@field timeout? number stop the run after this many seconds
 ---@field fail_fast? boolean stop every process as soon as one fails
 ---@field expect? '"deadlock"'|'"timeout"'|'"failure"' the outcome the script demonstrates: it then counts as success
+---@field trace? boolean record the run, so that report.trace holds it (docs/CHECKING.md)
 
 ---@class ipc.PipeOpts
 ---@field from? string the only process that holds the write end
@@ -121,7 +122,7 @@ ipc.EOF = "eof"
 ---@field deadlock? string the wait-for cycle, in the script's names
 ---@field processes table<string, ipc.ProcessReport> by instance name
 ---@field failed string[] failed expectations, "proc: file:line: message"
----@field trace? ipc.trace the recorded run (with --trace)
+---@field trace? ipc.trace the recorded run (with ipc.run{trace = true}, --trace or --race)
 
 ---@alias ipc.Selectable ipc.mailbox|ipc.inbox|ipc.pipe|ipc.fifo.stream|ipc.mqueue|ipc.conn|ipc.listener
 
