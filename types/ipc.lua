@@ -165,6 +165,21 @@ function ipc.log(...) end
 ---@param message? string
 function ipc.expect(cond, message) end
 
+---A point in this process's trace (docs/TRACING.md), with optional fields.
+---Does nothing when the run is not recorded.
+---@param label string
+---@param fields? table
+function ipc.mark(label, fields) end
+
+---Calls fn(...) and records the call as an interval of this process's
+---trace, with its arguments and results: a critical section for
+---report.trace:exclusive, an operation for report.trace:linearizable.
+---@param label string
+---@param fn function
+---@param ... any
+---@return any ... what fn returned
+function ipc.span(label, fn, ...) end
+
 -- ---------------------------------------------------------------------------
 -- Message passing
 
