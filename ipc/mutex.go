@@ -1,7 +1,6 @@
 package ipc
 
 import (
-	"math"
 	"os"
 	"sync/atomic"
 	"time"
@@ -13,11 +12,18 @@ import (
 // process still exclude each other (a second Lock from the same process
 // waits like any other; it does not nest).
 //
-// Layout of the memfd (64 bytes):
+// Layout of the memfd:
 //
-//	0  magic
-//	4  lock word: 0 free; holder pid | waitersBit while held; ownerDiedBit
-//	   alone when free because the last holder died (see Recover)
+//	0   magic
+//	4   lock word: 0 free; holder pid while held; ownerDiedBit alone when
+//	    free because the last holder died (see Recover)
+//	64  waitlist: the sleepers, oldest first (waitlist_linux.go)
+//
+// Fairness: the lock is handed to sleepers in the order they began to
+// wait. Unlock with sleepers queued gives the lock to the oldest directly
+// (its pid goes into the lock word), and a Lock that finds sleepers queued
+// joins the end of the queue; only a Lock that finds nobody queued takes a
+// free lock at once (one compare-and-swap, no system call).
 //
 // A holder that dies holding the lock does not hang the others. Sleepers
 // wake at least every mutexCheckEvery to check that the holder is alive
@@ -28,16 +34,16 @@ import (
 type Mutex struct {
 	obj  regionObject
 	word *uint32
+	wl   waitlist
 	pid  uint32
 	spin spinner // semaphore.go
 }
 
 const (
 	mutexMagic   = 0x58544d49 // "IMTX"
-	mutexSize    = 64
+	mutexSize    = 64 + waitlistSize
 	pidMask      = 1<<30 - 1
 	ownerDiedBit = 1 << 30
-	waitersBit   = 1 << 31
 	// mutexCheckEvery bounds how long a sleeper goes without checking that
 	// the holder is still alive.
 	mutexCheckEvery = 75 * time.Millisecond
@@ -66,7 +72,8 @@ func OpenMutex(f *os.File, name string) (*Mutex, error) {
 }
 
 func newMutex(name string, r *Region) *Mutex {
-	m := &Mutex{word: r.U32(4), pid: uint32(os.Getpid())}
+	pid := uint32(os.Getpid())
+	m := &Mutex{word: r.U32(4), pid: pid, wl: newWaitlist(r, 64, pid)}
 	m.obj.init("mutex", name, r)
 	return m
 }
@@ -93,104 +100,118 @@ func (m *Mutex) Holder() int {
 // TryLock is Lock without waiting.
 func (m *Mutex) TryLock() (ownerDied bool, err error) { return m.Lock(WaitOpts{NonBlocking: true}) }
 
-// Lock acquires the mutex. ownerDied is true when the previous holder died
-// holding it: the lock is now this process's, and the state it guarded may
-// be half-updated. With NonBlocking a held mutex returns ErrEmpty at once
-// (as a semaphore of 1 would); ErrTimeout when o.Timeout passes first.
+// Lock acquires the mutex; sleepers get it first come, first served.
+// ownerDied is true when the previous holder died holding it: the lock is
+// now this process's, and the state it guarded may be half-updated. With
+// NonBlocking a held mutex (or one others are queued for) returns ErrEmpty
+// at once, as a semaphore of 1 would; ErrTimeout when o.Timeout passes
+// first.
 func (m *Mutex) Lock(o WaitOpts) (ownerDied bool, err error) {
 	if err := m.obj.enter("lock"); err != nil {
 		return false, err
 	}
 	defer m.obj.exit()
-	if atomic.CompareAndSwapUint32(m.word, 0, m.pid) {
+	if m.wl.queued() == 0 && atomic.CompareAndSwapUint32(m.word, 0, m.pid) {
 		m.obj.ws.Done()
 		return false, nil
 	}
 	return m.lockSlow(o)
 }
 
+// tryFree takes a free lock when nobody is queued before us.
+func (m *Mutex) tryFree() (ok, ownerDied bool) {
+	if m.wl.queued() != 0 {
+		return false, false
+	}
+	v := load32(m.word)
+	if v&pidMask != 0 || !atomic.CompareAndSwapUint32(m.word, v, m.pid) {
+		return false, false
+	}
+	return true, v&ownerDiedBit != 0
+}
+
 func (m *Mutex) lockSlow(o WaitOpts) (ownerDied bool, err error) {
 	deadline := o.Deadline()
-	slept, checkOwner, entered := false, true, false
 	defer func() {
-		if entered {
-			m.obj.ws.Leave()
-		}
 		if err == nil {
 			m.obj.ws.Done()
 		}
 	}()
+	if ok, died := m.tryFree(); ok {
+		return died, nil
+	}
+	if o.NonBlocking {
+		return false, ErrEmpty
+	}
 	start := time.Now()
-	if !o.NonBlocking && m.spin.spin(func() bool {
-		v := load32(m.word)
-		ownerDied = v&ownerDiedBit != 0
-		return v&pidMask == 0 && atomic.CompareAndSwapUint32(m.word, v, m.pid|v&waitersBit)
+	if m.spin.spin(func() bool {
+		var ok bool
+		ok, ownerDied = m.tryFree()
+		return ok
 	}, start, deadline) {
 		return ownerDied, nil
 	}
-	for {
-		v := load32(m.word)
-		if v&pidMask == 0 { // free (maybe after a holder died)
-			nv := m.pid | v&waitersBit
-			if slept {
-				// Others may sleep too: whoever holds the lock after a
-				// sleeper must wake the next one on Unlock.
-				nv |= waitersBit
+	m.obj.ws.Enter(OpLock, m.obj.id, -1, !deadline.IsZero())
+	defer m.obj.ws.Leave()
+	i, err := m.wl.joinWait(deadline, m.settle)
+	if err != nil {
+		return false, err
+	}
+	st, err := m.wl.sleep(i, deadline, m.obj.isClosed, mutexCheckEvery, m.checkHolder)
+	if err != nil {
+		m.wl.lock()
+		st = m.wl.leave(i)
+		m.wl.unlock()
+		if st == slotWaiting {
+			switch err {
+			case ErrTimeout:
+				return false, err
+			case ErrClosed:
+				return false, m.obj.errorf("lock", "mutex was closed while waiting")
 			}
-			if atomic.CompareAndSwapUint32(m.word, v, nv) {
-				if slept {
-					m.spin.slept(start)
-				}
-				return v&ownerDiedBit != 0, nil
-			}
-			continue
-		}
-		if owner := v & pidMask; checkOwner && owner != m.pid {
-			checkOwner = false
-			if ownerDead(owner) { // queue_lock_linux.go
-				if atomic.CompareAndSwapUint32(m.word, v, m.pid|waitersBit) {
-					return true, nil
-				}
-				checkOwner = true
-				continue
-			}
-		}
-		if o.NonBlocking {
-			return false, ErrEmpty
-		}
-		if m.obj.isClosed() {
-			return false, m.obj.errorf("lock", "mutex was closed while waiting")
-		}
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			return false, ErrTimeout
-		}
-		if v&waitersBit == 0 {
-			if !atomic.CompareAndSwapUint32(m.word, v, v|waitersBit) {
-				continue
-			}
-			v |= waitersBit
-		}
-		if !entered {
-			entered = true
-			m.obj.ws.Enter(OpLock, m.obj.id, -1, !deadline.IsZero())
-		}
-		wake := time.Now().Add(mutexCheckEvery)
-		if !deadline.IsZero() && deadline.Before(wake) {
-			wake = deadline
-		}
-		switch err := FutexWait(m.word, v, wake); err {
-		case nil:
-		case ErrTimeout:
-			checkOwner = true
-		default:
 			return false, m.obj.errorf("lock", "futex: %v", err)
 		}
-		slept = true
+	} else {
+		m.wl.slots[i].state.Store(slotFree)
+	}
+	m.spin.slept(start)
+	return st == slotGrantedBad, nil
+}
+
+// settle hands a free lock to the oldest sleeper (locked).
+func (m *Mutex) settle() {
+	for m.wl.queued() > 0 {
+		v := load32(m.word)
+		if v&pidMask != 0 {
+			return
+		}
+		i := m.wl.oldest()
+		if i < 0 {
+			return
+		}
+		if atomic.CompareAndSwapUint32(m.word, v, m.wl.pidOf(i)) {
+			st := slotGranted
+			if v&ownerDiedBit != 0 {
+				st = slotGrantedBad
+			}
+			m.wl.grant(i, st)
+			return
+		}
 	}
 }
 
-// Unlock releases the mutex. Unlocking a mutex this process does not hold
-// is an error that names the holder.
+// checkHolder is a sleeper's periodic look at the holder: a dead holder's
+// lock is released (and handed on) as Recover would.
+func (m *Mutex) checkHolder() error {
+	if h := load32(m.word) & pidMask; h != 0 && h != m.pid && ownerDead(h) {
+		m.recover(h)
+	}
+	return nil
+}
+
+// Unlock releases the mutex, handing it to the oldest sleeper if any.
+// Unlocking a mutex this process does not hold is an error that names the
+// holder.
 func (m *Mutex) Unlock() error {
 	if err := m.obj.enter("unlock"); err != nil {
 		return err
@@ -205,35 +226,49 @@ func (m *Mutex) Unlock() error {
 			return m.obj.errorf("unlock", "not held by this process (held by pid %d)", owner)
 		}
 		if atomic.CompareAndSwapUint32(m.word, v, 0) {
-			if v&waitersBit != 0 {
-				FutexWake(m.word, 1)
-			}
-			m.obj.ws.Done()
-			return nil
+			break
 		}
 	}
+	if m.wl.queued() > 0 {
+		m.wl.lock()
+		m.settle()
+		m.wl.unlock()
+	}
+	m.obj.ws.Done()
+	return nil
 }
 
 // Recover releases the mutex if the process pid holds it, marking it so the
-// next Lock reports ownerDied, and wakes a sleeper. The supervisor calls it
-// for every child it reaps; it reports whether pid held the mutex.
+// next Lock reports ownerDied, forgets pid's sleepers and hands the lock on.
+// The supervisor calls it for every child it reaps; it reports whether pid
+// held the mutex.
 func (m *Mutex) Recover(pid int) bool {
 	if pid <= 0 || pid > pidMask || m.obj.enter("recover") != nil {
 		return false
 	}
 	defer m.obj.exit()
+	return m.recover(uint32(pid))
+}
+
+func (m *Mutex) recover(pid uint32) bool {
+	m.wl.lockFor(pid)
+	defer m.wl.unlock()
+	if ownerDead(pid) { // a live pid's sleepers are still asleep
+		m.wl.dropPid(pid)
+	}
+	held := false
 	for {
 		v := load32(m.word)
-		if v&pidMask != uint32(pid) {
-			return false
+		if v&pidMask != pid {
+			break
 		}
 		if atomic.CompareAndSwapUint32(m.word, v, ownerDiedBit) {
-			if v&waitersBit != 0 {
-				FutexWake(m.word, 1)
-			}
-			return true
+			held = true
+			break
 		}
 	}
+	m.settle()
+	return held
 }
 
 // Close unmaps the mutex in this process and closes its descriptor.
@@ -241,5 +276,5 @@ func (m *Mutex) Recover(pid int) bool {
 // lock this process holds stays held until the process exits (then the
 // others see its owner died).
 func (m *Mutex) Close() error {
-	return m.obj.close(func() { FutexWake(m.word, math.MaxInt32) })
+	return m.obj.close(m.wl.wakeAll)
 }

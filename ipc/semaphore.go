@@ -8,29 +8,36 @@ import (
 )
 
 // Semaphore is a counting semaphore shared by the processes of a run: a
-// futex word holding the value and a count of sleepers, in a Region.
+// word holding the value and a FIFO waitlist (waitlist_linux.go), in a
+// Region.
 //
-// Layout of the memfd (64 bytes):
+// Layout of the memfd:
 //
-//	0  magic
-//	4  value    the count, the futex word waiters sleep on while it is 0
-//	8  waiters  processes (and goroutines) inside Wait that may sleep
+//	0   magic
+//	4   value    the count of free units
+//	64  waitlist the sleepers, oldest first
 //
-// No lost wakeups: a waiter adds itself to waiters before FUTEX_WAIT
-// re-checks that value is still 0 in the kernel; Post raises value before
-// it reads waiters. Either Post sees the waiter and wakes it, or the waiter's
-// FUTEX_WAIT sees the new value and does not sleep. Post makes no system
-// call when nobody waits.
+// Fairness: waiters are served in the order they began to wait. Post hands
+// units to the oldest sleepers directly (the value is not raised while
+// anyone sleeps), and a Wait that finds sleepers queued joins the end of the
+// queue instead of taking a unit, so a process that arrives later never
+// overtakes one that is already asleep. Only a Wait that finds nobody queued
+// takes a free unit at once, with one compare-and-swap and no system call.
+//
+// No lost wakeups: a waiter joins the list (raising queued) and then, under
+// the list's lock, moves free units to the oldest sleepers (settle); Post
+// raises value and then, if queued is not 0, does the same. Either Post sees
+// the waiter or the waiter's settle sees the new value.
 type Semaphore struct {
-	obj     regionObject
-	value   *uint32
-	waiters *uint32
-	spin    spinner
+	obj   regionObject
+	value *uint32
+	wl    waitlist
+	spin  spinner
 }
 
 const (
 	semMagic = 0x4d455349 // "ISEM"
-	semSize  = 64
+	semSize  = 64 + waitlistSize
 	// SemMax is the largest value a semaphore holds (as POSIX SEM_VALUE_MAX).
 	SemMax = math.MaxInt32
 )
@@ -62,7 +69,7 @@ func OpenSemaphore(f *os.File, name string) (*Semaphore, error) {
 }
 
 func newSemaphore(name string, r *Region) *Semaphore {
-	s := &Semaphore{value: r.U32(4), waiters: r.U32(8)}
+	s := &Semaphore{value: r.U32(4), wl: newWaitlist(r, 64, uint32(os.Getpid()))}
 	s.obj.init("semaphore", name, r)
 	return s
 }
@@ -89,14 +96,15 @@ func (s *Semaphore) Value() int {
 // TryWait takes one unit if the value is positive, else returns ErrEmpty.
 func (s *Semaphore) TryWait() error { return s.Wait(WaitOpts{NonBlocking: true}) }
 
-// Wait takes one unit, sleeping while the value is 0. It returns ErrEmpty
-// at once with NonBlocking, ErrTimeout when o.Timeout passes first.
+// Wait takes one unit, sleeping while the value is 0; sleepers are served
+// first come, first served. It returns ErrEmpty at once with NonBlocking,
+// ErrTimeout when o.Timeout passes first.
 func (s *Semaphore) Wait(o WaitOpts) error {
 	if err := s.obj.enter("wait"); err != nil {
 		return err
 	}
 	defer s.obj.exit()
-	if s.tryDown() {
+	if s.tryFree() {
 		s.obj.ws.Done()
 		return nil
 	}
@@ -105,36 +113,40 @@ func (s *Semaphore) Wait(o WaitOpts) error {
 	}
 	deadline := o.Deadline()
 	start := time.Now()
-	if s.spin.spin(s.tryDown, start, deadline) {
+	if s.spin.spin(s.tryFree, start, deadline) {
 		s.obj.ws.Done()
 		return nil
 	}
 	s.obj.ws.Enter(OpWait, s.obj.id, -1, !deadline.IsZero())
 	defer s.obj.ws.Leave()
-	atomic.AddUint32(s.waiters, 1)
-	defer atomic.AddUint32(s.waiters, ^uint32(0))
-	for {
-		if s.tryDown() {
-			s.spin.slept(start)
-			s.obj.ws.Done()
-			return nil
-		}
-		if s.obj.isClosed() {
-			return s.obj.errorf("wait", "semaphore was closed while waiting")
-		}
-		switch err := FutexWait(s.value, 0, deadline); err {
-		case nil:
-		case ErrTimeout:
-			if s.tryDown() { // a post that raced the deadline still counts
-				s.obj.ws.Done()
-				return nil
-			}
-			return ErrTimeout
-		default:
-			return s.obj.errorf("wait", "futex: %v", err)
-		}
+	i, err := s.wl.joinWait(deadline, s.settle)
+	if err != nil {
+		return err
 	}
+	_, err = s.wl.sleep(i, deadline, s.obj.isClosed, 0, nil)
+	if err != nil {
+		s.wl.lock()
+		st := s.wl.leave(i)
+		s.wl.unlock()
+		if st != slotGranted { // a grant that raced the timeout still counts
+			if err == ErrClosed {
+				return s.obj.errorf("wait", "semaphore was closed while waiting")
+			}
+			if err != ErrTimeout {
+				return s.obj.errorf("wait", "futex: %v", err)
+			}
+			return err
+		}
+	} else {
+		s.wl.slots[i].state.Store(slotFree) // the unit is ours; the slot is not needed
+	}
+	s.spin.slept(start)
+	s.obj.ws.Done()
+	return nil
 }
+
+// tryFree takes a free unit when nobody is queued before us.
+func (s *Semaphore) tryFree() bool { return s.wl.queued() == 0 && s.tryDown() }
 
 // tryDown decrements a positive value.
 func (s *Semaphore) tryDown() bool {
@@ -149,7 +161,18 @@ func (s *Semaphore) tryDown() bool {
 	}
 }
 
-// Post adds n (>= 1) units and wakes up to n sleepers.
+// settle hands free units to the oldest sleepers (locked).
+func (s *Semaphore) settle() {
+	for s.wl.queued() > 0 {
+		i := s.wl.oldest()
+		if i < 0 || !s.tryDown() {
+			return
+		}
+		s.wl.grant(i, slotGranted)
+	}
+}
+
+// Post adds n (>= 1) units; sleepers get them oldest first.
 func (s *Semaphore) Post(n int) error {
 	if err := s.obj.enter("post"); err != nil {
 		return err
@@ -167,16 +190,37 @@ func (s *Semaphore) Post(n int) error {
 			break
 		}
 	}
-	if load32(s.waiters) > 0 {
-		FutexWake(s.value, n)
+	if s.wl.queued() > 0 {
+		s.wl.lock()
+		s.settle()
+		s.wl.unlock()
 	}
 	s.obj.ws.Done()
 	return nil
+}
+
+// Recover forgets the sleepers of process pid, which died: a unit already
+// handed to one of them goes back to the others. The supervisor calls it
+// for every child it reaps.
+func (s *Semaphore) Recover(pid int) {
+	if pid <= 0 || pid > math.MaxInt32 || s.obj.enter("recover") != nil {
+		return
+	}
+	defer s.obj.exit()
+	if !ownerDead(uint32(pid)) {
+		return
+	}
+	s.wl.lockFor(uint32(pid))
+	if g := s.wl.dropPid(uint32(pid)); g > 0 {
+		atomic.AddUint32(s.value, uint32(g))
+	}
+	s.settle()
+	s.wl.unlock()
 }
 
 // Close unmaps the semaphore in this process and closes its descriptor.
 // Goroutines of this process sleeping in Wait are released with an error;
 // other processes are not affected.
 func (s *Semaphore) Close() error {
-	return s.obj.close(func() { FutexWake(s.value, math.MaxInt32) })
+	return s.obj.close(s.wl.wakeAll)
 }

@@ -35,10 +35,13 @@ const (
 	OpOpen
 	OpAccept
 	OpConnect
+	OpCondWait    // a condition variable's wait
+	OpBarrierWait // a barrier's wait
+	OpProcWait    // ipc.wait: the end of a process (Peer is its pid)
 )
 
 // OpNames names the ops for reports.
-var OpNames = [...]string{"", "send", "receive", "select", "lock", "wait", "read", "write", "open", "accept", "connect"}
+var OpNames = [...]string{"", "send", "receive", "select", "lock", "wait", "read", "write", "open", "accept", "connect", "wait", "wait", "wait for"}
 
 const slotSize = 64
 
