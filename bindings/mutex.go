@@ -1,9 +1,6 @@
 package bindings
 
 import (
-	"sync/atomic"
-	"time"
-
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
@@ -17,20 +14,13 @@ const mutexClass = "ipc.mutex"
 // every child) releases it at once through Recover, and the next lock
 // succeeds with "owner-died".
 //
-// The binding records its own waits in the status table rather than
-// letting ipc.Mutex do it, so that the wait names the holder's pid as its
-// peer: a deadlock report then says who holds the lock ("a waits to lock on
-// mutex "fork2" held by b").
+// ipc.Mutex records its waits in the status table naming the holder's
+// pid as the peer: a deadlock report then says who holds the lock ("a
+// waits to lock on mutex "fork2" held by b").
 type mutex struct {
 	kobject
-	m    *ipc.Mutex // nil while checking
-	slot *ipc.WaitStatus
+	m *ipc.Mutex // nil while checking
 }
-
-// peerRefresh is how often a blocked lock re-reads who holds the mutex, so
-// the peer it records stays true when the lock changes hands while it
-// waits. The deadlock watch needs the waits to stand still longer.
-const peerRefresh = 100 * time.Millisecond
 
 func init() { registerKind(openMutex) }
 
@@ -47,7 +37,7 @@ func openMutex(L *lua.LState, mod *lua.LTable, env *Env) {
 func (e *Env) luaMutex(L *lua.LState) int {
 	name := L.CheckString(1)
 	d := e.declareObject(L, "mutex", name, "")
-	m := &mutex{kobject: kobject{decl: d, what: d.Describe()}, slot: e.Slot}
+	m := &mutex{kobject: kobject{decl: d, what: d.Describe()}}
 	d.Object = m
 	var err error
 	switch e.Mode {
@@ -60,6 +50,9 @@ func (e *Env) luaMutex(L *lua.LState) int {
 	}
 	if err != nil {
 		L.RaiseError("%s", err.Error())
+	}
+	if m.m != nil {
+		m.m.SetStatus(e.Slot, int32(d.Index))
 	}
 	L.Push(newUserData(L, mutexClass, m))
 	return 1
@@ -88,38 +81,11 @@ func checkMutex(L *lua.LState) *mutex {
 	return m
 }
 
-// lock takes the mutex as o says.
+// lock takes the mutex as o says. ipc.Mutex records the wait, naming the
+// holder as its peer, in one uninterrupted wait: a wait cut into slices
+// would lose its place in the FIFO queue at every slice.
 func (m *mutex) lock(o ipc.WaitOpts) (ownerDied bool, err error) {
-	ownerDied, err = m.m.TryLock()
-	if err != ipc.ErrEmpty || o.NonBlocking {
-		if err == nil {
-			m.slot.Done()
-		}
-		return ownerDied, err
-	}
-	deadline := o.Deadline()
-	m.slot.Enter(ipc.OpLock, int32(m.decl.Index), int32(m.m.Holder()), !deadline.IsZero())
-	defer m.slot.Leave()
-	for {
-		slice := ipc.WaitOpts{Timeout: peerRefresh}
-		if !deadline.IsZero() {
-			left := time.Until(deadline)
-			if left <= 0 {
-				return false, ipc.ErrTimeout
-			}
-			slice.Timeout = min(slice.Timeout, left)
-		}
-		ownerDied, err = m.m.Lock(slice)
-		if err != ipc.ErrTimeout {
-			if err == nil {
-				m.slot.Done()
-			}
-			return ownerDied, err
-		}
-		if m.slot != nil {
-			atomic.StoreInt32(&m.slot.Peer, int32(m.m.Holder()))
-		}
-	}
+	return m.m.Lock(o)
 }
 
 // m:lock([{timeout =, block =}]) -> true [, "owner-died"] | nil, "timeout" | nil, "empty"

@@ -59,6 +59,15 @@ func (e *Env) luaSemaphore(L *lua.LState) int {
 	return 1
 }
 
+// Recover forgets the sleepers of process pid, which died; a unit already
+// handed to one of them goes to the next (the supervisor calls it for
+// every child it reaps).
+func (s *semaphore) Recover(pid int) {
+	if s.s != nil {
+		s.s.Recover(pid)
+	}
+}
+
 // Release unmaps the parent's copy at the end of the run.
 func (s *semaphore) Release() {
 	if s.s != nil {

@@ -151,7 +151,10 @@ func (m *Mutex) lockSlow(o WaitOpts) (ownerDied bool, err error) {
 	}, start, deadline) {
 		return ownerDied, nil
 	}
-	m.obj.ws.Enter(OpLock, m.obj.id, -1, !deadline.IsZero())
+	// The wait names the holder as its peer (a deadlock report then says
+	// who holds the lock); checkHolder keeps it true as the lock changes
+	// hands.
+	m.obj.ws.Enter(OpLock, m.obj.id, int32(load32(m.word)&pidMask), !deadline.IsZero())
 	defer m.obj.ws.Leave()
 	i, err := m.wl.joinWait(deadline, m.settle)
 	if err != nil {
@@ -203,8 +206,12 @@ func (m *Mutex) settle() {
 // checkHolder is a sleeper's periodic look at the holder: a dead holder's
 // lock is released (and handed on) as Recover would.
 func (m *Mutex) checkHolder() error {
-	if h := load32(m.word) & pidMask; h != 0 && h != m.pid && ownerDead(h) {
+	h := load32(m.word) & pidMask
+	if h != 0 && h != m.pid && ownerDead(h) {
 		m.recover(h)
+	}
+	if m.obj.ws != nil {
+		atomic.StoreInt32(&m.obj.ws.Peer, int32(h))
 	}
 	return nil
 }

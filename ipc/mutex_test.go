@@ -188,9 +188,9 @@ func TestMutexHolderKilled(t *testing.T) {
 		died, err := mu.Lock(WaitOpts{Timeout: 20 * time.Second})
 		done <- result{died, err}
 	}()
-	// Kill once the locker has said it waits (the waiters bit), so that the
-	// dead holder is found by a sleeper.
-	waitFor(t, "the locker to wait", func() bool { return atomic.LoadUint32(mu.word)&waitersBit != 0 })
+	// Kill once the locker sleeps in the queue, so that the dead holder is
+	// found by a sleeper.
+	waitFor(t, "the locker to wait", func() bool { return mu.wl.queued() == 1 })
 	c.kill()
 	r := <-done
 	if r.err != nil || !r.died {
