@@ -28,8 +28,9 @@ var runOrder = [numImpls]impl{implC, implPy, implLua, implGo}
 // registered in goapi.go. Two cells with the same command share one
 // measurement.
 type command struct {
-	prog string
-	args []string
+	prog  string
+	args  []string
+	flags []string // Lua: ipcscript flags before the script (e.g. --race)
 }
 
 // metric says which JSON field of a run's line a row shows, and how.
@@ -98,6 +99,7 @@ type sizes struct {
 	sustained   int // bytes through a capacity-64 mailbox for the RSS probe
 	sustainedAt int // in messages of this many bytes
 	reads       int // 64 KiB shm reads
+	getsets     int // shm get+set pairs, plain and under --race
 	syscalls    int
 }
 
@@ -112,6 +114,7 @@ var fullSizes = sizes{
 	ringProcs: 256, ringLaps: 10,
 	sustained: 1 << 30, sustainedAt: 16 << 10,
 	reads:    20000,
+	getsets:  200000,
 	syscalls: 1000000,
 }
 
@@ -126,6 +129,7 @@ var quickSizes = sizes{
 	ringProcs: 8, ringLaps: 5,
 	sustained: 4 << 20, sustainedAt: 16 << 10,
 	reads:    200,
+	getsets:  5000,
 	syscalls: 10000,
 }
 
@@ -248,6 +252,22 @@ func allCases(s sizes) []benchCase {
 			cmds: both(cmd("shmops", o.mode, o.workers, o.lua), cmd("shmops.py", o.pyMode, o.workers, o.py), cmd("shmops", o.mode, o.workers, o.c)),
 		})
 	}
+
+	// What --race costs on a shm-heavy loop (issue 11: at most 10x): the
+	// same get+set loop without and with the race detector, timed around
+	// the whole run (see lua/shmrace.lua).
+	race := cmd("shmrace", s.getsets)
+	race.flags = []string{"--race"}
+	cs = append(cs,
+		benchCase{
+			id: "shm-getset", group: 4, title: "get+set pair, 1 process, whole run", metric: opsPerSec,
+			cmds: [numImpls]*command{implLua: cmd("shmrace", s.getsets)},
+		},
+		benchCase{
+			id: "shm-getset-race", group: 4, title: "get+set pair, 1 process, whole run, --race", metric: opsPerSec,
+			cmds: [numImpls]*command{implLua: race},
+		},
+	)
 
 	// 5. Launch and join. The ipcscript cells of the first two rows are one
 	// measurement, shown against both kinds of peer.

@@ -320,7 +320,8 @@ func (b *bench) argv(im impl, cmd *command) (argv, env []string, why string) {
 			return nil, nil, "ipcscript " + b.notBuilt
 		}
 		script := filepath.Join(b.root, "tests/bench/lua", cmd.prog+".lua")
-		return append([]string{b.ipc, "run", "--no-prefix", "--quiet", script, "--"}, cmd.args...), nil, ""
+		argv := append([]string{b.ipc, "run", "--no-prefix", "--quiet"}, cmd.flags...)
+		return append(append(argv, script, "--"), cmd.args...), nil, ""
 	case implGo:
 		if _, ok := goCases[cmd.prog]; !ok {
 			return nil, nil, "Go API case not wired"

@@ -51,6 +51,7 @@ var targets = []target{
 	{what: "bulk unix socket: Lua ÷ C", row: "bulk-unix", im: implLua, peerRow: "bulk-unix", peer: implC, atLeast: true, bound: 0.7},
 	{what: "launch per process: Lua ÷ Python spawn (issue 5)", row: "launch-spawn", im: implLua, peerRow: "launch-spawn", peer: implPy, bound: 0.125},
 	{what: "peak RSS of an idle Lua process, MiB (issue 5)", row: "mem-idle", im: implLua, bound: 16},
+	{what: "--race on a shm loop: Lua get+set with --race ÷ without (issue 11: cost ≤ 10×)", row: "shm-getset-race", im: implLua, peerRow: "shm-getset", peer: implLua, atLeast: true, bound: 0.1},
 	{what: "(for reference) 2 CPUs: Python Pipe ÷ C pipe", row: "rtt-link-2cpu", im: implPy, peerRow: "rtt-link-2cpu", peer: implC, informational: true},
 }
 
