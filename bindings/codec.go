@@ -337,6 +337,33 @@ type bodyDecoder struct {
 	// The last short string body decoded, and its bytes: see decode.
 	lastShort lua.LValue
 	lastBytes string
+	// budget is what the decoded value may still cost in memory, in
+	// estimated bytes (decodeBudget): one byte of MessagePack can be an
+	// empty table, which costs Lua ~150 bytes, so without a bound an
+	// 8 MiB body of empty arrays cost 1.27 GB.
+	budget int
+}
+
+// The decoder's memory estimate: what gopher-lua allocates for each value,
+// rounded up. A body may cost at most decodeFactor times its size, plus
+// decodeSlack so that small bodies are never refused.
+const (
+	decodeFactor = 32
+	decodeSlack  = 1 << 20
+	costTable    = 128 // an LTable and its boxing
+	costSlot     = 16  // an array slot or a boxed number
+	costEntry    = 64  // a map entry: value, key list, key index
+	costString   = 32  // a string's header and boxing, plus its bytes
+)
+
+func decodeBudget(n int) int { return decodeFactor*n + decodeSlack }
+
+// charge takes n estimated bytes from the budget.
+func (d *bodyDecoder) charge(n int) error {
+	if d.budget -= n; d.budget < 0 {
+		return fmt.Errorf("the body of %d bytes would take more than %d MiB to decode (at most %d times its size): too many tables for its size", len(d.body), decodeBudget(len(d.body))>>20, decodeFactor)
+	}
+	return nil
 }
 
 func newBodyDecoder() *bodyDecoder {
@@ -366,6 +393,7 @@ func (d *bodyDecoder) decode(L *lua.LState, body []byte) (v lua.LValue, err erro
 	}
 	d.body = body
 	d.sparse = maxSparseSlots
+	d.budget = decodeBudget(len(body))
 	d.r.Reset(body)
 	d.dec.ResetReader(&d.r)
 	defer func() { d.body = nil }()
@@ -453,6 +481,9 @@ func (d *bodyDecoder) value(L *lua.LState, depth int) (lua.LValue, error) {
 		if n > d.r.Len() {
 			return nil, fmt.Errorf("string of %d bytes, only %d left", n, d.r.Len())
 		}
+		if err := d.charge(costString + n); err != nil {
+			return nil, err
+		}
 		pos := len(d.body) - d.r.Len()
 		d.r.Seek(int64(n), io.SeekCurrent)
 		return lua.LString(d.body[pos : pos+n]), nil
@@ -471,6 +502,9 @@ func (d *bodyDecoder) value(L *lua.LState, depth int) (lua.LValue, error) {
 		}
 		if n > d.r.Len() { // each element takes at least a byte
 			return nil, fmt.Errorf("array of %d elements, only %d bytes left", n, d.r.Len())
+		}
+		if err := d.charge(costTable + costSlot*n); err != nil {
+			return nil, err
 		}
 		t := L.CreateTable(min(n, 1024), 0)
 		for i := 1; i <= n; i++ {
@@ -493,6 +527,9 @@ func (d *bodyDecoder) value(L *lua.LState, depth int) (lua.LValue, error) {
 		}
 		if n > d.r.Len()/2 { // each entry takes at least two bytes
 			return nil, fmt.Errorf("map of %d entries, only %d bytes left", n, d.r.Len())
+		}
+		if err := d.charge(costTable + costEntry*n); err != nil {
+			return nil, err
 		}
 		t := L.CreateTable(0, min(n, 1024))
 		for range n {

@@ -315,7 +315,7 @@ func TestCodecShortStringFastPath(t *testing.T) {
 	general := newBodyDecoder()
 	generalDecode := func(body []byte) (lua.LValue, error) {
 		d := general
-		d.body, d.sparse = body, maxSparseSlots
+		d.body, d.sparse, d.budget = body, maxSparseSlots, decodeBudget(len(body))
 		d.r.Reset(body)
 		d.dec.ResetReader(&d.r)
 		v, err := d.value(L, 0)

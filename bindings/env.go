@@ -66,6 +66,10 @@ type Env struct {
 	// Failed holds expectations that failed in this process.
 	Failed []string
 
+	// MaxProcs caps the processes a run may declare (count included);
+	// 0 means DefaultMaxProcs.
+	MaxProcs int
+
 	runDir *ipc.RunDir // created on first use by a named object
 
 	ranRun  bool // ipc.run was called
@@ -190,6 +194,9 @@ type ManifestDecl struct {
 // or one that differs from the parent's.
 func (e *Env) Declare(L *lua.LState, kind, name, spec string) *Decl {
 	line := where(L)
+	if why := checkName(name); why != "" {
+		L.RaiseError("%s name %q %s", kind, name, why)
+	}
 	if e.running {
 		L.RaiseError("%s %q: objects and processes are declared at the top level, before ipc.run(), not inside a process body", kind, name)
 	}

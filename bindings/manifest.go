@@ -154,7 +154,60 @@ func DecodeManifest(s string) (*Manifest, error) {
 			return nil, fmt.Errorf("manifest line %d: unknown %q", i+2, tag)
 		}
 	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("manifest: %v", err)
+	}
 	return m, nil
+}
+
+// maxManifestFD bounds descriptor numbers (no process holds more).
+const maxManifestFD = 1 << 20
+
+// validate checks what the child relies on, so that no manifest, however
+// forged, makes it index out of range or wrap an invalid descriptor: the
+// descriptors exist as numbers, this process is one of the run's, the
+// process list is consistent.
+func (m *Manifest) validate() error {
+	fd := func(what string, n int) error {
+		if n < 0 || n >= maxManifestFD {
+			return fmt.Errorf("%s descriptor %d is out of range", what, n)
+		}
+		return nil
+	}
+	if m.Ctl == 0 && m.Status == 0 && m.Source == 0 {
+		return fmt.Errorf("no fds line")
+	}
+	for _, f := range []struct {
+		what string
+		n    int
+	}{{"control", m.Ctl}, {"status", m.Status}, {"source", m.Source}} {
+		if err := fd(f.what, f.n); err != nil {
+			return err
+		}
+	}
+	if len(m.Procs) > maxManifestFD {
+		return fmt.Errorf("%d processes", len(m.Procs))
+	}
+	self := false
+	for _, p := range m.Procs {
+		if p.Index < 1 || p.Count < 1 || p.Index > p.Count {
+			return fmt.Errorf("process %q: index %d of %d", p.Name, p.Index, p.Count)
+		}
+		self = self || p.Name == m.Self
+	}
+	if !self {
+		return fmt.Errorf("this process, %q, is not among the run's processes", m.Self)
+	}
+	for _, ds := range [][]ManifestDecl{m.Decls, m.Implicit} {
+		for _, d := range ds {
+			for role, n := range d.FDs {
+				if err := fd(d.Kind+" "+role, n); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 type field struct {

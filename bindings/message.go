@@ -233,6 +233,12 @@ func (m *messenger) typeValue(t string) lua.LValue {
 // {type=, body=, src=, dst=, len=, seq=, time=}.
 func (m *messenger) messageTable(L *lua.LState, msg *ipc.Message, dst lua.LValue) (*lua.LTable, error) {
 	body, err := m.dec.decode(L, msg.Body)
+	// len is the body's size in bytes as the script sees it: a string's
+	// length (#body), else the size of its encoding.
+	n := len(msg.Body)
+	if s, ok := body.(lua.LString); ok {
+		n = len(s)
+	}
 	if cap(msg.Body) > 1<<20 {
 		msg.Body = nil // a one-off large message is not kept
 	}
@@ -244,7 +250,7 @@ func (m *messenger) messageTable(L *lua.LState, msg *ipc.Message, dst lua.LValue
 		body,
 		m.nameOf(msg.Src),
 		dst,
-		boxInt(len(msg.Body)),
+		boxInt(n),
 		boxInt(msg.Seq),
 		lua.LNumber(float64(msg.Time) / 1e9),
 	}), nil

@@ -3,7 +3,6 @@ package bindings
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -76,10 +75,11 @@ func waitOptsFrom(L *lua.LState, t *lua.LTable) ipc.WaitOpts {
 	var w ipc.WaitOpts
 	switch v := t.RawGetString("timeout").(type) {
 	case lua.LNumber:
-		if v < 0 {
-			L.RaiseError("timeout must be >= 0 seconds, got %v", v)
+		d, err := Seconds("timeout", float64(v))
+		if err != nil {
+			L.RaiseError("%s", err.Error())
 		}
-		w.Timeout = time.Duration(float64(v) * float64(time.Second))
+		w.Timeout = d
 		if w.Timeout == 0 {
 			w.NonBlocking = true
 		}

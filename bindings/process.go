@@ -3,6 +3,7 @@ package bindings
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -57,9 +58,20 @@ func (e *Env) luaProcess(L *lua.LState) int {
 			L.RaiseError("process %q is declared twice (first at %s)", name, p.Decl.Line)
 		}
 	}
+	if why := checkName(name); why != "" {
+		L.ArgError(1, fmt.Sprintf("process name %q %s", name, why))
+	}
+	if opts != nil {
+		if c, ok := opts.RawGetString("count").(lua.LNumber); ok && (c != c || float64(c) > float64(e.maxProcs())) {
+			L.RaiseError("process %q: count %v is more than the %d processes a run may have (--max-procs)", name, c, e.maxProcs())
+		}
+	}
 	count := optInt(L, opts, "count", 1)
 	if count < 1 {
 		L.RaiseError("process %q: count must be >= 1, got %d", name, count)
+	}
+	if len(e.Procs)+count > e.maxProcs() {
+		L.RaiseError("process %q: %d more processes make %d, more than the %d a run may have (--max-procs)", name, count, len(e.Procs)+count, e.maxProcs())
 	}
 	var exec []string
 	if opts != nil {
@@ -165,8 +177,15 @@ func (e *Env) luaRun(L *lua.LState) int {
 	t := optTable(L, 1)
 	var o RunOptions
 	if t != nil {
-		if v, ok := t.RawGetString("timeout").(lua.LNumber); ok {
+		switch v := t.RawGetString("timeout").(type) {
+		case lua.LNumber:
+			if _, err := Seconds("ipc.run: timeout", float64(v)); err != nil {
+				L.RaiseError("%s", err.Error())
+			}
 			o.Timeout = float64(v)
+		case *lua.LNilType:
+		default:
+			L.RaiseError("ipc.run: timeout must be a number of seconds, got %s", v.Type())
 		}
 		o.FailFast = optBool(L, t, "fail_fast", false)
 		o.Trace = optBool(L, t, "trace", false)
@@ -247,11 +266,18 @@ func (e *Env) luaSelf(L *lua.LState) int {
 	return 1
 }
 
-// ipc.sleep(seconds)
+// ipc.sleep(seconds)   -- math.huge sleeps until the run ends
 func (e *Env) luaSleep(L *lua.LState) int {
 	s := float64(L.CheckNumber(1))
-	if s < 0 {
-		L.ArgError(1, "seconds must be >= 0")
+	var wake <-chan time.Time
+	if !math.IsInf(s, 1) && s != math.MaxFloat64 { // math.huge: until the run ends
+		d, err := Seconds("ipc.sleep", s)
+		if err != nil {
+			L.ArgError(1, err.Error())
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		wake = t.C
 	}
 	e.Slot.SetState(ipc.StateSleeping)
 	defer e.Slot.SetState(ipc.StateRunning)
@@ -259,10 +285,8 @@ func (e *Env) luaSleep(L *lua.LState) int {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	t := time.NewTimer(time.Duration(s * float64(time.Second)))
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-wake:
 	case <-ctx.Done():
 		L.RaiseError("interrupted")
 	}

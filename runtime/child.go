@@ -19,7 +19,10 @@ import (
 
 // IsChild reports whether this process was launched by a run as one of its
 // processes.
-func IsChild() bool { return os.Getenv(envChild) != "" }
+func IsChild() bool { return inChild || os.Getenv(envChild) != "" }
+
+// inChild is set by Child, which removes envChild from the environment.
+var inChild bool
 
 // Child must be called at the very top of main by every binary that runs
 // scripts (the reexec pattern): when this process is a child of a run, it
@@ -29,7 +32,12 @@ func Child(opts Options) {
 	if !IsChild() {
 		return
 	}
-	os.Exit(runChild(os.Getenv(envChild), opts))
+	inChild = true
+	manifest := os.Getenv(envChild)
+	// Read once: programs the script starts (os.execute, io.popen) must
+	// not believe they are children of a run themselves.
+	os.Unsetenv(envChild)
+	os.Exit(runChild(manifest, opts))
 }
 
 func runChild(manifest string, opts Options) int {
@@ -84,6 +92,9 @@ func runChild(manifest string, opts Options) int {
 		return fail("process %q: script source (fd %d): %v", m.Self, m.Source, err)
 	}
 	status := ipc.OpenStatusTable(region)
+	if status.Len() < len(m.Procs) {
+		return fail("process %q: the status table (fd %d) has %d slots for %d processes: not this run's", m.Self, m.Status, status.Len(), len(m.Procs))
+	}
 
 	// A registry that grows from small: half the allocation of the default
 	// at start, which a child pays on every launch.
@@ -102,6 +113,7 @@ func runChild(manifest string, opts Options) int {
 		}
 		env.Trace = rec
 	}
+	openRandom(L)
 	bindings.Preload(L, env)
 	for n, mod := range opts.Modules {
 		L.PreloadModule(n, mod)
@@ -133,7 +145,7 @@ func runChild(manifest string, opts Options) int {
 		L.Push(env.Self.Fn)
 		L.Push(env.SelfTable(L))
 		if err := L.PCall(1, 0, nil); err != nil {
-			os.Exit(exit(childResult{Error: luaMessage(err), Failed: env.Failed}))
+			os.Exit(exit(childResult{Error: luaMessage(L, err), Failed: env.Failed}))
 		}
 		os.Exit(exit(childResult{Failed: env.Failed}))
 		return lua.LNil
@@ -144,7 +156,7 @@ func runChild(manifest string, opts Options) int {
 	}
 	L.Push(fn)
 	if err := L.PCall(0, 0, nil); err != nil {
-		return exit(childResult{Error: luaMessage(err)})
+		return exit(childResult{Error: luaMessage(L, err)})
 	}
 	// The script ended without ipc.run(): run as if it had called it.
 	env.Run(L, bindings.RunOptions{})

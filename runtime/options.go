@@ -22,6 +22,7 @@ type Options struct {
 	FailFast bool          // stop every process as soon as one fails
 	NoPrefix bool          // do not prefix children's lines with "[name] "
 	Quiet    bool          // no runtime messages on stderr except errors
+	MaxProcs int           // most processes a run may declare; 0 = bindings.DefaultMaxProcs
 
 	// Executable launches the children. Default: /proc/self/exe, which
 	// works for any binary that calls Child at the top of main.

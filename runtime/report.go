@@ -81,6 +81,8 @@ func (r *Report) ExitCode() int {
 		return ExitNoInput
 	case r.LoadError:
 		return ExitLoad
+	case r.internal():
+		return ExitInternal
 	case r.Signal == "interrupt":
 		return ExitInterrupted
 	case r.Signal == "terminated":
@@ -99,6 +101,20 @@ func (r *Report) ExitCode() int {
 		return ExitRace
 	}
 	return ExitFailed
+}
+
+// internal reports whether the run or one of its processes hit an internal
+// error of ipcscript.
+func (r *Report) internal() bool {
+	if isInternal(r.Error) {
+		return true
+	}
+	for _, p := range r.Processes {
+		if isInternal(p.Error) {
+			return true
+		}
+	}
+	return false
 }
 
 // settle computes OK from the parts, honouring the expected outcome.

@@ -23,9 +23,9 @@ func RunFile(ctx context.Context, path string, opts Options) (*Report, error) {
 	if IsChild() {
 		return nil, ErrInChild
 	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return unreadable(path, err), nil
+	src, bad := readScript(path)
+	if bad != nil {
+		return bad, nil
 	}
 	return RunString(ctx, path, string(src), opts)
 }
@@ -65,9 +65,9 @@ var ErrInChild = errors.New("ipcscript: RunString/RunFile called in a child proc
 // Check loads the script and collects its declarations without creating
 // objects or launching processes.
 func Check(path string, opts Options) (*Report, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return unreadable(path, err), nil
+	src, bad := readScript(path)
+	if bad != nil {
+		return bad, nil
 	}
 	s := newSession(path, string(src), opts, bindings.ModeCheck)
 	defer s.close()
@@ -83,7 +83,7 @@ func Check(path string, opts Options) (*Report, error) {
 	}
 	s.L.Push(fn)
 	if err := s.L.PCall(0, 0, nil); err != nil && !isStopCheck(err) {
-		rep.Error = luaMessage(err)
+		rep.Error = luaMessage(s.L, err)
 	}
 	for _, d := range s.env.Decls {
 		rep.Objects = append(rep.Objects, ObjectReport{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec})
@@ -114,6 +114,7 @@ type session struct {
 	// here until a newline or a flush.
 	luaStdout, luaStderr *prefixWriter
 	start                time.Time
+	abandoned            bool // the watchdog gave up on the Lua goroutine
 }
 
 // flushLua writes out what the parent's print/io.write left without a
@@ -139,7 +140,8 @@ func newSession(name, src string, opts Options, mode bindings.Mode) *session {
 		s.stderr = s.stdout
 	}
 	s.L = lua.NewState()
-	s.env = &bindings.Env{Mode: mode, Script: name, Args: opts.Args}
+	openRandom(s.L)
+	s.env = &bindings.Env{Mode: mode, Script: name, Args: opts.Args, MaxProcs: opts.MaxProcs}
 	s.env.Log = s.logWriter(bindings.ParentName)
 	s.luaStdout = &prefixWriter{lw: s.stdout}
 	s.luaStderr = &prefixWriter{lw: s.stderr}
@@ -162,7 +164,9 @@ func (s *session) logWriter(name string) *prefixWriter {
 
 func (s *session) close() {
 	s.flushLua()
-	s.L.Close()
+	if !s.abandoned { // an abandoned state is still in use by its goroutine
+		s.L.Close()
+	}
 }
 
 // setArgs sets Lua's `arg` table: arg[0] is the script, arg[1..] its args.
@@ -176,7 +180,8 @@ func setArgs(L *lua.LState, script string, args []string) {
 }
 
 // runParent runs the script as the parent: declarations create objects and
-// ipc.run launches the processes.
+// ipc.run launches the processes. The Lua part runs on its own goroutine so
+// that the watchdog can end a run whose top-level code does not stop.
 func (s *session) runParent(ctx context.Context) (*Report, error) {
 	rep := &Report{Script: s.name}
 	fn, err := s.L.Load(strings.NewReader(s.src), s.name)
@@ -184,9 +189,36 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 		rep.LoadError, rep.Error = true, loadMessage(err)
 		return rep, nil
 	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wd := newWatchdog(cancel, s.opts.grace())
+	defer wd.stop()
+	wd.arm(s.opts.Timeout)
+	sup := &supervisor{s: s, ctx: runCtx, wd: wd}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.runLua(runCtx, sup, fn, rep)
+	}()
+	select {
+	case <-done:
+		return rep, nil
+	case <-wd.hard:
+	}
+	// The Lua goroutine is stuck in a call that ignores the context: the
+	// run is abandoned to it (the Lua state is never closed), and what
+	// outlives a process is cleaned up here.
+	s.abandoned = true
+	wd.killGroups()
+	sup.abandon()
+	return &Report{Script: s.name, TimedOut: true, Elapsed: time.Since(s.start).Seconds(),
+		Error: "the script did not stop at the timeout (the supervising process is blocked in a call outside Lua); its processes were killed and the run abandoned"}, nil
+}
+
+// runLua runs the loaded script in the parent and fills rep.
+func (s *session) runLua(ctx context.Context, sup *supervisor, fn *lua.LFunction, rep *Report) {
 	stopProfile := startProfile(bindings.ParentName)
 	defer stopProfile()
-	sup := &supervisor{s: s, ctx: ctx}
 	defer sup.cleanup()
 	s.env.Run = func(L *lua.LState, o bindings.RunOptions) lua.LValue {
 		s.flushLua()
@@ -198,7 +230,7 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 	}
 	s.L.SetContext(ctx)
 	s.L.Push(fn)
-	err = s.L.PCall(0, 0, nil)
+	err := s.L.PCall(0, 0, nil)
 	if err == nil && !s.env.RanRun() && len(s.env.Procs) > 0 {
 		// A script that declares processes and never calls ipc.run() runs as
 		// if it ended with ipc.run().
@@ -212,14 +244,21 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 		}
 	}
 	if err != nil {
-		if ctx.Err() != nil && rep.Signal == "" && !rep.TimedOut {
-			if isDeadline(ctx) {
-				rep.TimedOut = true
-			} else {
-				rep.Signal = signalName(ctx)
+		switch {
+		case timedOut(ctx):
+			rep.TimedOut = true // the top level was stopped where it was
+		case ctx.Err() != nil:
+			if rep.Signal == "" && !rep.TimedOut {
+				if isDeadline(ctx) {
+					rep.TimedOut = true
+				} else {
+					rep.Signal = signalName(ctx)
+				}
 			}
+			rep.Error = "main: " + luaMessage(s.L, err)
+		default:
+			rep.Error = "main: " + luaMessage(s.L, err)
 		}
-		rep.Error = "main: " + luaMessage(err)
 	}
 	for _, f := range s.env.Failed {
 		rep.Failed = append(rep.Failed, bindings.ParentName+": "+f)
@@ -227,7 +266,6 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 	rep.Script = s.name
 	rep.Elapsed = time.Since(s.start).Seconds()
 	rep.settle()
-	return rep, nil
 }
 
 // loadMessage turns an error of the Lua compiler into the "file:line:"
@@ -253,12 +291,18 @@ var (
 	syntaxAtEOF = regexp.MustCompile(`^(.*) at EOF:\s+(.*)$`)
 )
 
-// luaMessage extracts the error value of a Lua error without the traceback.
-func luaMessage(err error) string {
+// luaMessage extracts the error value of a Lua error without the
+// traceback. An error object with a __tostring metamethod is shown through
+// it (as Lua's own interpreter does), not as "table: 0x...". A Go panic
+// inside a Lua call is an internal error (internalPrefix, exit 70).
+func luaMessage(L *lua.LState, err error) string {
 	var ae *lua.ApiError
 	if errors.As(err, &ae) {
+		if ae.Type == lua.ApiErrorPanic {
+			return internalPrefix + loadMessage(err)
+		}
 		if ae.Object != nil && ae.Object != lua.LNil {
-			return ae.Object.String()
+			return errorText(L, ae.Object)
 		}
 	}
 	return loadMessage(err)

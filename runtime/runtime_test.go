@@ -32,6 +32,27 @@ var testModules = map[string]lua.LGFunction{
 		L.Push(mod)
 		return 1
 	},
+	"boom": func(L *lua.LState) int {
+		// boom.now() panics in Go: what a bug in a binding looks like.
+		mod := L.NewTable()
+		L.SetField(mod, "now", L.NewFunction(func(L *lua.LState) int {
+			var m map[string]int
+			m["x"] = 1 // a nil map write: a Go runtime panic
+			return 0
+		}))
+		L.Push(mod)
+		return 1
+	},
+	"role": func(L *lua.LState) int {
+		// role.child() -> whether this Lua state runs in a child of a run.
+		mod := L.NewTable()
+		L.SetField(mod, "child", L.NewFunction(func(L *lua.LState) int {
+			L.Push(lua.LBool(runtime.IsChild()))
+			return 1
+		}))
+		L.Push(mod)
+		return 1
+	},
 	"fdlist": func(L *lua.LState) int {
 		// fdlist.list() -> {"0 /dev/null", "3 socket:[123]", ...}
 		mod := L.NewTable()
@@ -137,7 +158,7 @@ ipc.process("a", function() print("ran") end)
 func TestDeclarationsMustMatch(t *testing.T) {
 	rep, _, errs := run(t, `
 local ipc = require("ipc")
-local name = os.getenv("IPCSCRIPT_CHILD") and "child-side" or "parent-side"
+local name = require("role").child() and "child-side" or "parent-side"
 ipc.process("a", function() end)
 ipc.pipe{from = "a", to = name == "parent-side" and "a" or "a"}
 ipc.process(name == "parent-side" and "b" or "c", function() end)

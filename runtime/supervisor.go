@@ -45,6 +45,7 @@ type supervisor struct {
 	killTimer *time.Timer  // SIGKILL after the grace period, once stopping
 	trace     *tracer      // nil unless the run is traced
 	checked   *check.Trace // the checks' view of the recording (nil: not recorded)
+	wd        *watchdog    // bounds the whole run (runtime/watchdog.go)
 }
 
 type exitEvent struct {
@@ -58,6 +59,8 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	env := sup.s.env
 	rep := &Report{Script: sup.s.name, Expect: o.Expect}
 	start := time.Now()
+	sup.wd.enterRun()
+	defer sup.wd.leaveRun()
 	err := sup.prepare()
 	if err == nil {
 		err = env.PrepareLaunch()
@@ -97,15 +100,8 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 		}
 	}
 
-	timeout := sup.s.opts.Timeout
-	if o.Timeout > 0 && (timeout == 0 || time.Duration(o.Timeout*float64(time.Second)) < timeout) {
-		timeout = time.Duration(o.Timeout * float64(time.Second))
-	}
-	var timer <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		timer = t.C
+	if o.Timeout > 0 {
+		sup.wd.arm(time.Duration(o.Timeout * float64(time.Second)))
 	}
 	ticker := time.NewTicker(50 * time.Millisecond)
 	defer ticker.Stop()
@@ -120,14 +116,16 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 				sup.traceStop("fail-fast", "")
 				sup.stop()
 			}
-		case <-timer:
+		case <-sup.wd.expired:
 			rep.TimedOut = true
-			sup.warnf("timed out after %v; stopping %d processes", timeout, live)
+			sup.warnf("timed out after %.3gs; stopping %d processes", time.Since(sup.s.start).Seconds(), live)
 			sup.traceStop("timeout", "")
 			sup.stop()
-			timer = nil
 		case <-sup.ctx.Done():
-			if isDeadline(sup.ctx) {
+			if timedOut(sup.ctx) {
+				rep.TimedOut = true
+				sup.traceStop("timeout", "")
+			} else if isDeadline(sup.ctx) {
 				rep.TimedOut = true
 				sup.warnf("timed out (the host's deadline); stopping %d processes", live)
 				sup.traceStop("timeout", "")
@@ -307,6 +305,7 @@ func (sup *supervisor) start(c *child) error {
 		go c.readResult()
 	}
 	p.Pid = cmd.Process.Pid
+	sup.wd.addGroup(p.Pid)
 	if sup.status != nil {
 		atomic.StoreInt32(&sup.status.Slot(p.Slot).Pid, int32(p.Pid))
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -49,7 +50,8 @@ Exit codes:
 `
 
 // Main runs the command line and returns the exit code.
-func Main(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdout, stderr io.Writer) (code int) {
+	defer runtime.RecoverInternal(stderr, &code) // a panic exits 70, not Go's 2 (usage)
 	fs := pflag.NewFlagSet("ipcscript", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SetInterspersed(false) // flags after the script name belong to the script
@@ -214,9 +216,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // parseDuration accepts Go durations ("1m30s") and plain seconds ("2.5").
 func parseDuration(s string) (time.Duration, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f < 0 {
+	if f, err := strconv.ParseFloat(s, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case f != f:
+			return 0, errors.New("NaN is not a number of seconds")
+		case f < 0:
 			return 0, errors.New("must not be negative")
+		case f >= float64(math.MaxInt64)/float64(time.Second):
+			return 0, fmt.Errorf("%g seconds is longer than any run can wait (at most %d)", f, math.MaxInt64/int64(time.Second)-1)
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}

@@ -1,0 +1,76 @@
+package bindings
+
+import (
+	"reflect"
+	"testing"
+)
+
+// FuzzManifest: no input makes DecodeManifest panic, and whatever it
+// accepts is a manifest the child can use (validate holds) and survives a
+// round trip through Encode unchanged.
+func FuzzManifest(f *testing.F) {
+	good := &Manifest{
+		RunID: "abc", RunDir: "/tmp/ipcscript-abc", Script: "x.lua", Args: []string{"a"},
+		Self: "w.1", Ctl: 3, Status: 4, Source: 5,
+		Procs: []ManifestProc{{Name: "w.1", Group: "w", Index: 1, Count: 2}, {Name: "w.2", Group: "w", Index: 2, Count: 2}},
+		Decls: []ManifestDecl{{Kind: "pipe", Name: "#1", Line: "x.lua:3", FDs: map[string]int{"r": 6}}},
+	}
+	f.Add(good.Encode())
+	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n")
+	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 5 1\n")
+	f.Add("v1\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n")
+	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := DecodeManifest(s)
+		if err != nil {
+			return
+		}
+		if err := m.validate(); err != nil {
+			t.Fatalf("accepted an invalid manifest: %v", err)
+		}
+		again, err := DecodeManifest(m.Encode())
+		if err != nil {
+			t.Fatalf("re-decoding what Encode wrote: %v", err)
+		}
+		if !reflect.DeepEqual(normalize(again), normalize(m)) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", again, m)
+		}
+	})
+}
+
+// normalize makes empty and nil maps and slices compare equal.
+func normalize(m *Manifest) *Manifest {
+	c := *m
+	fix := func(ds []ManifestDecl) []ManifestDecl {
+		var out []ManifestDecl
+		for _, d := range ds {
+			if len(d.FDs) == 0 {
+				d.FDs = nil
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+	c.Decls, c.Implicit = fix(c.Decls), fix(c.Implicit)
+	if len(c.Args) == 0 {
+		c.Args = nil
+	}
+	if len(c.Procs) == 0 {
+		c.Procs = nil
+	}
+	return &c
+}
+
+func TestManifestRefusesForgeries(t *testing.T) {
+	for _, bad := range []string{
+		"v1\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                                      // no fds
+		"v1\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                          // negative fd
+		"v1\nfds 3 4 5\nself \"b\"\nproc \"a\" \"a\" 1 1\n",                                           // self not a process
+		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 2 1\n",                                           // index > count
+		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n", // negative object fd
+	} {
+		if _, err := DecodeManifest(bad); err == nil {
+			t.Errorf("DecodeManifest(%q) succeeded", bad)
+		}
+	}
+}
