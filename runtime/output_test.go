@@ -19,7 +19,7 @@ import (
 func TestParentOutputThroughOptions(t *testing.T) {
 	rep, out, errs := run(t, `
 local ipc = require("ipc")
-if not os.getenv("IPCSCRIPT_CHILD") then -- the script runs in every process
+if not require("role").child() then -- the script runs in every process
   print("before", 1)
   io.write("partial ")
   io.write("line\n")
@@ -158,7 +158,7 @@ func TestMissingScriptNoInput(t *testing.T) {
 func TestDeclarationDiffersBeforeOwnProcess(t *testing.T) {
 	rep, _, errs := run(t, `
 local ipc = require("ipc")
-local cap = os.getenv("IPCSCRIPT_CHILD") and 7 or 3
+local cap = require("role").child() and 7 or 3
 ipc.mailbox("jobs", {capacity = cap})
 ipc.process("a", function() end)
 `, runtime.Options{})
