@@ -23,6 +23,14 @@ type Options struct {
 	NoPrefix bool          // do not prefix children's lines with "[name] "
 	Quiet    bool          // no runtime messages on stderr except errors
 	MaxProcs int           // most processes a run may declare; 0 = bindings.DefaultMaxProcs
+	Verbose  bool          // a failing process's full Lua traceback, not only the script's frames
+
+	// Progress draws a status line on Stderr (processes running, blocked,
+	// exited; operations done) while a run lasts longer than a second. Set
+	// it only when Stderr is a terminal: the line is redrawn with \r and
+	// erased before every other line. NoColor: no ANSI attributes in it.
+	Progress bool
+	NoColor  bool
 
 	// Executable launches the children. Default: /proc/self/exe, which
 	// works for any binary that calls Child at the top of main.

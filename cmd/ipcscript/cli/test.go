@@ -1,99 +1,110 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ipcscript/ipcscript/runtime"
 )
 
 // runTests is `ipcscript test [paths...]`: every *_test.lua is a run that
-// passes or fails. The text output ends with "N passed, N failed".
-func runTests(ctx context.Context, paths []string, format string, verbose bool, opts runtime.Options, stdout, stderr io.Writer) int {
+// passes or fails. The report goes to stdout in the chosen format; the
+// closing "N passed, N failed" line is on stdout for text (and as a TAP
+// comment), on stderr for the machine formats.
+func runTests(s *settings, paths []string, stdout, stderr io.Writer) error {
+	opts, err := s.options()
+	if err != nil {
+		return err
+	}
 	files, err := runtime.FindTests(paths)
 	if err != nil {
-		fmt.Fprintf(stderr, "ipcscript test: %v\n", err)
-		return runtime.ExitUsage
+		if os.IsNotExist(err) {
+			return &exitError{code: runtime.ExitNoInput, msg: "test: " + err.Error()}
+		}
+		return usagef("test: %v", err)
 	}
-	switch format {
-	case "text", "tap", "junit", "json":
+	where := strings.Join(paths, " ")
+	if where == "" {
+		where = "."
+	}
+	var rep reporter
+	switch s.output {
+	case "tap":
+		rep = &tapReporter{w: stdout, verbose: s.verbose}
+	case "junit":
+		rep = &junitReporter{w: stdout}
+	case "json":
+		rep = &eventReporter{enc: json.NewEncoder(stdout)}
 	default:
-		fmt.Fprintf(stderr, "ipcscript test: -o %q: want text, tap, junit or json\n", format)
-		return runtime.ExitUsage
+		rep = &textReporter{w: stdout, verbose: s.verbose}
 	}
-	if format == "tap" {
-		fmt.Fprintf(stdout, "TAP version 13\n1..%d\n", len(files))
+	rep.begin(len(files))
+	if len(files) == 0 {
+		rep.end(0, 0)
+		fmt.Fprintf(stderr, "ipcscript test: no tests found (*_test.lua) in %s\n", where)
+		return exitCode(runtime.ExitNoTests)
 	}
-	var results []runtime.TestResult
+	ctx, stop := signalContext()
+	defer stop()
 	passed, failed := 0, 0
 	for i, f := range files {
 		if ctx.Err() != nil {
 			break
 		}
+		start := time.Now()
+		rep.start(i, f, start)
 		o := opts
 		if opts.Trace.Path != "" { // --trace-dir: one trace per test file
 			o.Trace.Path = traceFileFor(opts.Trace.Path, f)
 		}
 		res := runtime.RunTest(ctx, f, o)
-		results = append(results, res)
 		if res.Passed {
 			passed++
 		} else {
 			failed++
 		}
-		switch format {
-		case "text":
-			if res.Passed {
-				fmt.Fprintf(stdout, "PASS %s (%.2fs)\n", f, res.Elapsed)
-			} else {
-				fmt.Fprintf(stdout, "FAIL %s (%.2fs): %s\n", f, res.Elapsed, res.Summary)
-				if res.Report != nil && res.Report.TracePath != "" {
-					fmt.Fprintf(stdout, "    trace: %s\n", res.Report.TracePath)
-				}
-			}
-			if !res.Passed || verbose {
-				fmt.Fprint(stdout, indent(res.Output, "    "))
-			}
-		case "tap":
-			status := "ok"
-			if !res.Passed {
-				status = "not ok"
-			}
-			fmt.Fprintf(stdout, "%s %d - %s\n", status, i+1, f)
-			if !res.Passed {
-				fmt.Fprintf(stdout, "  ---\n  message: %q\n  ...\n", res.Summary)
-			}
-			if !res.Passed || verbose {
-				fmt.Fprint(stdout, indent(res.Output, "# "))
-			}
-		}
+		rep.result(i, f, start, res)
 	}
-	switch format {
-	case "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(map[string]any{"passed": passed, "failed": failed, "tests": results})
-	case "junit":
-		writeJUnit(stdout, results, passed, failed)
-	}
+	rep.end(passed, failed)
 	if ctx.Err() != nil {
 		fmt.Fprintf(stderr, "ipcscript test: interrupted\n")
-		return runtime.ExitInterrupted
+		return exitCode(runtime.ExitInterrupted)
 	}
-	if format == "text" || format == "tap" {
-		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
-	} else {
+	if _, text := rep.(*textReporter); !text {
 		fmt.Fprintf(stderr, "%d passed, %d failed\n", passed, failed)
 	}
 	if failed > 0 {
-		return runtime.ExitFailed
+		return exitCode(runtime.ExitFailed)
 	}
-	return runtime.ExitOK
+	return nil
+}
+
+// reporter writes one format of the test report as the tests run.
+type reporter interface {
+	begin(n int)
+	start(i int, file string, at time.Time)
+	result(i int, file string, at time.Time, res runtime.TestResult)
+	end(passed, failed int)
+}
+
+// isError tells a test that could not run (it does not load, its file
+// cannot be read) from one that ran and failed: JUnit's <error> vs <failure>.
+func isError(res runtime.TestResult) bool {
+	return res.Report == nil || res.Report.LoadError
+}
+
+// testSummary is why a test failed, naming its file once.
+func testSummary(f string, res runtime.TestResult) string {
+	if strings.HasPrefix(res.Summary, f+":") {
+		return res.Summary
+	}
+	return f + ": " + res.Summary
 }
 
 func indent(s, prefix string) string {
@@ -104,40 +115,254 @@ func indent(s, prefix string) string {
 	return prefix + strings.Join(lines, prefix) + "\n"
 }
 
+// text: PASS/FAIL lines, the output of failures, "N passed, N failed".
+type textReporter struct {
+	w       io.Writer
+	verbose bool
+}
+
+func (r *textReporter) begin(int)                    {}
+func (r *textReporter) start(int, string, time.Time) {}
+func (r *textReporter) end(passed, failed int) {
+	fmt.Fprintf(r.w, "%d passed, %d failed\n", passed, failed)
+}
+func (r *textReporter) result(_ int, f string, _ time.Time, res runtime.TestResult) {
+	if res.Passed {
+		fmt.Fprintf(r.w, "PASS %s (%.2fs)\n", f, res.Elapsed)
+	} else {
+		fmt.Fprintf(r.w, "FAIL %s (%.2fs): %s\n", f, res.Elapsed, res.Summary)
+		if res.Report != nil && res.Report.TracePath != "" {
+			fmt.Fprintf(r.w, "    trace: %s\n", res.Report.TracePath)
+		}
+	}
+	if !res.Passed || r.verbose {
+		fmt.Fprint(r.w, indent(res.Output, "    "))
+	}
+}
+
+// tap: TAP version 14 (https://testanything.org/tap-version-14-specification.html).
+type tapReporter struct {
+	w       io.Writer
+	verbose bool
+}
+
+func (r *tapReporter) begin(n int) {
+	fmt.Fprintf(r.w, "TAP version 14\n")
+	if n == 0 {
+		fmt.Fprintf(r.w, "1..0 # SKIP no tests found\n")
+		return
+	}
+	fmt.Fprintf(r.w, "1..%d\n", n)
+}
+func (r *tapReporter) start(int, string, time.Time) {}
+func (r *tapReporter) result(i int, f string, _ time.Time, res runtime.TestResult) {
+	if res.Passed {
+		fmt.Fprintf(r.w, "ok %d - %s\n", i+1, tapEscape(f))
+	} else {
+		fmt.Fprintf(r.w, "not ok %d - %s\n", i+1, tapEscape(f))
+		severity := "fail"
+		if isError(res) {
+			severity = "error"
+		}
+		// The YAML diagnostic block, indented two spaces.
+		fmt.Fprintf(r.w, "  ---\n  message: %s\n  severity: %s\n  duration_ms: %d\n  ...\n",
+			yamlString(res.Summary), severity, int64(res.Elapsed*1000))
+	}
+	if !res.Passed || r.verbose {
+		fmt.Fprint(r.w, indent(res.Output, "# "))
+	}
+}
+func (r *tapReporter) end(passed, failed int) {
+	fmt.Fprintf(r.w, "# %d passed, %d failed\n", passed, failed)
+}
+
+// tapEscape escapes what would end a TAP description early.
+func tapEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "#", `\#`, "\n", " ").Replace(s)
+}
+
+// yamlString is a double-quoted YAML scalar (JSON's quoting is valid YAML).
+func yamlString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// json: the event stream of `go test -json` (cmd/test2json): each directory
+// is a package, each file a test. gotestsum, go-junit-report and CI
+// dashboards that read go test's output read this.
+type eventReporter struct {
+	enc     *json.Encoder
+	pkg     string // the package (directory) being reported
+	pkgAt   time.Time
+	pkgFail bool
+}
+
+// testEvent is cmd/test2json's TestEvent.
+type testEvent struct {
+	Time    time.Time `json:",omitempty"`
+	Action  string
+	Package string  `json:",omitempty"`
+	Test    string  `json:",omitempty"`
+	Elapsed float64 `json:",omitempty"`
+	Output  string  `json:",omitempty"`
+}
+
+func (r *eventReporter) emit(e testEvent) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	r.enc.Encode(e)
+}
+
+func (r *eventReporter) begin(int) {}
+
+func (r *eventReporter) start(_ int, f string, at time.Time) {
+	pkg, name := filepath.Dir(f), filepath.Base(f)
+	if pkg != r.pkg {
+		r.endPackage()
+		r.pkg, r.pkgAt, r.pkgFail = pkg, at, false
+		r.emit(testEvent{Time: at, Action: "start", Package: pkg})
+	}
+	r.emit(testEvent{Time: at, Action: "run", Package: pkg, Test: name})
+	r.emit(testEvent{Time: at, Action: "output", Package: pkg, Test: name, Output: "=== RUN   " + name + "\n"})
+}
+
+func (r *eventReporter) result(_ int, f string, _ time.Time, res runtime.TestResult) {
+	pkg, name := filepath.Dir(f), filepath.Base(f)
+	out := func(s string) { r.emit(testEvent{Action: "output", Package: pkg, Test: name, Output: s}) }
+	for _, line := range strings.SplitAfter(res.Output, "\n") {
+		if line != "" {
+			if !strings.HasSuffix(line, "\n") {
+				line += "\n"
+			}
+			out("    " + line)
+		}
+	}
+	action, word := "pass", "PASS"
+	if !res.Passed {
+		action, word = "fail", "FAIL"
+		r.pkgFail = true
+		out("    " + testSummary(f, res) + "\n")
+	}
+	out(fmt.Sprintf("--- %s: %s (%.2fs)\n", word, name, res.Elapsed))
+	r.emit(testEvent{Action: action, Package: pkg, Test: name, Elapsed: round2(res.Elapsed)})
+}
+
+func (r *eventReporter) endPackage() {
+	if r.pkg == "" {
+		return
+	}
+	action, word := "pass", "PASS"
+	if r.pkgFail {
+		action, word = "fail", "FAIL"
+	}
+	elapsed := round2(time.Since(r.pkgAt).Seconds())
+	r.emit(testEvent{Action: "output", Package: r.pkg, Output: word + "\n"})
+	r.emit(testEvent{Action: "output", Package: r.pkg, Output: fmt.Sprintf("%s\t%s\t%.3fs\n", strings.ToLower(word), r.pkg, elapsed)})
+	r.emit(testEvent{Action: action, Package: r.pkg, Elapsed: elapsed})
+	r.pkg = ""
+}
+
+func (r *eventReporter) end(int, int) { r.endPackage() }
+
+func round2(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+// junit: JUnit XML as Jenkins, GitLab and GitHub test reporters read it
+// (the schema we check against is tests/testdata/junit.xsd): <testsuites>,
+// one <testsuite> per directory, a <testcase> per file with classname and
+// time; <failure> for a test that ran and failed, <error> for one that
+// could not run (it does not load).
+type junitReporter struct {
+	w       io.Writer
+	started time.Time
+	suites  []*junitSuite
+}
+
+type junitSuites struct {
+	XMLName   xml.Name      `xml:"testsuites"`
+	Name      string        `xml:"name,attr"`
+	Tests     int           `xml:"tests,attr"`
+	Failures  int           `xml:"failures,attr"`
+	Errors    int           `xml:"errors,attr"`
+	Skipped   int           `xml:"skipped,attr"`
+	Time      string        `xml:"time,attr"`
+	Timestamp string        `xml:"timestamp,attr"`
+	Suites    []*junitSuite `xml:"testsuite"`
+}
+
 type junitSuite struct {
-	XMLName  xml.Name    `xml:"testsuite"`
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Name      string      `xml:"name,attr"`
+	Tests     int         `xml:"tests,attr"`
+	Failures  int         `xml:"failures,attr"`
+	Errors    int         `xml:"errors,attr"`
+	Skipped   int         `xml:"skipped,attr"`
+	Time      string      `xml:"time,attr"`
+	Timestamp string      `xml:"timestamp,attr"`
+	Hostname  string      `xml:"hostname,attr,omitempty"`
+	Cases     []junitCase `xml:"testcase"`
+	elapsed   float64
 }
 
 type junitCase struct {
-	Name    string        `xml:"name,attr"`
-	Time    string        `xml:"time,attr"`
-	Failure *junitFailure `xml:"failure,omitempty"`
-	Output  string        `xml:"system-out,omitempty"`
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	File      string        `xml:"file,attr,omitempty"`
+	Error     *junitProblem `xml:"error,omitempty"`
+	Failure   *junitProblem `xml:"failure,omitempty"`
+	Output    string        `xml:"system-out,omitempty"`
 }
 
-type junitFailure struct {
+type junitProblem struct {
 	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
 	Text    string `xml:",chardata"`
 }
 
-func writeJUnit(w io.Writer, results []runtime.TestResult, passed, failed int) {
-	s := junitSuite{Name: "ipcscript", Tests: passed + failed, Failures: failed}
-	for _, r := range results {
-		c := junitCase{Name: r.File, Time: fmt.Sprintf("%.3f", r.Elapsed), Output: r.Output}
-		if !r.Passed {
-			c.Failure = &junitFailure{Message: r.Summary, Text: r.Output}
-		}
-		s.Cases = append(s.Cases, c)
+// junitTime is the timestamp form of the JUnit schema (xs:dateTime, no zone).
+func junitTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05") }
+
+func (r *junitReporter) begin(int) { r.started = time.Now() }
+
+func (r *junitReporter) start(_ int, f string, at time.Time) {
+	pkg := filepath.Dir(f)
+	if len(r.suites) == 0 || r.suites[len(r.suites)-1].Name != pkg {
+		host, _ := os.Hostname()
+		r.suites = append(r.suites, &junitSuite{Name: pkg, Timestamp: junitTime(at), Hostname: host})
 	}
-	fmt.Fprint(w, xml.Header)
-	enc := xml.NewEncoder(w)
+}
+
+func (r *junitReporter) result(_ int, f string, _ time.Time, res runtime.TestResult) {
+	s := r.suites[len(r.suites)-1]
+	c := junitCase{Name: filepath.Base(f), Classname: s.Name, File: f, Time: fmt.Sprintf("%.3f", res.Elapsed), Output: res.Output}
+	s.Tests++
+	s.elapsed += res.Elapsed
+	switch {
+	case res.Passed:
+	case isError(res):
+		s.Errors++
+		c.Error = &junitProblem{Message: res.Summary, Type: "load error", Text: res.Summary}
+	default:
+		s.Failures++
+		c.Failure = &junitProblem{Message: res.Summary, Type: "failure", Text: res.Summary + "\n" + res.Output}
+	}
+	s.Time = fmt.Sprintf("%.3f", s.elapsed)
+	s.Cases = append(s.Cases, c)
+}
+
+func (r *junitReporter) end(int, int) {
+	all := junitSuites{Name: "ipcscript test", Timestamp: junitTime(r.started), Suites: r.suites,
+		Time: fmt.Sprintf("%.3f", time.Since(r.started).Seconds())}
+	for _, s := range r.suites {
+		all.Tests += s.Tests
+		all.Failures += s.Failures
+		all.Errors += s.Errors
+	}
+	fmt.Fprint(r.w, xml.Header)
+	enc := xml.NewEncoder(r.w)
 	enc.Indent("", "  ")
-	enc.Encode(s)
-	fmt.Fprintln(w)
+	enc.Encode(all)
+	fmt.Fprintln(r.w)
 }
 
 // traceFileFor names the trace of test file f in dir: its path with the
