@@ -97,7 +97,7 @@ func TestExclusiveRW(t *testing.T) {
 	s = newSim("r", "w")
 	s.span(0, "read", 1, 5)
 	s.span(1, "write", 3, 4)
-	mustFail(t, s.trace().ExclusiveRW("write", "read"), "\"write\" (writer) and \"read\"", "at the same time")
+	mustFail(t, s.trace().ExclusiveRW("write", "read"), "r (in span \"read\") and w (in span \"write\") were at the same time")
 
 	s = newSim("r", "w")
 	s.span(1, "write", 1, 2)
@@ -107,7 +107,7 @@ func TestExclusiveRW(t *testing.T) {
 	s = newSim("w1", "w2")
 	s.span(0, "write", 1, 2)
 	s.span(1, "write", 3, 4)
-	mustFail(t, s.trace().ExclusiveRW("write", "read"), "two writers")
+	mustFail(t, s.trace().ExclusiveRW("write", "read"), "w1 and w2 were in span \"write\"")
 }
 
 func TestBounded(t *testing.T) {

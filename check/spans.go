@@ -29,7 +29,7 @@ func (t *Trace) Exclusive(label string) *Violation {
 			continue
 		}
 		if !Before(prev, s) && !Before(s, prev) {
-			return t.unordered("exclusive", fmtf("span %q", label), prev, s)
+			return t.unordered("exclusive", prev, s)
 		}
 		prev = s
 	}
@@ -37,11 +37,15 @@ func (t *Trace) Exclusive(label string) *Violation {
 }
 
 // unordered explains why two spans a, b (a begins first) conflict.
-func (t *Trace) unordered(check, what string, a, b *Event) *Violation {
-	if Overlap(a, b) {
-		return t.violation(check, fmtf("%s and %s were in %s at the same time", a.Proc, b.Proc, what), a, b)
+func (t *Trace) unordered(check string, a, b *Event) *Violation {
+	who := fmtf("%s and %s were in span %q", a.Proc, b.Proc, a.Label)
+	if a.Label != b.Label {
+		who = fmtf("%s (in span %q) and %s (in span %q) were", a.Proc, a.Label, b.Proc, b.Label)
 	}
-	return t.violation(check, fmtf("%s and %s were in %s one after the other only by timing: nothing (message, semaphore, mutex, ...) ordered the end of the first before the start of the second", a.Proc, b.Proc, what), a, b)
+	if Overlap(a, b) {
+		return t.violation(check, who+" at the same time", a, b)
+	}
+	return t.violation(check, who+" one after the other only by timing: nothing (message, semaphore, mutex, ...) ordered the end of the first before the start of the second", a, b)
 }
 
 // ExclusiveRW checks readers/writers exclusion: a span labelled writer
@@ -63,11 +67,7 @@ func (t *Trace) ExclusiveRW(writer, reader string) *Violation {
 			if b.Time < a.Time {
 				a, b = b, a
 			}
-			what := fmtf("%q (writer) and %q", writer, s.Label)
-			if s.Label == writer {
-				what = fmtf("%q (two writers)", writer)
-			}
-			return t.unordered("exclusive", what, a, b)
+			return t.unordered("exclusive", a, b)
 		}
 	}
 	return nil
