@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -119,6 +120,42 @@ func TestQueueFanIn(t *testing.T) {
 				t.Fatalf("%d senders still counted asleep", n)
 			}
 		})
+	}
+}
+
+// TestQueueNoMissedRoomWakes: one producer faster than one consumer on a
+// small queue, so the producer sleeps for room over and over. Every such
+// sleep must be ended by a take's wake: the periodic check is pushed out of
+// reach, so a lost wake shows as a send that times out. (A take's wake
+// delayed by a busy machine is no loss: it still comes.)
+func TestQueueNoMissedRoomWakes(t *testing.T) {
+	defer func(d time.Duration) { roomCheck = d }(roomCheck)
+	roomCheck = 10 * time.Minute
+	q := newTestQueue(t, QueueConfig{Capacity: 2})
+	p, c := openView(t, q), openView(t, q)
+	const n = 30000
+	done := make(chan error, 1)
+	go func() {
+		var m Message
+		for i := range n {
+			if err := c.Receive(Filter{}, WaitOpts{Timeout: 2 * time.Minute}, &m); err != nil {
+				done <- err
+				return
+			}
+			if m.Seq != uint64(i) {
+				done <- fmt.Errorf("got seq %d, want %d", m.Seq, i)
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range n {
+		if err := p.Send(&Message{Seq: uint64(i), Body: []byte("x")}, WaitOpts{Timeout: 2 * time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

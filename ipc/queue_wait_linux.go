@@ -125,15 +125,18 @@ var monoBase, monoStart = func() (int64, time.Time) {
 //   - only a sender that waits for room alone spins (the 1 -> 1 case,
 //     where the consumer makes room within the spin); others sleep at once;
 //   - a take wakes one sleeper (all of them on a PerSender queue, where
-//     room is per sender), and no other until some sleeper has run again
-//     (roomWoken): the woken sender fills the room it finds, and the next
-//     take wakes the next.
+//     room is per sender), and no other until a sleeper has run again or a
+//     sender has gone to sleep since (roomWoken, cleared by both): the
+//     woken sender fills the room it finds, and the next take wakes the
+//     next. A wake can therefore only be skipped while one issued after
+//     the latest sleep is still on its way.
 //
 // A sleeper killed after a wake leaves roomWoken set; sleepers check the
 // queue every roomCheck, clearing it, and Recover clears it too.
 
-// roomCheck is how often a sender asleep for room wakes by itself.
-const roomCheck = time.Second
+// roomCheck is how often a sender asleep for room wakes by itself (a
+// variable for tests).
+var roomCheck = time.Second
 
 func (q *Queue) roomWord() *uint32 { return (*uint32)(unsafe.Pointer(&q.h.room)) }
 
@@ -149,6 +152,12 @@ func (q *Queue) waitRoom(seen uint32, deadline time.Time) error {
 		return nil
 	}
 	h.roomSleepers.Add(1)
+	// A wake issued before this sleep was meant for an earlier sleeper
+	// state: clear the mark so that the next take wakes again. (Clearing
+	// only on return lost wakes: a sender woken, then counted, then
+	// clearing, let a take set the mark with a wake that reached nobody,
+	// and its next sleep was never woken.)
+	h.roomWoken.Store(0)
 	q.ws.Enter(OpSend, q.object, -1, !deadline.IsZero())
 	var err error
 	for {

@@ -32,6 +32,16 @@ var testModules = map[string]lua.LGFunction{
 		L.Push(mod)
 		return 1
 	},
+	"procs": func(L *lua.LState) int {
+		// procs.max() is the child's GOMAXPROCS.
+		mod := L.NewTable()
+		L.SetField(mod, "max", L.NewFunction(func(L *lua.LState) int {
+			L.Push(lua.LNumber(goruntime.GOMAXPROCS(0)))
+			return 1
+		}))
+		L.Push(mod)
+		return 1
+	},
 	"boom": func(L *lua.LState) int {
 		// boom.now() panics in Go: what a bug in a binding looks like.
 		mod := L.NewTable()
@@ -252,5 +262,29 @@ end)
 `, runtime.Options{})
 	if !rep.OK || !strings.Contains(out, "[server] server got hello") {
 		t.Fatalf("ok=%v\n%s\n%s", rep.OK, out, errs)
+	}
+}
+
+// Children run with GOMAXPROCS=1 unless the user set GOMAXPROCS, and the
+// script never sees the variable the supervisor added.
+func TestChildGOMAXPROCS(t *testing.T) {
+	const src = `
+local ipc = require("ipc")
+ipc.process("a", function()
+  print("procs=" .. require("procs").max() .. " env=" .. tostring(os.getenv("GOMAXPROCS")) .. " unset=" .. tostring(os.getenv("IPCSCRIPT_UNSET")))
+end)
+`
+	if v, ok := os.LookupEnv("GOMAXPROCS"); ok {
+		os.Unsetenv("GOMAXPROCS")
+		defer os.Setenv("GOMAXPROCS", v)
+	}
+	rep, out, _ := run(t, src, runtime.Options{})
+	if !rep.OK || !strings.Contains(out, "[a] procs=1 env=nil unset=nil") {
+		t.Fatalf("without GOMAXPROCS: ok=%v out=%q", rep.OK, out)
+	}
+	t.Setenv("GOMAXPROCS", "2")
+	rep, out, _ = run(t, src, runtime.Options{})
+	if !rep.OK || !strings.Contains(out, "[a] procs=2 env=2 unset=nil") {
+		t.Fatalf("with GOMAXPROCS=2: ok=%v out=%q", rep.OK, out)
 	}
 }

@@ -500,16 +500,20 @@ func socketPair() (*os.File, *os.File, error) {
 }
 
 // childEnviron is the environment without any inherited IPCSCRIPT_CHILD,
-// plus ours when manifest is set.
+// plus ours when manifest is set: then also GOMAXPROCS=1 unless the user
+// set GOMAXPROCS, which the child removes at once (restoreEnviron).
 func childEnviron(manifest string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envChild+"=") {
+		if !strings.HasPrefix(kv, envChild+"=") && !strings.HasPrefix(kv, envUnset+"=") {
 			env = append(env, kv)
 		}
 	}
 	if manifest != "" {
 		env = append(env, envChild+"="+manifest)
+		if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+			env = append(env, "GOMAXPROCS=1", envUnset+"=GOMAXPROCS")
+		}
 	}
 	return env
 }
