@@ -43,6 +43,7 @@ var mailboxMethods = map[string]lua.LGFunction{
 	"send":    mailboxSend,
 	"receive": mailboxReceive,
 	"close":   mailboxClose,
+	"len":     mailboxLen,
 }
 
 func (b *mailbox) userData(L *lua.LState) *lua.LUserData {
@@ -161,6 +162,16 @@ func mailboxClose(L *lua.LState) int {
 	b.q.Close()
 	return 0
 }
+
+// box:len() -> n: the messages queued now (a snapshot; in a rendezvous
+// mailbox, the senders waiting for a receiver).
+func mailboxLen(L *lua.LState) int {
+	b := checkMailbox(L, mailboxLenWhat)
+	L.Push(lua.LNumber(b.q.Len()))
+	return 1
+}
+
+func mailboxLenWhat(b *mailbox) string { return b.what + ": len" }
 
 func (b *mailbox) selectPrepare(*lua.LState) {}
 func (b *mailbox) selectQueue() *ipc.Queue   { return b.q }

@@ -31,6 +31,7 @@ func openMqueue(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, mqueueClass, map[string]lua.LGFunction{
 		"send":    mqueueSend,
 		"receive": mqueueReceive,
+		"len":     mqueueLen,
 	}, mqueueField)
 	mod.RawSetString("mqueue", L.NewFunction(env.luaMqueue))
 }
@@ -129,6 +130,13 @@ func checkMqueue(L *lua.LState) *mqueue {
 		q.notHere(L)
 	}
 	return q
+}
+
+// q:len() -> n: the messages queued now (mq_getattr's mq_curmsgs; a
+// snapshot).
+func mqueueLen(L *lua.LState) int {
+	L.Push(lua.LNumber(checkMqueue(L).q.Len()))
+	return 1
 }
 
 // q:send(bytes, [{priority = 0, timeout =, block =}]) -> true | nil, "full" | nil, "timeout"

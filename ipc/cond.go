@@ -101,7 +101,10 @@ func (c *Cond) Wait(m *Mutex, o WaitOpts) (ownerDied bool, err error) {
 	}
 	defer c.obj.exit()
 	deadline := o.Deadline()
-	if h := m.Holder(); h != int(m.pid) {
+	switch h := m.Holder(); {
+	case h == 0:
+		return false, c.obj.errorf("wait", "the mutex %q must be held by this process (it is not held)", m.Name())
+	case h != int(m.pid):
 		return false, c.obj.errorf("wait", "the mutex %q must be held by this process (held by pid %d)", m.Name(), h)
 	}
 	i, err := c.wl.joinWait(deadline, nil)

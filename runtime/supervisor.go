@@ -585,7 +585,7 @@ func (sup *supervisor) onlyRunCanEnd(id int32) bool {
 	}
 	d := env.Decls[id]
 	switch d.Kind {
-	case "pipe", "mailbox", "semaphore", "mutex":
+	case "pipe", "mailbox", "semaphore", "mutex", "cond", "barrier":
 		return true
 	case "mqueue":
 		return !strings.Contains(d.Spec, "public=true")

@@ -250,6 +250,10 @@ function mailbox:receive(opts) end
 ---Later sends are an error; receivers drain what is queued, then get "closed".
 function mailbox:close() end
 
+---The messages queued now (a snapshot).
+---@return integer
+function mailbox:len() end
+
 -- ---------------------------------------------------------------------------
 -- Byte streams: pipes, FIFO ends, socket connections
 
@@ -330,6 +334,10 @@ function mqueue:send(bytes, opts) end
 ---@return integer|ipc.Outcome priority_or_err
 function mqueue:receive(opts) end
 
+---The messages queued now (mq_curmsgs; a snapshot).
+---@return integer
+function mqueue:len() end
+
 ---A counting semaphore.
 ---@class ipc.semaphore
 local semaphore = {}
@@ -378,6 +386,106 @@ function mutex:unlock() end
 ---@param ... any
 ---@return R
 function mutex:with(fn, ...) end
+
+---A condition variable used with a mutex (Mesa semantics: re-check the
+---condition in a loop around wait).
+---@class ipc.cond
+local cond = {}
+
+---@param name string
+---@return ipc.cond
+function ipc.cond(name) end
+
+---Unlocks m (held by this process), sleeps until signalled, locks m again
+---before returning, also after a timeout.
+---@param m ipc.mutex
+---@param opts? ipc.WaitOpts timeout only
+---@return true|nil ok
+---@return string? why '"owner-died"' (m's last holder died holding it) or "timeout"
+function cond:wait(m, opts) end
+
+---Wakes the waiter that has waited longest, if any.
+function cond:signal() end
+
+---Wakes every waiter.
+function cond:broadcast() end
+
+---A reusable barrier for n parties.
+---@class ipc.barrier
+local barrier = {}
+
+---@param name string
+---@param n integer parties per phase
+---@return ipc.barrier
+function ipc.barrier(name, n) end
+
+---Waits until n parties have arrived; serial is true for one party per
+---phase. "closed": a party died inside the barrier.
+---@param opts? ipc.WaitOpts
+---@return true|nil ok
+---@return boolean|ipc.Outcome serial_or_err "closed", "timeout" or "empty"
+function barrier:wait(opts) end
+
+---Named numeric variables in shared memory: v.field, v.array[i], and
+---atomic updates by field name. Fields are laid out sorted by name, each
+---aligned to its size.
+---@class ipc.shared
+local shared = {}
+
+---@param name string
+---@param fields table<string, ipc.MemType|{[1]: ipc.MemType, [2]: integer}>
+---@return ipc.shared
+function ipc.shared(name, fields) end
+
+---Atomic add; an array field takes an index (1-based) before the delta.
+---@param field string
+---@param ... number [i,] delta
+---@return number new
+function shared:add(field, ...) end
+
+---Atomic compare-and-swap: [i,] old, new.
+---@param field string
+---@param ... number
+---@return boolean
+function shared:cas(field, ...) end
+
+---Atomic: raised to x if x is greater; returns the value before.
+---@param field string
+---@param ... number [i,] x
+---@return number before
+function shared:max(field, ...) end
+
+---Atomic: lowered to x if x is smaller; returns the value before.
+---@param field string
+---@param ... number [i,] x
+---@return number before
+function shared:min(field, ...) end
+
+---Atomic exchange; returns the value before.
+---@param field string
+---@param ... number [i,] x
+---@return number before
+function shared:swap(field, ...) end
+
+---Where a field (element i of an array) lives in the bytes.
+---@param field string
+---@param i? integer
+---@return integer offset
+---@return ipc.MemType type
+function shared:offset(field, i) end
+
+---The raw bytes, as ipc.shm's read.
+---@param off integer
+---@param n integer
+---@return string
+function shared:read(off, n) end
+
+---@return integer bytes
+function shared:size() end
+
+---An array field of an ipc.shared: a[i] (1-based), a[i] = x, #a.
+---@class ipc.shared.array
+local shared_array = {}
 
 ---Zero-filled bytes shared by every process.
 ---@class ipc.shm
