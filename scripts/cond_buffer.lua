@@ -18,9 +18,8 @@ local not_full = ipc.cond("not_full")
 local not_empty = ipc.cond("not_empty")
 local b = ipc.shared("buffer", {
   ring = {"i64", SLOTS}, head = "i32", count = "i32",
-  producers_left = "i32", sum = "i64", peak = "i32",
+  producers_done = "i32", sum = "i64", peak = "i32",   -- all start at 0
 })
-b.producers_left = PRODUCERS
 
 ipc.process("producer", {count = PRODUCERS}, function(self)
   for i = 1, items do
@@ -33,7 +32,7 @@ ipc.process("producer", {count = PRODUCERS}, function(self)
     m:unlock()
   end
   m:lock()
-  b.producers_left = b.producers_left - 1
+  b.producers_done = b.producers_done + 1
   not_empty:broadcast()            -- consumers waiting for an item that will never come
   m:unlock()
 end)
@@ -42,7 +41,7 @@ ipc.process("consumer", {count = CONSUMERS}, function(self)
   local n = 0
   while true do
     m:lock()
-    while b.count == 0 and b.producers_left > 0 do not_empty:wait(m) end
+    while b.count == 0 and b.producers_done < PRODUCERS do not_empty:wait(m) end
     if b.count == 0 then m:unlock(); break end   -- drained, and no producer is left
     local x = b.ring[b.head + 1]
     b.head = (b.head + 1) % SLOTS
