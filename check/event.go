@@ -107,8 +107,10 @@ func New(t *trace.Trace) *Trace {
 		procs[i] = p.Name
 	}
 	evs := make([]*Event, len(t.Events))
+	all := make([]Event, len(t.Events)) // one allocation, not one per event
 	for i := range t.Events {
-		e := &Event{Event: t.Events[i]}
+		e := &all[i]
+		e.Event = t.Events[i]
 		e.Clock = e.VC
 		if e.End < e.Time {
 			e.End = e.Time

@@ -31,13 +31,15 @@ func (t *Trace) Races() []Race {
 		own := ca.Get(a.P)
 		return own > 0 && own <= cb.Get(a.P)
 	}
+	// shadow[object][byte]: the last write and, since it, the last read
+	// of each process (a short list: a run has few processes).
 	type cell struct {
 		w     *Event
-		reads map[int]*Event
+		reads []*Event
 	}
-	shadow := map[string]map[int64]*cell{}
+	shadow := map[string][]cell{}
 	lastSync := map[int]*Event{}
-	syncAt := map[*Event]*Event{}
+	syncAt := make([]*Event, len(t.Events))
 	seen := map[[2]string]bool{}
 	var out []Race
 	report := func(a, b *Event) {
@@ -50,7 +52,7 @@ func (t *Trace) Races() []Race {
 		}
 		seen[key] = true
 		lo, hi := max(a.Off, b.Off), min(a.Off+a.Len, b.Off+b.Len)
-		out = append(out, Race{Object: b.Object, Off: lo, Len: hi - lo, A: a, B: b, SyncA: syncAt[a], SyncB: syncAt[b]})
+		out = append(out, Race{Object: b.Object, Off: lo, Len: hi - lo, A: a, B: b, SyncA: syncAt[a.ID], SyncB: syncAt[b.ID]})
 	}
 	conflict := func(prev, e *Event) bool {
 		return prev != nil && prev.P != e.P && !(prev.Access == Atomic && e.Access == Atomic) && !before(prev, e)
@@ -62,26 +64,31 @@ func (t *Trace) Races() []Race {
 			}
 			continue
 		}
-		syncAt[e] = lastSync[e.P]
+		if e.Off < 0 || e.Len <= 0 || e.Off+e.Len > 1<<32 {
+			continue // not an access the shm would have allowed
+		}
+		syncAt[e.ID] = lastSync[e.P]
 		mem := shadow[e.Object]
-		if mem == nil {
-			mem = map[int64]*cell{}
+		if need := int(e.Off + e.Len); need > len(mem) {
+			mem = append(mem, make([]cell, need-len(mem))...)
 			shadow[e.Object] = mem
 		}
 		for off := e.Off; off < e.Off+e.Len; off++ {
-			c := mem[off]
-			if c == nil {
-				c = &cell{}
-				mem[off] = c
-			}
+			c := &mem[off]
 			if conflict(c.w, e) {
 				report(c.w, e)
 			}
 			if e.Access == Read {
-				if c.reads == nil {
-					c.reads = map[int]*Event{}
+				replaced := false
+				for i, r := range c.reads {
+					if r.P == e.P {
+						c.reads[i], replaced = e, true
+						break
+					}
 				}
-				c.reads[e.P] = e
+				if !replaced {
+					c.reads = append(c.reads, e)
+				}
 				continue
 			}
 			for _, r := range c.reads {
@@ -89,7 +96,7 @@ func (t *Trace) Races() []Race {
 					report(r, e)
 				}
 			}
-			c.w, c.reads = e, nil
+			c.w, c.reads = e, c.reads[:0]
 		}
 		if e.Access == Atomic {
 			lastSync[e.P] = e

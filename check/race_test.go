@@ -131,3 +131,39 @@ func TestRaceDisjointBytesAndReads(t *testing.T) {
 		t.Errorf("explanation:\n%s", msg)
 	}
 }
+
+// 100,000 get+set pairs by two processes taking turns through a
+// semaphore: the detector's own cost per recorded access.
+func BenchmarkRaces200k(b *testing.B) {
+	s := newSim("a", "b")
+	s.post(0, "lock", 0)
+	for i := int64(0); i < 50000; i++ {
+		p := int(i % 2)
+		at := 10 * i
+		s.wait(p, "lock", at)
+		counterRound(s, p, at+1)
+		s.post(p, "lock", at+3)
+	}
+	tr := s.trace()
+	b.ResetTimer()
+	for b.Loop() {
+		if rs := tr.Races(); len(rs) != 0 {
+			b.Fatal("false positive")
+		}
+	}
+}
+
+func BenchmarkNew200k(b *testing.B) {
+	s := newSim("a", "b")
+	for i := int64(0); i < 100000; i++ {
+		counterRound(s, int(i%2), 10*i)
+	}
+	t := &trace.Trace{Procs: []trace.Proc{{Name: "a"}, {Name: "b"}}}
+	for _, e := range s.evs {
+		t.Events = append(t.Events, *e)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		New(t)
+	}
+}

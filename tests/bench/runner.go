@@ -75,7 +75,7 @@ func (b *bench) runAll(ctx context.Context, cases []benchCase) *results {
 			if cmd == nil {
 				continue
 			}
-			key := fmt.Sprintf("%s %s %q %v %v", implKeys[im], cmd.prog, cmd.args, c.cpus, c.memory)
+			key := fmt.Sprintf("%s %q %s %q %v %v", implKeys[im], cmd.flags, cmd.prog, cmd.args, c.cpus, c.memory)
 			m := shared[key]
 			if m == nil {
 				m = &measurement{im: im, cmd: cmd}

@@ -481,7 +481,7 @@ func writeJSON(w io.Writer, r *results) error {
 			if m == nil {
 				continue
 			}
-			cell := jsonCell{Command: append([]string{m.cmd.prog}, m.cmd.args...), Why: m.why, Runs: m.runs}
+			cell := jsonCell{Command: append(append(append([]string(nil), m.cmd.flags...), m.cmd.prog), m.cmd.args...), Why: m.why, Runs: m.runs}
 			if m.err != nil {
 				cell.Error = m.err.Error()
 			}
