@@ -21,7 +21,14 @@ const shmClass = "ipc.shm"
 type shm struct {
 	kobject
 	m *ipc.Shm // nil while checking
+	// The last mem:read's string, boxed: a read of the same bytes returns
+	// it again (ipc.Shm.ReadString), so polling an unchanged block makes
+	// no garbage. Kept only up to maxKeptRead bytes.
+	lastRead  string
+	lastReadV lua.LValue
 }
+
+const maxKeptRead = 1 << 20
 
 func init() { registerKind(openShm) }
 
@@ -108,11 +115,20 @@ func shmRead(L *lua.LState) int {
 	m := checkShm(L)
 	off := m.offset(L, 2, "read")
 	n := checkInt(L, 3, "byte count")
-	b, err := m.m.Read(off, n)
+	s, err := m.m.ReadString(off, n, m.lastRead)
 	if err != nil {
 		m.fail(L, err)
 	}
-	L.Push(lua.LString(unsafe.String(unsafe.SliceData(b), len(b)))) // b is ours
+	if m.lastReadV != nil && len(s) == len(m.lastRead) && unsafe.StringData(s) == unsafe.StringData(m.lastRead) {
+		L.Push(m.lastReadV) // unchanged: the same string, nothing allocated
+		return 1
+	}
+	v := lua.LString(s)
+	m.lastRead, m.lastReadV = "", nil
+	if n <= maxKeptRead {
+		m.lastRead, m.lastReadV = s, v
+	}
+	L.Push(v)
 	return 1
 }
 

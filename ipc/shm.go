@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"strings"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -110,6 +111,29 @@ func (m *Shm) Read(off, n int) ([]byte, error) {
 	out := make([]byte, n)
 	copy(out, m.data[off:off+n])
 	return out, nil
+}
+
+// ReadString returns the n bytes at off as a string. When they equal last
+// (a previous result) it returns last itself, allocating nothing: a reader
+// polling a block that seldom changes makes no garbage. Otherwise the new
+// string is copied once into memory that is not zeroed first (a plain
+// Read zeroes, then copies). Like Read, it is not atomic.
+func (m *Shm) ReadString(off, n int, last string) (string, error) {
+	if err := m.obj.enter("read"); err != nil {
+		return "", err
+	}
+	defer m.obj.exit()
+	if err := m.span("read", off, n); err != nil {
+		return "", err
+	}
+	src := m.data[off : off+n]
+	if len(last) == n && string(src) == last {
+		return last, nil
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.Write(src)
+	return b.String(), nil
 }
 
 // Write copies b to off. It is not atomic: a concurrent reader may see part

@@ -227,11 +227,18 @@ func allCases(s sizes) []benchCase {
 		})
 	}
 
-	// mem:read of 64 KiB against memcpy from a shared mapping.
+	// mem:read of 64 KiB against memcpy from a shared mapping: of a block
+	// that stays the same, and of one changed before every read.
 	cs = append(cs, benchCase{
 		id: "shm-read", group: 3, title: "mem:read of 64 KiB (C: memcpy)", metric: mbPerSec,
 		cmds: [numImpls]*command{
 			implLua: cmd("shmread", chunk, s.reads),
+			implC:   cmd("floor", "memcpy", chunk, s.reads),
+		},
+	}, benchCase{
+		id: "shm-read-changing", group: 3, title: "mem:read of 64 KiB changed each time (C: memcpy)", metric: mbPerSec,
+		cmds: [numImpls]*command{
+			implLua: cmd("shmread", chunk, s.reads, "changing"),
 			implC:   cmd("floor", "memcpy", chunk, s.reads),
 		},
 	})

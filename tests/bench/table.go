@@ -47,6 +47,7 @@ var targets = []target{
 	{what: "bare re-exec ÷ an empty Go program's exec", row: "launch-reexec", im: implGo, peerRow: "floor-mingo", peer: implGo, bound: 1.5},
 	{what: "1 GiB through cap 64: largest peak RSS, MiB", row: "mem-sustained", im: implLua, bound: 24},
 	{what: "mem:read 64 KiB: Lua ÷ C memcpy", row: "shm-read", im: implLua, peerRow: "shm-read", peer: implC, atLeast: true, bound: 0.5},
+	{what: "mem:read 64 KiB changed each time: Lua ÷ C memcpy", row: "shm-read-changing", im: implLua, peerRow: "shm-read-changing", peer: implC, atLeast: true, bound: 0.5},
 	{what: "bulk pipe: Lua ÷ C", row: "bulk-pipe", im: implLua, peerRow: "bulk-pipe", peer: implC, atLeast: true, bound: 0.9},
 	{what: "bulk unix socket: Lua ÷ C", row: "bulk-unix", im: implLua, peerRow: "bulk-unix", peer: implC, atLeast: true, bound: 0.7},
 	{what: "launch per process: Lua ÷ Python spawn (issue 5)", row: "launch-spawn", im: implLua, peerRow: "launch-spawn", peer: implPy, bound: 0.125},
@@ -397,7 +398,7 @@ func (r *results) notes() []string {
 		"memory: the harness reads VmHWM from /proc/PID/status of the run's processes every 5 ms while the workers sleep; \"1 idle process\" is that worker's peak, \"Σ over the run\" the sum of the peaks of every process of the run (parent and helpers included). Python workers use the spawn start method. The sustained row pushes that many bytes in 16 KiB bodies through a capacity-64 mailbox (tput.lua, one producer, one consumer) and shows the largest peak of any process of the run (supervisor, coordinator, producer, consumer).",
 		"fan-in (16→1): C's ring with 16 producers takes a mutex per put; Python's peer takes equal producer and consumer counts only. The target divides the Lua 16→1 figure by the Lua 1→1 cap-64 figure of the same repeat.",
 		"token ring: node 1 times laps after a warm-up lap (launch excluded); Lua: direct links, C: a pipe per hop.",
-		"mem:read: one process reads the same 64 KiB of an ipc.shm block; C: memcpy of 64 KiB from a MAP_SHARED mapping into a private buffer.",
+		"mem:read: one process reads the same 64 KiB of an ipc.shm block (a read of unchanged bytes returns the previous string: a compare, no copy); \"changed each time\" rewrites one byte before each read (a new string each read: one copy, no zeroing). C: memcpy of 64 KiB from a MAP_SHARED mapping into a private buffer.",
 		"floors: measured in this run on this machine; the pipe round trips are the C cells of the pipe rows (one measurement shown twice); the static C program is peers/c/exit0_static.c, the empty Go program tests/bench/floor/mingo (CGO_ENABLED=0).",
 	}
 	seen := map[string]bool{}
