@@ -1,12 +1,12 @@
 package ipc
 
 import (
-	"strings"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 
