@@ -2,6 +2,7 @@ package bindings
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -29,15 +30,21 @@ import (
 //	string, any other bytes       bin (so decoders that check UTF-8 in str,
 //	                              Python's msgpack among them, still read it)
 //	table with keys 1..n, n >= 0  array of n values (the empty table too)
+//	table with integer keys 1..n  array of n values with nil in the holes,
+//	  of which at least half      when at least half of 1..n are present
+//	  are present ({1, nil, 3})   (so that Python's msgpack, which refuses
+//	                              integer map keys by default, reads it)
 //	any other table               map (keys and values encoded alike)
 //
 // Decoding reads str and bin as Lua strings, every integer and float as a
 // Lua number (integers beyond 2^53 lose precision, as in Lua itself),
 // arrays as tables 1..n and maps as tables; both an empty array and an
 // empty map become {}. A nil inside an array leaves a hole; a map entry
-// with a nil value is dropped. Extension types, nil or NaN map keys, bytes
-// after the value, and integer keys so sparse that the table would need
-// more than maxSparseSlots empty slots are refused.
+// with a nil value is dropped. The timestamp extension (type -1, any of its
+// three sizes) becomes a number of seconds since the epoch, with the
+// nanoseconds as a fraction. Other extension types, nil or NaN map keys,
+// bytes after the value, and integer keys so sparse that the table would
+// need more than maxSparseSlots empty slots are refused.
 //
 // Refused when encoding: functions, userdata (ipc objects included),
 // coroutines, channels, tables that contain themselves, tables nested more
@@ -248,15 +255,10 @@ func (e *bodyEncoder) table(t *lua.LTable, depth int) error {
 		}
 	}
 	if seq && firstHashKey(t, n) == lua.LNil {
-		if err := e.enc.EncodeArrayLen(n); err != nil {
-			return err
-		}
-		for i := 1; i <= n; i++ {
-			if err := e.value(t.RawGetInt(i), depth+1); err != nil {
-				return encodedAt(err, lua.LNumber(i))
-			}
-		}
-		return nil
+		return e.array(t, n, depth)
+	}
+	if n, ok := arrayWithHoles(t); ok {
+		return e.array(t, n, depth)
 	}
 
 	count := 0
@@ -283,6 +285,40 @@ func (e *bodyEncoder) table(t *lua.LTable, depth int) error {
 		}
 	}
 	return nil
+}
+
+// array encodes t[1..n] as an array, nil where t has a hole.
+func (e *bodyEncoder) array(t *lua.LTable, n, depth int) error {
+	if err := e.enc.EncodeArrayLen(n); err != nil {
+		return err
+	}
+	for i := 1; i <= n; i++ {
+		if err := e.value(t.RawGetInt(i), depth+1); err != nil {
+			return encodedAt(err, lua.LNumber(i))
+		}
+	}
+	return nil
+}
+
+// arrayWithHoles reports whether t's keys are all integers in 1..n, n its
+// largest key, with at least half of 1..n present: such a table ({1, nil,
+// 3}, a list whose element was removed) goes as an array with nil in the
+// holes rather than as a map with integer keys, which many decoders
+// (Python's msgpack by default) refuse. It decodes to the same table.
+func arrayWithHoles(t *lua.LTable) (int, bool) {
+	n, count := 0, 0
+	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+		if v == lua.LNil {
+			continue
+		}
+		f, ok := k.(lua.LNumber)
+		if !ok || f < 1 || float64(f) != math.Trunc(float64(f)) || float64(f) > float64(lua.MaxArrayIndex) {
+			return 0, false
+		}
+		n = max(n, int(f))
+		count++
+	}
+	return n, count > 0 && 2*count >= n
 }
 
 // firstHashKey returns the first key after the array part 1..n, LNil when
@@ -560,7 +596,43 @@ func (d *bodyDecoder) value(L *lua.LState, depth int) (lua.LValue, error) {
 		}
 		return t, nil
 	}
-	return nil, fmt.Errorf("MessagePack code %#02x (an extension type, or reserved) has no Lua value", c)
+	if isExtCode(c) {
+		return d.extension(c)
+	}
+	return nil, fmt.Errorf("MessagePack code %#02x is reserved and has no Lua value", c)
+}
+
+// isExtCode: fixext 1, 2, 4, 8, 16 and ext 8, 16, 32.
+func isExtCode(c byte) bool { return (c >= 0xd4 && c <= 0xd8) || (c >= 0xc7 && c <= 0xc9) }
+
+// extension decodes an extension value: the timestamp (type -1) becomes
+// seconds since the epoch; any other type is refused with its number.
+func (d *bodyDecoder) extension(c byte) (lua.LValue, error) {
+	typ, n, err := d.dec.DecodeExtHeader()
+	if err != nil {
+		return nil, err
+	}
+	if n > d.r.Len() {
+		return nil, fmt.Errorf("extension of %d bytes, only %d left", n, d.r.Len())
+	}
+	pos := len(d.body) - d.r.Len()
+	b := d.body[pos : pos+n]
+	d.r.Seek(int64(n), io.SeekCurrent)
+	if typ != -1 {
+		return nil, fmt.Errorf("MessagePack extension type %d is not supported (only the timestamp, type -1, is)", typ)
+	}
+	switch n {
+	case 4: // seconds, u32
+		return lua.LNumber(binary.BigEndian.Uint32(b)), nil
+	case 8: // nanoseconds (30 bits), seconds (34 bits)
+		v := binary.BigEndian.Uint64(b)
+		return lua.LNumber(float64(v&(1<<34-1)) + float64(v>>34)/1e9), nil
+	case 12: // nanoseconds u32, seconds i64
+		ns := binary.BigEndian.Uint32(b)
+		sec := int64(binary.BigEndian.Uint64(b[4:]))
+		return lua.LNumber(float64(sec) + float64(ns)/1e9), nil
+	}
+	return nil, fmt.Errorf("a timestamp of %d bytes (want 4, 8 or 12)", n)
 }
 
 // stringBytes is s's bytes without a copy; they must only be read.

@@ -148,7 +148,8 @@ func TestCodecWireFormat(t *testing.T) {
 		{"{}", []byte{0x90}},
 		{"{1, 2}", []byte{0x92, 1, 2}},
 		{"{a = 1}", []byte{0x81, 0xa1, 'a', 1}},
-		{"{1, nil, 3}", []byte{0x82, 1, 1, 3, 3}},
+		{"{1, nil, 3}", []byte{0x93, 1, 0xc0, 3}},   // an array with a hole, not a map
+		{"{[3] = 'c'}", []byte{0x81, 3, 0xa1, 'c'}}, // too sparse for an array
 	} {
 		got, err := newBodyEncoder().encode(luaValue(t, L, c.expr), 0)
 		if err != nil || !bytes.Equal(got, c.want) {
@@ -243,8 +244,10 @@ func TestCodecDecodeErrors(t *testing.T) {
 		{"truncated int", []byte{0xd2, 0}, "truncated"},
 		{"nil key", []byte{0x81, 0xc0, 1}, "a map key is nil"},
 		{"NaN key", []byte{0x81, 0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1, 1}, "a map key is NaN"},
-		{"extension", []byte{0xd4, 1, 2}, "code 0xd4"},
-		{"reserved", []byte{0xc1}, "code 0xc1"},
+		{"extension", []byte{0xd4, 1, 2}, "MessagePack extension type 1 is not supported (only the timestamp, type -1, is)"},
+		{"ext8 truncated", []byte{0xc7, 9, 5, 1}, "extension of 9 bytes, only 1 left"},
+		{"timestamp of 3 bytes", []byte{0xc7, 3, 0xff, 1, 2, 3}, "a timestamp of 3 bytes"},
+		{"reserved", []byte{0xc1}, "code 0xc1 is reserved"},
 		{"trailing", []byte{0xc0, 0xc0}, "1 bytes after the value"},
 		{"too deep", bytes.Repeat([]byte{0x91}, 300), "nested more than 200 deep"},
 		{"sparse key", []byte{0x81, 0xd2, 0x03, 0xe8, 0, 0, 1}, "integer key 65536000: the body's integer keys leave more than 1048576 empty slots"},
@@ -346,6 +349,78 @@ func TestCodecShortStringFastPath(t *testing.T) {
 		}
 		if _, fast := shortString(b); fast && werr != nil {
 			t.Errorf("%x: fast path taken for a body the general decoder refuses: %v", b, werr)
+		}
+	}
+}
+
+// The timestamp extension (type -1) in its three sizes becomes seconds.
+func TestCodecTimestamp(t *testing.T) {
+	L := lua.NewState()
+	defer L.Close()
+	dec := newBodyDecoder()
+	for _, c := range []struct {
+		name string
+		data []byte
+		want float64
+	}{
+		{"timestamp 32", []byte{0xd6, 0xff, 0x65, 0x53, 0xf1, 0x00}, 1700000000},
+		// 64: nanoseconds 500000000 << 34 | seconds 1700000000
+		{"timestamp 64", binaryBE(0xd7, 0xff, uint64(500000000)<<34|1700000000), 1700000000.5},
+		// 96: nanoseconds 500000000, seconds -2
+		{"timestamp 96", []byte{0xc7, 12, 0xff, 0x1d, 0xcd, 0x65, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe}, -1.5},
+		{"in an array", []byte{0x92, 0xd6, 0xff, 0, 0, 0, 7, 0x01}, 7},
+	} {
+		v, err := dec.decode(L, c.data)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if tb, ok := v.(*lua.LTable); ok {
+			v = tb.RawGetInt(1)
+		}
+		if n, ok := v.(lua.LNumber); !ok || float64(n) != c.want {
+			t.Errorf("%s: %v, want %v", c.name, v, c.want)
+		}
+	}
+}
+
+func binaryBE(code, typ byte, v uint64) []byte {
+	b := []byte{code, typ, 0, 0, 0, 0, 0, 0, 0, 0}
+	for i := 0; i < 8; i++ {
+		b[2+i] = byte(v >> (56 - 8*i))
+	}
+	return b
+}
+
+// A table with integer keys 1..n, at least half of them present, goes as an
+// array with nil in the holes (Python's msgpack refuses integer map keys by
+// default) and comes back the same; sparser ones, and any other key, make
+// a map.
+func TestCodecArrayWithHoles(t *testing.T) {
+	L := lua.NewState()
+	defer L.Close()
+	for _, c := range []struct {
+		expr string
+		want []byte // nil: a map
+	}{
+		{"{1, nil, 3}", []byte{0x93, 0x01, 0xc0, 0x03}},
+		{"{[2] = 'b'}", []byte{0x92, 0xc0, 0xa1, 'b'}},
+		{"(function() local t = {1, 2, 3, 4} t[2] = nil t[3] = nil return t end)()", []byte{0x94, 0x01, 0xc0, 0xc0, 0x04}},
+		{"{[3] = 'c'}", nil},        // 1 of 3
+		{"{1, nil, 3, x = 1}", nil}, // a string key
+		{"{[1] = 1, [2.5] = 2}", nil},
+	} {
+		v := luaValue(t, L, c.expr)
+		wire, got := roundTrip(t, L, v)
+		if !sameValue(v, got) {
+			t.Errorf("%s: got %v back", c.expr, got)
+		}
+		if c.want == nil {
+			if wire[0]&0xf0 != 0x80 {
+				t.Errorf("%s: % x, want a map", c.expr, wire)
+			}
+		} else if !bytes.Equal(wire, c.want) {
+			t.Errorf("%s: % x, want % x", c.expr, wire, c.want)
 		}
 	}
 }

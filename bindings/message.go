@@ -34,6 +34,9 @@ const (
 	linkKind   = "link"
 	// parentSlot is the supervisor's index in message headers.
 	parentSlot = -1
+	// outsideSlot stands for a sender outside the run (a socket peer that
+	// is no process of it: socket.go); it never goes on the wire.
+	outsideSlot = -2
 )
 
 func init() { registerKind(openMessaging) }
@@ -86,6 +89,9 @@ type inbox struct {
 }
 
 var lMain = lua.LValue(lua.LString(ParentName))
+
+// lOutside is the src of a message from a program outside the run.
+var lOutside = lua.LValue(lua.LString("outside"))
 
 const messengerKey = "ipcscript.messenger"
 
@@ -205,6 +211,9 @@ func (m *messenger) pid(p *Process) int32 { return m.env.PidOf(p) }
 func (m *messenger) nameOf(i int32) lua.LValue {
 	if i == parentSlot {
 		return lMain
+	}
+	if i == outsideSlot {
+		return lOutside
 	}
 	if m.names == nil {
 		m.names = make([]lua.LValue, len(m.env.Procs))

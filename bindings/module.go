@@ -23,7 +23,7 @@ func Preload(L *lua.LState, env *Env) {
 func newModule(L *lua.LState, env *Env) *lua.LTable {
 	mod := L.NewTable()
 	for _, k := range []struct{ name, value string }{
-		{"TIMEOUT", "timeout"}, {"EMPTY", "empty"}, {"FULL", "full"}, {"CLOSED", "closed"}, {"EOF", "eof"},
+		{"TIMEOUT", "timeout"}, {"EMPTY", "empty"}, {"FULL", "full"}, {"CLOSED", "closed"}, {"EOF", "eof"}, {"INVALID", "invalid"},
 	} {
 		mod.RawSetString(k.name, lua.LString(k.value))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"syscall"
 	"time"
@@ -47,10 +48,11 @@ type listener struct {
 // datagram and each read returns one (udpRead).
 type conn struct {
 	stream
-	st      *ipc.Stream
-	m       *messenger // message.go: the codec and the message table
-	seq     uint64     // messages sent on this connection
-	out, in ipc.Message
+	st       *ipc.Stream
+	m        *messenger // message.go: the codec and the message table
+	seq      uint64     // messages sent on this connection
+	peerAddr string     // the remote address, once asked (peer)
+	out, in  ipc.Message
 }
 
 func init() { registerKind(openSocket) }
@@ -344,7 +346,7 @@ func connSend(L *lua.LState) int {
 		}
 	}
 	msg := &c.out
-	msg.Type, msg.Src, msg.Dst, msg.Seq, msg.Time, msg.Body = typ, m.selfSlot(), c.obj, c.seq+1, ipc.MonoNow(), b
+	msg.Type, msg.Src, msg.Dst, msg.Seq, msg.Time, msg.Body = typ, socketSrc(m.selfSlot()), c.obj, c.seq+1, ipc.MonoNow(), b
 	c.slot.Enter(ipc.OpSend, c.obj, -1, false)
 	err = ipc.WriteFrame(c.w, msg)
 	c.slot.Leave()
@@ -361,10 +363,14 @@ func connSend(L *lua.LState) int {
 	return 1
 }
 
-// c:receive([{timeout =, block =}]) -> message | nil, "timeout" | nil, "empty" | nil, "closed"
+// c:receive([{timeout =, block =}]) -> message | nil, "timeout" | nil, "empty" | nil, "closed" | nil, "invalid", why
 // The next framed message, as the table mailboxes give:
-// {type =, body =, src =, dst =, len =, seq =, time =}; dst is the
-// receiving process. "closed": the peer closed the connection.
+// {type =, body =, src =, dst =, len =, seq =, time =}, and peer, the
+// connection's remote address; dst is the receiving process, src the
+// sending process of this run, or "outside" (socketSender). "closed": the
+// peer closed the connection. "invalid": the frame arrived whole but its
+// body cannot be decoded (an unsupported MessagePack extension, say); why
+// names the sender, and the connection goes on with the next frame.
 func connReceive(L *lua.LState) int {
 	c := checkConn(L)
 	w := WaitOpts(L, 2)
@@ -385,10 +391,73 @@ func connReceive(L *lua.LState) int {
 		L.RaiseError("%s: receive: %v", c.what, err)
 	}
 	c.slot.Done()
+	outside := false
+	c.in.Src, outside = socketSender(c.in.Src, len(m.env.Procs))
 	t, err := m.messageTable(L, &c.in, m.nameOf(m.selfSlot()))
 	if err != nil {
-		L.RaiseError("%s: receive: %v", c.what, err)
+		from := m.nameOf(c.in.Src).String()
+		if outside {
+			from = "outside (" + c.peer() + ")"
+		}
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
+		}
+		L.Push(lua.LNil)
+		L.Push(lua.LString(ipc.ErrInvalid.Error()))
+		L.Push(lua.LString(fmt.Sprintf("%s: receive: message from %s: %v", c.what, from, err)))
+		return 3
 	}
+	t.RawSetString("peer", lua.LString(c.peer()))
 	L.Push(t)
 	return 1
+}
+
+// On a socket the header's source says who sent the message, for a peer
+// that is not a process of the run as well: 0 is a program outside the
+// run, n >= 1 the run's process n (declaration order: the process's slot
+// plus one), 0xffffffff (-1) the supervisor. ipcscript's processes write
+// their own; the receiver believes it (a socket is not authenticated) but
+// takes any number that names no process as outside.
+
+// socketSrc is the source a process writes on a socket.
+func socketSrc(slot int32) int32 {
+	if slot == parentSlot {
+		return parentSlot
+	}
+	return slot + 1
+}
+
+// socketSender maps a socket source back to a slot; outside is true when it
+// names no process of the run (the slot is then outsideSlot).
+func socketSender(src int32, procs int) (slot int32, outside bool) {
+	switch {
+	case src == parentSlot:
+		return parentSlot, false
+	case src >= 1 && int(src) <= procs:
+		return src - 1, false
+	}
+	return outsideSlot, true
+}
+
+// peer is the connection's remote address: "127.0.0.1:5555", a unix
+// socket's path, or "unix (unnamed)" for a client that bound no name.
+func (c *conn) peer() string {
+	if c.peerAddr != "" {
+		return c.peerAddr
+	}
+	c.peerAddr = "unknown"
+	if sa, err := unix.Getpeername(c.st.Fd()); err == nil {
+		switch sa := sa.(type) {
+		case *unix.SockaddrInet4:
+			c.peerAddr = fmt.Sprintf("%s:%d", net.IP(sa.Addr[:]), sa.Port)
+		case *unix.SockaddrInet6:
+			c.peerAddr = fmt.Sprintf("[%s]:%d", net.IP(sa.Addr[:]), sa.Port)
+		case *unix.SockaddrUnix:
+			c.peerAddr = sa.Name
+			if sa.Name == "" || sa.Name == "@" {
+				c.peerAddr = "unix (unnamed)"
+			}
+		}
+	}
+	return c.peerAddr
 }

@@ -14,6 +14,9 @@ var (
 	ErrFull    = errors.New("full")
 	ErrClosed  = errors.New("closed")
 	ErrEOF     = errors.New("eof")
+	// ErrInvalid: a message arrived whole from outside the run but its
+	// body cannot be decoded; the next message can still be received.
+	ErrInvalid = errors.New("invalid")
 )
 
 // WaitOpts says how a blocking call waits. The zero value blocks forever.

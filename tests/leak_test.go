@@ -85,8 +85,12 @@ func TestLeak(t *testing.T) {
 				// it. The next run removes what it left in /tmp and
 				// /dev/mqueue (a FIFO at a path the script chose is not
 				// recorded anywhere and stays: remove it here).
+				// Any run removes what dead runs left, so on a machine where
+				// other runs start (other tests, other users) one of them may
+				// have cleaned it already: what counts is that nothing is
+				// left after the next run (leftSince below).
 				if _, err := os.Stat(runDir); err != nil {
-					t.Fatalf("a killed run should have left %s behind for the next run to clean: %v", runDir, err)
+					t.Logf("%s is gone already (another run cleaned it?): %v", runDir, err)
 				}
 				os.Remove(given)
 				waitNoProcs(t, "["+tag+"_")

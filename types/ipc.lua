@@ -27,12 +27,14 @@ local ipc = {}
 ---| '"full"'    # a non-blocking send found no room
 ---| '"closed"'  # the object was closed and is drained, or the peer exited
 ---| '"eof"'     # the end of a stream
+---| '"invalid"' # a socket message from outside the run whose body cannot be decoded
 
 ipc.TIMEOUT = "timeout"
 ipc.EMPTY = "empty"
 ipc.FULL = "full"
 ipc.CLOSED = "closed"
 ipc.EOF = "eof"
+ipc.INVALID = "invalid"
 
 -- ---------------------------------------------------------------------------
 -- Options tables
@@ -106,6 +108,9 @@ ipc.EOF = "eof"
 ---@field len integer body bytes (MessagePack)
 ---@field seq integer 1, 2, ... per sender per destination
 ---@field time number send time, ipc.now() seconds
+
+---@class ipc.SocketMessage: ipc.Message
+---@field peer string the connection's remote address ("127.0.0.1:5555", a unix path, "unix (unnamed)")
 
 ---@class ipc.ProcessReport
 ---@field ok boolean exited 0 and no expectation failed
@@ -582,9 +587,13 @@ local conn = {}
 ---@return ipc.Outcome? err
 function conn:send(body, opts) end
 
----@param opts? ipc.ReceiveOpts
----@return ipc.Message|nil msg
----@return ipc.Outcome? err
+---The next framed message; msg.peer is the connection's remote address, and
+---msg.src "outside" for a program that is no process of the run. A body
+---that cannot be decoded gives nil, "invalid", why (naming the sender).
+---@param opts? ipc.WaitOpts
+---@return ipc.SocketMessage|nil msg
+---@return ipc.Outcome? err "timeout", "empty", "closed" or "invalid"
+---@return string? why for "invalid": what was wrong and who sent it
 function conn:receive(opts) end
 
 ---A UDP connection: read returns one datagram.
