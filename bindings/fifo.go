@@ -89,6 +89,9 @@ func (e *Env) luaFifo(L *lua.LState) int {
 			L.RaiseError("%s: create: %v", f.what, err)
 		}
 		f.created = true
+		if given != "" {
+			e.recordPath(L, f.what, path)
+		}
 	}
 	L.Push(newUserData(L, fifoClass, f))
 	return 1

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	lua "github.com/yuin/gopher-lua"
 )
 
 // Limits a script cannot talk its way past: how many processes a run may
@@ -69,4 +71,17 @@ func Seconds(what string, s float64) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: %g seconds is more than %.0f years, the longest it can wait", what, s, maxSeconds/(365.25*86400))
 	}
 	return time.Duration(s * float64(time.Second)), nil
+}
+
+// recordPath records in the run directory a FIFO or unix socket the run
+// made at a path the script gave, so that a later run removes it if this
+// one dies before it can (ipc.RunDir.RecordPath).
+func (e *Env) recordPath(L *lua.LState, what, path string) {
+	rd, err := e.RunDir()
+	if err == nil {
+		err = rd.RecordPath(path)
+	}
+	if err != nil {
+		L.RaiseError("%s: %v", what, err)
+	}
 }

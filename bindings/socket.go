@@ -134,6 +134,9 @@ func (e *Env) luaListen(L *lua.LState) int {
 		}
 		if l.l, err = ipc.Listen(kind, addr); err == nil {
 			d.AddFile("l", l.l.File(), "")
+			if kind == "unix" && addr == address {
+				e.recordPath(L, l.what, addr) // a path the script gave
+			}
 		}
 	case ModeChild:
 		l.l, err = ipc.OpenListener(d.File("l"), kind)

@@ -184,6 +184,7 @@ func removeRun(dir, id string) error {
 			first = err
 		}
 	}
+	note(removeRecordedPaths(dir))
 	for _, kname := range recordedMqueues(dir, id) {
 		note(mqUnlink(kname))
 	}

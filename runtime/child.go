@@ -40,7 +40,10 @@ func Child(opts Options) {
 	// Read once: programs the script starts (os.execute, io.popen) must
 	// not believe they are children of a run themselves.
 	os.Unsetenv(envChild)
-	os.Exit(runChild(manifest, opts))
+	childReaper() // nothing this process starts outlives it (reaper_linux.go)
+	code := runChild(manifest, opts)
+	endChildDescendants()
+	os.Exit(code)
 }
 
 func runChild(manifest string, opts Options) int {
@@ -73,6 +76,7 @@ func runChild(manifest string, opts Options) int {
 	go func() { // the parent check: EOF on the control socket = parent gone
 		var b [1]byte
 		ctl.Read(b[:])
+		endChildDescendants()
 		os.Exit(ExitFailed)
 	}()
 	report := func(r childResult) {
@@ -129,6 +133,7 @@ func runChild(manifest string, opts Options) int {
 
 	stopProfile := startProfile(m.Self)
 	exit := func(r childResult) int {
+		endChildDescendants()
 		stopProfile()
 		flushStdout(L)
 		report(r)

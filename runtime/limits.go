@@ -10,10 +10,10 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// ExitInternal is the exit code of an internal error of ipcscript itself
-// (EX_SOFTWARE): a Go panic in the runtime or in a binding. Go's own exit
-// code for a panic, 2, is the code for usage errors.
-const ExitInternal = 70
+// ExitInternal is ExitSoftware: the exit code of an internal error of
+// ipcscript itself, a Go panic in the runtime or in a binding. Go's own
+// exit code for a panic, 2, is the code for usage errors.
+const ExitInternal = ExitSoftware
 
 // internalPrefix starts the message of an internal error, in a process's
 // error or the run's; the report's exit code is then ExitInternal.

@@ -194,7 +194,8 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 	wd := newWatchdog(cancel, s.opts.grace())
 	defer wd.stop()
 	wd.arm(s.opts.Timeout)
-	sup := &supervisor{s: s, ctx: runCtx, wd: wd}
+	becomeSubreaper()
+	sup := &supervisor{s: s, ctx: runCtx, wd: wd, token: newRunToken()}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -210,6 +211,7 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 	// outlives a process is cleaned up here.
 	s.abandoned = true
 	wd.killGroups()
+	sweepRun(sup.token)
 	sup.abandon()
 	return &Report{Script: s.name, TimedOut: true, Elapsed: time.Since(s.start).Seconds(),
 		Error: "the script did not stop at the timeout (the supervising process is blocked in a call outside Lua); its processes were killed and the run abandoned"}, nil

@@ -46,6 +46,7 @@ type supervisor struct {
 	trace     *tracer      // nil unless the run is traced
 	checked   *check.Trace // the checks' view of the recording (nil: not recorded)
 	wd        *watchdog    // bounds the whole run (runtime/watchdog.go)
+	token     string       // marks the run's processes (IPCSCRIPT_RUN, reaper_linux.go)
 }
 
 type exitEvent struct {
@@ -219,7 +220,7 @@ func (sup *supervisor) start(c *child) error {
 	var cmd *exec.Cmd
 	if p.Exec != nil {
 		cmd = exec.Command(p.Exec[0], p.Exec[1:]...)
-		cmd.Env = childEnviron("")
+		cmd.Env = childEnviron("", sup.token)
 	} else {
 		exe := sup.s.opts.Executable
 		if exe == "" {
@@ -265,7 +266,7 @@ func (sup *supervisor) start(c *child) error {
 			m.Implicit = append(m.Implicit, describe(d))
 		}
 		files = sup.traceFiles(c, m, files)
-		cmd.Env = childEnviron(m.Encode())
+		cmd.Env = childEnviron(m.Encode(), sup.token)
 		cmd.ExtraFiles = files
 	}
 	cmd.Stdin = sup.devnull
@@ -287,7 +288,14 @@ func (sup *supervisor) start(c *child) error {
 	// reaches only the supervisor, and stopping a child also stops whatever
 	// it started. (One group for all would need its leader alive: a short
 	// first child would make every later setpgid fail with EPERM.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A child of ours dies of SIGTERM when the supervisor dies, which it
+	// handles by killing its descendants first (reaper_linux.go); a
+	// program of the script's (exec) is killed outright.
+	death := syscall.SIGKILL
+	if p.Exec == nil {
+		death = syscall.SIGTERM
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: death}
 	c.cmd = cmd
 	c.start = time.Now()
 	sup.traceSpawning(c)
@@ -453,6 +461,7 @@ func (sup *supervisor) stop() {
 // cleanup kills anything left (after a panic or an early return) and closes
 // what the parent held.
 func (sup *supervisor) cleanup() {
+	defer sweepRun(sup.token) // what SIGKILLed children left behind
 	// Whatever a child started and left in its group goes with it.
 	for _, c := range sup.children {
 		if c.p.Pid != 0 {
@@ -501,13 +510,17 @@ func socketPair() (*os.File, *os.File, error) {
 
 // childEnviron is the environment without any inherited IPCSCRIPT_CHILD,
 // plus ours when manifest is set: then also GOMAXPROCS=1 unless the user
-// set GOMAXPROCS, which the child removes at once (restoreEnviron).
-func childEnviron(manifest string) []string {
+// set GOMAXPROCS, which the child removes at once (restoreEnviron), and
+// the run's mark (token, reaper_linux.go).
+func childEnviron(manifest, token string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envChild+"=") && !strings.HasPrefix(kv, envUnset+"=") {
+		if !strings.HasPrefix(kv, envChild+"=") && !strings.HasPrefix(kv, envUnset+"=") && !strings.HasPrefix(kv, envRun+"=") {
 			env = append(env, kv)
 		}
+	}
+	if token != "" {
+		env = append(env, envRun+"="+token)
 	}
 	if manifest != "" {
 		env = append(env, envChild+"="+manifest)

@@ -23,7 +23,11 @@ func TestMain(m *testing.M) {
 	// "ipcscript", and the runtime re-executes it for every child process.
 	runtime.Child(runtime.Options{})
 	testscript.Main(m, map[string]func(){
-		"ipcscript": func() { os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr)) },
+		"ipcscript": func() {
+			code := cli.Main(os.Args[1:], os.Stdout, os.Stderr)
+			runtime.EndDescendants()
+			os.Exit(code)
+		},
 	})
 }
 

@@ -28,11 +28,13 @@ func TestSignalStopsEveryChild(t *testing.T) {
 	}{
 		{syscall.SIGINT, 130, "sigint_spinner"},
 		{syscall.SIGTERM, 143, "sigterm_sleeper"},
+		{syscall.SIGHUP, 129, "sighup_sleeper"},
+		{syscall.SIGQUIT, 131, "sigquit_sleeper"},
 	} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			script := filepath.Join(t.TempDir(), "spin.lua")
 			body := `while true do end`
-			if tc.sig == syscall.SIGTERM {
+			if tc.sig != syscall.SIGINT {
 				body = `ipc.sleep(3600)`
 			}
 			os.WriteFile(script, []byte(`local ipc = require("ipc")

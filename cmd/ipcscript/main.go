@@ -16,5 +16,7 @@ func main() {
 		os.Exit(0)
 	}
 	runtime.Child(runtime.Options{}) // a child of a run never returns from here
-	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
+	code := cli.Main(os.Args[1:], os.Stdout, os.Stderr)
+	runtime.EndDescendants() // whatever a run left behind goes with us
+	os.Exit(code)
 }
