@@ -128,9 +128,10 @@ func New(t *trace.Trace) *Trace {
 	return newTrace(procs, evs)
 }
 
-// accessOf classifies shared memory operations.
+// accessOf classifies shared memory operations (ipc.shm, and the
+// variables of ipc.shared, which live in shared memory too).
 func accessOf(e *trace.Event) Access {
-	if e.Kind != "shm" {
+	if e.Kind != "shm" && e.Kind != "shared" {
 		return NoAccess
 	}
 	switch e.Op {
@@ -138,7 +139,7 @@ func accessOf(e *trace.Event) Access {
 		return Read
 	case trace.OpSet, trace.OpWrite:
 		return Write
-	case trace.OpAdd, trace.OpCAS:
+	case trace.OpAdd, trace.OpCAS, "swap", "max", "min":
 		return Atomic
 	}
 	return NoAccess
