@@ -52,6 +52,7 @@ func (b *mailbox) userData(L *lua.LState) *lua.LUserData {
 	if b.capacity != ipc.Unbounded {
 		idx.RawSetString("capacity", lua.LNumber(b.capacity))
 	}
+	strictMethods(L, idx, "capacity") // box:recieve(): did you mean receive?
 	mt := L.CreateTable(0, 3)
 	mt.RawSetString("__index", idx)
 	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {

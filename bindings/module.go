@@ -32,6 +32,7 @@ func newModule(L *lua.LState, env *Env) *lua.LTable {
 	for _, open := range extraKinds {
 		open(L, mod, env)
 	}
+	strictModule(L, mod) // ipc.mailbx: did you mean ipc.mailbox?
 	return mod
 }
 
@@ -180,6 +181,9 @@ func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunctio
 	mt := L.NewTypeMetatable(class)
 	idx := L.SetFuncs(L.NewTable(), methods)
 	L.SetField(mt, "__methods", idx)
+	if fields == nil {
+		strictMethods(L, idx) // obj:recieve(): did you mean receive?
+	}
 	if fields == nil {
 		L.SetField(mt, "__index", idx)
 	} else {

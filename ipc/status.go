@@ -56,8 +56,15 @@ type WaitStatus struct {
 	Progress uint64 // completed IPC operations; deadlock needs it to stand still
 	Since    int64  // unix nanoseconds when the current wait began
 	Doorbell uint32 // futex word a process may sleep on to be woken by anyone
-	_        [20]byte
+	Line     int32  // the script line of the operation that blocks (0 unknown); see EnterHook
+	_        [16]byte
 }
+
+// EnterHook, when set, runs at the start of every Enter, on the goroutine
+// that is about to sleep. A child of a run sets it once, before its script
+// runs, to record the script line of the blocking call in Line (what a
+// timeout report shows). It costs nothing on operations that do not sleep.
+var EnterHook func(s *WaitStatus)
 
 // NewStatusTable creates a table for n processes.
 func NewStatusTable(n int) (*StatusTable, error) {
@@ -109,6 +116,9 @@ func (t *StatusTable) Slot(i int) *WaitStatus {
 func (s *WaitStatus) Enter(op uint32, object, peer int32, hasDeadline bool) {
 	if s == nil {
 		return
+	}
+	if EnterHook != nil {
+		EnterHook(s)
 	}
 	var d uint32
 	if hasDeadline {

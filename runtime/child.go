@@ -83,6 +83,9 @@ func runChild(manifest string, opts Options) int {
 		if len(r.Error) > 50000 {
 			r.Error = r.Error[:50000] + "...(truncated)"
 		}
+		if len(r.Traceback) > 8000 {
+			r.Traceback = r.Traceback[:8000] + "\n\t...(truncated)"
+		}
 		if len(r.Failed) > 100 {
 			r.Failed = append(r.Failed[:100], fmt.Sprintf("... and %d more", len(r.Failed)-100))
 		}
@@ -117,6 +120,9 @@ func runChild(manifest string, opts Options) int {
 			atomic.StoreInt32(&env.Slot.Pid, int32(os.Getpid()))
 		}
 	}
+	// Where a wait began, for a timeout's report: the script line of the
+	// blocking call, recorded only when the call is about to sleep.
+	ipc.EnterHook = func(s *ipc.WaitStatus) { atomic.StoreInt32(&s.Line, int32(scriptLine(L, m.Script))) }
 	if m.TraceBuf != 0 {
 		rec, err := openRecorder(&m)
 		if err != nil {
@@ -157,7 +163,7 @@ func runChild(manifest string, opts Options) int {
 		L.Push(env.Self.Fn)
 		L.Push(env.SelfTable(L))
 		if err := L.PCall(1, 0, nil); err != nil {
-			os.Exit(exit(childResult{Error: luaMessage(L, err), Failed: env.Failed}))
+			os.Exit(exit(childResult{Error: luaMessage(L, err), Traceback: luaTraceback(err), Failed: env.Failed}))
 		}
 		os.Exit(exit(childResult{Failed: env.Failed}))
 		return lua.LNil
@@ -168,11 +174,29 @@ func runChild(manifest string, opts Options) int {
 	}
 	L.Push(fn)
 	if err := L.PCall(0, 0, nil); err != nil {
-		return exit(childResult{Error: luaMessage(L, err)})
+		return exit(childResult{Error: luaMessage(L, err), Traceback: luaTraceback(err)})
 	}
 	// The script ended without ipc.run(): run as if it had called it.
 	env.Run(L, bindings.RunOptions{})
 	return ExitOK
+}
+
+// scriptLine is the current line of the innermost function of the script
+// on L's call stack (the caller of the Go function that blocks), or 0.
+func scriptLine(L *lua.LState, script string) int {
+	for level := 0; level < 8; level++ {
+		dbg, ok := L.GetStack(level)
+		if !ok {
+			return 0
+		}
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err != nil {
+			return 0
+		}
+		if dbg.CurrentLine > 0 && dbg.Source == script {
+			return dbg.CurrentLine
+		}
+	}
+	return 0
 }
 
 // flushStdout flushes io.write buffering a script may have turned on.

@@ -33,11 +33,12 @@ import (
 const envChild = "IPCSCRIPT_CHILD"
 
 // childResult is the one message a child sends on its control socket:
-// lines `error "<quoted>"` and `failed "<quoted>"`, or `ok` (not JSON, for
+// lines `error "<quoted>"`, `traceback "<quoted>"` and `failed "<quoted>"`, or `ok` (not JSON, for
 // the reason the manifest is not).
 type childResult struct {
-	Error  string
-	Failed []string
+	Error     string
+	Traceback string // the Lua stack traceback of Error
+	Failed    []string
 }
 
 func (r childResult) encode() []byte {
@@ -45,6 +46,11 @@ func (r childResult) encode() []byte {
 	if r.Error != "" {
 		b = append(b, "error "...)
 		b = strconv.AppendQuote(b, r.Error)
+		b = append(b, '\n')
+	}
+	if r.Traceback != "" {
+		b = append(b, "traceback "...)
+		b = strconv.AppendQuote(b, r.Traceback)
 		b = append(b, '\n')
 	}
 	for _, f := range r.Failed {
@@ -69,6 +75,8 @@ func decodeResult(b []byte) childResult {
 		switch tag {
 		case "error":
 			r.Error = v
+		case "traceback":
+			r.Traceback = v
 		case "failed":
 			r.Failed = append(r.Failed, v)
 		}

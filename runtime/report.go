@@ -17,14 +17,20 @@ type Report struct {
 	Processes []ProcessReport `json:"processes"`
 	Failed    []string        `json:"expectations_failed,omitempty"` // "proc: file:line: message"
 	Deadlock  string          `json:"deadlock,omitempty"`            // the wait-for cycle, in the script's names
-	TimedOut  bool            `json:"timed_out,omitempty"`
-	Signal    string          `json:"interrupted_by,omitempty"` // "interrupt", "terminated", "hangup", "quit"
-	Expect    string          `json:"expect,omitempty"`         // the outcome the script said it expects
-	Error     string          `json:"error,omitempty"`          // a failure of the script itself (load error, error in main)
-	LoadError bool            `json:"load_error,omitempty"`
-	NoInput   bool            `json:"no_input,omitempty"` // the script file could not be read (exit 66)
-	Elapsed   float64         `json:"elapsed"`            // seconds
-	Objects   []ObjectReport  `json:"objects,omitempty"`
+	// LeftWaiting: a process failed and the others were left waiting for
+	// it (what they waited on); they were stopped. Exit 1, not a deadlock.
+	LeftWaiting string `json:"left_waiting,omitempty"`
+	// Where each process was when a timeout stopped the run.
+	Where     []string       `json:"where,omitempty"`
+	TimedOut  bool           `json:"timed_out,omitempty"`
+	Signal    string         `json:"interrupted_by,omitempty"` // "interrupt", "terminated", "hangup", "quit"
+	Expect    string         `json:"expect,omitempty"`         // the outcome the script said it expects
+	Error     string         `json:"error,omitempty"`          // a failure of the script itself (load error, error in main)
+	Traceback string         `json:"traceback,omitempty"`      // the Lua traceback of Error (an error in main)
+	LoadError bool           `json:"load_error,omitempty"`
+	NoInput   bool           `json:"no_input,omitempty"` // the script file could not be read (exit 66)
+	Elapsed   float64        `json:"elapsed"`            // seconds
+	Objects   []ObjectReport `json:"objects,omitempty"`
 
 	// TracePath is where the trace was written (Options.Trace.Path); Trace
 	// holds the recorded events when tracing was on.
@@ -36,11 +42,16 @@ type Report struct {
 
 // ProcessReport is one process's outcome.
 type ProcessReport struct {
-	Name    string  `json:"name"`
-	OK      bool    `json:"ok"`
-	Exit    int     `json:"exit"`             // exit status; -1 when killed by a signal or never started
-	Signal  string  `json:"signal,omitempty"` // the signal that killed it
-	Error   string  `json:"error,omitempty"`  // the Lua error or start failure
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Exit   int    `json:"exit"`             // exit status; -1 when killed by a signal or never started
+	Signal string `json:"signal,omitempty"` // the signal that killed it
+	Error  string `json:"error,omitempty"`  // the Lua error or start failure
+	// Traceback is the Lua stack traceback of Error ("stack traceback:\n\t...").
+	Traceback string `json:"traceback,omitempty"`
+	// Stopped: the runtime stopped it (timeout, deadlock, signal,
+	// fail-fast, or left waiting on a process that failed).
+	Stopped bool    `json:"stopped,omitempty"`
 	Pid     int     `json:"pid"`
 	Elapsed float64 `json:"elapsed"` // seconds from start to exit
 }
@@ -137,27 +148,52 @@ func (r *Report) settle() {
 
 // Summary is a one-line human description of a failed run.
 func (r *Report) Summary() string {
+	var failed, stopped []string
+	for _, p := range r.Processes {
+		switch {
+		case p.Stopped:
+			stopped = append(stopped, p.Name)
+		case !p.OK:
+			failed = append(failed, p.Name)
+		}
+	}
+	sort.Strings(failed)
+	sort.Strings(stopped)
+	stoppedN := func() string {
+		if len(stopped) == 1 {
+			return "stopped 1 process"
+		}
+		return fmt.Sprintf("stopped %d processes", len(stopped))
+	}
 	switch {
 	case r.LoadError || r.Error != "":
 		return r.Error
 	case r.Signal != "":
-		return "interrupted (" + r.Signal + ")"
+		word := map[string]string{"interrupt": "interrupted", "terminated": "terminated", "hangup": "hung up", "quit": "quit"}[r.Signal]
+		if word == "" {
+			word = "stopped by " + r.Signal
+		}
+		return word + "; " + stoppedN()
 	case r.TimedOut:
-		return "timed out"
+		return "timed out; " + stoppedN()
 	case r.Deadlock != "":
 		return "deadlock: " + r.Deadlock
 	case len(r.Races) > 0:
 		return fmt.Sprintf("%d data races (--race)", len(r.Races))
 	}
-	var failed []string
-	for _, p := range r.Processes {
-		if !p.OK {
-			failed = append(failed, p.Name)
-		}
-	}
-	sort.Strings(failed)
 	if len(failed) > 0 {
-		return fmt.Sprintf("%d of %d processes failed: %v", len(failed), len(r.Processes), failed)
+		sum := fmt.Sprintf("%d of %d processes failed: %v", len(failed), len(r.Processes), failed)
+		if len(failed) == 1 {
+			if p := r.Process(failed[0]); p != nil && p.Error != "" {
+				sum += " (" + p.Error + ")"
+			}
+		}
+		if r.LeftWaiting != "" {
+			sum += "; " + stoppedN() + " left waiting: " + r.LeftWaiting
+		} else if len(stopped) > 0 {
+			sum += fmt.Sprintf("; %s: %v", stoppedN(), stopped)
+		}
+		return sum
 	}
 	if len(r.Failed) > 0 {
 		return fmt.Sprintf("%d expectations failed", len(r.Failed))

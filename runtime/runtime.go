@@ -257,9 +257,14 @@ func (s *session) runLua(ctx context.Context, sup *supervisor, fn *lua.LFunction
 					rep.Signal = signalName(ctx)
 				}
 			}
-			rep.Error = "main: " + luaMessage(s.L, err)
+			// "context canceled" is the stop itself, said by the summary
+			// ("interrupted; stopped 3 processes"), not an error of main.
+			if msg := luaMessage(s.L, err); !strings.HasSuffix(msg, context.Canceled.Error()) && !strings.HasSuffix(msg, context.DeadlineExceeded.Error()) && !strings.HasSuffix(msg, "interrupted") {
+				rep.Error = "main: " + msg
+			}
 		default:
 			rep.Error = "main: " + luaMessage(s.L, err)
+			rep.Traceback = luaTraceback(err)
 		}
 	}
 	for _, f := range s.env.Failed {
@@ -308,6 +313,47 @@ func luaMessage(L *lua.LState, err error) string {
 		}
 	}
 	return loadMessage(err)
+}
+
+// luaTraceback is the stack traceback of a Lua error ("stack traceback:"
+// and one frame a line), or "".
+func luaTraceback(err error) string {
+	var ae *lua.ApiError
+	if errors.As(err, &ae) && ae.Type != lua.ApiErrorPanic {
+		return strings.TrimSpace(ae.StackTrace)
+	}
+	return ""
+}
+
+// TracebackLines are the lines that show a failure's Lua traceback under
+// its message, indented: the frames in Lua code (not the runtime's Go
+// functions, "[G]: ..."), at most 5, or with verbose the whole traceback.
+func TracebackLines(tb string, verbose bool) []string {
+	if tb == "" {
+		return nil
+	}
+	var lines []string
+	if verbose {
+		for _, line := range strings.Split(tb, "\n") {
+			lines = append(lines, "    "+strings.TrimSpace(line))
+		}
+		return lines
+	}
+	for _, line := range strings.Split(tb, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line == "stack traceback:" || strings.HasPrefix(line, "[G]:") {
+			continue
+		}
+		if len(lines) == 5 {
+			lines = append(lines, "        ...")
+			break
+		}
+		lines = append(lines, "        "+line)
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return append([]string{"    stack traceback (-v for all of it):"}, lines...)
 }
 
 // signalName reads the cause a CLI puts on its context when a signal came.

@@ -21,16 +21,17 @@ import (
 )
 
 type child struct {
-	p      *bindings.Process
-	cmd    *exec.Cmd
-	ctl    *os.File // parent's end of the control socket
-	outs   []*os.File
-	start  time.Time
-	end    time.Time
-	result childResult
-	ctlEnd chan struct{}
-	state  *os.ProcessState
-	err    error // start failure
+	stopped bool // the runtime stopped it (timeout, deadlock, signal, fail-fast)
+	p       *bindings.Process
+	cmd     *exec.Cmd
+	ctl     *os.File // parent's end of the control socket
+	outs    []*os.File
+	start   time.Time
+	end     time.Time
+	result  childResult
+	ctlEnd  chan struct{}
+	state   *os.ProcessState
+	err     error // start failure
 }
 
 type supervisor struct {
@@ -120,6 +121,10 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 		case <-sup.wd.expired:
 			rep.TimedOut = true
 			sup.warnf("timed out after %.3gs; stopping %d processes", time.Since(sup.s.start).Seconds(), live)
+			rep.Where = sup.whereAll()
+			for _, w := range rep.Where {
+				sup.warnf("  %s", w)
+			}
 			sup.traceStop("timeout", "")
 			sup.stop()
 		case <-sup.ctx.Done():
@@ -129,6 +134,10 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			} else if isDeadline(sup.ctx) {
 				rep.TimedOut = true
 				sup.warnf("timed out (the host's deadline); stopping %d processes", live)
+				rep.Where = sup.whereAll()
+				for _, w := range rep.Where {
+					sup.warnf("  %s", w)
+				}
 				sup.traceStop("timeout", "")
 			} else {
 				rep.Signal = signalName(sup.ctx)
@@ -139,8 +148,17 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 		case <-ticker.C:
 			if rep.Deadlock == "" && !sup.stopping {
 				if d := watch.check(); d != "" {
-					rep.Deadlock = d // the summary names it
-					sup.traceStop("deadlock", d)
+					if f := sup.firstFailure(); f != nil {
+						// Not a deadlock of the script's making: a process
+						// failed and left the others waiting for it. The
+						// failure is the outcome (exit 1), named first; the
+						// summary says who was left waiting on what.
+						rep.LeftWaiting = strings.TrimPrefix(d, "every process is blocked: ")
+						sup.traceStop("left waiting", d)
+					} else {
+						rep.Deadlock = d // the summary names it
+						sup.traceStop("deadlock", d)
+					}
 					sup.stop()
 				}
 			}
@@ -398,6 +416,14 @@ func (sup *supervisor) exited(ev exitEvent) {
 	sup.traceExited(c)
 	if !sup.childOK(c) && !sup.stopping {
 		sup.errorf("process %q failed: %s", c.p.Name, describeExit(c))
+		sup.writeTraceback(c.result.Traceback)
+	}
+}
+
+// writeTraceback shows where a failing process was (see TracebackLines).
+func (sup *supervisor) writeTraceback(tb string) {
+	for _, line := range TracebackLines(tb, sup.s.opts.Verbose) {
+		sup.s.stderr.writeLine("", []byte(line))
 	}
 }
 
@@ -421,7 +447,7 @@ func describeExit(c *child) string {
 }
 
 func (sup *supervisor) processReport(c *child) ProcessReport {
-	pr := ProcessReport{Name: c.p.Name, Pid: c.p.Pid, Exit: -1, Error: c.result.Error}
+	pr := ProcessReport{Name: c.p.Name, Pid: c.p.Pid, Exit: -1, Error: c.result.Error, Traceback: c.result.Traceback, Stopped: c.stopped}
 	if c.err != nil {
 		pr.Error = c.err.Error()
 	}
@@ -447,6 +473,7 @@ func (sup *supervisor) stop() {
 	for _, c := range sup.children {
 		if c.p.Pid != 0 && c.state == nil {
 			groups = append(groups, c.p.Pid)
+			c.stopped = true
 			unix.Kill(-c.p.Pid, unix.SIGTERM)
 		}
 	}
@@ -609,32 +636,12 @@ func (sup *supervisor) onlyRunCanEnd(id int32) bool {
 // describeDeadlock names what each blocked process waits on, in the
 // script's names, cycle first when the waits name their peers.
 func describeDeadlock(sup *supervisor, blocked []*child) string {
-	decls := sup.s.env.Decls
-	byPid := map[int]*child{}
-	for _, c := range sup.children {
-		byPid[c.p.Pid] = c
-	}
 	waits := map[string]string{}
 	var parts []string
 	for _, c := range blocked {
-		s := sup.status.Slot(c.p.Slot)
-		op := ipc.OpNames[loadU32(&s.Op)]
-		obj := "?"
-		if i := int(loadI32(&s.Object)); i >= 0 && i < len(decls) {
-			obj = decls[i].Describe()
-		} else if j := -1 - i; j >= 0 && j < len(sup.s.env.Implicit) {
-			obj = sup.s.env.Implicit[j].Describe() // an inbox
-		}
-		part := fmt.Sprintf("%s waits to %s on %s", c.p.Name, op, obj)
-		if peer := int(loadI32(&s.Peer)); peer > 0 {
-			if pc := byPid[peer]; pc != nil {
-				if op == "lock" {
-					part += " held by " + pc.p.Name
-				} else {
-					part += " from " + pc.p.Name
-				}
-				waits[c.p.Name] = pc.p.Name
-			}
+		part, peer := sup.describeWait(c)
+		if peer != "" {
+			waits[c.p.Name] = peer
 		}
 		parts = append(parts, part)
 	}
@@ -643,6 +650,79 @@ func describeDeadlock(sup *supervisor, blocked []*child) string {
 	}
 	sort.Strings(parts)
 	return "every process is blocked: " + strings.Join(parts, "; ")
+}
+
+// describeWait says what blocked process c waits for, in the script's
+// names ("a waits to receive on mailbox "jobs" from b"), and the peer it
+// waits for when the wait names one.
+func (sup *supervisor) describeWait(c *child) (string, string) {
+	decls := sup.s.env.Decls
+	s := sup.status.Slot(c.p.Slot)
+	op := ipc.OpNames[loadU32(&s.Op)]
+	obj := "?"
+	if i := int(loadI32(&s.Object)); i >= 0 && i < len(decls) {
+		obj = decls[i].Describe()
+	} else if j := -1 - i; j >= 0 && j < len(sup.s.env.Implicit) {
+		obj = sup.s.env.Implicit[j].Describe() // an inbox
+	}
+	part := fmt.Sprintf("%s waits to %s on %s", c.p.Name, op, obj)
+	if peer := int(loadI32(&s.Peer)); peer > 0 {
+		for _, pc := range sup.children {
+			if pc.p.Pid == peer {
+				if op == "lock" {
+					part += " held by " + pc.p.Name
+				} else {
+					part += " from " + pc.p.Name
+				}
+				return part, pc.p.Name
+			}
+		}
+	}
+	return part, ""
+}
+
+// whereAll says where each live process is (for a timeout): blocked in
+// which operation on which object, at which line of the script, and for
+// how long; sleeping; or running Lua code.
+func (sup *supervisor) whereAll() []string {
+	var where []string
+	for _, c := range sup.children {
+		if c.state != nil || c.err != nil || c.p.Pid == 0 {
+			continue
+		}
+		if sup.status == nil || c.p.Exec != nil {
+			where = append(where, fmt.Sprintf("%s is running (an external program)", c.p.Name))
+			continue
+		}
+		s := sup.status.Slot(c.p.Slot)
+		switch loadU32(&s.State) {
+		case ipc.StateBlocked:
+			part, _ := sup.describeWait(c)
+			if line := loadI32(&s.Line); line > 0 {
+				part = fmt.Sprintf("%s:%d: %s", sup.s.name, line, part)
+			}
+			if since := atomic.LoadInt64(&s.Since); since > 0 {
+				part += fmt.Sprintf(" (for %.1fs)", time.Since(time.Unix(0, since)).Seconds())
+			}
+			where = append(where, part)
+		case ipc.StateSleeping:
+			where = append(where, c.p.Name+" is sleeping (ipc.sleep)")
+		default:
+			where = append(where, c.p.Name+" is running Lua code (not waiting in an IPC operation)")
+		}
+	}
+	return where
+}
+
+// firstFailure is the first process that failed on its own (not stopped
+// by the runtime), or nil.
+func (sup *supervisor) firstFailure() *child {
+	for _, c := range sup.children {
+		if c.state != nil && !c.stopped && !sup.childOK(c) {
+			return c
+		}
+	}
+	return nil
 }
 
 // findCycle returns a cycle in the wait-for graph (a -> b: a waits for b).

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,11 +26,12 @@ func TestSignalStopsEveryChild(t *testing.T) {
 		sig  syscall.Signal
 		code int
 		proc string
+		said string
 	}{
-		{syscall.SIGINT, 130, "sigint_spinner"},
-		{syscall.SIGTERM, 143, "sigterm_sleeper"},
-		{syscall.SIGHUP, 129, "sighup_sleeper"},
-		{syscall.SIGQUIT, 131, "sigquit_sleeper"},
+		{syscall.SIGINT, 130, "sigint_spinner", "interrupted"},
+		{syscall.SIGTERM, 143, "sigterm_sleeper", "terminated"},
+		{syscall.SIGHUP, 129, "sighup_sleeper", "hung up"},
+		{syscall.SIGQUIT, 131, "sigquit_sleeper", "quit"},
 	} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			script := filepath.Join(t.TempDir(), "spin.lua")
@@ -41,6 +43,8 @@ func TestSignalStopsEveryChild(t *testing.T) {
 ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
 `), 0o644)
 			cmd := ipcscript(script)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -70,6 +74,10 @@ ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
 			}
 			if left := procsMatching(marker); len(left) > 0 {
 				t.Fatalf("children left running after the runtime exited: %v", left)
+			}
+			// The summary says what happened, not "context canceled".
+			if want := tc.said + "; stopped 3 processes"; !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "context canceled") {
+				t.Fatalf("stderr %q, want %q", stderr.String(), want)
 			}
 		})
 	}

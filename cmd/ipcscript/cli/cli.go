@@ -334,6 +334,9 @@ func runScript(c *cobra.Command, s *settings, args []string, stdout, stderr io.W
 	}
 	if !rep.OK {
 		fmt.Fprintf(stderr, "ipcscript: %s\n", failureLine(rep))
+		for _, line := range runtime.TracebackLines(rep.Traceback, s.verbose) {
+			fmt.Fprintln(stderr, line)
+		}
 		for _, f := range rep.Failed {
 			fmt.Fprintf(stderr, "ipcscript: expectation failed: %s\n", f)
 		}
