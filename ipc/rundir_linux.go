@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +43,22 @@ const (
 	runIDLen     = 16 // hex digits
 )
 
-var runDirName = regexp.MustCompile(`^ipcscript-[0-9a-f]{16}$`)
+// isRunDirName reports whether name is "ipcscript-" and 16 lowercase hex
+// digits. (Not a regexp: compiling one in a package variable cost every
+// process start, children included, more than the rest of this package's
+// initialisation.)
+func isRunDirName(name string) bool {
+	hex, ok := strings.CutPrefix(name, "ipcscript-")
+	if !ok || len(hex) != 16 {
+		return false
+	}
+	for i := 0; i < len(hex); i++ {
+		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // NewRunDir creates a fresh run directory with a random run id.
 func NewRunDir() (*RunDir, error) { return newRunDirIn(runDirBase) }
@@ -100,7 +114,7 @@ func (d *RunDir) writeOwner() error {
 // directory of ours, not a symlink.
 func OpenRunDir(dir string) (*RunDir, error) {
 	base := filepath.Base(dir)
-	if !runDirName.MatchString(base) {
+	if !isRunDirName(base) {
 		return nil, fmt.Errorf("run directory %s: not an ipcscript run directory name", dir)
 	}
 	if err := checkOurDir(dir); err != nil {
@@ -232,7 +246,7 @@ func cleanStaleIn(base string) ([]string, error) {
 	var removed []string
 	var first error
 	for _, e := range ents {
-		if !runDirName.MatchString(e.Name()) {
+		if !isRunDirName(e.Name()) {
 			continue
 		}
 		dir := filepath.Join(base, e.Name())
