@@ -13,8 +13,9 @@ import (
 // lineWriter serialises whole lines from many sources onto one writer, so
 // the output of concurrent processes never interleaves mid-line.
 type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu     sync.Mutex
+	w      io.Writer
+	status *statusLine // the progress line to keep clear of, or nil
 }
 
 func (lw *lineWriter) writeLine(prefix string, line []byte) {
@@ -24,15 +25,16 @@ func (lw *lineWriter) writeLine(prefix string, line []byte) {
 	if len(line) == 0 || line[len(line)-1] != '\n' {
 		buf = append(buf, '\n')
 	}
-	lw.mu.Lock()
-	lw.w.Write(buf)
-	lw.mu.Unlock()
+	lw.Write(buf)
 }
 
 // Write makes a lineWriter usable as a plain writer for whole lines.
 func (lw *lineWriter) Write(p []byte) (int, error) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
+	if lw.status != nil {
+		return lw.status.around(lw.w, p)
+	}
 	return lw.w.Write(p)
 }
 

@@ -113,6 +113,7 @@ type session struct {
 	// The parent's own Lua output (print, io.write): partial lines wait
 	// here until a newline or a flush.
 	luaStdout, luaStderr *prefixWriter
+	status               *statusLine // the progress line, or nil
 	start                time.Time
 	abandoned            bool // the watchdog gave up on the Lua goroutine
 }
@@ -134,6 +135,10 @@ func newSession(name, src string, opts Options, mode bindings.Mode) *session {
 	s := &session{name: name, src: src, opts: opts, start: time.Now()}
 	s.stdout = &lineWriter{w: opts.Stdout}
 	s.stderr = &lineWriter{w: opts.Stderr}
+	if opts.Progress {
+		s.status = &statusLine{w: opts.Stderr, color: !opts.NoColor}
+		s.stdout.status, s.stderr.status = s.status, s.status
+	}
 	if sameWriter(opts.Stdout, opts.Stderr) {
 		// One writer for both (a test's capture): one lock, one order, and
 		// each child gets one pipe for both streams (see supervisor.start).

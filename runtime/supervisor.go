@@ -146,6 +146,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			sup.stop()
 			sup.ctx = context.Background()
 		case <-ticker.C:
+			sup.progress(start)
 			if rep.Deadlock == "" && !sup.stopping {
 				if d := watch.check(); d != "" {
 					if f := sup.firstFailure(); f != nil {
@@ -163,6 +164,9 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 				}
 			}
 		}
+	}
+	if sup.s.status != nil {
+		sup.s.status.clear()
 	}
 	if sup.killTimer != nil { // every child is reaped: nothing left to kill
 		sup.killTimer.Stop()
