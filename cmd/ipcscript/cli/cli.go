@@ -59,15 +59,19 @@ func Main(args []string, stdout, stderr io.Writer) (code int) {
 	defer runtime.RecoverInternal(stderr, &code) // a panic exits 70, not Go's 2 (usage)
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return runtime.ExitOK
+	}
+	usageHint := "Run 'ipcscript --help' for usage."
+	if cmd != nil && cmd != root {
+		usageHint = fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
 	}
 	var ee *exitError
 	if !errors.As(err, &ee) {
 		// cobra's own errors (an unknown command to help, a bad flag value
 		// it parsed) are usage errors.
-		ee = &exitError{code: runtime.ExitUsage, msg: err.Error(), hint: "Run 'ipcscript --help' for usage."}
+		ee = &exitError{code: runtime.ExitUsage, msg: err.Error(), hint: usageHint}
 	}
 	if ee.msg != "" {
 		fmt.Fprintf(stderr, "ipcscript: %s\n", ee.msg)
@@ -75,7 +79,7 @@ func Main(args []string, stdout, stderr io.Writer) (code int) {
 	if ee.hint != "" {
 		fmt.Fprintln(stderr, ee.hint)
 	} else if ee.code == runtime.ExitUsage {
-		fmt.Fprintln(stderr, "Run 'ipcscript --help' for usage.")
+		fmt.Fprintln(stderr, usageHint)
 	}
 	return ee.code
 }
@@ -183,7 +187,8 @@ deadlock or timeout happened that the script did not declare as expected
 'go test -json' (gotestsum and CI dashboards read it). Exit 5 when no test
 is found.`,
 		Example: `  ipcscript test exercises/
-  ipcscript test -o tap exercises/ | prove -e cat -
+  ipcscript test exercises/01_processes
+  ipcscript test -o tap exercises/ > results.tap
   ipcscript test -o junit exercises/ > results.xml
   ipcscript test -o json exercises/ > events.json; gotestsum --raw-command -- cat events.json`,
 		ValidArgsFunction: completeLua,
