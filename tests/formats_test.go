@@ -273,3 +273,58 @@ func TestNoTestsExit5(t *testing.T) {
 		}
 	}
 }
+
+// --json gives one JSON document on stdout whatever the outcome, with the
+// outcome's fields, and the exit code of that outcome.
+func TestRunJSONEveryOutcome(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, src string
+		args      []string
+		code      int
+		field     string
+	}{
+		{"ok", formatSuite["pass_test.lua"], nil, 0, `"ok": true`},
+		{"failure", formatSuite["fail_test.lua"], nil, 1, `"expectations_failed"`},
+		{"load", formatSuite["load_test.lua"], nil, 65, `"load_error": true`},
+		{"missing", "", nil, 66, `"no_input": true`},
+		{"deadlock", `local ipc = require("ipc")
+print("before")
+local ab, ba = ipc.pipe{from = "a", to = "b"}, ipc.pipe{from = "b", to = "a"}
+ipc.process("a", function() ba:read() end)
+ipc.process("b", function() ab:read() end)
+ipc.run()
+print("after")
+`, nil, 3, `"deadlock": "cycle`},
+		{"timeout", `local ipc = require("ipc")
+print("before")
+ipc.process("s", function() ipc.sleep(60) end)
+ipc.run()
+print("after")
+`, []string{"--timeout", "1"}, 124, `"timed_out": true`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			script := filepath.Join(dir, tc.name+".lua")
+			if tc.src != "" {
+				os.WriteFile(script, []byte(tc.src), 0o644)
+			}
+			cmd := ipcscript(append(append([]string{"--json"}, tc.args...), script)...)
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, errb.String())
+			}
+			var rep map[string]any
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				t.Fatalf("stdout is not one JSON document: %v\n%s", err, out.String())
+			}
+			if _, ok := rep["processes"].([]any); !ok {
+				t.Fatalf("processes is not a list: %s", out.String())
+			}
+			if !strings.Contains(out.String(), tc.field) {
+				t.Fatalf("no %s in %s", tc.field, out.String())
+			}
+		})
+	}
+}
