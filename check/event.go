@@ -33,11 +33,12 @@ const (
 	Atomic          // mem:add, mem:cas: atomic read-modify-write; synchronizes
 )
 
-// Event is a trace event as the checks see it. End is set for instants
-// too (End == Time).
+// Event is a trace event as the checks see it (the recorded event is
+// shared, not copied, and never changed).
 type Event struct {
-	trace.Event
-	ID int // position in Trace.Events (ordered by Time)
+	*trace.Event
+	ID  int   // position in Trace.Events (ordered by Time)
+	End int64 // the recorded End, or Time for an instant
 
 	// Clock is the process's clock at End (for a span: after everything
 	// it did inside); BeginClock at Time (nil: the same as Clock).
@@ -110,12 +111,10 @@ func New(t *trace.Trace) *Trace {
 	all := make([]Event, len(t.Events)) // one allocation, not one per event
 	for i := range t.Events {
 		e := &all[i]
-		e.Event = t.Events[i]
+		e.Event = &t.Events[i]
 		e.Clock = e.VC
-		if e.End < e.Time {
-			e.End = e.Time
-		}
-		e.Access = accessOf(&e.Event)
+		e.End = max(e.Event.End, e.Time)
+		e.Access = accessOf(e.Event)
 		e.Blocked = e.End > e.Time && e.Op != trace.OpSpan
 		evs[i] = e
 	}
@@ -193,9 +192,6 @@ func newTrace(procs []string, evs []*Event) *Trace {
 	t := &Trace{Events: evs, Procs: procs}
 	for i, e := range evs {
 		e.ID = i
-		if e.Proc == "" && e.P >= 0 && e.P < len(procs) {
-			e.Proc = procs[e.P]
-		}
 	}
 	if len(evs) > 0 {
 		t.Start = evs[0].Time
