@@ -140,6 +140,12 @@ func (e *Env) luaListen(L *lua.LState) int {
 		}
 	case ModeChild:
 		l.l, err = ipc.OpenListener(d.File("l"), kind)
+		if err == nil && kind == "unix" {
+			var path string
+			if path, err = e.unixPath(address); err == nil {
+				l.l.SetPath(path)
+			}
+		}
 	}
 	if err != nil {
 		L.RaiseError("%s", err.Error()) // ipc's errors name the listener

@@ -59,16 +59,11 @@ func Listen(kind, address string) (*Listener, error) {
 		if len(address) > len(unix.RawSockaddrUnix{}.Path)-1 {
 			return nil, l.errorf("listen", "path is %d bytes, longer than a unix socket address may be (%d)", len(address), len(unix.RawSockaddrUnix{}.Path)-1)
 		}
-		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: address, Net: "unix"})
+		ln, err := listenUnixPrivate(address)
 		if err != nil {
-			return nil, l.errorf("listen", "%v", unwrapNet(err))
-		}
-		ln.SetUnlinkOnClose(false)
-		defer ln.Close()
-		if err := os.Chmod(address, 0o600); err != nil {
-			os.Remove(address)
 			return nil, l.errorf("listen", "%v", err)
 		}
+		defer ln.Close()
 		c, l.created = ln, true
 	case "udp":
 		pc, err := net.ListenPacket("udp", address)
@@ -135,6 +130,15 @@ func OpenListener(f *os.File, kind string) (*Listener, error) {
 	}
 	l.address = sockaddrString(sa)
 	return l, nil
+}
+
+// SetPath says where an inherited unix listener's file is: the socket was
+// bound at a private name and renamed (listenUnixPrivate), so the name the
+// kernel reports is not where clients connect.
+func (l *Listener) SetPath(path string) {
+	if l.kind == "unix" {
+		l.address = path
+	}
 }
 
 func (l *Listener) init(f *os.File) error {

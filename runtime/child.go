@@ -39,6 +39,7 @@ func Child(opts Options) {
 	// Read once: programs the script starts (os.execute, io.popen) must
 	// not believe they are children of a run themselves.
 	os.Unsetenv(envChild)
+	NotDumpable() // other processes of the user cannot open our objects (isolation_linux.go)
 	childReaper() // nothing this process starts outlives it (reaper_linux.go)
 	code := runChild(manifest, opts)
 	endChildDescendants()

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 	runtime.Child(runtime.Options{})
 	testscript.Main(m, map[string]func(){
 		"ipcscript": func() {
+			runtime.NotDumpable()
 			code := cli.Main(os.Args[1:], os.Stdout, os.Stderr)
 			runtime.EndDescendants()
 			os.Exit(code)

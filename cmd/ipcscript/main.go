@@ -16,6 +16,7 @@ func main() {
 		os.Exit(0)
 	}
 	runtime.Child(runtime.Options{}) // a child of a run never returns from here
+	runtime.NotDumpable()            // the supervisor holds every object of the run
 	code := cli.Main(os.Args[1:], os.Stdout, os.Stderr)
 	runtime.EndDescendants() // whatever a run left behind goes with us
 	os.Exit(code)
