@@ -25,11 +25,11 @@ for _ in 1 2; do
   yes > /dev/null &
   hogs+=("$!")
 done
-echo "stress: $runs runs of 'go test -race -count=1 ./...' with 2 CPU hogs (pids ${hogs[*]}) on $(nproc) CPUs"
+echo "stress: $runs runs of 'go test -race -count=1 -timeout 30m ./...' with 2 CPU hogs (pids ${hogs[*]}) on $(nproc) CPUs"
 
 for ((i = 1; i <= runs; i++)); do
   start=$SECONDS
-  if go test -race -count=1 ./...; then
+  if go test -race -count=1 -timeout 30m ./...; then
     echo "stress: run $i of $runs passed in $((SECONDS - start)) s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   else
     echo "stress: run $i of $runs FAILED after $((SECONDS - start)) s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
