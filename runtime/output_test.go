@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,5 +182,29 @@ func TestSyntaxErrorFileLine(t *testing.T) {
 	rep, _, _ = run(t, "ipc.process(\"x\", function() end\n", runtime.Options{})
 	if !strings.HasPrefix(rep.Error, "test.lua: syntax error at the end of the file") {
 		t.Fatalf("error = %q", rep.Error)
+	}
+}
+
+// io.output(file) still redirects io.write to that file in the parent, and
+// io.output(io.stdout) brings it back to the runtime's writer.
+func TestParentIOOutputFile(t *testing.T) {
+	file := t.TempDir() + "/out.txt"
+	rep, out, errs := run(t, `
+local ipc = require("ipc")
+if not require("role").child() then
+  io.output("`+file+`")
+  io.write("to the file\n")
+  io.close()
+  io.output(io.stdout)
+  io.write("back on stdout\n")
+  assert(io.stdout:close() == nil, "stdout cannot be closed")
+end
+`, runtime.Options{})
+	if !rep.OK {
+		t.Fatalf("%s\n%s", rep.Summary(), errs)
+	}
+	b, _ := os.ReadFile(file)
+	if string(b) != "to the file\n" || out != "back on stdout\n" {
+		t.Fatalf("file %q, stdout %q", b, out)
 	}
 }
