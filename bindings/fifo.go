@@ -149,6 +149,7 @@ func fifoOpen(L *lua.LState) int {
 	s := &fifoStream{st: st}
 	s.what = fmt.Sprintf("%s (%s end)", f.what, roleName(mode))
 	s.obj = int32(f.decl.Index)
+	s.tdecl = f.decl
 	s.slot = f.slot
 	if mode == "r" {
 		s.r = st.File()

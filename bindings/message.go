@@ -10,6 +10,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // Message passing: direct links (ipc.send / ipc.receive / ipc.link /
@@ -63,6 +64,8 @@ type messenger struct {
 	tmpl      msgTemplate
 
 	sel selectState
+
+	tbuf []byte // a traced send's clock and body
 }
 
 // linkDecl is one ipc.link declaration.
@@ -352,6 +355,14 @@ func (m *messenger) send(L *lua.LState, what string, q *ipc.Queue, obj, peer, ds
 	}
 	out := &m.out
 	out.Type, out.Src, out.Dst, out.Seq, out.Time, out.Body = typ, m.selfSlot(), dst, *seq+1, 0, b
+	rec := m.env.Trace
+	var t0 int64
+	if rec != nil { // the clock travels in front of the body
+		t0 = trace.Now()
+		rec.Tick()
+		m.tbuf = append(rec.AppendClock(m.tbuf[:0]), b...)
+		out.Body, out.Flags = m.tbuf, trace.FlagClock
+	}
 	ws := m.env.Slot
 	if w.NonBlocking || capacity != 0 {
 		// With room, a non-blocking send is the whole send; only a full
@@ -374,6 +385,10 @@ func (m *messenger) send(L *lua.LState, what string, q *ipc.Queue, obj, peer, ds
 		ws.Leave()
 	}
 	out.Body = nil
+	if rec != nil {
+		m.traceSend(L, rec, obj, typ, len(b), t0, err)
+		out.Flags = 0
+	}
 	switch err {
 	case nil:
 		*seq++
@@ -384,6 +399,64 @@ func (m *messenger) send(L *lua.LState, what string, q *ipc.Queue, obj, peer, ds
 	}
 	L.RaiseError("%s: %v", what, err)
 	return nil
+}
+
+// traceSend emits a traced send (its clock went with the message).
+func (m *messenger) traceSend(L *lua.LState, rec *trace.Recorder, obj int32, typ string, n int, t0 int64, err error) {
+	kind, name := m.env.traceObject(obj)
+	e := trace.Event{Op: trace.OpSend, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(),
+		Msg: &trace.MsgID{Src: rec.P, Seq: rec.Seq()}, Type: typ, Len: int64(n), Outcome: outcomeOf(err)}
+	if kind == "inbox" {
+		e.Peer = name
+	}
+	rec.Emit(&e)
+}
+
+// traceReceived strips the sender's clock from the message just received
+// and, when this process records, merges it and emits the receive (op is
+// "receive" or "select"). A process that does not record (the parent
+// after ipc.run) only strips it.
+func (m *messenger) traceReceived(L *lua.LState, op string, obj int32, t0 int64, err error) {
+	m.traceMessage(L, &m.in, op, obj, t0, err)
+}
+
+// traceFrame is traceReceived for a message read from a connection.
+func (m *messenger) traceFrame(L *lua.LState, in *ipc.Message, obj int32, t0 int64) {
+	m.traceMessage(L, in, trace.OpReceive, obj, t0, nil)
+}
+
+func (m *messenger) traceMessage(L *lua.LState, in *ipc.Message, op string, obj int32, t0 int64, err error) {
+	rec := m.env.Trace
+	var cause trace.Ref
+	hasCause := false
+	if err == nil && in.Flags&trace.FlagClock != 0 {
+		c, rest, cerr := rec.AcquireMessage(in.Body)
+		if cerr == nil {
+			n := copy(in.Body, rest) // in place: the buffer keeps its capacity
+			in.Body = in.Body[:n]
+			cause, hasCause = c, true
+		}
+		in.Flags &^= trace.FlagClock
+	}
+	if rec == nil {
+		return
+	}
+	kind, name := m.env.traceObject(obj)
+	e := trace.Event{Op: op, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(), Outcome: outcomeOf(err)}
+	if err == nil {
+		e.Msg = &trace.MsgID{Src: int(in.Src), Seq: in.Seq}
+		e.Type, e.Len = in.Type, int64(len(in.Body))
+		if hasCause { // the sending event names the message
+			e.Msg = &trace.MsgID{Src: cause.P, Seq: cause.Seq}
+		}
+		if s, ok := m.nameOf(in.Src).(lua.LString); ok {
+			e.Peer = string(s)
+		}
+		if hasCause {
+			e.Cause = &cause
+		}
+	}
+	rec.Record(&e)
 }
 
 // pushSent pushes send's result.
@@ -398,6 +471,10 @@ func pushSent(L *lua.LState, err error) int {
 // receive takes one message from q that f matches and pushes its table:
 // into, filled, when it is not nil, else a new one.
 func (m *messenger) receive(L *lua.LState, what string, q *ipc.Queue, obj, peer int32, f ipc.Filter, w ipc.WaitOpts, dst lua.LValue, into *lua.LTable) int {
+	var t0 int64
+	if m.env.Trace != nil {
+		t0 = trace.Now()
+	}
 	err := q.Receive(f, ipc.WaitOpts{NonBlocking: true}, &m.in)
 	if err == ipc.ErrEmpty && !w.NonBlocking {
 		if m.afterRun() {
@@ -408,6 +485,9 @@ func (m *messenger) receive(L *lua.LState, what string, q *ipc.Queue, obj, peer 
 			err = q.Receive(f, w, &m.in)
 			ws.Leave()
 		}
+	}
+	if m.env.Trace != nil || m.in.Flags != 0 {
+		m.traceReceived(L, trace.OpReceive, obj, t0, err)
 	}
 	if err != nil {
 		return Outcome(L, err)
@@ -437,6 +517,9 @@ func (m *messenger) take(L *lua.LState, what string, q *ipc.Queue, dst lua.LValu
 		return nil, false, nil
 	default:
 		return nil, false, err
+	}
+	if m.env.Trace != nil || m.in.Flags != 0 {
+		m.traceReceived(L, trace.OpSelect, m.sel.takeObj, m.sel.t0, nil)
 	}
 	m.env.Slot.Done()
 	t, err := m.messageTable(L, &m.in, dst)

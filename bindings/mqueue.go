@@ -6,6 +6,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 const mqueueClass = "ipc.mqueue"
@@ -153,7 +154,18 @@ func mqueueSend(L *lua.LState) int {
 	if prio < 0 {
 		L.RaiseError("%s: send: priority %d must be >= 0", q.what, prio)
 	}
-	if err := q.q.Send(b, uint(prio), w); err != nil {
+	rec := q.decl.Trace
+	var t0 int64
+	if rec != nil {
+		t0 = trace.Now()
+		traceRelease(rec, q.decl)
+	}
+	err := q.q.Send(b, uint(prio), w)
+	if rec != nil {
+		rec.Emit(&trace.Event{Op: trace.OpSend, Kind: q.decl.Kind, Object: q.decl.Name, Where: traceWhere(L), Time: t0, End: trace.Now(),
+			Len: int64(len(b)), Outcome: outcomeOf(err), Fields: map[string]any{"priority": prio}})
+	}
+	if err != nil {
 		return Outcome(L, err)
 	}
 	L.Push(lua.LTrue)
@@ -164,7 +176,14 @@ func mqueueSend(L *lua.LState) int {
 // The oldest message of the highest priority.
 func mqueueReceive(L *lua.LState) int {
 	q := checkMqueue(L)
+	var t0 int64
+	if q.decl.Trace != nil {
+		t0 = trace.Now()
+	}
 	b, prio, err := q.q.Receive(WaitOpts(L, 2))
+	if q.decl.Trace != nil {
+		q.traceReceive(L, trace.OpReceive, t0, len(b), int(prio), err)
+	}
 	if err != nil {
 		return Outcome(L, err)
 	}
@@ -178,7 +197,14 @@ func mqueueReceive(L *lua.LState) int {
 func (q *mqueue) selectFd() int        { return q.q.Fd() }
 func (q *mqueue) selectBuffered() bool { return false }
 func (q *mqueue) selectTake(L *lua.LState) (lua.LValue, bool, error) {
-	b, _, err := q.q.Receive(ipc.WaitOpts{NonBlocking: true})
+	var t0 int64
+	if q.decl.Trace != nil {
+		t0 = trace.Now()
+	}
+	b, prio, err := q.q.Receive(ipc.WaitOpts{NonBlocking: true})
+	if q.decl.Trace != nil && err != ipc.ErrEmpty {
+		q.traceReceive(L, trace.OpSelect, t0, len(b), int(prio), err)
+	}
 	switch err {
 	case nil:
 		return lua.LString(b), true, nil
@@ -189,3 +215,20 @@ func (q *mqueue) selectTake(L *lua.LState) (lua.LValue, bool, error) {
 }
 
 var _ fdSelectable = (*mqueue)(nil)
+
+// traceReceive records a receive. A kernel queue's messages carry no
+// clock (other programs may read them), so the queue is a release/acquire
+// object: a receive picks up the clocks of every send before it, and its
+// cause is the latest send.
+func (q *mqueue) traceReceive(L *lua.LState, op string, t0 int64, n, prio int, err error) {
+	rec := q.decl.Trace
+	e := trace.Event{Op: op, Kind: q.decl.Kind, Object: q.decl.Name, Where: traceWhere(L), Time: t0, End: trace.Now(), Outcome: outcomeOf(err)}
+	if err == nil {
+		e.Len = int64(n)
+		e.Fields = map[string]any{"priority": prio}
+		if c, ok := rec.Board().Acquire(q.decl.Index, rec); ok {
+			e.Cause = &c
+		}
+	}
+	rec.Record(&e)
+}

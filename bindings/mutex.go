@@ -4,6 +4,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 const mutexClass = "ipc.mutex"
@@ -81,11 +82,35 @@ func checkMutex(L *lua.LState) *mutex {
 	return m
 }
 
-// lock takes the mutex as o says. ipc.Mutex records the wait, naming the
-// holder as its peer, in one uninterrupted wait: a wait cut into slices
-// would lose its place in the FIFO queue at every slice.
-func (m *mutex) lock(o ipc.WaitOpts) (ownerDied bool, err error) {
+// lock takes the mutex as o says, recording the lock when traced.
+// ipc.Mutex records the wait, naming the holder as its peer, in one
+// uninterrupted wait: a wait cut into slices would lose its place in the
+// FIFO queue at every slice.
+func (m *mutex) lock(L *lua.LState, o ipc.WaitOpts) (ownerDied bool, err error) {
+	if rec := m.decl.Trace; rec != nil {
+		t0 := trace.Now()
+		ownerDied, err = m.m.Lock(o)
+		label := ""
+		if ownerDied {
+			label = "owner-died"
+		}
+		traceAcquire(L, rec, m.decl, trace.OpLock, t0, err, label)
+		return ownerDied, err
+	}
 	return m.m.Lock(o)
+}
+
+// unlock releases the mutex, recording the unlock when traced.
+func (m *mutex) unlock(L *lua.LState) error {
+	rec := m.decl.Trace
+	if rec == nil {
+		return m.m.Unlock()
+	}
+	t0 := trace.Now()
+	traceRelease(rec, m.decl)
+	err := m.m.Unlock()
+	traceReleased(L, rec, m.decl, trace.OpUnlock, t0, err)
+	return err
 }
 
 // m:lock([{timeout =, block =}]) -> true [, "owner-died"] | nil, "timeout" | nil, "empty"
@@ -93,7 +118,7 @@ func (m *mutex) lock(o ipc.WaitOpts) (ownerDied bool, err error) {
 // this process's; what it guarded may be half-updated.
 func mutexLock(L *lua.LState) int {
 	m := checkMutex(L)
-	died, err := m.lock(WaitOpts(L, 2))
+	died, err := m.lock(L, WaitOpts(L, 2))
 	if err != nil {
 		return Outcome(L, err)
 	}
@@ -109,7 +134,7 @@ func mutexLock(L *lua.LState) int {
 // Unlocking a mutex this process does not hold is an error.
 func mutexUnlock(L *lua.LState) int {
 	m := checkMutex(L)
-	if err := m.m.Unlock(); err != nil {
+	if err := m.unlock(L); err != nil {
 		L.RaiseError("%s", err.Error())
 	}
 	return 0
@@ -123,7 +148,7 @@ func mutexWith(L *lua.LState) int {
 	m := checkMutex(L)
 	fn := L.CheckFunction(2)
 	nargs := L.GetTop() - 2
-	if _, err := m.lock(ipc.WaitOpts{}); err != nil {
+	if _, err := m.lock(L, ipc.WaitOpts{}); err != nil {
 		L.RaiseError("%s", err.Error())
 	}
 	before := L.GetTop() // fn's arguments are at 3 .. before
@@ -132,7 +157,7 @@ func mutexWith(L *lua.LState) int {
 		L.Push(L.Get(i))
 	}
 	perr := L.PCall(nargs, lua.MultRet, nil)
-	if err := m.m.Unlock(); err != nil && perr == nil {
+	if err := m.unlock(L); err != nil && perr == nil {
 		L.RaiseError("%s", err.Error())
 	}
 	if perr != nil {

@@ -74,6 +74,7 @@ func (e *Env) luaPipe(L *lua.LState) int {
 	p := &pipe{decl: d, from: from, to: to}
 	p.what = "pipe at " + d.Line
 	p.obj = int32(d.Index)
+	p.tdecl = d
 	p.slot = e.Slot
 	d.Object = p
 	switch e.Mode {

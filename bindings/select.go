@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // ipc.select waits on message objects (mailboxes, ipc.inbox: shared-memory
@@ -43,6 +44,9 @@ type selectState struct {
 	next   int     // where the next scan starts
 	word   *uint32 // the fd watcher's futex word
 	watch  *fdWatcher
+
+	t0      int64 // traced: when the select began
+	takeObj int32 // traced: the queue object being tried
 }
 
 type selectItem struct {
@@ -71,19 +75,22 @@ func (m *messenger) luaSelect(L *lua.LState) int {
 	m.mustRun(L, "ipc.select")
 	s := &m.sel
 	defer s.release()
+	if m.env.Trace != nil {
+		s.t0 = trace.Now()
+	}
 	s.collect(L, list)
 
 	if len(s.items) == 0 {
 		switch {
 		case w.NonBlocking:
-			return selectResult(L, nil, nil, ipc.ErrEmpty)
+			return m.selectResult(L, nil, nil, ipc.ErrEmpty)
 		case w.Timeout > 0 && !m.afterRun():
 			m.env.Slot.SetState(ipc.StateSleeping)
 			time.Sleep(w.Timeout)
 			m.env.Slot.SetState(ipc.StateRunning)
-			return selectResult(L, nil, nil, ipc.ErrTimeout)
+			return m.selectResult(L, nil, nil, ipc.ErrTimeout)
 		case w.Timeout > 0:
-			return selectResult(L, nil, nil, ipc.ErrTimeout)
+			return m.selectResult(L, nil, nil, ipc.ErrTimeout)
 		}
 		L.RaiseError("ipc.select: the list is empty: nothing could ever be ready")
 	}
@@ -101,22 +108,22 @@ func (m *messenger) luaSelect(L *lua.LState) int {
 			s.vals[i] = atomic.LoadUint32(q.Word())
 		}
 		if it, v, err, ok := s.try(L); ok {
-			return selectResult(L, it, v, err)
+			return m.selectResult(L, it, v, err)
 		}
 		if w.NonBlocking {
-			return selectResult(L, nil, nil, ipc.ErrEmpty)
+			return m.selectResult(L, nil, nil, ipc.ErrEmpty)
 		}
 		if m.afterRun() {
-			return selectResult(L, nil, nil, ipc.ErrClosed) // every process has exited
+			return m.selectResult(L, nil, nil, ipc.ErrClosed) // every process has exited
 		}
 		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			return selectResult(L, nil, nil, ipc.ErrTimeout)
+			return m.selectResult(L, nil, nil, ipc.ErrTimeout)
 		}
 		m.env.Slot.Enter(ipc.OpSelect, obj, 0, !deadline.IsZero())
 		err := s.wait(deadline)
 		m.env.Slot.Leave()
 		if err == ipc.ErrTimeout {
-			return selectResult(L, nil, nil, ipc.ErrTimeout)
+			return m.selectResult(L, nil, nil, ipc.ErrTimeout)
 		}
 		if err != nil {
 			L.RaiseError("ipc.select: %v", err)
@@ -126,7 +133,10 @@ func (m *messenger) luaSelect(L *lua.LState) int {
 
 // selectResult pushes src, value or nil, nil, err (src, nil, err when
 // the object it=src reported err).
-func selectResult(L *lua.LState, it *selectItem, v lua.LValue, err error) int {
+func (m *messenger) selectResult(L *lua.LState, it *selectItem, v lua.LValue, err error) int {
+	if m.env.Trace != nil && (it == nil || it.q == nil || err != nil) {
+		m.traceSelect(L, it, err) // a message taken was recorded by take
+	}
 	if it == nil {
 		L.Push(lua.LNil)
 	} else {
@@ -223,6 +233,9 @@ func (s *selectState) try(L *lua.LState) (*selectItem, lua.LValue, error, bool) 
 		var ok bool
 		var err error
 		if it.q != nil {
+			if o, isObj := it.q.(selectObject); isObj {
+				s.takeObj = o.selectObj()
+			}
 			v, ok, err = it.q.selectTake(L)
 		} else if it.f.selectBuffered() || s.pfds[it.pi].Revents != 0 {
 			v, ok, err = it.f.selectTake(L)
@@ -340,4 +353,14 @@ func (w *fdWatcher) stop() {
 	close(w.rearm)
 	<-w.done
 	unix.Close(w.efd)
+}
+
+// traceSelect records a select that did not take a message: a stream or
+// listener that is ready, or an outcome (timeout, empty, closed).
+func (m *messenger) traceSelect(L *lua.LState, it *selectItem, err error) {
+	e := trace.Event{Op: trace.OpSelect, Where: traceWhere(L), Time: m.sel.t0, End: trace.Now(), Outcome: outcomeOf(err)}
+	if it != nil {
+		e.Label = L.ToStringMeta(it.v).String() + " ready"
+	}
+	m.env.Trace.Record(&e)
 }

@@ -6,6 +6,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 const semaphoreClass = "ipc.semaphore"
@@ -75,19 +76,29 @@ func (s *semaphore) Release() {
 	}
 }
 
-func checkSemaphore(L *lua.LState) *ipc.Semaphore {
+func checkSemaphore(L *lua.LState) *ipc.Semaphore { return checkSem(L).s }
+
+func checkSem(L *lua.LState) *semaphore {
 	s := checkClass[*semaphore](L, 1, "semaphore")
 	if s.s == nil {
 		s.notHere(L)
 	}
-	return s.s
+	return s
 }
 
 // s:wait([{timeout =, block =}]) -> true | nil, "timeout" | nil, "empty"
 // Takes one unit, sleeping while the value is 0.
 func semaphoreWait(L *lua.LState) int {
-	s := checkSemaphore(L)
-	if err := s.Wait(WaitOpts(L, 2)); err != nil {
+	s := checkSem(L)
+	var t0 int64
+	if s.decl.Trace != nil {
+		t0 = trace.Now()
+	}
+	err := s.s.Wait(WaitOpts(L, 2))
+	if s.decl.Trace != nil {
+		traceAcquire(L, s.decl.Trace, s.decl, trace.OpWait, t0, err, "")
+	}
+	if err != nil {
 		return Outcome(L, err)
 	}
 	L.Push(lua.LTrue)
@@ -96,8 +107,16 @@ func semaphoreWait(L *lua.LState) int {
 
 // s:trywait() -> true | nil, "empty"
 func semaphoreTryWait(L *lua.LState) int {
-	s := checkSemaphore(L)
-	if err := s.TryWait(); err != nil {
+	s := checkSem(L)
+	var t0 int64
+	if s.decl.Trace != nil {
+		t0 = trace.Now()
+	}
+	err := s.s.TryWait()
+	if s.decl.Trace != nil {
+		traceAcquire(L, s.decl.Trace, s.decl, trace.OpWait, t0, err, "")
+	}
+	if err != nil {
 		return Outcome(L, err)
 	}
 	L.Push(lua.LTrue)
@@ -107,8 +126,18 @@ func semaphoreTryWait(L *lua.LState) int {
 // s:post([n]) -> true
 // Adds n units (default 1) and wakes up to n waiters.
 func semaphorePost(L *lua.LState) int {
-	s := checkSemaphore(L)
-	if err := s.Post(optIntArg(L, 2, "count", 1)); err != nil {
+	s := checkSem(L)
+	n := optIntArg(L, 2, "count", 1)
+	var t0 int64
+	if s.decl.Trace != nil {
+		t0 = trace.Now()
+		traceRelease(s.decl.Trace, s.decl)
+	}
+	err := s.s.Post(n)
+	if s.decl.Trace != nil {
+		traceReleased(L, s.decl.Trace, s.decl, trace.OpPost, t0, err)
+	}
+	if err != nil {
 		L.RaiseError("%s", err.Error())
 	}
 	L.Push(lua.LTrue)

@@ -8,6 +8,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 const shmClass = "ipc.shm"
@@ -119,6 +120,9 @@ func shmRead(L *lua.LState) int {
 	if err != nil {
 		m.fail(L, err)
 	}
+	if m.decl.Trace != nil {
+		m.trace(L, trace.OpRead, "bytes", off, n, nil)
+	}
 	if m.lastReadV != nil && len(s) == len(m.lastRead) && unsafe.StringData(s) == unsafe.StringData(m.lastRead) {
 		L.Push(m.lastReadV) // unchanged: the same string, nothing allocated
 		return 1
@@ -137,8 +141,12 @@ func shmRead(L *lua.LState) int {
 func shmWrite(L *lua.LState) int {
 	m := checkShm(L)
 	off := m.offset(L, 2, "write")
-	if err := m.m.Write(off, luaBytes(L, 3)); err != nil {
+	b := luaBytes(L, 3)
+	if err := m.m.Write(off, b); err != nil {
 		m.fail(L, err)
+	}
+	if m.decl.Trace != nil {
+		m.trace(L, trace.OpWrite, "bytes", off, len(b), nil)
 	}
 	return 0
 }
@@ -155,9 +163,13 @@ func shmSize(L *lua.LState) int {
 func shmGet(L *lua.LState) int {
 	m := checkShm(L)
 	t := m.numType(L, 2, "get")
-	v, err := m.m.Get(t, m.offset(L, 3, "get"))
+	off := m.offset(L, 3, "get")
+	v, err := m.m.Get(t, off)
 	if err != nil {
 		m.fail(L, err)
+	}
+	if m.decl.Trace != nil {
+		m.trace(L, trace.OpGet, t.String(), off, t.Size(), map[string]any{"value": v.Float64()})
 	}
 	L.Push(lua.LNumber(v.Float64()))
 	return 1
@@ -170,6 +182,9 @@ func shmSet(L *lua.LState) int {
 	off := m.offset(L, 3, "set")
 	if err := m.m.Set(t, off, ipc.FloatNumber(float64(L.CheckNumber(4)))); err != nil {
 		m.fail(L, err)
+	}
+	if m.decl.Trace != nil {
+		m.trace(L, trace.OpSet, t.String(), off, t.Size(), map[string]any{"value": float64(L.CheckNumber(4))})
 	}
 	return 0
 }
@@ -184,6 +199,9 @@ func shmAdd(L *lua.LState) int {
 	v, err := m.m.Add(t, off, ipc.FloatNumber(float64(L.CheckNumber(4))))
 	if err != nil {
 		m.fail(L, err)
+	}
+	if m.decl.Trace != nil {
+		m.trace(L, trace.OpAdd, t.String(), off, t.Size(), map[string]any{"delta": float64(L.CheckNumber(4)), "value": v.Float64()})
 	}
 	L.Push(lua.LNumber(v.Float64()))
 	return 1
@@ -200,6 +218,15 @@ func shmCAS(L *lua.LState) int {
 	if err != nil {
 		m.fail(L, err)
 	}
+	if m.decl.Trace != nil {
+		m.trace(L, trace.OpCAS, t.String(), off, t.Size(), map[string]any{"old": old, "new": nw, "swapped": ok})
+	}
 	L.Push(lua.LBool(ok))
 	return 1
+}
+
+// trace records an access (docs/TRACING.md: what the race detector reads).
+func (m *shm) trace(L *lua.LState, op, typ string, off, n int, fields map[string]any) {
+	m.decl.Trace.Record(&trace.Event{Op: op, Kind: m.decl.Kind, Object: m.decl.Name, Where: traceWhere(L), Time: trace.Now(),
+		Type: typ, Off: int64(off), Len: int64(n), Fields: fields})
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 const (
@@ -356,10 +357,21 @@ func connSend(L *lua.LState) int {
 	}
 	msg := &c.out
 	msg.Type, msg.Src, msg.Dst, msg.Seq, msg.Time, msg.Body = typ, socketSrc(m.selfSlot()), c.obj, c.seq+1, ipc.MonoNow(), b
+	rec := m.env.Trace
+	var t0 int64
+	if rec != nil { // the clock travels in front of the body, as on a queue
+		t0 = trace.Now()
+		rec.Tick()
+		m.tbuf = append(rec.AppendClock(m.tbuf[:0]), b...)
+		msg.Body, msg.Flags = m.tbuf, trace.FlagClock
+	}
 	c.slot.Enter(ipc.OpSend, c.obj, -1, false)
 	err = ipc.WriteFrame(c.w, msg)
 	c.slot.Leave()
-	msg.Body = nil
+	msg.Body, msg.Flags = nil, 0
+	if rec != nil {
+		m.traceSend(L, rec, c.obj, typ, len(b), t0, closedOr(err))
+	}
 	if err != nil {
 		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
 			return Outcome(L, ipc.ErrClosed)
@@ -388,6 +400,10 @@ func connReceive(L *lua.LState) int {
 	if err := c.waitReadable(w); err != nil {
 		return Outcome(L, err)
 	}
+	var t0 int64
+	if m.env.Trace != nil {
+		t0 = trace.Now()
+	}
 	c.slot.Enter(ipc.OpReceive, c.obj, -1, w.Timeout > 0)
 	err := ipc.ReadFrame(br, &c.in)
 	c.slot.Leave()
@@ -402,6 +418,9 @@ func connReceive(L *lua.LState) int {
 	c.slot.Done()
 	outside := false
 	c.in.Src, outside = socketSender(c.in.Src, len(m.env.Procs))
+	if m.env.Trace != nil || c.in.Flags != 0 {
+		m.traceFrame(L, &c.in, c.obj, t0)
+	}
 	t, err := m.messageTable(L, &c.in, m.nameOf(m.selfSlot()))
 	if err != nil {
 		from := m.nameOf(c.in.Src).String()

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // stream is the Lua face of a byte stream: a pipe end, an open FIFO, a
@@ -35,6 +36,9 @@ type stream struct {
 	// readPeer, when set, is the pid of the one process that can write to
 	// this stream (a pipe's `from`), for the deadlock report.
 	readPeer func() int32
+	// tdecl is the declaration whose clock slot a traced read or write
+	// uses (pipes and FIFOs); nil for streams without one (connections).
+	tdecl *Decl
 }
 
 func (s *stream) peer() int32 {
@@ -141,12 +145,23 @@ func streamRead(L *lua.LState) int {
 		wopts = WaitOpts(L, 3)
 	}
 	br := s.reader(L)
+	var t0 int64
+	rec := s.recorder()
+	if rec != nil {
+		t0 = trace.Now()
+	}
 	if err := s.waitReadable(wopts); err != nil {
+		if rec != nil {
+			traceStreamRead(L, rec, s.tdecl, 0, t0, err)
+		}
 		return Outcome(L, err)
 	}
 	s.slot.Enter(ipc.OpRead, s.obj, s.peer(), wopts.Timeout > 0)
 	v, err := readFormat(L, br, format)
 	s.slot.Leave()
+	if rec != nil {
+		traceStreamRead(L, rec, s.tdecl, consumed(v, format), t0, eofOr(err))
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return Outcome(L, ipc.ErrEOF)
@@ -240,17 +255,30 @@ func streamWrite(L *lua.LState) int {
 	}
 	n := L.GetTop()
 	var err error
-	s.slot.Enter(ipc.OpWrite, s.obj, -1, false)
+	var buf []byte
 	if n == 2 {
-		err = writeAll(s.w, luaBytes(L, 2))
+		buf = luaBytes(L, 2)
 	} else {
-		var buf []byte
 		for i := 2; i <= n; i++ {
 			buf = append(buf, luaBytes(L, i)...)
 		}
-		err = writeAll(s.w, buf)
 	}
+	rec := s.recorder()
+	var t0, off int64
+	if rec != nil {
+		t0 = trace.Now()
+		off = traceStreamWrite(rec, s.tdecl, len(buf))
+	}
+	s.slot.Enter(ipc.OpWrite, s.obj, -1, false)
+	err = writeAll(s.w, buf)
 	s.slot.Leave()
+	if rec != nil {
+		wrote := len(buf)
+		if err != nil {
+			wrote = 0
+		}
+		traceStreamWrote(L, rec, s.tdecl, off, len(buf), wrote, t0, closedOr(err))
+	}
 	if err != nil {
 		if errors.Is(err, syscall.EPIPE) {
 			return Outcome(L, ipc.ErrClosed)
@@ -352,4 +380,46 @@ func ownedString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// recorder is the process's recorder when the run is traced and this
+// stream has a clock slot.
+func (s *stream) recorder() *trace.Recorder {
+	if s.tdecl == nil {
+		return nil
+	}
+	return s.tdecl.Trace
+}
+
+// consumed is how many bytes of the stream a read of format took: what it
+// returned, plus the newline a line read strips.
+func consumed(v lua.LValue, format lua.LValue) int {
+	str, ok := v.(lua.LString)
+	if !ok {
+		return 0
+	}
+	n := len(str)
+	switch f := format.(type) {
+	case *lua.LNilType:
+		n++
+	case lua.LString:
+		if f == "l" || f == "*l" || f == "n" || f == "*n" {
+			n++
+		}
+	}
+	return n
+}
+
+func eofOr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return ipc.ErrEOF
+	}
+	return err
+}
+
+func closedOr(err error) error {
+	if errors.Is(err, syscall.EPIPE) {
+		return ipc.ErrClosed
+	}
+	return err
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipcscript/ipcscript/runtime"
 	"github.com/ipcscript/ipcscript/trace"
@@ -127,5 +130,90 @@ ipc.run{expect = "deadlock"}
 	}
 	if dl != 1 || stops != 2 {
 		t.Errorf("%d deadlock events and %d stops, want 1 and 2", dl, stops)
+	}
+}
+
+// For random scripts of N processes exchanging messages, the
+// happens-before relation the vector clocks give is exactly the one
+// computed from program order and the send/receive pairs (transitively).
+func TestTraceClocksAreHappensBefore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 10))
+	for round := 0; round < 4; round++ {
+		n := 2 + rng.IntN(3)
+		var body [8]strings.Builder
+		for k := 0; k < 6+rng.IntN(10); k++ {
+			s, r := rng.IntN(n), rng.IntN(n)
+			if s == r {
+				fmt.Fprintf(&body[s], "  ipc.mark(%q)\n", fmt.Sprint("m", k))
+				continue
+			}
+			// sends never block (unbounded links); each process does its
+			// part in this one global order, so every receive is matched
+			fmt.Fprintf(&body[s], "  ipc.send(\"p%d\", %d)\n", r, k)
+			fmt.Fprintf(&body[r], "  assert(ipc.receive({from = \"p%d\"}).body == %d)\n", s, k)
+		}
+		var src strings.Builder
+		src.WriteString("local ipc = require(\"ipc\")\n")
+		for p := 0; p < n; p++ {
+			fmt.Fprintf(&src, "ipc.process(\"p%d\", function()\n%send)\n", p, body[p].String())
+		}
+		rep := runTraced(t, src.String())
+		if !rep.OK {
+			t.Fatalf("script failed: %s\n%s", rep.Summary(), src.String())
+		}
+		checkHappensBefore(t, rep.Trace, src.String())
+	}
+}
+
+func checkHappensBefore(t *testing.T, tr *trace.Trace, src string) {
+	t.Helper()
+	ev := tr.Events
+	idx := map[trace.Ref]int{}
+	for i := range ev {
+		idx[ev[i].Ref()] = i
+	}
+	n := len(ev)
+	hb := make([][]bool, n)
+	for i := range hb {
+		hb[i] = make([]bool, n)
+	}
+	sends := map[trace.MsgID]int{}
+	for i := range ev {
+		if ev[i].Op == trace.OpSend {
+			sends[*ev[i].Msg] = i
+		}
+	}
+	for i := range ev {
+		e := &ev[i]
+		if prev, ok := idx[trace.Ref{P: e.P, Seq: e.Seq - 1}]; ok {
+			hb[prev][i] = true
+		}
+		if e.Op == trace.OpReceive {
+			s, ok := sends[*e.Msg]
+			if !ok {
+				t.Fatalf("%s: no send of message %v", e.Describe(), *e.Msg)
+			}
+			hb[s][i] = true
+		}
+	}
+	for k := 0; k < n; k++ { // transitive closure
+		for i := 0; i < n; i++ {
+			if !hb[i][k] {
+				continue
+			}
+			for j := 0; j < n; j++ {
+				if hb[k][j] {
+					hb[i][j] = true
+				}
+			}
+		}
+	}
+	for i := range ev {
+		for j := range ev {
+			if got := trace.HappensBefore(&ev[i], &ev[j]); got != hb[i][j] {
+				t.Fatalf("HappensBefore(%s, %s) = %v, want %v from program order and messages\nscript:\n%s",
+					ev[i].Describe(), ev[j].Describe(), got, hb[i][j], src)
+			}
+		}
 	}
 }

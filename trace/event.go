@@ -85,8 +85,9 @@ type Event struct {
 	BeginVC VC `json:"bvc,omitempty"`
 }
 
-// MsgID identifies a message: its sender's process index and the sender's
-// per-sender message sequence number.
+// MsgID identifies a message: its sender's process index and the sequence
+// number of the send event (unique in the run; the receive's Cause names
+// the same event).
 type MsgID struct {
 	Src int    `json:"src"`
 	Seq uint64 `json:"seq"`

@@ -2,10 +2,14 @@ package trace
 
 import (
 	"bufio"
+	"compress/gzip"
 	_ "embed"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
+	"math"
 	"strings"
 )
 
@@ -35,7 +39,23 @@ func WriteHTML(w io.Writer, t *Trace) error {
 	}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	bw.WriteString(strings.Replace(head, "{{TITLE}}", htmlEscape(title), 1))
-	if err := writeHTMLData(bw, t); err != nil {
+	// The data goes in gzipped and in base64: a browser parses a page of
+	// a few MB of base64 at once, where tens of MB of inline JSON took it
+	// seconds before any script ran (the page inflates it with the
+	// browser's own DecompressionStream).
+	b64 := base64.NewEncoder(base64.StdEncoding, bw)
+	zw, _ := gzip.NewWriterLevel(b64, gzip.BestSpeed)
+	zb := bufio.NewWriterSize(zw, 1<<16)
+	if err := writeHTMLData(zb, t); err != nil {
+		return err
+	}
+	if err := zb.Flush(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := b64.Close(); err != nil {
 		return err
 	}
 	bw.WriteString(tail)
@@ -46,30 +66,36 @@ func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }
 
-// writeHTMLData writes the trace as the columns the viewer reads: a string
-// table, then per event its process, sequence, completion time (as a delta
-// from the previous event's), duration and string indices; the edges as
-// pairs of event positions.
-func writeHTMLData(bw *bufio.Writer, t *Trace) error {
+// writeHTMLData writes the trace as the viewer reads it (before gzip and
+// base64): a u32 length and a JSON header (processes, objects, the string
+// table, counts, the columns), then the columns, each starting at a
+// multiple of 8 bytes, little-endian, each in the narrowest unsigned type
+// its values fit (u8, u16, u32; f64 for times beyond 4 s) so the page maps
+// them as typed arrays without parsing and inflates as few bytes as it
+// can: per event its completion time as a delta from the previous event's
+// and its duration (ns), its process, sequence, and string indices (+1, so
+// that 0 is none); the edges as pairs of event positions; and, unless the
+// trace is large, the clocks (one row per event).
+func writeHTMLData(w io.Writer, t *Trace) error {
 	strs := []string{}
 	ids := map[string]int{}
-	str := func(s string) int {
+	str := func(s string) uint64 {
 		if s == "" {
-			return -1
+			return 0
 		}
 		if i, ok := ids[s]; ok {
-			return i
+			return uint64(i) + 1
 		}
 		ids[s] = len(strs)
 		strs = append(strs, s)
-		return len(strs) - 1
+		return uint64(len(strs))
 	}
 	n := len(t.Events)
 	detail := n <= htmlDetailLimit
-	cols := map[string][]int64{}
-	names := []string{"p", "seq", "t", "d", "op", "obj", "kind", "decl", "where", "out", "label", "info"}
-	for _, c := range names {
-		cols[c] = make([]int64, n)
+	names := []string{"t", "d", "p", "seq", "op", "obj", "kind", "decl", "where", "out", "label", "info"}
+	cols := make([][]uint64, len(names))
+	for k := range cols {
+		cols[k] = make([]uint64, n)
 	}
 	var prev int64
 	for i := range t.Events {
@@ -78,47 +104,38 @@ func writeHTMLData(bw *bufio.Writer, t *Trace) error {
 		if i == 0 {
 			prev = done
 		}
-		cols["p"][i] = int64(e.P)
-		cols["seq"][i] = int64(e.Seq)
-		cols["t"][i] = done - prev
-		prev = done
+		delta := done - prev
+		if delta < 0 { // a process's own order over completion order: rare, tiny
+			delta = 0
+		} else {
+			prev = done
+		}
+		var dur uint64
 		if e.Interval() {
-			cols["d"][i] = e.End - e.Time
+			dur = uint64(e.End - e.Time)
 		}
-		cols["op"][i] = int64(str(e.Op))
-		cols["obj"][i] = int64(str(e.Object))
-		cols["kind"][i] = int64(str(e.Kind))
-		cols["decl"][i] = int64(str(e.Decl))
-		cols["where"][i] = int64(str(e.Where))
-		cols["out"][i] = int64(str(e.Outcome))
-		cols["label"][i] = int64(str(e.Label))
-		cols["info"][i] = -1
+		info := uint64(0)
 		if detail {
-			cols["info"][i] = int64(str(eventInfo(e)))
+			info = str(eventInfo(e))
+		}
+		for k, v := range [...]uint64{uint64(delta), dur, uint64(e.P), e.Seq, str(e.Op), str(e.Object), str(e.Kind), str(e.Decl), str(e.Where), str(e.Outcome), str(e.Label), info} {
+			cols[k][i] = v
 		}
 	}
-	var b []byte
-	b = append(b, `{"script":`...)
-	b = appendString(b, t.Script)
-	b = append(b, `,"procs":[`...)
-	for i, p := range t.Procs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, p.Name)
+	edges := t.Edges()
+	ecol := make([]uint64, 0, 2*len(edges))
+	for _, ed := range edges {
+		ecol = append(ecol, uint64(ed.From), uint64(ed.To))
 	}
-	b = append(b, `],"objects":[`...)
-	for i, o := range t.Objects {
-		if i > 0 {
-			b = append(b, ',')
+	var vcol []uint64
+	if detail {
+		vcol = make([]uint64, 0, n*len(t.Procs))
+		for i := range t.Events {
+			for p := range t.Procs {
+				vcol = append(vcol, t.Events[i].VC.Get(p))
+			}
 		}
-		b = append(b, '[')
-		b = strconv.AppendInt(b, int64(str(o.Name)), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(str(o.Kind)), 10)
-		b = append(b, ']')
 	}
-	b = append(b, ']')
 	var notes []string
 	for _, o := range t.Overflow {
 		notes = append(notes, fmt.Sprintf("%s: %d events dropped (buffer full)", o.Proc, o.Dropped))
@@ -126,82 +143,79 @@ func writeHTMLData(bw *bufio.Writer, t *Trace) error {
 	if !detail {
 		notes = append(notes, fmt.Sprintf("%d events: message ids and clocks are left out of the details", n))
 	}
-	if len(notes) > 0 {
-		b = append(b, `,"note":`...)
-		b = appendString(b, strings.Join(notes, "; "))
+	type column struct {
+		Name string `json:"name"`
+		Type string `json:"type"` // u8 u16 u32 f64
+		Len  int    `json:"len"`
 	}
-	flush := func() error {
-		_, err := bw.Write(b)
-		b = b[:0]
+	type header struct {
+		Script  string      `json:"script"`
+		Procs   []string    `json:"procs"`
+		Objects [][2]uint64 `json:"objects"`
+		Note    string      `json:"note,omitempty"`
+		Strs    []string    `json:"strs"`
+		N       int         `json:"n"`
+		Cols    []column    `json:"cols"`
+	}
+	all := append(cols, ecol, vcol)
+	allNames := append(names, "edges", "vc")
+	h := header{Script: t.Script, Note: strings.Join(notes, "; "), N: n}
+	for _, p := range t.Procs {
+		h.Procs = append(h.Procs, p.Name)
+	}
+	for _, o := range t.Objects {
+		h.Objects = append(h.Objects, [2]uint64{str(o.Name), str(o.Kind)})
+	}
+	h.Strs = strs
+	for k, c := range all {
+		var hi uint64
+		for _, x := range c {
+			hi = max(hi, x)
+		}
+		typ := "f64"
+		switch {
+		case hi < 1<<8:
+			typ = "u8"
+		case hi < 1<<16:
+			typ = "u16"
+		case hi < 1<<32:
+			typ = "u32"
+		}
+		h.Cols = append(h.Cols, column{Name: allNames[k], Type: typ, Len: len(c)})
+	}
+	hb, err := json.Marshal(h)
+	if err != nil {
 		return err
 	}
-	b = append(b, `,"ev":{`...)
-	for k, c := range names {
-		if k > 0 {
-			b = append(b, ',')
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(hb)))
+	b = append(b, hb...)
+	for k, c := range all {
+		for len(b)%8 != 0 {
+			b = append(b, 0)
 		}
-		b = append(b, '"')
-		b = append(b, c...)
-		b = append(b, `":[`...)
-		for i, x := range cols[c] {
-			if i > 0 {
-				b = append(b, ',')
+		typ := h.Cols[k].Type
+		for _, x := range c {
+			switch typ {
+			case "u8":
+				b = append(b, byte(x))
+			case "u16":
+				b = binary.LittleEndian.AppendUint16(b, uint16(x))
+			case "u32":
+				b = binary.LittleEndian.AppendUint32(b, uint32(x))
+			default:
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(float64(x)))
 			}
-			b = strconv.AppendInt(b, x, 10)
-			if len(b) > 1<<15 {
-				if err := flush(); err != nil {
+			if len(b) >= 1<<15 && len(b)%8 == 0 {
+				if _, err := w.Write(b); err != nil {
 					return err
 				}
-			}
-		}
-		b = append(b, ']')
-	}
-	b = append(b, `},"edges":[`...)
-	for k, ed := range t.Edges() {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, int64(ed.From), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(ed.To), 10)
-		if len(b) > 1<<15 {
-			if err := flush(); err != nil {
-				return err
+				b = b[:0]
 			}
 		}
 	}
-	b = append(b, ']')
-	if detail {
-		b = append(b, `,"vc":[`...)
-		for i := range t.Events {
-			for p := range t.Procs {
-				if i > 0 || p > 0 {
-					b = append(b, ',')
-				}
-				b = strconv.AppendUint(b, t.Events[i].VC.Get(p), 10)
-			}
-			if len(b) > 1<<15 {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"strs":[`...)
-	for i, s := range strs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, s)
-		if len(b) > 1<<15 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	b = append(b, "]}"...)
-	return flush()
+	_, err = w.Write(b)
+	return err
 }
 
 // eventInfo is the hover line of what is particular to one event.

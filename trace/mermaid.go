@@ -89,6 +89,15 @@ func mermaidNote(e *Event) string {
 		return s
 	case OpPost, OpUnlock:
 		return e.Op + " " + obj
+	case OpRead, OpWrite:
+		if e.Kind == "shm" {
+			return ""
+		}
+		s := fmt.Sprintf("%s %s %s (%d B)", e.Op, e.Kind, obj, e.Len)
+		if e.Outcome != "" {
+			s += ": " + e.Outcome
+		}
+		return s
 	case OpMark:
 		return "mark " + e.Label
 	case OpSpan:
@@ -97,6 +106,9 @@ func mermaidNote(e *Event) string {
 		return "" // the participant line says it
 	case OpExit, OpKill, OpStop, OpDeadlock, OpExpect, OpOverflow:
 		s := e.Op
+		if c, ok := e.Fields["code"]; ok && e.Op == OpExit && e.Label == "" {
+			s += fmt.Sprintf(" %v", c)
+		}
 		if e.Label != "" {
 			s += " " + e.Label
 		}

@@ -112,8 +112,12 @@ func TestRecordMerge(t *testing.T) {
 	if err != nil || len(back.Events) != 10 {
 		t.Fatalf("jsonl back: %v", err)
 	}
-	if !strings.Contains(views[".html"].String(), `"edges":[`) {
-		t.Error(".html has no edges")
+	if !strings.Contains(views[".html"].String(), `id="trace-data"`) {
+		t.Error(".html has no data")
+	}
+	var data bytes.Buffer
+	if err := writeHTMLData(&data, tr); err != nil || !bytes.Contains(data.Bytes(), []byte(`"name":"edges","type":"u8","len":6`)) {
+		t.Errorf(".html data: %v, want 3 edges", err)
 	}
 }
 

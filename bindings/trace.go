@@ -1,0 +1,104 @@
+package bindings
+
+import (
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
+)
+
+// Recording a traced run (docs/TRACING.md). Env.Trace is nil unless the
+// run is traced, and every operation tests it once; everything else here
+// runs only when it is set. Each object kind calls these around its
+// operation:
+//
+//   - an operation that carries nothing: rec.Record(ev)
+//   - a release (post, unlock): traceRelease before the operation, so
+//     the clock is on the board before any waiter can wake, then emit
+//   - an acquire (wait, lock): traceAcquire after it succeeded
+//   - a stream write reserves its byte range before writing; a read takes
+//     its range after reading (trace.Board)
+//   - a message carries the sender's clock in front of its body
+
+// outcomeOf is the trace outcome of an ipc error ("" for success).
+func outcomeOf(err error) string {
+	switch err {
+	case nil:
+		return ""
+	case ipc.ErrTimeout, ipc.ErrEmpty, ipc.ErrFull, ipc.ErrClosed, ipc.ErrEOF:
+		return err.Error()
+	}
+	return "error"
+}
+
+// traceObject names an object by its status-table id: a declaration's
+// index, or an implicit object's (negative) one.
+func (e *Env) traceObject(obj int32) (kind, name string) {
+	if obj >= 0 && int(obj) < len(e.Decls) {
+		d := e.Decls[obj]
+		return d.Kind, d.Name
+	}
+	if i := -1 - int(obj); i >= 0 && i < len(e.Implicit) {
+		d := e.Implicit[i]
+		return d.Kind, d.Name
+	}
+	return "", ""
+}
+
+// traceWhere is the script line of the operation being recorded.
+func traceWhere(L *lua.LState) string { return where(L) }
+
+// traceAcquire records a completed acquire of decl's object (a semaphore
+// wait, a mutex lock) that began at t0: on success it merges the clock
+// the last release left on the board.
+func traceAcquire(L *lua.LState, rec *trace.Recorder, d *Decl, op string, t0 int64, err error, label string) {
+	e := trace.Event{Op: op, Kind: d.Kind, Object: d.Name, Where: traceWhere(L), Time: t0, End: trace.Now(), Outcome: outcomeOf(err), Label: label}
+	if err == nil {
+		if c, ok := rec.Board().Acquire(d.Index, rec); ok {
+			e.Cause = &c
+		}
+	}
+	rec.Record(&e)
+}
+
+// traceRelease begins a release of decl's object (a post, an unlock): it
+// ticks and leaves the clock on the board. Call it before the operation;
+// emit the event after with rec.Emit.
+func traceRelease(rec *trace.Recorder, d *Decl) {
+	rec.Tick()
+	rec.Board().Release(d.Index, rec)
+}
+
+// traceReleased emits the release begun by traceRelease.
+func traceReleased(L *lua.LState, rec *trace.Recorder, d *Decl, op string, t0 int64, err error) {
+	rec.Emit(&trace.Event{Op: op, Kind: d.Kind, Object: d.Name, Where: traceWhere(L), Time: t0, Outcome: outcomeOf(err)})
+}
+
+// traceStreamWrite begins a write of n bytes to decl's stream: it ticks
+// and reserves the bytes' offsets, leaving the clock for the reader.
+func traceStreamWrite(rec *trace.Recorder, d *Decl, n int) int64 {
+	rec.Tick()
+	return rec.Board().StreamWrite(d.Index, rec, int64(n))
+}
+
+// traceStreamWrote emits the write begun by traceStreamWrite; wrote is
+// what was written (a short write gives back the rest of its range).
+func traceStreamWrote(L *lua.LState, rec *trace.Recorder, d *Decl, off int64, want, wrote int, t0 int64, err error) {
+	rec.Board().StreamShort(d.Index, off, int64(want), int64(wrote))
+	rec.Emit(&trace.Event{Op: trace.OpWrite, Kind: d.Kind, Object: d.Name, Where: traceWhere(L), Time: t0, End: trace.Now(),
+		Off: off, Len: int64(wrote), Outcome: outcomeOf(err)})
+}
+
+// traceStreamRead records a read of n bytes from decl's stream begun at
+// t0 (n = 0: nothing was read; err says why).
+func traceStreamRead(L *lua.LState, rec *trace.Recorder, d *Decl, n int, t0 int64, err error) {
+	e := trace.Event{Op: trace.OpRead, Kind: d.Kind, Object: d.Name, Where: traceWhere(L), Time: t0, End: trace.Now(), Len: int64(n), Outcome: outcomeOf(err)}
+	if n > 0 {
+		off, c, ok := rec.Board().StreamRead(d.Index, rec, int64(n))
+		e.Off = off
+		if ok {
+			e.Cause = &c
+		}
+	}
+	rec.Record(&e)
+}
