@@ -49,6 +49,7 @@ var (
 	perProcess   = metric{"ns_per_op", 1e-6, "ms/proc ↓", false}
 	perHop       = metric{"ns_per_op", 1e-3, "µs/hop ↓", false}
 	perCall      = metric{"ns_per_op", 1, "ns/call ↓", false}
+	seconds      = metric{"secs", 1, "s ↓", false}
 	// Filled in by the harness from its samples of /proc/PID/status.
 	workerRSS = metric{"rss_worker_kib", 1.0 / 1024, "MiB ↓", false}
 	totalRSS  = metric{"rss_total_kib", 1.0 / 1024, "MiB ↓", false}
@@ -65,6 +66,7 @@ var groups = map[int]string{
 	6: "6 memory: peak RSS (VmHWM)",
 	7: "7 many processes blocked at once",
 	8: "8 floors of this machine (the same run)",
+	9: "9 tracing (--trace): what recording costs, writing and opening a trace",
 }
 
 // benchCase is one row of the table.
@@ -101,6 +103,7 @@ type sizes struct {
 	reads       int // 64 KiB shm reads
 	getsets     int // shm get+set pairs, plain and under --race
 	syscalls    int
+	traceEvents int // events of the trace-writing and trace-opening rows
 }
 
 var fullSizes = sizes{
@@ -113,9 +116,10 @@ var fullSizes = sizes{
 	idleMS:    250,
 	ringProcs: 256, ringLaps: 10,
 	sustained: 1 << 30, sustainedAt: 16 << 10,
-	reads:    20000,
-	getsets:  200000,
-	syscalls: 1000000,
+	reads:       20000,
+	getsets:     200000,
+	syscalls:    1000000,
+	traceEvents: 1000000,
 }
 
 var quickSizes = sizes{
@@ -128,9 +132,10 @@ var quickSizes = sizes{
 	idleMS:    200,
 	ringProcs: 8, ringLaps: 5,
 	sustained: 4 << 20, sustainedAt: 16 << 10,
-	reads:    200,
-	getsets:  5000,
-	syscalls: 10000,
+	reads:       200,
+	getsets:     5000,
+	syscalls:    10000,
+	traceEvents: 10000,
 }
 
 const chunk = 64 << 10 // bulk write size
@@ -322,6 +327,32 @@ func allCases(s sizes) []benchCase {
 			implC:   cmd("tokenring", s.ringProcs, s.ringLaps),
 		},
 	})
+
+	// 9. Tracing (issue 10): the mailbox and round-trip rows again with
+	// --trace (into the harness's temporary directory), and a trace of
+	// traceEvents events written as .jsonl and opened as .html.
+	traced := func(c *command) *command {
+		c.flags = []string{"--trace", "@tmp/" + c.prog + ".jsonl"}
+		return c
+	}
+	cs = append(cs,
+		benchCase{
+			id: "trace-tput-cap64", group: 9, title: "mailbox, capacity 64, 1→1, --trace", metric: msgsPerSec,
+			cmds: [numImpls]*command{implLua: traced(cmd("tput", 1, 1, "64", s.msgs))},
+		},
+		benchCase{
+			id: "trace-rtt-mailbox-1cpu", group: 9, title: "mailbox round trip, 1 CPU, --trace", metric: perRoundTrip, cpus: []int{0},
+			cmds: [numImpls]*command{implLua: traced(cmd("pingpong", "mailbox", s.rtt1))},
+		},
+		benchCase{
+			id: "trace-jsonl", group: 9, title: fmt.Sprintf("write a %d-event trace as .jsonl", s.traceEvents), metric: seconds,
+			cmds: [numImpls]*command{implGo: cmd("tracejsonl", s.traceEvents)},
+		},
+		benchCase{
+			id: "trace-html", group: 9, title: fmt.Sprintf("open a %d-event .html in headless Chromium (first paint)", s.traceEvents), metric: seconds,
+			cmds: [numImpls]*command{implGo: cmd("tracehtml", s.traceEvents)},
+		},
+	)
 
 	// 8. Floors: what the machine itself costs, in this run. The pipe
 	// round trips are the C cells of the pipe rows (one measurement).

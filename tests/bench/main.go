@@ -320,7 +320,13 @@ func (b *bench) argv(im impl, cmd *command) (argv, env []string, why string) {
 			return nil, nil, "ipcscript " + b.notBuilt
 		}
 		script := filepath.Join(b.root, "tests/bench/lua", cmd.prog+".lua")
-		argv := append([]string{b.ipc, "run", "--no-prefix", "--quiet"}, cmd.flags...)
+		argv := []string{b.ipc, "run", "--no-prefix", "--quiet"}
+		for _, f := range cmd.flags { // "@tmp/x": a file in the harness's temporary directory
+			if rest, ok := strings.CutPrefix(f, "@tmp/"); ok {
+				f = filepath.Join(b.tmp, rest)
+			}
+			argv = append(argv, f)
+		}
 		return append(append(argv, script, "--"), cmd.args...), nil, ""
 	case implGo:
 		if _, ok := goCases[cmd.prog]; !ok {
