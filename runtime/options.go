@@ -15,7 +15,7 @@ import (
 // and stderr, no timeout, and launches children from /proc/self/exe.
 type Options struct {
 	Args     []string      // the script's arguments (Lua `arg[1..n]`)
-	Stdout   io.Writer     // children's and the script's output; default os.Stdout
+	Stdout   io.Writer     // the script's output (print, io.write), the parent's included; default os.Stdout
 	Stderr   io.Writer     // diagnostics and children's stderr; default os.Stderr
 	Timeout  time.Duration // stop the run after this long (exit 124); 0 = none
 	Grace    time.Duration // between SIGTERM and SIGKILL when stopping; default 1s
@@ -29,8 +29,9 @@ type Options struct {
 	// exited; operations done) while a run lasts longer than a second. Set
 	// it only when Stderr is a terminal: the line is redrawn with \r and
 	// erased before every other line. NoColor: no ANSI attributes in it.
-	Progress bool
-	NoColor  bool
+	Progress      bool
+	ProgressWidth int // the terminal's columns (the line is cut to fit); 0 = 80
+	NoColor       bool
 
 	// Executable launches the children. Default: /proc/self/exe, which
 	// works for any binary that calls Child at the top of main.

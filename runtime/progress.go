@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,6 +118,16 @@ func (sup *supervisor) progress(start time.Time) {
 		parts = append(parts, fmt.Sprintf("%d sleeping", sleeping))
 	}
 	parts = append(parts, fmt.Sprintf("%d exited", exited))
-	st.set(fmt.Sprintf("ipcscript: %s · %s · %d operations · %.0fs",
-		sup.s.name, strings.Join(parts, ", "), ops, time.Since(start).Seconds()))
+	text := fmt.Sprintf("ipcscript %s %.0fs · %s · %d ops",
+		filepath.Base(sup.s.name), time.Since(start).Seconds(), strings.Join(parts, ", "), ops)
+	// A line longer than the terminal would wrap, and \r could not erase
+	// the part that wrapped.
+	width := sup.s.opts.ProgressWidth
+	if width <= 0 {
+		width = 80
+	}
+	if r := []rune(text); len(r) > width-1 {
+		text = string(r[:width-1])
+	}
+	st.set(text)
 }

@@ -50,7 +50,18 @@ ipc.process("sleeper", function() ipc.sleep(2.5); box:send("done") end)
 // runOnTerminal runs ipcscript with stderr on a pseudo-terminal (stdout a
 // pipe) and returns what the terminal received and what stdout did.
 func runOnTerminal(t *testing.T, env []string, args ...string) (term, out string) {
+	return runOnTerminalCols(t, 0, env, args...)
+}
+
+// runOnTerminalCols is runOnTerminal on a terminal cols columns wide (0:
+// the size a new pseudo-terminal has).
+func runOnTerminalCols(t *testing.T, cols int, env []string, args ...string) (term, out string) {
 	master, slave := openPTY(t)
+	if cols > 0 {
+		if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: uint16(cols)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	script := filepath.Join(t.TempDir(), "slow.lua")
 	os.WriteFile(script, []byte(slowScript), 0o644)
 	cmd := ipcscript(append(args, script)...)
@@ -82,7 +93,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	if out != "[waiter] got done\n" {
 		t.Fatalf("stdout = %q", out)
 	}
-	if !strings.Contains(term, "\r\x1b[K\x1b[2mipcscript: ") || !strings.Contains(term, " exited · ") ||
+	if !strings.Contains(term, "\r\x1b[K\x1b[2mipcscript slow.lua ") || !strings.Contains(term, " exited · ") ||
 		!(strings.Contains(term, "1 blocked") || strings.Contains(term, "1 sleeping")) {
 		t.Fatalf("no status line on the terminal: %q", term)
 	}
@@ -96,7 +107,7 @@ func TestProgressOnTerminal(t *testing.T) {
 // NO_COLOR: the same line without attributes.
 func TestProgressNoColor(t *testing.T) {
 	term, _ := runOnTerminal(t, []string{"NO_COLOR=1", "TERM=xterm"})
-	if !strings.Contains(term, "\r\x1b[Kipcscript: ") || strings.Contains(term, "\x1b[2m") {
+	if !strings.Contains(term, "\r\x1b[Kipcscript slow.lua ") || strings.Contains(term, "\x1b[2m") {
 		t.Fatalf("want a status line without colour: %q", term)
 	}
 }
@@ -117,5 +128,23 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "\r") || strings.Contains(stderr.String(), "\x1b") {
 		t.Fatalf("a status line into a pipe: %q", stderr.String())
+	}
+}
+
+// The line is cut to the terminal's width: a wrapped line could not be
+// erased with \r.
+func TestProgressFitsTheTerminal(t *testing.T) {
+	term, _ := runOnTerminalCols(t, 30, []string{"NO_COLOR=1", "TERM=xterm"})
+	var drawn int
+	for _, line := range strings.Split(term, "\r\x1b[K") {
+		if strings.HasPrefix(line, "ipcscript slow.lua") {
+			drawn++
+			if n := len([]rune(line)); n > 29 {
+				t.Fatalf("a %d-column status line on a 30-column terminal: %q", n, line)
+			}
+		}
+	}
+	if drawn == 0 {
+		t.Fatalf("no status line: %q", term)
 	}
 }

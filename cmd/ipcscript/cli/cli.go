@@ -327,7 +327,7 @@ func runScript(c *cobra.Command, s *settings, args []string, stdout, stderr io.W
 	if s.asJSON {
 		opts.Stdout = stderr // stdout carries only the report
 	}
-	opts.Progress, opts.NoColor = progressWanted(s.progress, stderr)
+	setProgress(&opts, s.progress, stderr)
 	ctx, stop := signalContext()
 	defer stop()
 	rep, err := runtime.RunFile(ctx, script, opts)
