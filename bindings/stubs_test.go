@@ -3,6 +3,7 @@ package bindings
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -267,4 +268,33 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// TestScriptsUseKnownNames: every ipc.name the example scripts and the
+// exercises use is a function or field of the module (what
+// lua-language-server --check would report as an undefined field, for the
+// module table; methods need types and are left to it).
+func TestScriptsUseKnownNames(t *testing.T) {
+	real := realModule(t)
+	files, _ := filepath.Glob("../scripts/*.lua")
+	more, _ := filepath.Glob("../exercises/*/*.lua")
+	files = append(files, more...)
+	if len(files) == 0 {
+		t.Fatal("no scripts found")
+	}
+	use := regexp.MustCompile(`\bipc\.([A-Za-z_]\w*)`)
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(src), "\n") {
+			code, _, _ := strings.Cut(line, "--") // not in comments
+			for _, m := range use.FindAllStringSubmatch(code, -1) {
+				if !real.funcs[m[1]] && !real.fields[m[1]] {
+					t.Errorf("%s:%d: ipc.%s is not in the module", f, i+1, m[1])
+				}
+			}
+		}
+	}
 }
