@@ -177,7 +177,14 @@ func checkListener(L *lua.LState) *listener {
 // l:accept([{timeout =, block =}]) -> conn | nil, "timeout" | nil, "empty"
 func listenerAccept(L *lua.LState) int {
 	l := checkListener(L)
+	var t0 int64
+	if l.decl.Trace != nil {
+		t0 = trace.Now()
+	}
 	st, err := l.l.Accept(WaitOpts(L, 2))
+	if l.decl.Trace != nil { // picks up the clocks of the connects before it
+		traceAcquire(L, l.decl.Trace, l.decl, trace.OpAccept, t0, err, "")
+	}
 	if err != nil {
 		return Outcome(L, err)
 	}
@@ -243,12 +250,28 @@ func (e *Env) luaConnect(L *lua.LState) int {
 			obj = int32(d.Index)
 		}
 	}
+	rec := e.Trace
+	var t0 int64
+	if rec != nil {
+		t0 = trace.Now()
+		rec.Tick()
+		if obj >= 0 { // the clock waits for the accept on the listener's slot
+			rec.Board().Release(int(obj), rec)
+		}
+	}
 	if w.Timeout > 0 {
 		e.Slot.Enter(ipc.OpConnect, obj, -1, true)
 	}
 	st, err := ipc.Dial(kind, addr, w)
 	if w.Timeout > 0 {
 		e.Slot.Leave()
+	}
+	if rec != nil {
+		ev := trace.Event{Op: trace.OpConnect, Kind: "listener", Object: address, Where: traceWhere(L), Time: t0, End: trace.Now(), Outcome: outcomeOf(err)}
+		if obj >= 0 {
+			ev.Kind, ev.Object = e.Decls[obj].Kind, e.Decls[obj].Name
+		}
+		rec.Emit(&ev)
 	}
 	if err != nil {
 		return Outcome(L, err)

@@ -316,9 +316,17 @@ func streamLines(L *lua.LState) int {
 	s := toStream(L, 1)
 	br := s.reader(L)
 	L.Push(L.NewFunction(func(L *lua.LState) int {
+		rec := s.recorder()
+		var t0 int64
+		if rec != nil {
+			t0 = trace.Now()
+		}
 		s.slot.Enter(ipc.OpRead, s.obj, s.peer(), false)
 		v, err := readLine(br, false)
 		s.slot.Leave()
+		if rec != nil {
+			traceStreamRead(L, rec, s.tdecl, consumed(v, lua.LNil), t0, eofOr(err))
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				L.Push(lua.LNil)
