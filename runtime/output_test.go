@@ -180,7 +180,7 @@ func TestSyntaxErrorFileLine(t *testing.T) {
 		t.Fatalf("error = %q, want %q", rep.Error, want)
 	}
 	rep, _, _ = run(t, "ipc.process(\"x\", function() end\n", runtime.Options{})
-	if !strings.HasPrefix(rep.Error, "test.lua: syntax error at the end of the file") {
+	if !strings.HasPrefix(rep.Error, "test.lua:1: syntax error at the end of the file") {
 		t.Fatalf("error = %q", rep.Error)
 	}
 }

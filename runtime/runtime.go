@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -74,7 +73,7 @@ func Check(path string, opts Options) (*Report, error) {
 	rep := &Report{Script: path}
 	fn, err := s.L.Load(bytes.NewReader(src), path)
 	if err != nil {
-		rep.LoadError, rep.Error = true, loadMessage(err)
+		rep.LoadError, rep.Error = true, loadMessage(err, string(src))
 		return rep, nil
 	}
 	s.env.Run = func(L *lua.LState, _ bindings.RunOptions) lua.LValue {
@@ -191,7 +190,7 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 	rep := &Report{Script: s.name}
 	fn, err := s.L.Load(strings.NewReader(s.src), s.name)
 	if err != nil {
-		rep.LoadError, rep.Error = true, loadMessage(err)
+		rep.LoadError, rep.Error = true, loadMessage(err, s.src)
 		return rep, nil
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -282,26 +281,41 @@ func (s *session) runLua(ctx context.Context, sup *supervisor, fn *lua.LFunction
 
 // loadMessage turns an error of the Lua compiler into the "file:line:"
 // form editors and terminals link to: gopher-lua says `x.lua line:4(column:3)
-// near 'end': syntax error` and `x.lua at EOF: syntax error`.
-func loadMessage(err error) string {
+// near 'end': syntax error` and `x.lua at EOF: syntax error`. src, when
+// known, gives the line of the end of the file. (No regexp: children call
+// this too, and a regexp compiled at start is paid by every process.)
+func loadMessage(err error, src ...string) string {
 	msg := err.Error()
 	if i := strings.Index(msg, "\nstack traceback"); i >= 0 {
 		msg = msg[:i]
 	}
 	msg = strings.TrimSpace(msg)
-	if m := syntaxAt.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("%s:%s:%s: %s near '%s'", m[1], m[2], m[3], m[5], m[4])
+	if name, rest, ok := strings.Cut(msg, " line:"); ok {
+		line, rest, ok1 := strings.Cut(rest, "(column:")
+		col, rest, ok2 := strings.Cut(rest, ") near '")
+		i := strings.LastIndex(rest, "':")
+		if ok1 && ok2 && i >= 0 && isDigits(line) && isDigits(col) {
+			return fmt.Sprintf("%s:%s:%s: %s near '%s'", name, line, col, strings.TrimSpace(rest[i+2:]), rest[:i])
+		}
 	}
-	if m := syntaxAtEOF.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("%s: %s at the end of the file (an unclosed function, block, bracket or string?)", m[1], m[2])
+	if name, what, ok := strings.Cut(msg, " at EOF:"); ok {
+		where := name
+		if len(src) > 0 {
+			where = fmt.Sprintf("%s:%d", name, strings.Count(strings.TrimRight(src[0], "\n"), "\n")+1)
+		}
+		return fmt.Sprintf("%s: %s at the end of the file (an unclosed function, block, bracket or string?)", where, strings.TrimSpace(what))
 	}
 	return msg
 }
 
-var (
-	syntaxAt    = regexp.MustCompile(`^(.*) line:(\d+)\(column:(\d+)\) near '(.*)':\s+(.*)$`)
-	syntaxAtEOF = regexp.MustCompile(`^(.*) at EOF:\s+(.*)$`)
-)
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // luaMessage extracts the error value of a Lua error without the
 // traceback. An error object with a __tostring metamethod is shown through

@@ -18,13 +18,13 @@ import (
 // in a process: one passes, one fails an expectation, one does not load.
 var formatSuite = map[string]string{
 	"pass_test.lua": `local ipc = require("ipc")
-if not os.getenv("IPCSCRIPT_CHILD") then print("main before run") end
+print("main before run") -- top-level code: in every process
 ipc.process("p", function() print("p runs"); io.stderr:write("p to stderr\n") end)
 local r = ipc.run()
 print("main after run", r.ok)
 `,
 	"fail_test.lua": `local ipc = require("ipc")
-if not os.getenv("IPCSCRIPT_CHILD") then print("main before run") end
+print("main before run") -- top-level code: in every process
 ipc.process("q", function() print("q runs"); ipc.expect(false, "q wanted more") end)
 ipc.run()
 print("main after run")
@@ -74,7 +74,7 @@ func TestFormatText(t *testing.T) {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
 	}
 	checkInOrder(t, out, "FAIL suite/fail_test.lua", "main before run", "[q] q runs", "expectation failed", "main after run",
-		"FAIL suite/load_test.lua", "suite/load_test.lua: syntax error", "PASS suite/pass_test.lua", "1 passed, 2 failed\n")
+		"FAIL suite/load_test.lua", "suite/load_test.lua:2: syntax error", "PASS suite/pass_test.lua", "1 passed, 2 failed\n")
 }
 
 // -o tap is TAP version 14, read by perl's prove.
@@ -120,7 +120,7 @@ func TestFormatJUnit(t *testing.T) {
 	checkInOrder(t, out, `<testsuites name="ipcscript test" tests="3" failures="1" errors="1"`,
 		`<testsuite name="suite" tests="3" failures="1" errors="1"`,
 		`<testcase name="fail_test.lua" classname="suite" time="`, `<failure message=`, `main before run`, `main after run`,
-		`<testcase name="load_test.lua" classname="suite"`, `<error message="suite/load_test.lua: syntax error`, `type="load error"`,
+		`<testcase name="load_test.lua" classname="suite"`, `<error message="suite/load_test.lua:2: syntax error`, `type="load error"`,
 		`<testcase name="pass_test.lua" classname="suite"`, `main before run`, `[p] p runs`, `main after run`, `</testsuites>`)
 	if !regexp.MustCompile(`timestamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"`).MatchString(out) {
 		t.Fatalf("no timestamp:\n%s", out)
