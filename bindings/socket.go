@@ -50,7 +50,7 @@ type listener struct {
 type conn struct {
 	stream
 	st       *ipc.Stream
-	m        *messenger // message.go: the codec and the message table
+	m        *messenger // messenger.go: the codec and the message table
 	seq      uint64     // messages sent on this connection
 	peerAddr string     // the remote address, once asked (peer)
 	out, in  ipc.Message

@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"os"
 	"reflect"
 	"sync"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/bindings"
 )
 
 // lineWriter serialises whole lines from many sources onto one writer, so
@@ -299,4 +303,40 @@ func redirectLuaOutput(L *lua.LState, stdout, stderr *prefixWriter) {
 			return callOrig(L, origType)
 		},
 	})
+}
+
+// output returns the child's stdout/stderr: the wired pipe end, or a pipe
+// whose lines the parent copies with the process's prefix.
+func (sup *supervisor) output(c *child, wired *bindings.Decl, lw *lineWriter, role string) (*os.File, error) {
+	if wired != nil {
+		return wired.File(role), nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	c.outs = append(c.outs, w)
+	prefix := "[" + c.p.Name + "] "
+	if sup.s.opts.NoPrefix {
+		prefix = ""
+	}
+	sup.outputs.Add(1)
+	go func() {
+		defer sup.outputs.Done()
+		defer r.Close()
+		copyLines(lw, prefix, r)
+	}()
+	return w, nil
+}
+
+// waitOutputs waits for the children's output to drain. A grandchild that
+// kept a pipe open could hold it forever, so the wait is bounded.
+func (sup *supervisor) waitOutputs() {
+	done := make(chan struct{})
+	go func() { sup.outputs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		sup.warnf("output of a background process is still open; not waiting for it")
+	}
 }

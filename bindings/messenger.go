@@ -1,0 +1,433 @@
+package bindings
+
+import (
+	"fmt"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
+)
+
+// Message passing. This file is the engine every message object shares
+// (the messenger: send, receive, options); direct links (ipc.send /
+// ipc.receive / ipc.link) are in link.go, the inboxes they deliver to
+// (ipc.inbox) in inbox.go, mailboxes in mailbox.go, ipc.select in
+// select.go, the received message's Lua table in msgtable.go, the body
+// codec in codec.go.
+//
+// Every process has one inbox: an ipc.Queue that counts capacity per
+// sender, so the link a->b (a's messages in b's inbox) has its own
+// capacity, set by ipc.link and unbounded by default. The supervisor has
+// one too, named "main": processes can send it results, which it receives
+// after ipc.run() returns. The parent creates the inboxes just before the
+// launch (an implicit object per process); a process maps another's inbox
+// on its first send to it, and its own on its first receive.
+//
+// A message's header carries the sender's and the receiver's process slot
+// (-1 = the supervisor) or, for a mailbox, the mailbox's declaration index,
+// and seq, the sender's count of messages to that destination (1, 2, ...).
+
+const (
+	inboxKind  = "inbox"
+	inboxClass = "ipc.inbox"
+	linkKind   = "link"
+	// parentSlot is the supervisor's index in message headers.
+	parentSlot = -1
+	// outsideSlot stands for a sender outside the run (a socket peer that
+	// is no process of it: socket.go); it never goes on the wire.
+	outsideSlot = -2
+)
+
+func init() { registerKind(openMessaging) }
+
+// messenger is one Lua state's message passing: its inbox, the inboxes it
+// sends to, the codec and the buffers every send and receive reuse.
+type messenger struct {
+	env *Env
+	enc *bodyEncoder
+	dec *bodyDecoder
+	out ipc.Message // reused by every send
+	in  ipc.Message // reused by every receive
+
+	inboxes   map[string]*inbox // by owner name, opened (child) or created (parent)
+	self      *inbox            // this process's inbox, once opened
+	byName    map[string]*Process
+	names     []lua.LValue // slot -> process name, boxed once
+	links     []*linkDecl
+	mailboxes map[string]*mailbox
+	hooked    bool
+
+	lastType  string // the last type received, boxed once
+	lastTypeV lua.LValue
+	tmpl      msgTemplate
+
+	sel selectState
+
+	tbuf []byte // a traced send's clock and body
+}
+
+// lOutside is the src of a message from a program outside the run.
+var lOutside = lua.LValue(lua.LString("outside"))
+
+const messengerKey = "ipcscript.messenger"
+
+// openMessaging adds send, receive, link, inbox, mailbox and select. The
+// messenger lives in the Lua registry so that a second require (after
+// package.loaded.ipc = nil) finds the same one.
+func openMessaging(L *lua.LState, mod *lua.LTable, env *Env) {
+	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+	var m *messenger
+	if ud, ok := reg.RawGetString(messengerKey).(*lua.LUserData); ok {
+		m = ud.Value.(*messenger)
+	} else {
+		m = &messenger{env: env, enc: newBodyEncoder(), dec: newBodyDecoder(),
+			inboxes: map[string]*inbox{}, mailboxes: map[string]*mailbox{}}
+		ud := L.NewUserData()
+		ud.Value = m
+		reg.RawSetString(messengerKey, ud)
+	}
+	if env.Mode == ModeParent && !m.hooked {
+		m.hooked = true
+		env.BeforeLaunch = append(env.BeforeLaunch, m.createInboxes)
+	}
+	registerClass(L, inboxClass, map[string]lua.LGFunction{"receive": m.luaInboxReceive}, nil)
+	L.SetFuncs(mod, map[string]lua.LGFunction{
+		"send":    m.luaSend,
+		"receive": m.luaReceive,
+		"link":    m.luaLink,
+		"mailbox": m.luaMailbox,
+		"select":  m.luaSelect,
+	})
+	mod.RawSetString("inbox", newUserData(L, inboxClass, &inboxRef{m}))
+}
+
+// mustRun raises unless message passing may happen here: in a process
+// body, or in the supervisor after ipc.run() has returned.
+func (m *messenger) mustRun(L *lua.LState, what string) {
+	if !m.env.running {
+		L.RaiseError("%s: messages are sent and received in process bodies, not at the top level (top-level code runs in every process); the supervisor may receive after ipc.run() returns", what)
+	}
+}
+
+// afterRun is true in the supervisor once ipc.run() has returned: every
+// process has exited, so a wait could never end.
+func (m *messenger) afterRun() bool { return m.env.Mode == ModeParent }
+
+// selfSlot is this process's index in message headers.
+func (m *messenger) selfSlot() int32 {
+	if m.env.Self == nil {
+		return parentSlot
+	}
+	return int32(m.env.Self.Slot)
+}
+
+// process finds a process instance by name (declarations are over when
+// this is first called).
+func (m *messenger) process(name string) *Process {
+	if m.byName == nil {
+		m.byName = make(map[string]*Process, len(m.env.Procs))
+		for _, p := range m.env.Procs {
+			m.byName[p.Name] = p
+			if p.Count == 1 {
+				// A group of one is named like the group; "name.1" names
+				// it too, as it would with any other count (names have no
+				// dots, so this never clashes).
+				m.byName[p.Name+".1"] = p
+			}
+		}
+	}
+	return m.byName[name]
+}
+
+// unknownProcess explains a name that is no process instance.
+func (m *messenger) unknownProcess(name string) string {
+	var group []string
+	var all []string
+	for _, p := range m.env.Procs {
+		if p.Group == name {
+			group = append(group, p.Name)
+		}
+		if p.Index == 1 {
+			all = append(all, p.Group)
+		}
+	}
+	if len(group) > 0 {
+		return fmt.Sprintf("%q is a group of %d processes: name one instance, %q .. %q", name, len(group), group[0], group[len(group)-1])
+	}
+	if len(all) == 0 {
+		return fmt.Sprintf("no process named %q: none is declared", name)
+	}
+	if len(all) > 12 {
+		all = append(all[:12], "...")
+	}
+	return fmt.Sprintf("no process named %q (declared: %s)", name, strings.Join(all, ", "))
+}
+
+// slotOf returns the header index of the process named name ("main" for
+// the supervisor) and its pid for the status table (0 when unknown).
+func (m *messenger) slotOf(L *lua.LState, what, name string) (int32, int32) {
+	if name == ParentName {
+		return parentSlot, 0
+	}
+	p := m.process(name)
+	if p == nil {
+		L.RaiseError("%s: %s", what, m.unknownProcess(name))
+	}
+	return int32(p.Slot), m.pid(p)
+}
+
+func (m *messenger) pid(p *Process) int32 { return m.env.PidOf(p) }
+
+// nameOf is the Lua string naming header index i.
+func (m *messenger) nameOf(i int32) lua.LValue {
+	if i == parentSlot {
+		return lMain
+	}
+	if i == outsideSlot {
+		return lOutside
+	}
+	if m.names == nil {
+		m.names = make([]lua.LValue, len(m.env.Procs))
+		for j, p := range m.env.Procs {
+			m.names[j] = lua.LString(p.Name)
+		}
+	}
+	if i >= 0 && int(i) < len(m.names) {
+		return m.names[i]
+	}
+	return lua.LString(fmt.Sprintf("#%d", i))
+}
+
+// sendOpts reads {type =, timeout =, block =} at n.
+func sendOpts(L *lua.LState, n int) (string, ipc.WaitOpts) {
+	t := optTable(L, n)
+	if t == nil {
+		return "", ipc.WaitOpts{}
+	}
+	typ := optString(L, t, "type", "")
+	if len(typ) > ipc.MaxTypeLen {
+		L.RaiseError("a message type of %d bytes: at most %d", len(typ), ipc.MaxTypeLen)
+	}
+	return typ, waitOptsFrom(L, t)
+}
+
+// recvOpts reads {from =, type =, timeout =, block =, into =} at n.
+func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int32, ipc.WaitOpts, *lua.LTable) {
+	var f ipc.Filter
+	t := optTable(L, n)
+	if t == nil {
+		return f, 0, ipc.WaitOpts{}, nil
+	}
+	var into *lua.LTable
+	switch v := t.RawGetString("into").(type) {
+	case *lua.LTable:
+		into = v
+	case *lua.LNilType:
+	default:
+		L.RaiseError("%s: into must be a table, got %s", what, typeName(v))
+	}
+	var peer int32
+	switch v := t.RawGetString("from").(type) {
+	case lua.LString:
+		f.BySrc = true
+		f.Src, peer = m.slotOf(L, what, string(v))
+	case *lua.LNilType:
+	default:
+		L.RaiseError("%s: from must be a process name, got %s", what, typeName(v))
+	}
+	switch v := t.RawGetString("type").(type) {
+	case lua.LString:
+		f.ByType, f.Type = true, string(v)
+	case *lua.LNilType:
+	default:
+		L.RaiseError("%s: type must be a string, got %s", what, typeName(v))
+	}
+	return f, peer, waitOptsFrom(L, t), into
+}
+
+// send encodes body and sends it on q. capacity is what the sender knows
+// of the link (0 = rendezvous: the send waits for the take, so it is
+// recorded as a wait at once); peer is the pid the wait depends on. It
+// returns nil or an outcome for Outcome; any other failure raises.
+func (m *messenger) send(L *lua.LState, what string, q *ipc.Queue, obj, peer, dst int32, capacity int, seq *uint64, typ string, body lua.LValue, w ipc.WaitOpts) error {
+	b, err := m.enc.encode(body, len(typ))
+	if err != nil {
+		L.RaiseError("%s: %v", what, err)
+	}
+	out := &m.out
+	out.Type, out.Src, out.Dst, out.Seq, out.Time, out.Body = typ, m.selfSlot(), dst, *seq+1, 0, b
+	rec := m.env.Trace
+	var t0 int64
+	if rec != nil { // the clock travels in front of the body
+		t0 = trace.Now()
+		rec.Tick()
+		m.tbuf = append(rec.AppendClock(m.tbuf[:0]), b...)
+		out.Body, out.Flags = m.tbuf, trace.FlagClock
+	}
+	ws := m.env.Slot
+	if w.NonBlocking || capacity != 0 {
+		// With room, a non-blocking send is the whole send; only a full
+		// queue makes it wait (and then it is recorded as a wait).
+		nb := w
+		nb.NonBlocking = true
+		err = q.Send(out, nb)
+		if err == ipc.ErrFull && !w.NonBlocking {
+			if m.afterRun() {
+				err = ipc.ErrClosed // every process has exited: no room will come
+			} else {
+				ws.Enter(ipc.OpSend, obj, peer, w.Timeout > 0)
+				err = q.Send(out, w)
+				ws.Leave()
+			}
+		}
+	} else {
+		ws.Enter(ipc.OpSend, obj, peer, w.Timeout > 0)
+		err = q.Send(out, w)
+		ws.Leave()
+	}
+	out.Body = nil
+	if rec != nil {
+		m.traceSend(L, rec, obj, typ, len(b), t0, err)
+		out.Flags = 0
+	}
+	switch err {
+	case nil:
+		*seq++
+		ws.Done()
+		return nil
+	case ipc.ErrFull, ipc.ErrTimeout, ipc.ErrClosed:
+		return err
+	}
+	L.RaiseError("%s: %v", what, err)
+	return nil
+}
+
+// traceSend emits a traced send (its clock went with the message).
+func (m *messenger) traceSend(L *lua.LState, rec *trace.Recorder, obj int32, typ string, n int, t0 int64, err error) {
+	kind, name := m.env.traceObject(obj)
+	e := trace.Event{Op: trace.OpSend, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(),
+		Msg: &trace.MsgID{Src: rec.P, Seq: rec.Seq()}, Type: typ, Len: int64(n), Outcome: outcomeOf(err)}
+	if kind == "inbox" {
+		e.Peer = name
+	}
+	rec.Emit(&e)
+}
+
+// traceReceived strips the sender's clock from the message just received
+// and, when this process records, merges it and emits the receive (op is
+// "receive" or "select"). A process that does not record (the parent
+// after ipc.run) only strips it.
+func (m *messenger) traceReceived(L *lua.LState, op string, obj int32, t0 int64, err error) {
+	m.traceMessage(L, &m.in, op, obj, t0, err)
+}
+
+// traceFrame is traceReceived for a message read from a connection.
+func (m *messenger) traceFrame(L *lua.LState, in *ipc.Message, obj int32, t0 int64) {
+	m.traceMessage(L, in, trace.OpReceive, obj, t0, nil)
+}
+
+func (m *messenger) traceMessage(L *lua.LState, in *ipc.Message, op string, obj int32, t0 int64, err error) {
+	rec := m.env.Trace
+	var cause trace.Ref
+	hasCause := false
+	if err == nil && in.Flags&trace.FlagClock != 0 {
+		c, rest, cerr := rec.AcquireMessage(in.Body)
+		if cerr == nil {
+			n := copy(in.Body, rest) // in place: the buffer keeps its capacity
+			in.Body = in.Body[:n]
+			cause, hasCause = c, true
+		}
+		in.Flags &^= trace.FlagClock
+	}
+	if rec == nil {
+		return
+	}
+	kind, name := m.env.traceObject(obj)
+	e := trace.Event{Op: op, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(), Outcome: outcomeOf(err)}
+	if err == nil {
+		e.Msg = &trace.MsgID{Src: int(in.Src), Seq: in.Seq}
+		e.Type, e.Len = in.Type, int64(len(in.Body))
+		if hasCause { // the sending event names the message
+			e.Msg = &trace.MsgID{Src: cause.P, Seq: cause.Seq}
+		}
+		if s, ok := m.nameOf(in.Src).(lua.LString); ok {
+			e.Peer = string(s)
+		}
+		if hasCause {
+			e.Cause = &cause
+		}
+	}
+	rec.Record(&e)
+}
+
+// pushSent pushes send's result.
+func pushSent(L *lua.LState, err error) int {
+	if err != nil {
+		return Outcome(L, err)
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// receive takes one message from q that f matches and pushes its table:
+// into, filled, when it is not nil, else a new one.
+func (m *messenger) receive(L *lua.LState, what string, q *ipc.Queue, obj, peer int32, f ipc.Filter, w ipc.WaitOpts, dst lua.LValue, into *lua.LTable) int {
+	var t0 int64
+	if m.env.Trace != nil {
+		t0 = trace.Now()
+	}
+	err := q.Receive(f, ipc.WaitOpts{NonBlocking: true}, &m.in)
+	if err == ipc.ErrEmpty && !w.NonBlocking {
+		if m.afterRun() {
+			err = ipc.ErrClosed // every process has exited: nothing more will come
+		} else {
+			ws := m.env.Slot
+			ws.Enter(ipc.OpReceive, obj, peer, w.Timeout > 0)
+			err = q.Receive(f, w, &m.in)
+			ws.Leave()
+		}
+	}
+	if m.env.Trace != nil || m.in.Flags != 0 {
+		m.traceReceived(L, trace.OpReceive, obj, t0, err)
+	}
+	if err != nil {
+		return Outcome(L, err)
+	}
+	m.env.Slot.Done()
+	if into != nil {
+		if err := m.fillMessageTable(L, into, &m.in, dst); err != nil {
+			L.RaiseError("%s: %v", what, err)
+		}
+		L.Push(into)
+		return 1
+	}
+	t, err := m.messageTable(L, &m.in, dst)
+	if err != nil {
+		L.RaiseError("%s: %v", what, err)
+	}
+	L.Push(t)
+	return 1
+}
+
+// take receives one message without waiting, for select: ok is false when
+// nothing is queued; err is ipc.ErrClosed when q is closed and drained.
+func (m *messenger) take(L *lua.LState, what string, q *ipc.Queue, dst lua.LValue) (lua.LValue, bool, error) {
+	switch err := q.Receive(ipc.Filter{}, ipc.WaitOpts{NonBlocking: true}, &m.in); err {
+	case nil:
+	case ipc.ErrEmpty:
+		return nil, false, nil
+	default:
+		return nil, false, err
+	}
+	if m.env.Trace != nil || m.in.Flags != 0 {
+		m.traceReceived(L, trace.OpSelect, m.sel.takeObj, m.sel.t0, nil)
+	}
+	m.env.Slot.Done()
+	t, err := m.messageTable(L, &m.in, dst)
+	if err != nil {
+		L.RaiseError("%s: %v", what, err)
+	}
+	return t, true, nil
+}

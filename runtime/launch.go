@@ -1,0 +1,223 @@
+package runtime
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// prepare creates what every child shares: the status table, the script
+// source, /dev/null for stdin.
+func (sup *supervisor) prepare() error {
+	env := sup.s.env
+	if len(env.Procs) == 0 {
+		return nil
+	}
+	st, err := ipc.NewStatusTable(len(env.Procs))
+	if err != nil {
+		return err
+	}
+	sup.status = st
+	env.Status = st
+	fd, err := unix.MemfdCreate("ipcscript:source", unix.MFD_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("memfd_create", err)
+	}
+	sup.source = os.NewFile(uintptr(fd), "memfd:ipcscript:source")
+	if _, err := sup.source.WriteString(sup.s.src); err != nil {
+		return err
+	}
+	sup.devnull, err = os.Open(os.DevNull)
+	inheritedCloseOnExec.Do(markInheritedCloseOnExec)
+	return err
+}
+
+var inheritedCloseOnExec sync.Once
+
+// markInheritedCloseOnExec marks close-on-exec every descriptor this
+// process inherited without it (from a shell, a test runner), so that no
+// child gets one: a child holds exactly what its manifest gives it.
+// ExtraFiles and Files duplicate their descriptors for the child, so this
+// never takes a descriptor from a child it is meant for.
+func markInheritedCloseOnExec() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}
+
+// start launches one child.
+func (sup *supervisor) start(c *child) error {
+	p := c.p
+	env := sup.s.env
+	var cmd *exec.Cmd
+	if p.Exec != nil {
+		cmd = exec.Command(p.Exec[0], p.Exec[1:]...)
+		cmd.Env = childEnviron("", sup.token)
+	} else {
+		exe := sup.s.opts.Executable
+		if exe == "" {
+			exe = "/proc/self/exe"
+		}
+		cmd = exec.Command(exe)
+		cmd.Args = []string{os.Args[0] + " [" + p.Name + "]"}
+		m := &bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name, RunDir: env.RunDirPath()}
+		if env.RunDirPath() != "" {
+			id, _ := env.RunDir()
+			m.RunID = id.ID()
+		}
+		for _, q := range env.Procs {
+			m.Procs = append(m.Procs, bindings.ManifestProc{Name: q.Name, Group: q.Group, Index: q.Index, Count: q.Count})
+		}
+		ctlParent, ctlChild, err := socketPair()
+		if err != nil {
+			return err
+		}
+		c.ctl = ctlParent
+		defer ctlChild.Close()
+		files := []*os.File{ctlChild, sup.status.Region.File, sup.source}
+		m.Ctl, m.Status, m.Source = 3, 4, 5
+		// Each declaration with the descriptors of it this process holds.
+		describe := func(d *bindings.Decl) bindings.ManifestDecl {
+			md := bindings.ManifestDecl{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec}
+			for _, f := range d.Files {
+				if !f.Owns(p) || f.File == nil {
+					continue
+				}
+				if md.FDs == nil {
+					md.FDs = map[string]int{}
+				}
+				md.FDs[f.Role] = 3 + len(files)
+				files = append(files, f.File)
+			}
+			return md
+		}
+		for _, d := range env.Decls {
+			m.Decls = append(m.Decls, describe(d))
+		}
+		for _, d := range env.Implicit {
+			m.Implicit = append(m.Implicit, describe(d))
+		}
+		files = sup.traceFiles(c, m, files)
+		cmd.Env = childEnviron(m.Encode(), sup.token)
+		cmd.ExtraFiles = files
+	}
+	cmd.Stdin = sup.devnull
+	if p.Stdin != nil {
+		cmd.Stdin = p.Stdin.File("r")
+	}
+	var err error
+	if cmd.Stdout, err = sup.output(c, p.Stdout, sup.s.stdout, "w"); err != nil {
+		return err
+	}
+	if p.Stdout == nil && p.Stderr == nil && sup.s.stderr == sup.s.stdout {
+		// One writer for both streams (a test's capture): one pipe, so the
+		// child's stdout and stderr lines keep the order it wrote them in.
+		cmd.Stderr = cmd.Stdout
+	} else if cmd.Stderr, err = sup.output(c, p.Stderr, sup.s.stderr, "w"); err != nil {
+		return err
+	}
+	// Each child leads a process group of its own: a terminal's Ctrl-C
+	// reaches only the supervisor, and stopping a child also stops whatever
+	// it started. (One group for all would need its leader alive: a short
+	// first child would make every later setpgid fail with EPERM.)
+	// A child of ours dies of SIGTERM when the supervisor dies, which it
+	// handles by killing its descendants first (reaper_linux.go); a
+	// program of the script's (exec) is killed outright.
+	death := syscall.SIGKILL
+	if p.Exec == nil {
+		death = syscall.SIGTERM
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: death}
+	c.cmd = cmd
+	c.start = time.Now()
+	sup.traceSpawning(c)
+	err = cmd.Start()
+	for _, f := range c.outs { // the child's ends; the parent keeps the read ends
+		f.Close()
+	}
+	if err != nil {
+		if c.ctl != nil {
+			c.ctl.Close()
+		}
+		return err
+	}
+	if c.ctl != nil {
+		go c.readResult()
+	}
+	p.Pid = cmd.Process.Pid
+	sup.wd.addGroup(p.Pid)
+	if sup.status != nil {
+		atomic.StoreInt32(&sup.status.Slot(p.Slot).Pid, int32(p.Pid))
+	}
+	return nil
+}
+
+// readResult reads the child's one result message until EOF (the child's
+// exit), then closes ctlEnd.
+func (c *child) readResult() {
+	defer close(c.ctlEnd)
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := c.ctl.Read(buf)
+		if n > 0 {
+			c.result = decodeResult(buf[:n])
+		}
+		if err != nil || n == 0 {
+			return
+		}
+	}
+}
+
+// socketPair returns a close-on-exec SOCK_SEQPACKET pair: message
+// boundaries are kept, and EOF tells either side the other is gone.
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "ctl"), os.NewFile(uintptr(fds[1]), "ctl"), nil
+}
+
+// childEnviron is the environment without any inherited IPCSCRIPT_CHILD,
+// plus ours when manifest is set: then also GOMAXPROCS=1 unless the user
+// set GOMAXPROCS, which the child removes at once (restoreEnviron), and
+// the run's mark (token, reaper_linux.go).
+func childEnviron(manifest, token string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envChild+"=") && !strings.HasPrefix(kv, envUnset+"=") && !strings.HasPrefix(kv, envRun+"=") {
+			env = append(env, kv)
+		}
+	}
+	if token != "" {
+		env = append(env, envRun+"="+token)
+	}
+	if manifest != "" {
+		env = append(env, envChild+"="+manifest)
+		if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+			env = append(env, "GOMAXPROCS=1", envUnset+"=GOMAXPROCS")
+		}
+	}
+	return env
+}
