@@ -23,7 +23,8 @@ func (m *messenger) luaSend(L *lua.LState) int {
 	m.mustRun(L, "ipc.send")
 	ib := m.peerInbox(L, to)
 	typ, w := sendOpts(L, 3)
-	return pushSent(L, m.send(L, ib.sendWhat, ib.q, ib.obj, m.pid(ib.proc), ib.slot, ib.capacity, &ib.seq, typ, L.Get(2), w))
+	return pushSent(L, m.send(L, destination{what: ib.sendWhat, q: ib.q, obj: ib.obj, peer: m.pid(ib.proc),
+		dst: ib.slot, capacity: ib.capacity, seq: &ib.seq}, typ, L.Get(2), w))
 }
 
 // ipc.receive([{from =, type =, timeout =, block =}]) -> message | nil, err

@@ -139,7 +139,8 @@ func mailboxCloseWhat(b *mailbox) string   { return b.closeWhat }
 func mailboxSend(L *lua.LState) int {
 	b := checkMailbox(L, mailboxSendWhat)
 	typ, w := sendOpts(L, 3)
-	err := b.m.send(L, b.sendWhat, b.q, b.obj, 0, b.obj, b.capacity, &b.seq, typ, L.Get(2), w)
+	err := b.m.send(L, destination{what: b.sendWhat, q: b.q, obj: b.obj,
+		dst: b.obj, capacity: b.capacity, seq: &b.seq}, typ, L.Get(2), w) // a mailbox's header dst is its index
 	if err == ipc.ErrClosed && !b.m.afterRun() {
 		L.RaiseError("%s: the mailbox is closed", b.sendWhat)
 	}

@@ -205,7 +205,7 @@ func TestMessageTableIsATable(t *testing.T) {
 
 func TestFastTablesEnabled(t *testing.T) {
 	if !fastTables {
-		t.Error("gopher-lua's LTable layout differs from ltable (message.go): message tables are built the slow way; update ltable")
+		t.Error("gopher-lua's LTable layout differs from ltable (msgtable.go): message tables are built the slow way; update ltable")
 	}
 }
 

@@ -247,17 +247,29 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 	return f, peer, waitOptsFrom(L, t), into
 }
 
-// send encodes body and sends it on q. capacity is what the sender knows
-// of the link (0 = rendezvous: the send waits for the take, so it is
-// recorded as a wait at once); peer is the pid the wait depends on. It
-// returns nil or an outcome for Outcome; any other failure raises.
-func (m *messenger) send(L *lua.LState, what string, q *ipc.Queue, obj, peer, dst int32, capacity int, seq *uint64, typ string, body lua.LValue, w ipc.WaitOpts) error {
+// destination is where a send goes, as the sender sees it.
+type destination struct {
+	what string     // names the operation in errors: ipc.send to "b"
+	q    *ipc.Queue // the receiver's inbox or the mailbox
+	obj  int32      // status-table object id of q
+	peer int32      // pid a blocked send waits on (0 = not one process)
+	dst  int32      // the header's dst: receiver's slot, or the mailbox's index
+	// capacity is what the sender knows of the link: 0 = rendezvous (the
+	// send waits for the take, so it is recorded as a wait at once).
+	capacity int
+	seq      *uint64 // the sender's count of messages sent here
+}
+
+// send encodes body and sends it to d. It returns nil or an outcome for
+// Outcome; any other failure raises.
+func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LValue, w ipc.WaitOpts) error {
+	what, q, obj, peer, seq := d.what, d.q, d.obj, d.peer, d.seq
 	b, err := m.enc.encode(body, len(typ))
 	if err != nil {
 		L.RaiseError("%s: %v", what, err)
 	}
 	out := &m.out
-	out.Type, out.Src, out.Dst, out.Seq, out.Time, out.Body = typ, m.selfSlot(), dst, *seq+1, 0, b
+	out.Type, out.Src, out.Dst, out.Seq, out.Time, out.Body = typ, m.selfSlot(), d.dst, *seq+1, 0, b
 	rec := m.env.Trace
 	var t0 int64
 	if rec != nil { // the clock travels in front of the body
@@ -267,7 +279,7 @@ func (m *messenger) send(L *lua.LState, what string, q *ipc.Queue, obj, peer, ds
 		out.Body, out.Flags = m.tbuf, trace.FlagClock
 	}
 	ws := m.env.Slot
-	if w.NonBlocking || capacity != 0 {
+	if w.NonBlocking || d.capacity != 0 {
 		// With room, a non-blocking send is the whole send; only a full
 		// queue makes it wait (and then it is recorded as a wait).
 		nb := w

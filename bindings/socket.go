@@ -334,7 +334,7 @@ func checkConn(L *lua.LState) *conn {
 	return checkClass[*conn](L, 1, "connection")
 }
 
-// messenger finds message.go's messenger of this Lua state, whose body
+// messenger finds messenger.go's messenger of this Lua state, whose body
 // codec and message tables are those of mailboxes and direct links.
 func (c *conn) messenger(L *lua.LState) *messenger {
 	if c.m == nil {

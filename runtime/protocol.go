@@ -12,7 +12,7 @@ import (
 //	-------------------                          --------------------------------
 //	run script: declarations create objects
 //	ipc.run(): status table, script memfd; mark inherited fds close-on-exec
-//	for each process (supervisor.start):
+//	for each process (launch.go):
 //	  socketpair(SEQPACKET) ctl ---- fd 3 -----> ctl: parent check (EOF = parent died)
 //	  memfd status table ----------- fd 4 -----> its slot: state/op/object, no syscalls
 //	  memfd script source ---------- fd 5 -----> runs the same script
