@@ -26,6 +26,9 @@ func IsChild() bool { return inChild || os.Getenv(envChild) != "" }
 // inChild is set by Child, which removes envChild from the environment.
 var inChild bool
 
+// sandboxed is set by Child when the run is under --sandbox.
+var sandboxed bool
+
 // Child must be called at the very top of main by every binary that runs
 // scripts (the reexec pattern): when this process is a child of a run, it
 // runs that child's part of the script and exits; otherwise it returns at
@@ -41,6 +44,11 @@ func Child(opts Options) {
 	os.Unsetenv(envChild)
 	NotDumpable() // other processes of the user cannot open our objects (isolation_linux.go)
 	childReaper() // nothing this process starts outlives it (reaper_linux.go)
+	_, sandboxed = os.LookupEnv(envSandbox)
+	if err := childSandbox(manifest); err != nil { // sandbox_linux.go
+		fmt.Fprintf(os.Stderr, "ipcscript: --sandbox: %v\n", err)
+		os.Exit(ExitFailed)
+	}
 	code := runChild(manifest, opts)
 	endChildDescendants()
 	os.Exit(code)
@@ -131,6 +139,9 @@ func runChild(manifest string, opts Options) int {
 		env.Trace = rec
 	}
 	openRandom(L)
+	if sandboxed {
+		restrictLua(L, func() string { return m.RunDir })
+	}
 	bindings.Preload(L, env)
 	for n, mod := range opts.Modules {
 		L.PreloadModule(n, mod)

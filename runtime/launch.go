@@ -149,6 +149,9 @@ func (sup *supervisor) start(c *child) error {
 		death = syscall.SIGTERM
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: death}
+	if sb := sup.s.opts.Sandbox; sb.Enabled && p.Exec == nil {
+		cmd.Env = append(cmd.Env, envSandbox+"="+sb.env()) // sandbox_linux.go
+	}
 	c.cmd = cmd
 	c.start = time.Now()
 	sup.traceSpawning(c)
@@ -166,6 +169,9 @@ func (sup *supervisor) start(c *child) error {
 		go c.readResult()
 	}
 	p.Pid = cmd.Process.Pid
+	if c.out != nil {
+		c.out.pid.Store(int32(p.Pid))
+	}
 	sup.wd.addGroup(p.Pid)
 	if sup.status != nil {
 		atomic.StoreInt32(&sup.status.Slot(p.Slot).Pid, int32(p.Pid))

@@ -23,6 +23,7 @@ type Options struct {
 	NoPrefix bool          // do not prefix children's lines with "[name] "
 	Quiet    bool          // no runtime messages on stderr except errors
 	MaxProcs int           // most processes a run may declare; 0 = bindings.DefaultMaxProcs
+	Sandbox  Sandbox       // --sandbox: Lua, Landlock, seccomp and limits (sandbox.go)
 	Verbose  bool          // a failing process's full Lua traceback, not only the script's frames
 
 	// Progress draws a status line on Stderr (processes running, blocked,

@@ -320,11 +320,18 @@ func (sup *supervisor) output(c *child, wired *bindings.Decl, lw *lineWriter, ro
 	if sup.s.opts.NoPrefix {
 		prefix = ""
 	}
+	var src io.Reader = r
+	if sb := sup.s.opts.Sandbox; sb.Enabled {
+		if c.out == nil {
+			c.out = &outputLimit{max: sb.outputBytes()}
+		}
+		src = limitedReader{r, c.out}
+	}
 	sup.outputs.Add(1)
 	go func() {
 		defer sup.outputs.Done()
 		defer r.Close()
-		copyLines(lw, prefix, r)
+		copyLines(lw, prefix, src)
 	}()
 	return w, nil
 }

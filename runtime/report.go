@@ -21,16 +21,19 @@ type Report struct {
 	// it (what they waited on); they were stopped. Exit 1, not a deadlock.
 	LeftWaiting string `json:"left_waiting,omitempty"`
 	// Where each process was when a timeout stopped the run.
-	Where     []string       `json:"where,omitempty"`
-	TimedOut  bool           `json:"timed_out,omitempty"`
-	Signal    string         `json:"interrupted_by,omitempty"` // "interrupt", "terminated", "hangup", "quit"
-	Expect    string         `json:"expect,omitempty"`         // the outcome the script said it expects
-	Error     string         `json:"error,omitempty"`          // a failure of the script itself (load error, error in main)
-	Traceback string         `json:"traceback,omitempty"`      // the Lua traceback of Error (an error in main)
-	LoadError bool           `json:"load_error,omitempty"`
-	NoInput   bool           `json:"no_input,omitempty"` // the script file could not be read (exit 66)
-	Elapsed   float64        `json:"elapsed"`            // seconds
-	Objects   []ObjectReport `json:"objects,omitempty"`
+	Where     []string `json:"where,omitempty"`
+	TimedOut  bool     `json:"timed_out,omitempty"`
+	Signal    string   `json:"interrupted_by,omitempty"` // "interrupt", "terminated", "hangup", "quit"
+	Expect    string   `json:"expect,omitempty"`         // the outcome the script said it expects
+	Error     string   `json:"error,omitempty"`          // a failure of the script itself (load error, error in main)
+	Traceback string   `json:"traceback,omitempty"`      // the Lua traceback of Error (an error in main)
+	LoadError bool     `json:"load_error,omitempty"`
+	NoInput   bool     `json:"no_input,omitempty"` // the script file could not be read (exit 66)
+	Elapsed   float64  `json:"elapsed"`            // seconds
+	// NotEnforced lists what --sandbox could not enforce on this kernel
+	// (a run says so instead of pretending).
+	NotEnforced []string       `json:"sandbox_not_enforced,omitempty"`
+	Objects     []ObjectReport `json:"objects,omitempty"`
 
 	// TracePath is where the trace was written (Options.Trace.Path); Trace
 	// holds the recorded events when tracing was on.

@@ -145,6 +145,9 @@ func newSession(name, src string, opts Options, mode bindings.Mode) *session {
 	}
 	s.L = lua.NewState()
 	openRandom(s.L)
+	if opts.Sandbox.Enabled {
+		restrictLua(s.L, func() string { return s.env.RunDirPath() })
+	}
 	s.env = &bindings.Env{Mode: mode, Script: name, Args: opts.Args, MaxProcs: opts.MaxProcs}
 	s.env.Log = s.logWriter(bindings.ParentName)
 	s.luaStdout = &prefixWriter{lw: s.stdout}

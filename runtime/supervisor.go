@@ -29,7 +29,8 @@ type child struct {
 	result  childResult
 	ctlEnd  chan struct{}
 	state   *os.ProcessState
-	err     error // start failure
+	err     error        // start failure
+	out     *outputLimit // --sandbox: the output limit (sandbox.go)
 }
 
 type supervisor struct {
@@ -61,6 +62,12 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	start := time.Now()
 	sup.wd.enterRun()
 	defer sup.wd.leaveRun()
+	if sup.s.opts.Sandbox.Enabled {
+		rep.NotEnforced = sandboxGaps()
+		for _, g := range rep.NotEnforced {
+			sup.warnf("--sandbox: not enforced: %s", g)
+		}
+	}
 	err := sup.prepare()
 	if err == nil {
 		err = env.PrepareLaunch()
@@ -252,6 +259,9 @@ func (sup *supervisor) processReport(c *child) ProcessReport {
 		pr.Elapsed = c.end.Sub(c.start).Seconds()
 	}
 	pr.OK = sup.childOK(c)
+	if msg := sup.limitMessage(c); msg != "" {
+		pr.OK, pr.Error = false, msg
+	}
 	return pr
 }
 

@@ -34,6 +34,13 @@ type settings struct {
 	traceFile  string // run: record into this file (its extension picks the view)
 	traceDir   string // test: one .jsonl trace per test file here
 	traceLimit int    // .mmd views: at most this many events
+
+	sandbox   bool // run and test: --sandbox and its limits (issue 13)
+	maxProcs  int
+	cpuLimit  int
+	memLimit  int // MiB
+	maxFiles  int
+	maxOutput int // MiB
 }
 
 // addFlags registers the flags command takes. The switch is the one place
@@ -48,6 +55,12 @@ func (s *settings) addFlags(fs *pflag.FlagSet, command string) {
 		fs.BoolVar(&s.failFast, "fail-fast", false, "stop every process as soon as one fails")
 		fs.BoolVar(&s.race, "race", false, "report unsynchronized shared-memory accesses between processes (docs/CHECKING.md); exit 4")
 		fs.BoolVarP(&s.verbose, "verbose", "v", false, "the full Lua traceback of a failing process; test: every test's output")
+		fs.BoolVar(&s.sandbox, "sandbox", false, "run someone else's script: no programs, files only in the run directory, no network beyond the run's own listeners, limits below (Lua, Landlock, seccomp)")
+		fs.IntVar(&s.maxProcs, "max-procs", 0, "at most `N` processes in a run (default 256)")
+		fs.IntVar(&s.cpuLimit, "cpu-limit", 0, "--sandbox: CPU `SECONDS` per process (default 60)")
+		fs.IntVar(&s.memLimit, "mem-limit", 0, "--sandbox: address space per process in `MIB` (default 4096)")
+		fs.IntVar(&s.maxFiles, "max-files", 0, "--sandbox: open files per process (default 256)")
+		fs.IntVar(&s.maxOutput, "max-output", 0, "--sandbox: output per process in `MIB` (default 16)")
 	}
 	switch command {
 	case "run", "test", "trace":
@@ -69,6 +82,17 @@ func (s *settings) addFlags(fs *pflag.FlagSet, command string) {
 // options turns the flags into runtime.Options for a run.
 func (s *settings) options() (runtime.Options, error) {
 	o := runtime.Options{Quiet: s.quiet, NoPrefix: s.noPrefix, FailFast: s.failFast, Verbose: s.verbose, Race: s.race}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"max-procs", s.maxProcs}, {"cpu-limit", s.cpuLimit}, {"mem-limit", s.memLimit}, {"max-files", s.maxFiles}, {"max-output", s.maxOutput}} {
+		if n.v < 0 {
+			return o, usagef("--%s %d: must not be negative", n.name, n.v)
+		}
+	}
+	o.MaxProcs = s.maxProcs
+	o.Sandbox = runtime.Sandbox{Enabled: s.sandbox, CPUSeconds: s.cpuLimit, AddressSpace: int64(s.memLimit) << 20,
+		OpenFiles: s.maxFiles, OutputBytes: int64(s.maxOutput) << 20}
 	if s.timeout != "" {
 		d, err := parseDuration(s.timeout)
 		if err != nil {
