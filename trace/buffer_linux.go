@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipcscript/ipcscript/ipc"
 )
 
@@ -33,7 +35,13 @@ type Buffer struct {
 	count  *uint64
 	drop   *uint64
 	data   []byte
+	ready  uint64 // bytes of data known to be backed by pages (populate)
 }
+
+// populateChunk is how much of the buffer is made present at once ahead of
+// the writer: one madvise instead of a page fault per 4 KiB (on a traced
+// mailbox the faults were a quarter of a send).
+const populateChunk = 1 << 20
 
 const (
 	bufMagic      = 0x43525449 // "ITRC"
@@ -92,6 +100,9 @@ func (b *Buffer) Append(rec []byte) bool {
 		atomic.AddUint64(b.drop, 1)
 		return false
 	}
+	if end > b.ready {
+		b.populate(end)
+	}
 	binary.LittleEndian.PutUint32(b.data[used:], uint32(len(rec)))
 	copy(b.data[used+4:], rec)
 	atomic.StoreUint64(b.count, atomic.LoadUint64(b.count)+1)
@@ -122,3 +133,18 @@ func (b *Buffer) Records(fn func(rec []byte) error) error {
 	}
 	return nil
 }
+
+// populate makes the pages up to past end present with MADV_POPULATE_WRITE
+// (Linux 5.14); on older kernels the pages fault in one by one as before.
+func (b *Buffer) populate(end uint64) {
+	from := b.ready &^ 4095
+	to := min(max(end, b.ready)+populateChunk, uint64(len(b.data)))
+	b.ready = to
+	// data starts 64 bytes into a page-aligned mapping: align the range.
+	base := uint64(bufHeader)
+	lo := (base + from) &^ 4095
+	hi := min((base+to+4095)&^4095, uint64(len(b.region.Mem)))
+	_ = unix.Madvise(b.region.Mem[lo:hi], madvPopulateWrite)
+}
+
+const madvPopulateWrite = 23 // MADV_POPULATE_WRITE

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"sort"
 	"strconv"
 	"unicode/utf8"
 )
@@ -90,12 +92,8 @@ func appendEvent(b []byte, e *Event) []byte {
 		b = append(b, '}')
 	}
 	if len(e.Fields) > 0 {
-		fb, err := json.Marshal(e.Fields)
-		if err != nil {
-			fb = []byte(`{"error":` + strconv.Quote(err.Error()) + `}`)
-		}
 		b = append(b, `,"fields":`...)
-		b = append(b, fb...)
+		b = appendJSON(b, e.Fields, 0)
 	}
 	b = append(b, `,"vc":`...)
 	b = appendVC(b, e.VC)
@@ -226,4 +224,59 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 		return line, nil
 	}
 	return line, err
+}
+
+// appendJSON appends v (what Fields hold: nil, bool, numbers, strings,
+// []any, map[string]any) as JSON.
+// Written by hand so that recording an event does not make everything the
+// event points to escape to the heap (encoding/json takes an interface).
+func appendJSON(b []byte, v any, depth int) []byte {
+	if depth > 8 {
+		return append(b, "null"...)
+	}
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...)
+	case bool:
+		return strconv.AppendBool(b, x)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return appendString(b, strconv.FormatFloat(x, 'g', -1, 64))
+		}
+		return strconv.AppendFloat(b, x, 'g', -1, 64)
+	case int:
+		return strconv.AppendInt(b, int64(x), 10)
+	case int64:
+		return strconv.AppendInt(b, x, 10)
+	case uint64:
+		return strconv.AppendUint(b, x, 10)
+	case string:
+		return appendString(b, x)
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSON(b, e, depth+1)
+		}
+		return append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendJSON(b, x[k], depth+1)
+		}
+		return append(b, '}')
+	}
+	return append(b, `"(a value of another type)"`...)
 }

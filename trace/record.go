@@ -72,12 +72,8 @@ func appendRecord(b []byte, e *Event) []byte {
 	if e.BeginVC != nil {
 		mask |= hasBeginVC
 	}
-	var fields []byte
 	if len(e.Fields) > 0 {
-		if fb, err := json.Marshal(e.Fields); err == nil {
-			fields = fb
-			mask |= hasFields
-		}
+		mask |= hasFields
 	}
 	b = binary.AppendUvarint(b, mask)
 	b = binary.AppendUvarint(b, e.Seq)
@@ -121,9 +117,16 @@ func appendRecord(b []byte, e *Event) []byte {
 		b = binary.AppendVarint(b, int64(e.Cause.P))
 		b = binary.AppendUvarint(b, e.Cause.Seq)
 	}
-	if mask&hasFields != 0 {
-		b = binary.AppendUvarint(b, uint64(len(fields)))
-		b = append(b, fields...)
+	if mask&hasFields != 0 { // JSON, after its length (a uvarint of fixed width 3, filled in after)
+		at := len(b)
+		b = append(b, 0x80, 0x80, 0)
+		b = appendJSON(b, e.Fields, 0)
+		n := len(b) - at - 3
+		if n >= 1<<21 {
+			b = append(b[:at+3], "{}"...)
+			n = 2
+		}
+		b[at], b[at+1], b[at+2] = byte(n)|0x80, byte(n>>7)|0x80, byte(n>>14)
 	}
 	b = appendClock(b, e.VC)
 	if mask&hasBeginVC != 0 {

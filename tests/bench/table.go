@@ -55,8 +55,8 @@ var targets = []target{
 	{what: "--race on a shm loop: Lua get+set with --race ÷ without (issue 11: cost ≤ 10×)", row: "shm-getset-race", im: implLua, peerRow: "shm-getset", peer: implLua, atLeast: true, bound: 0.1},
 	{what: "tracing on: Lua mailbox 1→1 cap 64 with --trace ÷ without (issue 10: ≥ 50%)", row: "trace-tput-cap64", im: implLua, peerRow: "tput-cap64", peer: implLua, atLeast: true, bound: 0.5},
 	{what: "(for reference) tracing on: Lua mailbox round trip, 1 CPU, with --trace ÷ without", row: "trace-rtt-mailbox-1cpu", im: implLua, peerRow: "rtt-mailbox-1cpu", peer: implLua, informational: true},
-	{what: "a 1M-event trace written as .jsonl, seconds (issue 10: ≤ 2)", row: "trace-jsonl", im: implGo, bound: 2},
-	{what: "a 1M-event .html's first paint in headless Chromium, seconds (issue 10: ≤ 3)", row: "trace-html", im: implGo, bound: 3},
+	{what: "a trace of the row's size (1M events; --quick: 10k) written as .jsonl, seconds (issue 10: ≤ 2)", row: "trace-jsonl", im: implGo, bound: 2},
+	{what: "its .html's first paint in headless Chromium, seconds (issue 10, 1M events: ≤ 3)", row: "trace-html", im: implGo, bound: 3},
 	{what: "(for reference) 2 CPUs: Python Pipe ÷ C pipe", row: "rtt-link-2cpu", im: implPy, peerRow: "rtt-link-2cpu", peer: implC, informational: true},
 }
 
