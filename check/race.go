@@ -178,8 +178,8 @@ func (t *Trace) Explain(r Race) *Violation {
 		}
 		return "its last synchronization: " + t.Describe(e)
 	}
-	v := t.violation("race", fmtf("data race on shm %q bytes %d..%d: %s by %s (%s) and %s by %s (%s), unordered by happens-before",
-		r.Object, r.Off, r.Off+r.Len-1, kind(r.A), r.A.Proc, r.A.Where, kind(r.B), r.B.Proc, r.B.Where), r.A, r.B)
+	v := t.violation("race", fmtf("data race on %s %q bytes %d..%d: %s by %s (%s) and %s by %s (%s), unordered by happens-before",
+		r.A.Kind, r.Object, r.Off, r.Off+r.Len-1, kind(r.A), r.A.Proc, r.A.Where, kind(r.B), r.B.Proc, r.B.Where), r.A, r.B)
 	v.Details = []string{
 		t.Describe(r.A) + "; " + sync(r.SyncA),
 		t.Describe(r.B) + "; " + sync(r.SyncB),
