@@ -130,3 +130,29 @@ func TestRaceDetectorNoFalsePositives(t *testing.T) {
 		})
 	}
 }
+
+// ipc.shared fields are shared memory too: a field read and written
+// without a lock is a race; v:add is atomic.
+func TestRaceDetectorSharedVariables(t *testing.T) {
+	unlocked := `local ipc = require("ipc")
+local v = ipc.shared("stats", {n = "i64"})
+ipc.process("inc", {count = 2}, function()
+  for _ = 1, 50 do
+    v.n = v.n + 1
+  end
+end)
+`
+	atomic := `local ipc = require("ipc")
+local v = ipc.shared("stats", {n = "i64"})
+ipc.process("inc", {count = 2}, function()
+  for _ = 1, 50 do v:add("n", 1) end
+end)
+`
+	rep := raceRun(t, "shared.lua", unlocked)
+	if len(rep.Races) == 0 || !strings.Contains(rep.Races[0], `data race on shared "stats"`) || !strings.Contains(rep.Races[0], "shared.lua:5") {
+		t.Fatalf("unlocked shared field: races %q", rep.Races)
+	}
+	if rep := raceRun(t, "shared_atomic.lua", atomic); len(rep.Races) != 0 || !rep.OK {
+		t.Fatalf("v:add reported: %q (%s)", rep.Races, rep.Summary())
+	}
+}
