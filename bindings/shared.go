@@ -7,6 +7,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 const (
@@ -197,6 +198,9 @@ func (s *shared) get(L *lua.LState, name string, i int) lua.LValue {
 	if err != nil {
 		L.RaiseError("%s", err.Error())
 	}
+	if s.decl.Trace != nil {
+		s.trace(L, trace.OpGet, t, off)
+	}
 	return lua.LNumber(v.Float64())
 }
 
@@ -205,6 +209,16 @@ func (s *shared) set(L *lua.LState, name string, i, arg int) {
 	if err := s.v.Set(t, off, ipc.FloatNumber(float64(L.CheckNumber(arg)))); err != nil {
 		L.RaiseError("%s", err.Error())
 	}
+	if s.decl.Trace != nil {
+		s.trace(L, trace.OpSet, t, off)
+	}
+}
+
+// trace records an access to a field, as mem:get/set/add... are recorded
+// (docs/TRACING.md): what the race detector reads (docs/CHECKING.md).
+func (s *shared) trace(L *lua.LState, op string, t ipc.NumType, off int) {
+	s.decl.Trace.Record(&trace.Event{Op: op, Kind: s.decl.Kind, Object: s.decl.Name, Where: traceWhere(L), Time: trace.Now(),
+		Type: t.String(), Off: int64(off), Len: int64(t.Size())})
 }
 
 // target reads `field [, i]` from argument 2 on: an array field takes a
@@ -226,28 +240,31 @@ func (s *shared) target(L *lua.LState) (ipc.NumType, int, int) {
 
 type rmwFunc func(m *ipc.Shm, t ipc.NumType, off int, v ipc.Number) (ipc.Number, error)
 
-func sharedRMW(L *lua.LState, op rmwFunc) int {
+func sharedRMW(L *lua.LState, name string, op rmwFunc) int {
 	s := checkShared(L)
 	t, off, n := s.target(L)
 	v, err := op(s.v.Shm, t, off, ipc.FloatNumber(float64(L.CheckNumber(n))))
 	if err != nil {
 		L.RaiseError("%s", err.Error())
 	}
+	if s.decl.Trace != nil {
+		s.trace(L, name, t, off)
+	}
 	L.Push(lua.LNumber(v.Float64()))
 	return 1
 }
 
 // v:add(field, [i,] delta) -> new value (atomic; integers wrap as in C)
-func sharedAdd(L *lua.LState) int { return sharedRMW(L, (*ipc.Shm).Add) }
+func sharedAdd(L *lua.LState) int { return sharedRMW(L, trace.OpAdd, (*ipc.Shm).Add) }
 
 // v:max(field, [i,] x) -> value before (atomic: raised to x if x is greater)
-func sharedMax(L *lua.LState) int { return sharedRMW(L, (*ipc.Shm).Max) }
+func sharedMax(L *lua.LState) int { return sharedRMW(L, "max", (*ipc.Shm).Max) }
 
 // v:min(field, [i,] x) -> value before (atomic: lowered to x if x is smaller)
-func sharedMin(L *lua.LState) int { return sharedRMW(L, (*ipc.Shm).Min) }
+func sharedMin(L *lua.LState) int { return sharedRMW(L, "min", (*ipc.Shm).Min) }
 
 // v:swap(field, [i,] x) -> value before (atomic exchange)
-func sharedSwap(L *lua.LState) int { return sharedRMW(L, (*ipc.Shm).Swap) }
+func sharedSwap(L *lua.LState) int { return sharedRMW(L, "swap", (*ipc.Shm).Swap) }
 
 // v:cas(field, [i,] old, new) -> boolean (atomic compare-and-swap)
 func sharedCAS(L *lua.LState) int {
@@ -257,6 +274,9 @@ func sharedCAS(L *lua.LState) int {
 	ok, err := s.v.CAS(t, off, ipc.FloatNumber(old), ipc.FloatNumber(nw))
 	if err != nil {
 		L.RaiseError("%s", err.Error())
+	}
+	if s.decl.Trace != nil {
+		s.trace(L, trace.OpCAS, t, off)
 	}
 	L.Push(lua.LBool(ok))
 	return 1
@@ -283,9 +303,14 @@ func sharedOffset(L *lua.LState) int {
 // v:read(off, n) -> string: the raw bytes, as ipc.shm's read.
 func sharedRead(L *lua.LState) int {
 	s := checkShared(L)
-	b, err := s.v.Read(checkInt(L, 2, "offset"), checkInt(L, 3, "byte count"))
+	off, n := checkInt(L, 2, "offset"), checkInt(L, 3, "byte count")
+	b, err := s.v.Read(off, n)
 	if err != nil {
 		L.RaiseError("%s", err.Error())
+	}
+	if s.decl.Trace != nil {
+		s.decl.Trace.Record(&trace.Event{Op: trace.OpRead, Kind: s.decl.Kind, Object: s.decl.Name, Where: traceWhere(L), Time: trace.Now(),
+			Type: "bytes", Off: int64(off), Len: int64(n)})
 	}
 	L.Push(lua.LString(string(b)))
 	return 1
