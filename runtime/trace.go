@@ -74,7 +74,10 @@ func (sup *supervisor) traceFiles(c *child, m *bindings.Manifest, files []*os.Fi
 	if t == nil {
 		return files
 	}
-	i := t.idx[c.p]
+	i, ok := t.idx[c.p]
+	if !ok { // a process made at run time has no buffer: it is not recorded
+		return files
+	}
 	m.TraceBuf = 3 + len(files)
 	files = append(files, t.col.Buffer(i).File())
 	m.TraceBoard = 3 + len(files)
@@ -85,7 +88,9 @@ func (sup *supervisor) traceFiles(c *child, m *bindings.Manifest, files []*os.Fi
 // can record anything itself.
 func (sup *supervisor) traceSpawning(c *child) {
 	if t := sup.trace; t != nil {
-		t.col.Spawned(t.idx[c.p])
+		if i, ok := t.idx[c.p]; ok {
+			t.col.Spawned(i)
+		}
 	}
 }
 
@@ -95,7 +100,10 @@ func (sup *supervisor) traceExited(c *child) {
 	if t == nil {
 		return
 	}
-	i := t.idx[c.p]
+	i, ok := t.idx[c.p]
+	if !ok {
+		return
+	}
 	t.col.SetPid(i, c.p.Pid)
 	e := trace.Event{Op: trace.OpExit, Fields: map[string]any{}}
 	switch {
@@ -128,8 +136,8 @@ func (sup *supervisor) traceStop(reason, detail string) {
 	if reason == "deadlock" && len(sup.children) > 0 {
 		// the report, on the lane of the first process that is part of it
 		at := 0
-		for i, c := range sup.children {
-			if c.state == nil && c.p.Pid != 0 && bytes.Contains([]byte(detail), []byte(c.p.Name)) {
+		for _, c := range sup.children {
+			if i, ok := t.idx[c.p]; ok && c.state == nil && c.p.Pid != 0 && bytes.Contains([]byte(detail), []byte(c.p.Name)) {
 				at = i
 				break
 			}
@@ -137,8 +145,8 @@ func (sup *supervisor) traceStop(reason, detail string) {
 		t.col.Add(at, trace.Event{Op: trace.OpDeadlock, Label: detail})
 	}
 	for _, c := range sup.children {
-		if c.state == nil && c.p.Pid != 0 {
-			t.col.Add(t.idx[c.p], trace.Event{Op: trace.OpStop, Outcome: reason, Label: "the supervisor stops the run: SIGTERM"})
+		if i, ok := t.idx[c.p]; ok && c.state == nil && c.p.Pid != 0 {
+			t.col.Add(i, trace.Event{Op: trace.OpStop, Outcome: reason, Label: "the supervisor stops the run: SIGTERM"})
 		}
 	}
 }
@@ -146,7 +154,11 @@ func (sup *supervisor) traceStop(reason, detail string) {
 // traceKill records a SIGKILL after the grace period.
 func (sup *supervisor) traceKill(c *child) {
 	if t := sup.trace; t != nil {
-		t.col.Add(t.idx[c.p], trace.Event{Op: trace.OpKill, Label: "SIGKILL after the grace period", Fields: map[string]any{"signal": "SIGKILL"}})
+		i, ok := t.idx[c.p]
+		if !ok {
+			return
+		}
+		t.col.Add(i, trace.Event{Op: trace.OpKill, Label: "SIGKILL after the grace period", Fields: map[string]any{"signal": "SIGKILL"}})
 	}
 }
 
@@ -157,8 +169,10 @@ func (sup *supervisor) traceEnd(rep *Report) {
 		return
 	}
 	defer t.col.Close()
-	for i, c := range sup.children {
-		t.col.SetPid(i, c.p.Pid)
+	for _, c := range sup.children {
+		if i, ok := t.idx[c.p]; ok {
+			t.col.SetPid(i, c.p.Pid)
+		}
 	}
 	tr, err := t.col.Merge()
 	if err != nil {

@@ -217,3 +217,20 @@ func checkHappensBefore(t *testing.T, tr *trace.Trace, src string) {
 		}
 	}
 }
+
+// Options.Trace.W with a format: the view goes to the writer.
+func TestTraceToWriter(t *testing.T) {
+	var out, view bytes.Buffer
+	rep, err := runtime.RunString(context.Background(), "w.lua", `
+local ipc = require("ipc")
+local box = ipc.mailbox("box")
+ipc.process("a", function() box:send("hi") end)
+ipc.process("b", function() box:receive() end)
+`, runtime.Options{Stdout: &out, Stderr: &out, Trace: runtime.TraceOptions{W: &view, Format: ".mmd"}})
+	if err != nil || !rep.OK {
+		t.Fatalf("run: %v %s\n%s", err, rep.Summary(), out.String())
+	}
+	if got := view.String(); !strings.HasPrefix(got, "sequenceDiagram\n") || strings.Count(got, "P0-)P1: box") != 1 {
+		t.Errorf("the .mmd written to the writer:\n%s", got)
+	}
+}
