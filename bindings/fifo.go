@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	lua "github.com/yuin/gopher-lua"
-	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/ipc"
 )
@@ -22,7 +21,7 @@ const (
 // The parent creates it before any process runs: in the run's private
 // directory (mode 0700), or at the path the script gives, exclusively
 // (nothing may exist there, a symlink included) and mode 0600 whatever the
-// umask. Every process knows the path from the declaration; no descriptor
+// umask (ipc.MakeFifo). Every process knows the path from the declaration; no descriptor
 // is passed. The parent removes the FIFO when the run ends, on every exit
 // path, at a path the script gave too: the run made it, the run removes
 // it.
@@ -85,7 +84,7 @@ func (e *Env) luaFifo(L *lua.LState) int {
 	f.f, f.path = ipc.FifoAt(name, path), path
 	f.f.SetStatus(e.Slot, int32(d.Index))
 	if e.Mode == ModeParent {
-		if err := makeFifo(path); err != nil {
+		if err := ipc.MakeFifo(path); err != nil {
 			L.RaiseError("%s: create: %v", f.what, err)
 		}
 		f.created = true
@@ -95,31 +94,6 @@ func (e *Env) luaFifo(L *lua.LState) int {
 	}
 	L.Push(newUserData(L, fifoClass, f))
 	return 1
-}
-
-// makeFifo creates a FIFO at path exclusively (a symlink planted there is
-// not followed: mkfifo fails on anything that exists) and then sets its
-// mode to 0600, which the umask may have narrowed. The mode is set through
-// a descriptor of the FIFO itself (O_PATH), never by path, so a rename
-// race cannot make it apply to anything else.
-func makeFifo(path string) error {
-	if err := ipc.MakeFifo(path); err != nil {
-		return err
-	}
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return fmt.Errorf("%s was replaced while it was being created", path) // not ours to remove
-	}
-	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), 0o600); err != nil {
-		ipc.FifoAt("", path).Remove()
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	return nil
 }
 
 // Release removes the FIFO at the end of the run (the parent made it).

@@ -1,49 +1,27 @@
 package bindings
 
 import (
-	"encoding/binary"
-	"os"
-	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
-	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/ipc"
 	"github.com/ipcscript/ipcscript/trace"
 )
 
-// ipc.select waits on message objects (mailboxes, ipc.inbox: shared-memory
-// queues, see selectable.go) and descriptors (pipe and FIFO read ends,
-// sockets, listeners, kernel message queues) at once, without polling in a
-// loop:
-//
-//  1. read every queue's futex word (registered as a waiting receiver, so
-//     senders wake it),
-//  2. try every object without blocking, in turn from the one after the
-//     last chosen (so a busy object cannot starve the others),
-//  3. sleep until a word changes: futex_waitv on the words when there are
-//     only queues, poll(2) when there are only descriptors, and for a mix
-//     both: a helper goroutine polls the descriptors and bumps a private
-//     futex word that is one of the words slept on (an eventfd cancels it).
-//
-// Then again from 1: a word that changed may mean a message another
-// receiver took first.
-
-// maxSelectQueues is futex_waitv's limit (128) less the helper's word.
-const maxSelectQueues = 127
+// ipc.select maps the Lua objects it is given onto an ipc.Selector, which
+// does the waiting (on queue futex words and descriptors at once; see
+// ipc/select_linux.go): message objects (mailboxes, ipc.inbox, see
+// selectable.go) give it their queue, streams, listeners and kernel message
+// queues their descriptor. Each round tries every object without blocking,
+// in turn from the one after the last chosen (so a busy object cannot
+// starve the others), then sleeps in the Selector until something changes.
 
 // selectState is what ipc.select reuses from one call to the next.
 type selectState struct {
-	items  []selectItem
-	queues []*ipc.Queue
-	words  []*uint32
-	vals   []uint32
-	pfds   []unix.PollFd
-	added  int     // queues registered as waiters (AddWaiter) by this select
-	next   int     // where the next scan starts
-	word   *uint32 // the fd watcher's futex word
-	watch  *fdWatcher
+	items []selectItem
+	sel   ipc.Selector
+	next  int // where the next scan starts
 
 	t0      int64 // traced: when the select began
 	takeObj int32 // traced: the queue object being tried
@@ -53,7 +31,7 @@ type selectItem struct {
 	v  lua.LValue // the object as the script passed it
 	q  queueSelectable
 	f  fdSelectable
-	pi int // f's index in pfds
+	fi int // f's index in the selector
 }
 
 // selectPreparer is implemented by objects that must be set up before
@@ -94,19 +72,14 @@ func (m *messenger) luaSelect(L *lua.LState) int {
 		}
 		L.RaiseError("ipc.select: the list is empty: nothing could ever be ready")
 	}
-	for _, q := range s.queues {
-		q.AddWaiter()
-	}
-	s.added = len(s.queues)
+	s.sel.Begin()
 	obj := int32(-1)
 	if o, ok := s.items[0].q.(selectObject); ok {
 		obj = o.selectObj()
 	}
 	deadline := w.Deadline()
 	for {
-		for i, q := range s.queues {
-			s.vals[i] = atomic.LoadUint32(q.Word())
-		}
+		s.sel.Snapshot()
 		if it, v, err, ok := s.try(L); ok {
 			return m.selectResult(L, it, v, err)
 		}
@@ -120,7 +93,7 @@ func (m *messenger) luaSelect(L *lua.LState) int {
 			return m.selectResult(L, nil, nil, ipc.ErrTimeout)
 		}
 		m.env.Slot.Enter(ipc.OpSelect, obj, 0, !deadline.IsZero())
-		err := s.wait(deadline)
+		err := s.sel.Wait(deadline)
 		m.env.Slot.Leave()
 		if err == ipc.ErrTimeout {
 			return m.selectResult(L, nil, nil, ipc.ErrTimeout)
@@ -160,7 +133,8 @@ func (m *messenger) selectResult(L *lua.LState, it *selectItem, v lua.LValue, er
 
 // collect reads the list into s.items.
 func (s *selectState) collect(L *lua.LState, list *lua.LTable) {
-	s.items, s.queues, s.words, s.vals, s.pfds = s.items[:0], s.queues[:0], s.words[:0], s.vals[:0], s.pfds[:0]
+	s.items = s.items[:0]
+	s.sel.Reset()
 	n := list.MaxN()
 	for i := 1; i <= n; i++ {
 		v := list.RawGetInt(i)
@@ -177,17 +151,14 @@ func (s *selectState) collect(L *lua.LState, list *lua.LTable) {
 			if q == nil {
 				L.RaiseError("ipc.select: item %d (%s): not available while checking a script (nothing is created)", i, typeName(v))
 			}
-			s.items = append(s.items, selectItem{v: v, q: o, pi: -1})
-			s.queues = append(s.queues, q)
-			s.words = append(s.words, q.Word())
-			s.vals = append(s.vals, 0)
+			s.items = append(s.items, selectItem{v: v, q: o, fi: -1})
+			s.sel.AddQueue(q)
 		case fdSelectable:
 			fd := o.selectFd()
 			if fd < 0 {
 				L.RaiseError("ipc.select: item %d (%s): this process cannot read from it", i, L.ToStringMeta(v).String())
 			}
-			s.items = append(s.items, selectItem{v: v, f: o, pi: len(s.pfds)})
-			s.pfds = append(s.pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+			s.items = append(s.items, selectItem{v: v, f: o, fi: s.sel.AddFd(fd)})
 		default:
 			what := "nil (the list must not have holes)"
 			if v != lua.LNil {
@@ -196,22 +167,15 @@ func (s *selectState) collect(L *lua.LState, list *lua.LTable) {
 			L.RaiseError("ipc.select: item %d is %s: select waits on mailboxes, ipc.inbox, pipe and FIFO read ends, message queues, sockets and listeners", i, what)
 		}
 	}
-	if len(s.queues) > maxSelectQueues {
-		L.RaiseError("ipc.select: %d mailboxes and inboxes: at most %d at once", len(s.queues), maxSelectQueues)
+	if s.sel.Queues() > ipc.MaxSelectQueues {
+		L.RaiseError("ipc.select: %d mailboxes and inboxes: at most %d at once", s.sel.Queues(), ipc.MaxSelectQueues)
 	}
 }
 
 // release undoes what a select registered, on every way out (a Lua error
 // included).
 func (s *selectState) release() {
-	for _, q := range s.queues[:s.added] {
-		q.DoneWaiter()
-	}
-	s.added = 0
-	if s.watch != nil {
-		s.watch.stop()
-		s.watch = nil
-	}
+	s.sel.End()
 	clear(s.items) // let the Lua values go
 	s.items = s.items[:0]
 }
@@ -219,10 +183,8 @@ func (s *selectState) release() {
 // try takes from the first ready object, in turn; ok is false when none
 // was ready.
 func (s *selectState) try(L *lua.LState) (*selectItem, lua.LValue, error, bool) {
-	if len(s.pfds) > 0 {
-		if _, err := pollFds(s.pfds, 0); err != nil {
-			return nil, nil, err, true
-		}
+	if err := s.sel.PollFds(); err != nil {
+		return nil, nil, err, true
 	}
 	n := len(s.items)
 	start := s.next % n
@@ -237,7 +199,7 @@ func (s *selectState) try(L *lua.LState) (*selectItem, lua.LValue, error, bool) 
 				s.takeObj = o.selectObj()
 			}
 			v, ok, err = it.q.selectTake(L)
-		} else if it.f.selectBuffered() || s.pfds[it.pi].Revents != 0 {
+		} else if it.f.selectBuffered() || s.sel.FdReady(it.fi) {
 			v, ok, err = it.f.selectTake(L)
 		}
 		if ok || err != nil {
@@ -246,113 +208,6 @@ func (s *selectState) try(L *lua.LState) (*selectItem, lua.LValue, error, bool) 
 		}
 	}
 	return nil, nil, nil, false
-}
-
-// wait sleeps until a queue's word changes, a descriptor is ready or the
-// deadline passes (ipc.ErrTimeout). Wakeups may be spurious.
-func (s *selectState) wait(deadline time.Time) error {
-	switch {
-	case len(s.pfds) == 0:
-		return ipc.FutexWaitAny(s.words, s.vals, deadline)
-	case len(s.queues) == 0:
-		ms := -1
-		if !deadline.IsZero() {
-			ms = max(0, int((time.Until(deadline)+time.Millisecond-1)/time.Millisecond))
-		}
-		n, err := pollFds(s.pfds, ms)
-		if err == nil && n == 0 && ms >= 0 && !time.Now().Before(deadline) {
-			err = ipc.ErrTimeout
-		}
-		return err
-	}
-	if s.word == nil {
-		s.word = new(uint32)
-	}
-	seen := atomic.LoadUint32(s.word)
-	if s.watch == nil {
-		w, err := startFdWatcher(s.pfds, s.word)
-		if err != nil {
-			return err
-		}
-		s.watch = w
-	} else if s.watch.fired.Swap(false) {
-		s.watch.rearm <- struct{}{}
-	}
-	words := append(s.words, s.word)
-	vals := append(s.vals, seen)
-	return ipc.FutexWaitAny(words, vals, deadline)
-}
-
-// pollFds is poll(2) retried on EINTR; ms < 0 waits forever.
-func pollFds(fds []unix.PollFd, ms int) (int, error) {
-	for {
-		n, err := unix.Poll(fds, ms)
-		if err == unix.EINTR {
-			if ms == 0 {
-				continue
-			}
-			return 0, nil // the caller re-checks its deadline
-		}
-		if err != nil {
-			return 0, os.NewSyscallError("poll", err)
-		}
-		return n, nil
-	}
-}
-
-// fdWatcher polls a mixed select's descriptors on a helper goroutine and
-// turns readiness into a change of a futex word the select sleeps on with
-// its queues' words. After firing it waits to be re-armed, so a descriptor
-// that stays ready does not make it spin; an eventfd cancels its poll.
-type fdWatcher struct {
-	efd   int
-	fired atomic.Bool
-	rearm chan struct{}
-	done  chan struct{}
-}
-
-func startFdWatcher(pfds []unix.PollFd, word *uint32) (*fdWatcher, error) {
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	w := &fdWatcher{efd: efd, rearm: make(chan struct{}, 1), done: make(chan struct{})}
-	fds := append(append(make([]unix.PollFd, 0, len(pfds)+1), pfds...), unix.PollFd{Fd: int32(efd), Events: unix.POLLIN})
-	go w.loop(fds, word)
-	return w, nil
-}
-
-func (w *fdWatcher) loop(fds []unix.PollFd, word *uint32) {
-	defer close(w.done)
-	cancel := &fds[len(fds)-1]
-	for {
-		_, err := unix.Poll(fds, -1)
-		if err == unix.EINTR {
-			continue
-		}
-		if cancel.Revents != 0 {
-			return
-		}
-		w.fired.Store(true)
-		atomic.AddUint32(word, 1)
-		ipc.FutexWake(word, 1)
-		if err != nil {
-			return // the select's own poll reports the error
-		}
-		if _, ok := <-w.rearm; !ok {
-			return
-		}
-	}
-}
-
-// stop cancels the watcher and waits for its goroutine to end.
-func (w *fdWatcher) stop() {
-	var one [8]byte
-	binary.NativeEndian.PutUint64(one[:], 1)
-	unix.Write(w.efd, one[:])
-	close(w.rearm)
-	<-w.done
-	unix.Close(w.efd)
 }
 
 // traceSelect records a select that did not take a message: a stream or

@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"syscall"
-	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -367,11 +366,7 @@ func connSend(L *lua.LState) int {
 		L.RaiseError("%s: send: %v", c.what, err)
 	}
 	if w.NonBlocking || w.Timeout > 0 {
-		ms := int(w.Timeout / time.Millisecond)
-		if w.NonBlocking {
-			ms = 0
-		}
-		if err := pollFd(c.st.Fd(), unix.POLLOUT, ms); err != nil {
+		if err := ipc.PollFd(c.st.Fd(), unix.POLLOUT, w); err != nil {
 			if err == ipc.ErrTimeout && w.NonBlocking {
 				err = ipc.ErrFull
 			}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
@@ -94,42 +93,13 @@ func (s *stream) waitReadable(w ipc.WaitOpts) error {
 	if s.br.Buffered() > 0 || (w.Timeout == 0 && !w.NonBlocking) {
 		return nil
 	}
-	ms := int(w.Timeout / time.Millisecond)
-	if w.NonBlocking {
-		ms = 0
-	}
-	if err := pollFd(int(s.r.Fd()), unix.POLLIN, ms); err != nil {
+	if err := ipc.PollFd(int(s.r.Fd()), unix.POLLIN, w); err != nil {
 		if err == ipc.ErrTimeout && w.NonBlocking {
 			return ipc.ErrEmpty
 		}
 		return err
 	}
 	return nil
-}
-
-// pollFd waits until fd has events, or ms milliseconds (-1 forever).
-func pollFd(fd int, events int16, ms int) error {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
-	deadline := time.Now().Add(time.Duration(ms) * time.Millisecond)
-	for {
-		n, err := unix.Poll(fds, ms)
-		if err == unix.EINTR {
-			if ms > 0 {
-				ms = int(time.Until(deadline) / time.Millisecond)
-				if ms < 0 {
-					ms = 0
-				}
-			}
-			continue
-		}
-		if err != nil {
-			return os.NewSyscallError("poll", err)
-		}
-		if n == 0 {
-			return ipc.ErrTimeout
-		}
-		return nil
-	}
 }
 
 // s:read([fmt], [opts]) -> string | nil, "eof" | nil, "timeout"

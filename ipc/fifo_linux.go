@@ -3,6 +3,7 @@ package ipc
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,12 +36,28 @@ type Fifo struct {
 	id         int32
 }
 
-// MakeFifo creates a FIFO at path, mode 0600 (less the umask), exclusively:
-// it fails if anything exists at path, a symlink included (mknod does not
-// follow a symlink in the last component).
+// MakeFifo creates a FIFO at path, the one way every FIFO of a run is made:
+// exclusively (it fails if anything exists at path, a symlink included:
+// mknod does not follow a symlink in the last component) and mode 0600
+// whatever the umask. The mode is set through a descriptor of the FIFO
+// itself (O_PATH|O_NOFOLLOW), never by path, so a rename race cannot make
+// it apply to anything else.
 func MakeFifo(path string) error {
 	if err := unix.Mkfifo(path, 0o600); err != nil {
 		return &os.PathError{Op: "mkfifo", Path: path, Err: err}
+	}
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return fmt.Errorf("%s was replaced while it was being created", path) // not ours to remove
+	}
+	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), 0o600); err != nil {
+		os.Remove(path)
+		return &os.PathError{Op: "chmod", Path: path, Err: err}
 	}
 	return nil
 }
@@ -148,7 +165,7 @@ func (f *Fifo) Open(mode string, o WaitOpts) (*Stream, error) {
 			return s, nil
 		case ErrEOF: // no writer now: has one come and gone?
 			pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
-			if n, _ := unix.Poll(pfd, 0); n > 0 && pfd[0].Revents&unix.POLLHUP != 0 {
+			if n, _ := Poll(pfd, 0); n > 0 && pfd[0].Revents&unix.POLLHUP != 0 {
 				return s, nil
 			}
 			if werr := wait(); werr != nil {

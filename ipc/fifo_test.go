@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -366,5 +367,25 @@ func TestBlockingCopy(t *testing.T) {
 			t.Fatalf("copy flags %#x, original %#x", cf, of)
 		}
 		c.Close()
+	}
+}
+
+// TestMakeFifoMode0600 checks the one mode policy: 0600 whatever the umask
+// (a umask that takes the owner's write bit would otherwise leave a FIFO
+// its own run cannot open for writing).
+func TestMakeFifoMode0600(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	old := syscall.Umask(0o277)
+	err := MakeFifo(path)
+	syscall.Umask(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode()&os.ModeNamedPipe == 0 || st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want a named pipe with 0600", st.Mode())
 	}
 }

@@ -301,18 +301,11 @@ func (q *Mqueue) wait(op string, statusOp uint32, events int16, o WaitOpts, busy
 }
 
 func (q *Mqueue) pollWait(events int16, deadline time.Time) error {
-	ms := -1
-	if !deadline.IsZero() {
-		ms = int(time.Until(deadline)/time.Millisecond) + 1
-	}
 	var err error
 	cerr := q.rc.Control(func(fd uintptr) {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
-		for {
-			_, err = unix.Poll(fds, ms)
-			if err != unix.EINTR {
-				return
-			}
+		_, err = PollUntil([]unix.PollFd{{Fd: int32(fd), Events: events}}, deadline)
+		if err == ErrTimeout {
+			err = nil // said below
 		}
 	})
 	if cerr != nil {
