@@ -66,7 +66,7 @@ ipc.process("rel_victim_"..arg[2], {count = 3}, function() os.execute("setsid sl
 		survivors += len(procsMatching(marker))
 		killMatching(marker)
 		// the next run (any run) sweeps the killed run's leftovers
-		if out, err := ipcscript(writeScript(t, "noop.lua", "print('x')")+"/noop.lua").CombinedOutput(); err != nil {
+		if out, err := ipcscript(writeScript(t, "noop.lua", "print('x')") + "/noop.lua").CombinedOutput(); err != nil {
 			t.Fatalf("the next run: %v\n%s", err, out)
 		}
 		if _, err := os.Lstat(given); err == nil {
