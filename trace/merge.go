@@ -98,6 +98,15 @@ func (c *Collector) Merge() (*Trace, error) {
 		decl[[2]string{o.Kind, o.Name}] = o.Decl
 	}
 	in := interner{}
+	// Room for every recorded event at once: growing a slice of large
+	// events by appending copied each one several times (most of a
+	// 200k-event merge's time).
+	total := 0
+	for p, b := range c.bufs {
+		n, _ := b.Stats()
+		total += int(n) + len(c.post[p]) + 1
+	}
+	t.Events = make([]Event, 0, total)
 	for p, b := range c.bufs {
 		name := c.Procs[p].Name
 		var last *Event
