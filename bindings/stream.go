@@ -212,7 +212,15 @@ func readLine(br *bufio.Reader, keep bool) (lua.LValue, error) {
 	return lua.LString(line), nil
 }
 
-// s:write(...) -> true | nil, "closed"   (strings and numbers, as io.write)
+// s:write(...[, {timeout =, block =}]) -> true | nil, "closed" | n?, "full" | n?, "timeout"
+// Strings and numbers, as io.write. Without options a write waits until
+// everything is written. With block = false it writes what fits now:
+// true when that was everything, else nil, "full" when nothing went, or
+// n, "full" when the first n bytes did. With a timeout it writes until
+// everything went (true) or the time is up: nil, "timeout" or n, "timeout".
+// A pipe or FIFO write of at most PIPE_BUF (4096) bytes is atomic: it goes
+// whole or not at all, and writes by several processes never interleave
+// inside it; a longer one may be split.
 func streamWrite(L *lua.LState) int {
 	s := toStream(L, 1)
 	if s.beforeWrite != nil {
@@ -224,6 +232,12 @@ func streamWrite(L *lua.LState) int {
 		L.RaiseError("%s: this process does not hold the write end", s.what)
 	}
 	n := L.GetTop()
+	var wopts ipc.WaitOpts
+	hasOpts := false
+	if t, ok := L.Get(n).(*lua.LTable); ok && n >= 2 {
+		wopts, hasOpts = waitOptsFrom(L, t), true
+		n--
+	}
 	var err error
 	var buf []byte
 	if n == 2 {
@@ -238,6 +252,13 @@ func streamWrite(L *lua.LState) int {
 	if rec != nil {
 		t0 = trace.Now()
 		off = traceStreamWrite(rec, s.tdecl, len(buf))
+	}
+	if hasOpts && (wopts.NonBlocking || wopts.Timeout > 0) {
+		written, outcome := s.writeWithin(L, buf, wopts)
+		if rec != nil {
+			traceStreamWrote(L, rec, s.tdecl, off, len(buf), written, t0, outcome)
+		}
+		return pushWritten(L, written, outcome)
 	}
 	s.slot.Enter(ipc.OpWrite, s.obj, -1, false)
 	err = writeAll(s.w, buf)
@@ -264,6 +285,116 @@ func writeAll(f *os.File, b []byte) error {
 	_, err := f.Write(b)
 	return err
 }
+
+// writeWithin writes b without blocking (o.NonBlocking) or until o's
+// deadline. The descriptor stays in blocking mode (its file description is
+// shared with other processes, so O_NONBLOCK is not ours to set): each
+// write asks the kernel not to wait (MSG_DONTWAIT on a socket, RWF_NOWAIT
+// on a pipe or FIFO), and poll(2) waits for room in between.
+func (s *stream) writeWithin(L *lua.LState, b []byte, o ipc.WaitOpts) (int, error) {
+	fd := int(s.w.Fd())
+	var st unix.Stat_t
+	sock := unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
+	deadline := o.Deadline()
+	written, entered, nowait := 0, false, true
+	var outcome error
+	for written < len(b) {
+		var m int
+		var err error
+		switch {
+		case sock:
+			m, err = unix.SendmsgN(fd, b[written:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		case nowait:
+			m, err = unix.Pwritev2(fd, [][]byte{b[written:]}, -1, unix.RWF_NOWAIT)
+			if err == unix.EOPNOTSUPP {
+				nowait = false // a FIFO opened by path: see pipeRoom
+				continue
+			}
+		default:
+			m, err = pipeRoom(fd, b[written:])
+		}
+		if m > 0 {
+			written += m
+			continue
+		}
+		switch err {
+		case nil, unix.EINTR:
+			continue
+		case unix.EAGAIN:
+		case unix.EPIPE, unix.ECONNRESET:
+			outcome = ipc.ErrClosed
+		default:
+			if entered {
+				s.slot.Leave()
+			}
+			L.RaiseError("%s: write: %v", s.what, err)
+		}
+		if outcome != nil {
+			break
+		}
+		if o.NonBlocking {
+			outcome = ipc.ErrFull
+			break
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			outcome = ipc.ErrTimeout
+			break
+		}
+		if !entered {
+			entered = true
+			s.slot.Enter(ipc.OpWrite, s.obj, -1, true)
+		}
+		if err := pollFd(fd, unix.POLLOUT, int((left+time.Millisecond-1)/time.Millisecond)); err != nil && err != ipc.ErrTimeout {
+			s.slot.Leave()
+			L.RaiseError("%s: write: %v", s.what, err)
+		}
+	}
+	if entered {
+		s.slot.Leave()
+	}
+	if outcome == nil {
+		s.slot.Done()
+	}
+	return written, outcome
+}
+
+// pushWritten pushes writeWithin's result: true, or n, "full" / n,
+// "timeout" when only n bytes went, or nil and the outcome.
+func pushWritten(L *lua.LState, written int, outcome error) int {
+	if outcome == nil {
+		L.Push(lua.LTrue)
+		return 1
+	}
+	if written > 0 && outcome != ipc.ErrClosed {
+		L.Push(lua.LNumber(written))
+		L.Push(lua.LString(outcome.Error()))
+		return 2
+	}
+	return Outcome(L, outcome)
+}
+
+// pipeRoom writes at most PIPE_BUF bytes of b if poll(2) says the pipe
+// has room, else returns EAGAIN. A pipe that polls writable has a free
+// buffer of at least PIPE_BUF bytes, so the write does not block, unless
+// another writer fills it first (then it waits like a plain write): the
+// fallback for pipes that refuse RWF_NOWAIT (a FIFO opened by path).
+func pipeRoom(fd int, b []byte) (int, error) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(fds, 0)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 || fds[0].Revents&unix.POLLOUT == 0 {
+		if fds[0].Revents&unix.POLLERR != 0 {
+			return 0, unix.EPIPE
+		}
+		return 0, unix.EAGAIN
+	}
+	return unix.Write(fd, b[:min(len(b), pipeBuf)])
+}
+
+const pipeBuf = 4096 // PIPE_BUF on Linux
 
 // luaBytes returns the bytes of the string or number at n without copying a
 // string (the slice is only read, and only while the Lua value is alive).

@@ -273,10 +273,13 @@ local Stream = {}
 ---@return ipc.Outcome? err
 function Stream:read(fmt, opts) end
 
----Writes its arguments (strings and numbers) in order.
----@param ... string|number
----@return true|nil ok
----@return ipc.Outcome? err
+---Writes its arguments (strings and numbers) in order. A table last is
+---the options: {block = false} writes what fits now ("full" otherwise),
+---{timeout = s} gives up after s seconds ("timeout"); then the first
+---result is the bytes written (nil for none).
+---@param ... string|number|ipc.WaitOpts
+---@return true|integer|nil ok
+---@return ipc.Outcome? err "closed", "full" or "timeout"
 function Stream:write(...) end
 
 ---Iterates over the lines until the end of the stream.
