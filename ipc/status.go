@@ -57,7 +57,10 @@ type WaitStatus struct {
 	Since    int64  // unix nanoseconds when the current wait began
 	Doorbell uint32 // futex word a process may sleep on to be woken by anyone
 	Line     int32  // the script line of the operation that blocks (0 unknown); see EnterHook
-	_        [16]byte
+	Ended    uint32 // futex word: 1 once the supervisor has reaped the process (SetEnded)
+	ExitCode int32  // its exit code, -1 when killed by a signal or never started
+	Signal   int32  // the signal that killed it, or 0
+	_        [4]byte
 }
 
 // EnterHook, when set, runs at the start of every Enter, on the goroutine
@@ -66,9 +69,14 @@ type WaitStatus struct {
 // timeout report shows). It costs nothing on operations that do not sleep.
 var EnterHook func(s *WaitStatus)
 
+// epitaphSize is the room, after the slots, for each process's error
+// message once it has ended (what ipc.wait and a monitor's DOWN message
+// report); a longer message is cut.
+const epitaphSize = 256
+
 // NewStatusTable creates a table for n processes.
 func NewStatusTable(n int) (*StatusTable, error) {
-	size := (n + 1) * slotSize
+	size := (n+1)*slotSize + n*epitaphSize
 	r, err := NewRegion("status", size)
 	if err != nil {
 		return nil, err
@@ -78,7 +86,53 @@ func NewStatusTable(n int) (*StatusTable, error) {
 
 // OpenStatusTable maps an inherited status table.
 func OpenStatusTable(r *Region) *StatusTable {
-	return &StatusTable{Region: r, n: len(r.Mem)/slotSize - 1}
+	return &StatusTable{Region: r, n: (len(r.Mem) - slotSize) / (slotSize + epitaphSize)}
+}
+
+// SetEnded records that process i ended: its exit code (-1 when killed or
+// never started), the signal that killed it (0 if none) and its error
+// message (empty if none), then wakes whoever waits for it (WaitEnded). The
+// supervisor calls it once it has reaped the process.
+func (t *StatusTable) SetEnded(i, exitCode, signal int, errText string) {
+	s := t.Slot(i)
+	off := (t.n+1)*slotSize + i*epitaphSize
+	ep := t.Region.Mem[off : off+epitaphSize]
+	n := copy(ep[:epitaphSize-1], errText)
+	ep[n] = 0
+	atomic.StoreInt32(&s.ExitCode, int32(exitCode))
+	atomic.StoreInt32(&s.Signal, int32(signal))
+	atomic.StoreUint32(&s.Ended, 1)
+	FutexWake(&s.Ended, 1<<30)
+}
+
+// Ended reports whether process i has ended, and if so how.
+func (t *StatusTable) Ended(i int) (ended bool, exitCode, signal int, errText string) {
+	s := t.Slot(i)
+	if atomic.LoadUint32(&s.Ended) == 0 {
+		return false, 0, 0, ""
+	}
+	off := (t.n+1)*slotSize + i*epitaphSize
+	ep := t.Region.Mem[off : off+epitaphSize]
+	n := 0
+	for n < len(ep) && ep[n] != 0 {
+		n++
+	}
+	return true, int(atomic.LoadInt32(&s.ExitCode)), int(atomic.LoadInt32(&s.Signal)), string(ep[:n])
+}
+
+// WaitEnded waits until process i has ended (SetEnded), the deadline
+// (zero: none) passes (ErrTimeout).
+func (t *StatusTable) WaitEnded(i int, deadline time.Time) error {
+	s := t.Slot(i)
+	for atomic.LoadUint32(&s.Ended) == 0 {
+		if err := FutexWait(&s.Ended, 0, deadline); err != nil {
+			if err == ErrTimeout && atomic.LoadUint32(&s.Ended) != 0 {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // Len is the number of slots.

@@ -38,7 +38,7 @@ func (w *deadlockWatch) check() string {
 			return "" // an external program: we cannot see what it waits on
 		}
 		s := sup.status.Slot(c.p.Slot)
-		if loadU32(&s.State) != ipc.StateBlocked || loadU32(&s.Deadline) != 0 || !sup.onlyRunCanEnd(loadI32(&s.Object)) {
+		if loadU32(&s.State) != ipc.StateBlocked || loadU32(&s.Deadline) != 0 || (loadU32(&s.Op) != ipc.OpProcWait && !sup.onlyRunCanEnd(loadI32(&s.Object))) {
 			w.still = 0
 			return ""
 		}

@@ -202,8 +202,19 @@ func (sup *supervisor) exited(ev exitEvent) {
 		}
 		c.ctl.Close()
 	}
-	if sup.status != nil && c.p.Pid != 0 {
-		sup.status.Slot(c.p.Slot).SetState(ipc.StateExited)
+	if sup.status != nil {
+		if c.p.Pid != 0 {
+			sup.status.Slot(c.p.Slot).SetState(ipc.StateExited)
+		}
+		// For ipc.wait and ipc.monitor in the other processes.
+		pr := sup.processReport(c)
+		sig := 0
+		if c.state != nil {
+			if ws, ok := c.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				sig = int(ws.Signal())
+			}
+		}
+		sup.status.SetEnded(c.p.Slot, pr.Exit, sig, pr.Error)
 	}
 	for _, d := range sup.s.env.Objects() {
 		if r, ok := d.Object.(bindings.Recoverer); ok && c.p.Pid != 0 {
@@ -290,6 +301,14 @@ func (sup *supervisor) describeWait(c *child) (string, string) {
 		obj = sup.s.env.Implicit[j].Describe() // an inbox
 	}
 	part := fmt.Sprintf("%s waits to %s on %s", c.p.Name, op, obj)
+	if loadU32(&s.Op) == ipc.OpProcWait { // ipc.wait: the peer is the process waited for
+		for _, pc := range sup.children {
+			if pc.p.Pid == int(loadI32(&s.Peer)) {
+				return fmt.Sprintf("%s waits for %s to end (ipc.wait)", c.p.Name, pc.p.Name), pc.p.Name
+			}
+		}
+		return c.p.Name + " waits for a process to end (ipc.wait)", ""
+	}
 	if peer := int(loadI32(&s.Peer)); peer > 0 {
 		for _, pc := range sup.children {
 			if pc.p.Pid == peer {

@@ -395,6 +395,27 @@ function mutex:unlock() end
 ---@return R
 function mutex:with(fn, ...) end
 
+---How a process ended: what ipc.wait returns and a DOWN message's body.
+---@class ipc.EndStatus
+---@field name string
+---@field ok boolean exit 0, no signal, no error
+---@field exit? integer the exit code (nil when a signal killed it)
+---@field signal? string "SIGKILL", ...
+---@field error? string its error message
+
+---Blocks until process name has ended (at once if it has).
+---@param name string
+---@param opts? ipc.WaitOpts
+---@return ipc.EndStatus|nil status
+---@return ipc.Outcome? err "timeout" or "empty"
+function ipc.wait(name, opts) end
+
+---When process name ends (at once if it has), a message
+---{type = "DOWN", src = "main", body = ipc.EndStatus} arrives in this
+---process's inbox.
+---@param name string
+function ipc.monitor(name) end
+
 ---A condition variable used with a mutex (Mesa semantics: re-check the
 ---condition in a loop around wait).
 ---@class ipc.cond

@@ -1,0 +1,184 @@
+package bindings
+
+import (
+	"encoding/binary"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// Learning that a process ended: ipc.wait(name) blocks until it has (as
+// waitpid), ipc.monitor(name) makes a message arrive when it does (as an
+// Erlang monitor's DOWN). Both read the status table, where the supervisor
+// records each process's end once it has reaped it (ipc.StatusTable's
+// SetEnded: exit code, signal, error message, and a futex word to wake
+// waiters); nothing is asked of the supervisor at run time.
+
+func init() { registerKind(openMonitor) }
+
+func openMonitor(L *lua.LState, mod *lua.LTable, env *Env) {
+	L.SetFuncs(mod, map[string]lua.LGFunction{
+		"wait":    env.luaWait,
+		"monitor": env.luaMonitor,
+	})
+}
+
+// endTarget finds the process name names, in a process body.
+func (e *Env) endTarget(L *lua.LState, what string) *Process {
+	name := L.CheckString(1)
+	if e.Mode != ModeChild || e.Status == nil {
+		L.RaiseError("%s(%q): only in a process body (after ipc.run() the report holds every process's status)", what, name)
+	}
+	p := e.Process(name)
+	if p == nil {
+		L.RaiseError("%s: no process %q", what, name)
+	}
+	if p == e.Self {
+		L.RaiseError("%s(%q): a process cannot wait for its own end", what, name)
+	}
+	return p
+}
+
+// endStatus is what ipc.wait returns and a DOWN message's body holds.
+type endStatus struct {
+	name, signal, err string
+	exit              int // -1: none (killed by a signal, or never started)
+}
+
+func (e *Env) endStatus(p *Process) (endStatus, bool) {
+	ended, exit, sig, errText := e.Status.Ended(p.Slot)
+	if !ended {
+		return endStatus{}, false
+	}
+	st := endStatus{name: p.Name, exit: exit, err: errText}
+	if sig != 0 {
+		st.signal = unix.SignalName(unix.Signal(sig))
+	}
+	return st, true
+}
+
+func (st endStatus) ok() bool { return st.exit == 0 && st.signal == "" && st.err == "" }
+
+// ipc.wait(name, [{timeout =, block =}]) -> {name =, ok =, exit =, signal =, error =}
+//
+//	| nil, "timeout" | nil, "empty" (block = false, still running)
+//
+// Blocks until process name has ended and returns how: exit is its exit
+// code (nil when a signal killed it), signal the signal's name, error its
+// error message. A process that already ended returns at once.
+func (e *Env) luaWait(L *lua.LState) int {
+	p := e.endTarget(L, "ipc.wait")
+	o := WaitOpts(L, 2)
+	st, ended := e.endStatus(p)
+	if !ended {
+		if o.NonBlocking {
+			return Outcome(L, ipc.ErrEmpty)
+		}
+		deadline := o.Deadline()
+		e.Slot.Enter(ipc.OpProcWait, -1, e.PidOf(p), !deadline.IsZero())
+		err := e.Status.WaitEnded(p.Slot, deadline)
+		e.Slot.Leave()
+		if err != nil {
+			if err == ipc.ErrTimeout {
+				return Outcome(L, err)
+			}
+			L.RaiseError("ipc.wait(%q): %v", p.Name, err)
+		}
+		st, _ = e.endStatus(p)
+	}
+	e.Slot.Done()
+	t := L.CreateTable(0, 5)
+	t.RawSetString("name", lua.LString(st.name))
+	t.RawSetString("ok", lua.LBool(st.ok()))
+	if st.exit >= 0 {
+		t.RawSetString("exit", lua.LNumber(st.exit))
+	}
+	if st.signal != "" {
+		t.RawSetString("signal", lua.LString(st.signal))
+	}
+	if st.err != "" {
+		t.RawSetString("error", lua.LString(st.err))
+	}
+	L.Push(t)
+	return 1
+}
+
+// ipc.monitor(name)
+// When process name ends (at once if it has), a message
+// {type = "DOWN", src = "main", body = {name =, ok =, exit =, signal =, error =}}
+// arrives in this process's inbox. A goroutine of this process waits for
+// the end and puts the message in the inbox, as a send from the
+// supervisor would.
+func (e *Env) luaMonitor(L *lua.LState) int {
+	p := e.endTarget(L, "ipc.monitor")
+	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+	ud, ok := reg.RawGetString(messengerKey).(*lua.LUserData)
+	if !ok {
+		L.RaiseError("ipc.monitor: message passing is not set up")
+	}
+	m := ud.Value.(*messenger)
+	q := m.ownInbox(L, "ipc.monitor").q
+	dst := m.selfSlot()
+	status := e.Status
+	go func() {
+		status.WaitEnded(p.Slot, time.Time{})
+		st, _ := e.endStatus(p)
+		msg := &ipc.Message{Type: "DOWN", Src: parentSlot, Dst: dst, Body: st.msgpack()}
+		q.Send(msg, ipc.WaitOpts{}) // an inbox that is closed has no one left to tell
+	}()
+	return 0
+}
+
+// msgpack encodes the status as the body of a DOWN message (a map of the
+// fields that are set; the wire format is bindings/codec.go's).
+func (st endStatus) msgpack() []byte {
+	n := 2 // name, ok
+	if st.exit >= 0 {
+		n++
+	}
+	if st.signal != "" {
+		n++
+	}
+	if st.err != "" {
+		n++
+	}
+	b := []byte{0x80 | byte(n)}
+	b = mpString(b, "name")
+	b = mpString(b, st.name)
+	b = mpString(b, "ok")
+	if st.ok() {
+		b = append(b, 0xc3)
+	} else {
+		b = append(b, 0xc2)
+	}
+	if st.exit >= 0 {
+		b = mpString(b, "exit")
+		b = append(b, 0xd2)
+		b = binary.BigEndian.AppendUint32(b, uint32(int32(st.exit)))
+	}
+	if st.signal != "" {
+		b = mpString(b, "signal")
+		b = mpString(b, st.signal)
+	}
+	if st.err != "" {
+		b = mpString(b, "error")
+		b = mpString(b, st.err)
+	}
+	return b
+}
+
+func mpString(b []byte, s string) []byte {
+	switch {
+	case len(s) < 32:
+		b = append(b, 0xa0|byte(len(s)))
+	case len(s) < 256:
+		b = append(b, 0xd9, byte(len(s)))
+	default:
+		b = append(b, 0xda)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	}
+	return append(b, s...)
+}
