@@ -65,6 +65,12 @@ func (b *barrier) Recover(pid int) {
 	}
 }
 
+// Granted: process pid was woken and has not run yet (the deadlock watch
+// asks; see Granter).
+func (b *barrier) Granted(pid int) bool {
+	return b.b != nil && b.b.Granted(pid)
+}
+
 // Release unmaps the parent's copy at the end of the run.
 func (b *barrier) Release() {
 	if b.b != nil {

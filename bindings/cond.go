@@ -66,6 +66,12 @@ func (c *cond) Recover(pid int) {
 	}
 }
 
+// Granted: process pid was woken and has not run yet (the deadlock watch
+// asks; see Granter).
+func (c *cond) Granted(pid int) bool {
+	return c.c != nil && c.c.Granted(pid)
+}
+
 // Release unmaps the parent's copy at the end of the run.
 func (c *cond) Release() {
 	if c.c != nil {

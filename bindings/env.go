@@ -136,6 +136,13 @@ func (f DeclFile) Owns(p *Process) bool {
 // dies holding them (a lock in shared memory).
 type Recoverer interface{ Recover(pid int) }
 
+// Granter is implemented by objects that hand what a sleeper waits for
+// straight to it (a FIFO semaphore, mutex, condition variable, barrier):
+// Granted(pid) says that process pid was woken and has not run yet, though
+// its status slot still says it waits. The deadlock watch asks before it
+// calls a standstill a deadlock.
+type Granter interface{ Granted(pid int) bool }
+
 // ExitObserver is implemented by objects that must know when a process of
 // the run has exited (a direct-link inbox releases receivers waiting on it).
 type ExitObserver interface{ ProcessExited(p *Process) }

@@ -67,6 +67,12 @@ func (m *mutex) Recover(pid int) {
 	}
 }
 
+// Granted: process pid was woken and has not run yet (the deadlock watch
+// asks; see Granter).
+func (m *mutex) Granted(pid int) bool {
+	return m.m != nil && m.m.Granted(pid)
+}
+
 // Release unmaps the parent's copy at the end of the run.
 func (m *mutex) Release() {
 	if m.m != nil {

@@ -69,6 +69,12 @@ func (s *semaphore) Recover(pid int) {
 	}
 }
 
+// Granted: process pid was woken and has not run yet (the deadlock watch
+// asks; see Granter).
+func (s *semaphore) Granted(pid int) bool {
+	return s.s != nil && s.s.Granted(pid)
+}
+
 // Release unmaps the parent's copy at the end of the run.
 func (s *semaphore) Release() {
 	if s.s != nil {

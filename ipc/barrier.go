@@ -243,3 +243,20 @@ func (b *Barrier) Recover(pid int) bool {
 func (b *Barrier) Close() error {
 	return b.obj.close(func() { FutexWake(b.state, math.MaxInt32) })
 }
+
+// Granted reports whether process pid, which says it waits in the barrier,
+// has in fact been released: it is not among the arrivals of the current
+// phase, so its phase ended and it is about to run. The deadlock watch asks.
+func (b *Barrier) Granted(pid int) bool {
+	if pid <= 0 || b.obj.enter("granted") != nil {
+		return false
+	}
+	defer b.obj.exit()
+	st := load32(b.state)
+	for i := 0; i < int(st&0xffff) && i < b.n; i++ {
+		if load32(b.pid(i)) == uint32(pid) {
+			return false
+		}
+	}
+	return true
+}

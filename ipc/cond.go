@@ -199,3 +199,15 @@ func (c *Cond) Recover(pid int) {
 // Close unmaps the condition variable in this process. Goroutines of this
 // process waiting in it are released with an error (holding the mutex).
 func (c *Cond) Close() error { return c.obj.close(c.wl.wakeAll) }
+
+// Granted reports whether process pid was woken by a grant it has not yet
+// acted on (it is about to run, though its status still says it waits).
+// The deadlock watch asks, so that a process woken on a busy machine and
+// not yet scheduled is not taken for a deadlocked one.
+func (c *Cond) Granted(pid int) bool {
+	if pid <= 0 || c.obj.enter("granted") != nil {
+		return false
+	}
+	defer c.obj.exit()
+	return c.wl.granted(uint32(pid))
+}

@@ -285,3 +285,15 @@ func (m *Mutex) recover(pid uint32) bool {
 func (m *Mutex) Close() error {
 	return m.obj.close(m.wl.wakeAll)
 }
+
+// Granted reports whether process pid was woken by a grant it has not yet
+// acted on (it is about to run, though its status still says it waits).
+// The deadlock watch asks, so that a process woken on a busy machine and
+// not yet scheduled is not taken for a deadlocked one.
+func (m *Mutex) Granted(pid int) bool {
+	if pid <= 0 || m.obj.enter("granted") != nil {
+		return false
+	}
+	defer m.obj.exit()
+	return m.wl.granted(uint32(pid))
+}

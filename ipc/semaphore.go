@@ -224,3 +224,15 @@ func (s *Semaphore) Recover(pid int) {
 func (s *Semaphore) Close() error {
 	return s.obj.close(s.wl.wakeAll)
 }
+
+// Granted reports whether process pid was woken by a grant it has not yet
+// acted on (it is about to run, though its status still says it waits).
+// The deadlock watch asks, so that a process woken on a busy machine and
+// not yet scheduled is not taken for a deadlocked one.
+func (s *Semaphore) Granted(pid int) bool {
+	if pid <= 0 || s.obj.enter("granted") != nil {
+		return false
+	}
+	defer s.obj.exit()
+	return s.wl.granted(uint32(pid))
+}

@@ -195,6 +195,19 @@ func (w *waitlist) dropPid(pid uint32) (granted int) {
 	return granted
 }
 
+// granted reports whether process pid has a slot that was granted and not
+// yet taken: it has been woken and will run (read without the lock, for
+// the deadlock watch).
+func (w *waitlist) granted(pid uint32) bool {
+	for i := range w.slots {
+		s := &w.slots[i]
+		if st := s.state.Load(); (st == slotGranted || st == slotGrantedBad) && s.pid.Load() == pid {
+			return true
+		}
+	}
+	return false
+}
+
 // pidOf is the pid of slot i's sleeper.
 func (w *waitlist) pidOf(i int) uint32 { return w.slots[i].pid.Load() }
 

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ipcscript/ipcscript/bindings"
 	"github.com/ipcscript/ipcscript/ipc"
 )
 
@@ -38,7 +39,7 @@ func (w *deadlockWatch) check() string {
 			return "" // an external program: we cannot see what it waits on
 		}
 		s := sup.status.Slot(c.p.Slot)
-		if loadU32(&s.State) != ipc.StateBlocked || loadU32(&s.Deadline) != 0 || (loadU32(&s.Op) != ipc.OpProcWait && !sup.onlyRunCanEnd(loadI32(&s.Object))) {
+		if loadU32(&s.State) != ipc.StateBlocked || loadU32(&s.Deadline) != 0 || (loadU32(&s.Op) != ipc.OpProcWait && !sup.onlyRunCanEnd(loadI32(&s.Object))) || sup.released(c, s) {
 			w.still = 0
 			return ""
 		}
@@ -58,6 +59,30 @@ func (w *deadlockWatch) check() string {
 		return ""
 	}
 	return describeDeadlock(sup, blocked)
+}
+
+// released reports whether c, whose slot says it waits, has in fact been
+// released and not yet run: a FIFO object handed it what it waited for, or
+// the process it waits for (ipc.wait) has ended. On a busy machine a woken
+// process can wait a long time for a CPU; that is not a deadlock.
+func (sup *supervisor) released(c *child, s *ipc.WaitStatus) bool {
+	if loadU32(&s.Op) == ipc.OpProcWait {
+		peer := int(loadI32(&s.Peer))
+		for _, pc := range sup.children {
+			if pc.p.Pid == peer && pc.p.Pid != 0 {
+				ended, _, _, _ := sup.status.Ended(pc.p.Slot)
+				return ended
+			}
+		}
+		return false
+	}
+	id := loadI32(&s.Object)
+	if env := sup.s.env; id >= 0 && int(id) < len(env.Decls) {
+		if g, ok := env.Decls[id].Object.(bindings.Granter); ok {
+			return g.Granted(c.p.Pid)
+		}
+	}
+	return false
 }
 
 // onlyRunCanEnd reports whether a wait on the object with this id can only
