@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
@@ -345,7 +346,7 @@ func (s *stream) writeWithin(L *lua.LState, b []byte, o ipc.WaitOpts) (int, erro
 			entered = true
 			s.slot.Enter(ipc.OpWrite, s.obj, -1, true)
 		}
-		if err := pollFd(fd, unix.POLLOUT, int((left+time.Millisecond-1)/time.Millisecond)); err != nil && err != ipc.ErrTimeout {
+		if err := ipc.PollFd(fd, unix.POLLOUT, ipc.WaitOpts{Timeout: left}); err != nil && err != ipc.ErrTimeout {
 			s.slot.Leave()
 			L.RaiseError("%s: write: %v", s.what, err)
 		}
