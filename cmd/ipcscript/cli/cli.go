@@ -102,7 +102,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 by pipes, mailboxes, message queues, semaphores, shared memory and sockets.
 'ipcscript file.lua' is short for 'ipcscript run file.lua'.`,
 		Example: `  ipcscript scripts/pipeline.lua
-  ipcscript run --timeout 5s scripts/fanout.lua -- 8
+  ipcscript run --timeout 1m scripts/fanout.lua -- 8
   ipcscript --json scripts/pipeline.lua > report.json
   ipcscript check scripts/pipeline.lua
   ipcscript test -o junit exercises/ > results.xml
@@ -142,7 +142,7 @@ its processes, and the run ends when every process has exited. Each
 process's output lines are prefixed with [name]. On failure, a summary on
 stderr says which process failed and why, with a Lua traceback (-v: all of it).`,
 		Example: `  ipcscript run scripts/pipeline.lua
-  ipcscript run --timeout 5s scripts/fanout.lua -- 8
+  ipcscript run --timeout 1m scripts/fanout.lua -- 8
   ipcscript run --json scripts/pipeline.lua > report.json`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: completeLua,
