@@ -2,6 +2,7 @@ package bindings
 
 import (
 	"fmt"
+	"os"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -20,8 +21,6 @@ type barrier struct {
 	b *ipc.Barrier // nil while checking
 }
 
-func init() { registerKind(openBarrier) }
-
 func openBarrier(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, barrierClass, map[string]lua.LGFunction{
 		"wait": barrierWait,
@@ -39,21 +38,9 @@ func (e *Env) luaBarrier(L *lua.LState) int {
 	if n < 1 || n > ipc.MaxBarrierParties {
 		L.RaiseError("%s: party count %d must be between 1 and %d", b.what, n, ipc.MaxBarrierParties)
 	}
-	var err error
-	switch e.Mode {
-	case ModeParent:
-		if b.b, err = ipc.NewBarrier(name, n); err == nil {
-			d.AddFile("mem", b.b.File(), "")
-		}
-	case ModeChild:
-		b.b, err = ipc.OpenBarrier(d.File("mem"), name)
-	}
-	if err != nil {
-		L.RaiseError("%s", err.Error())
-	}
-	if b.b != nil {
-		b.b.SetStatus(e.Slot, int32(d.Index))
-	}
+	makeInMemfd(L, e, d, &b.b,
+		func() (*ipc.Barrier, error) { return ipc.NewBarrier(name, n) },
+		func(f *os.File) (*ipc.Barrier, error) { return ipc.OpenBarrier(f, name) })
 	L.Push(newUserData(L, barrierClass, b))
 	return 1
 }

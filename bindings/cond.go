@@ -1,6 +1,8 @@
 package bindings
 
 import (
+	"os"
+
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
@@ -22,8 +24,6 @@ type cond struct {
 	c *ipc.Cond // nil while checking
 }
 
-func init() { registerKind(openCond) }
-
 func openCond(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, condClass, map[string]lua.LGFunction{
 		"wait":      condWait,
@@ -39,21 +39,9 @@ func (e *Env) luaCond(L *lua.LState) int {
 	d := e.declareObject(L, "cond", name, "")
 	c := &cond{kobject: kobject{decl: d, what: d.Describe()}}
 	d.Object = c
-	var err error
-	switch e.Mode {
-	case ModeParent:
-		if c.c, err = ipc.NewCond(name); err == nil {
-			d.AddFile("mem", c.c.File(), "")
-		}
-	case ModeChild:
-		c.c, err = ipc.OpenCond(d.File("mem"), name)
-	}
-	if err != nil {
-		L.RaiseError("%s", err.Error())
-	}
-	if c.c != nil {
-		c.c.SetStatus(e.Slot, int32(d.Index))
-	}
+	makeInMemfd(L, e, d, &c.c,
+		func() (*ipc.Cond, error) { return ipc.NewCond(name) },
+		func(f *os.File) (*ipc.Cond, error) { return ipc.OpenCond(f, name) })
 	L.Push(newUserData(L, condClass, c))
 	return 1
 }

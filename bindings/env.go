@@ -18,19 +18,10 @@ import (
 	"github.com/ipcscript/ipcscript/trace"
 )
 
-// Mode says what declarations do in this Lua state.
-type Mode int
-
-const (
-	ModeParent Mode = iota // create kernel objects; ipc.run launches processes
-	ModeChild              // bind to inherited objects; ipc.run runs this process's body
-	ModeCheck              // record declarations only; create nothing, launch nothing
-)
-
 // Env is the state a Lua state's `ipc` module works on. The runtime creates
 // one per Lua state, fills the hooks, and reads Decls back.
 type Env struct {
-	Mode   Mode
+	Host   Host     // what declarations do: create, bind to inherited, or only record
 	Script string   // the script's file name, for messages
 	Args   []string // script arguments (the Lua `arg` table)
 
@@ -74,7 +65,6 @@ type Env struct {
 
 	ranRun  bool // ipc.run was called
 	running bool // a process body (or the code after ipc.run) is running
-	next    int  // child: index of the next declaration to bind
 }
 
 // RunOptions are ipc.run's options.
@@ -195,9 +185,9 @@ type ManifestDecl struct {
 	FDs  map[string]int // role -> descriptor number in this child
 }
 
-// Declare records a declaration made at the current script line. In a child
-// it checks the declaration against the parent's and attaches the inherited
-// descriptors. It raises a Lua error for a declaration inside a process body
+// Declare records a declaration made at the current script line and tells
+// the host (a child's checks it against the parent's and attaches the
+// inherited descriptors). It raises a Lua error for a declaration inside a process body
 // or one that differs from the parent's.
 func (e *Env) Declare(L *lua.LState, kind, name, spec string) *Decl {
 	line := where(L)
@@ -208,22 +198,7 @@ func (e *Env) Declare(L *lua.LState, kind, name, spec string) *Decl {
 		L.RaiseError("%s %q: objects and processes are declared at the top level, before ipc.run(), not inside a process body", kind, name)
 	}
 	d := &Decl{Index: len(e.Decls), Kind: kind, Name: name, Line: line, Spec: spec, Trace: e.Trace}
-	if e.Mode == ModeChild {
-		m := e.Manifest
-		if e.next >= len(m.Decls) {
-			L.RaiseError("declarations differ between the parent and process %q: %s %q at %s was not declared by the parent (it declared %d objects and processes)",
-				m.Self, kind, name, line, len(m.Decls))
-		}
-		p := m.Decls[e.next]
-		if p.Kind != kind || p.Name != name || p.Spec != spec {
-			L.RaiseError("declarations differ between the parent and process %q: declaration %d is %s at %s in the parent but %s at %s here; declarations must be the same in every run of the script",
-				m.Self, e.next+1, describe(p.Kind, p.Name, p.Spec), p.Line, describe(kind, name, spec), line)
-		}
-		for role, fd := range p.FDs {
-			d.Files = append(d.Files, DeclFile{Role: role, File: os.NewFile(uintptr(fd), fmt.Sprintf("%s %q %s", kind, name, role))})
-		}
-		e.next++
-	}
+	e.Host.Declared(L, d)
 	e.Decls = append(e.Decls, d)
 	return d
 }
@@ -301,10 +276,8 @@ func (e *Env) Process(name string) *Process {
 // CheckComplete is called by a child when it reaches ipc.run: every
 // declaration of the parent must have been made here too.
 func (e *Env) CheckComplete() error {
-	if m := e.Manifest; e.Mode == ModeChild && e.next != len(m.Decls) {
-		p := m.Decls[e.next]
-		return fmt.Errorf("declarations differ between the parent and process %q: the parent declared %s at %s, which this process never declared before ipc.run()",
-			m.Self, describe(p.Kind, p.Name, p.Spec), p.Line)
+	if h, ok := e.Host.(*childHost); ok {
+		return h.complete()
 	}
 	return nil
 }
@@ -322,23 +295,13 @@ func where(L *lua.LState) string {
 
 // RunDir returns the run's private directory (mode 0700), where named
 // objects (FIFOs, unix sockets) live: created on first use in the parent,
-// opened from the manifest in a child. Check mode has none.
+// opened from the manifest in a child (Host.RunDir). A check has none.
 func (e *Env) RunDir() (*ipc.RunDir, error) {
 	if e.runDir != nil {
 		return e.runDir, nil
 	}
 	var err error
-	switch e.Mode {
-	case ModeParent:
-		e.runDir, err = ipc.NewRunDir()
-	case ModeChild:
-		if e.Manifest.RunDir == "" {
-			return nil, fmt.Errorf("the parent created no run directory")
-		}
-		e.runDir, err = ipc.OpenRunDir(e.Manifest.RunDir)
-	default:
-		return nil, fmt.Errorf("no run directory while checking a script")
-	}
+	e.runDir, err = e.Host.RunDir()
 	return e.runDir, err
 }
 
@@ -352,7 +315,7 @@ func (e *Env) RunDirPath() string {
 
 // RemoveRunDir removes the run directory (parent, at the end of the run).
 func (e *Env) RemoveRunDir() error {
-	if e.runDir == nil || e.Mode != ModeParent {
+	if e.runDir == nil || e.Host.Role() != RoleParent {
 		return nil
 	}
 	err := e.runDir.Remove()
@@ -388,14 +351,8 @@ func (e *Env) AddImplicit(kind, name string) *Decl {
 // ImplicitDecl finds an implicit object by kind and name. In a child it is
 // built from the manifest on first use; nil when there is none.
 func (e *Env) ImplicitDecl(kind, name string) *Decl {
-	if e.Mode == ModeChild && e.Implicit == nil {
-		for i, md := range e.Manifest.Implicit {
-			d := &Decl{Index: -1 - i, Kind: md.Kind, Name: md.Name, Line: "(implicit)"}
-			for role, fd := range md.FDs {
-				d.Files = append(d.Files, DeclFile{Role: role, File: os.NewFile(uintptr(fd), fmt.Sprintf("%s %q %s", md.Kind, md.Name, role))})
-			}
-			e.Implicit = append(e.Implicit, d)
-		}
+	if h, ok := e.Host.(*childHost); ok && e.Implicit == nil {
+		e.Implicit = h.implicit()
 	}
 	for _, d := range e.Implicit {
 		if d.Kind == kind && d.Name == name {

@@ -42,8 +42,6 @@ type fifoStream struct {
 	st *ipc.Stream
 }
 
-func init() { registerKind(openFifo) }
-
 func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, fifoClass, map[string]lua.LGFunction{
 		"open": fifoOpen,
@@ -70,27 +68,36 @@ func (e *Env) luaFifo(L *lua.LState) int {
 	d := e.declareObject(L, "fifo", name, spec)
 	f := &fifo{kobject: kobject{decl: d, what: d.Describe()}, path: given, slot: e.Slot}
 	d.Object = f
-	if e.Mode == ModeCheck {
-		L.Push(newUserData(L, fifoClass, f))
-		return 1
+	// No descriptor travels: every process finds the FIFO by its path.
+	locate := func() error {
+		f.path = given
+		if f.path == "" {
+			var err error
+			if f.path, err = e.runDirPath(name); err != nil {
+				return fmt.Errorf("%s: %w", f.what, err)
+			}
+		}
+		return nil
 	}
-	path := given
-	if path == "" {
-		var err error
-		if path, err = e.runDirPath(name); err != nil {
-			L.RaiseError("%s: %v", f.what, err)
-		}
-	}
-	f.f, f.path = ipc.FifoAt(name, path), path
-	f.f.SetStatus(e.Slot, int32(d.Index))
-	if e.Mode == ModeParent {
-		if err := ipc.MakeFifo(path); err != nil {
-			L.RaiseError("%s: create: %v", f.what, err)
-		}
-		f.created = true
-		if given != "" {
-			e.recordPath(L, f.what, path)
-		}
+	made := e.Make(L, d, MakerFuncs{
+		CreateFn: func(*Decl) error {
+			if err := locate(); err != nil {
+				return err
+			}
+			if err := ipc.MakeFifo(f.path); err != nil {
+				return fmt.Errorf("%s: create: %w", f.what, err)
+			}
+			f.created = true
+			if given != "" {
+				e.recordPath(L, f.what, f.path)
+			}
+			return nil
+		},
+		OpenFn: func(*Decl) error { return locate() },
+	})
+	if made {
+		f.f = ipc.FifoAt(name, f.path)
+		f.f.SetStatus(e.Slot, int32(d.Index))
 	}
 	L.Push(newUserData(L, fifoClass, f))
 	return 1

@@ -118,7 +118,7 @@ func (m *messenger) openInbox(L *lua.LState, what, owner string, p *Process) *in
 	if ib := m.inboxes[owner]; ib != nil && ib.q != nil {
 		return ib
 	}
-	if m.env.Mode != ModeChild {
+	if m.env.Host.Role() != RoleChild {
 		L.RaiseError("%s: inbox of %q: no inboxes exist (ipc.run() has not launched any process)", what, owner)
 	}
 	d := m.env.ImplicitDecl(inboxKind, owner)

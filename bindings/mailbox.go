@@ -94,25 +94,26 @@ func (m *messenger) luaMailbox(L *lua.LState) int {
 	b.sendWhat, b.recvWhat, b.closeWhat, b.selectWhat = b.what+": send", b.what+": receive", b.what+": close", b.what+": select"
 	d.Object = b
 	m.mailboxes[name] = b
-	switch m.env.Mode {
-	case ModeParent:
-		q, err := ipc.NewQueue(ipc.QueueConfig{Name: b.what, Capacity: capacity})
-		if err != nil {
-			L.RaiseError("%v", err)
-		}
-		b.q = q
-		d.AddFile("mem", q.File(), "")
-	case ModeChild:
-		f := d.File("mem")
-		if f == nil {
-			L.RaiseError("%s: this process did not inherit it", b.what)
-		}
-		q, err := ipc.OpenQueue(f, ipc.QueueConfig{Name: b.what})
-		if err != nil {
-			L.RaiseError("%v", err)
-		}
-		b.q = q
-	}
+	m.env.Make(L, d, MakerFuncs{
+		CreateFn: func(d *Decl) error {
+			q, err := ipc.NewQueue(ipc.QueueConfig{Name: b.what, Capacity: capacity})
+			if err != nil {
+				return err
+			}
+			b.q = q
+			d.AddFile("mem", q.File(), "")
+			return nil
+		},
+		OpenFn: func(d *Decl) error {
+			f := d.File("mem")
+			if f == nil {
+				return fmt.Errorf("%s: this process did not inherit it", b.what)
+			}
+			q, err := ipc.OpenQueue(f, ipc.QueueConfig{Name: b.what})
+			b.q = q
+			return err
+		},
+	})
 	L.Push(b.userData(L))
 	return 1
 }

@@ -13,7 +13,7 @@ import (
 func parentState(t testing.TB, script string) (*lua.LState, *Env) {
 	t.Helper()
 	L := lua.NewState()
-	env := &Env{Mode: ModeParent, Script: "test.lua"}
+	env := &Env{Host: ParentHost(), Script: "test.lua"}
 	Preload(L, env)
 	if err := L.DoString(script); err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestMessageErrors(t *testing.T) {
 func TestMessageTopLevel(t *testing.T) {
 	L := lua.NewState()
 	defer L.Close()
-	env := &Env{Mode: ModeParent, Script: "test.lua"}
+	env := &Env{Host: ParentHost(), Script: "test.lua"}
 	Preload(L, env)
 	err := L.DoString(`local ipc = require("ipc"); local b = ipc.mailbox("x"); b:send(1)`)
 	if err == nil || !strings.Contains(err.Error(), "not at the top level (top-level code runs in every process)") {

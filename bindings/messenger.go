@@ -40,8 +40,6 @@ const (
 	outsideSlot = -2
 )
 
-func init() { registerKind(openMessaging) }
-
 // messenger is one Lua state's message passing: its inbox, the inboxes it
 // sends to, the codec and the buffers every send and receive reuse.
 type messenger struct {
@@ -88,7 +86,7 @@ func openMessaging(L *lua.LState, mod *lua.LTable, env *Env) {
 		ud.Value = m
 		reg.RawSetString(messengerKey, ud)
 	}
-	if env.Mode == ModeParent && !m.hooked {
+	if env.Host.Role() == RoleParent && !m.hooked {
 		m.hooked = true
 		env.BeforeLaunch = append(env.BeforeLaunch, m.createInboxes)
 	}
@@ -113,7 +111,7 @@ func (m *messenger) mustRun(L *lua.LState, what string) {
 
 // afterRun is true in the supervisor once ipc.run() has returned: every
 // process has exited, so a wait could never end.
-func (m *messenger) afterRun() bool { return m.env.Mode == ModeParent }
+func (m *messenger) afterRun() bool { return m.env.Host.Role() == RoleParent }
 
 // selfSlot is this process's index in message headers.
 func (m *messenger) selfSlot() int32 {

@@ -17,9 +17,8 @@ func Preload(L *lua.LState, env *Env) {
 	})
 }
 
-// newModule builds the ipc table. Each object kind adds its functions and
-// registers its userdata type: process and pipe first, then the kinds that
-// registered themselves from init(), in file-name order.
+// newModule builds the ipc table: each entry of kinds adds its functions
+// and registers its userdata types.
 func newModule(L *lua.LState, env *Env) *lua.LTable {
 	mod := L.NewTable()
 	for _, k := range []struct{ name, value string }{
@@ -27,22 +26,30 @@ func newModule(L *lua.LState, env *Env) *lua.LTable {
 	} {
 		mod.RawSetString(k.name, lua.LString(k.value))
 	}
-	openProcess(L, mod, env) // process, run, self, sleep, now, log, expect
-	openPipe(L, mod, env)    // pipe
-	for _, open := range extraKinds {
+	for _, open := range kinds {
 		open(L, mod, env)
 	}
 	strictModule(L, mod) // ipc.mailbx: did you mean ipc.mailbox?
 	return mod
 }
 
-// extraKinds are the object kinds added by other files of this package
-// (messages, mailboxes, kernel objects, select), in registration order.
-var extraKinds []func(L *lua.LState, mod *lua.LTable, env *Env)
-
-// registerKind adds an object kind to the module; call it from init().
-func registerKind(open func(L *lua.LState, mod *lua.LTable, env *Env)) {
-	extraKinds = append(extraKinds, open)
+// kinds opens the module's functions and object kinds, in this order (as
+// gopher-lua's linit.go lists its libraries). A new kind is one file with
+// its open function, plus a line here.
+var kinds = []func(L *lua.LState, mod *lua.LTable, env *Env){
+	openProcess,   // process, run, self, sleep, now, log, expect (process.go)
+	openPipe,      // pipe (pipe.go)
+	openMessaging, // send, receive, link, inbox, mailbox, select (messenger.go)
+	openMonitor,   // wait, monitor (monitor.go)
+	openFifo,      // fifo (fifo.go)
+	openMqueue,    // mqueue (mqueue.go)
+	openSemaphore, // semaphore (semaphore.go)
+	openMutex,     // mutex (mutex.go)
+	openCond,      // cond (cond.go)
+	openBarrier,   // barrier (barrier.go)
+	openShm,       // shm (shm.go)
+	openShared,    // shared (shared.go)
+	openSocket,    // listen, connect (socket.go)
 }
 
 // Outcome converts an ipc error into the Lua convention: expected outcomes

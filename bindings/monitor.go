@@ -17,8 +17,6 @@ import (
 // SetEnded: exit code, signal, error message, and a futex word to wake
 // waiters); nothing is asked of the supervisor at run time.
 
-func init() { registerKind(openMonitor) }
-
 func openMonitor(L *lua.LState, mod *lua.LTable, env *Env) {
 	L.SetFuncs(mod, map[string]lua.LGFunction{
 		"wait":    env.luaWait,
@@ -29,7 +27,7 @@ func openMonitor(L *lua.LState, mod *lua.LTable, env *Env) {
 // endTarget finds the process name names, in a process body.
 func (e *Env) endTarget(L *lua.LState, what string) *Process {
 	name := L.CheckString(1)
-	if e.Mode != ModeChild || e.Status == nil {
+	if e.Host.Role() != RoleChild || e.Status == nil {
 		L.RaiseError("%s(%q): only in a process body (after ipc.run() the report holds every process's status)", what, name)
 	}
 	p := e.Process(name)

@@ -26,8 +26,6 @@ type mqueue struct {
 	public bool
 }
 
-func init() { registerKind(openMqueue) }
-
 func openMqueue(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, mqueueClass, map[string]lua.LGFunction{
 		"send":    mqueueSend,
@@ -53,21 +51,18 @@ func (e *Env) luaMqueue(L *lua.LState) int {
 	if err := ipc.CheckMqueueLimits(name, capacity, msgsize); err != nil {
 		L.RaiseError("%s", err.Error())
 	}
-	var err error
-	switch e.Mode {
-	case ModeParent:
-		err = q.create(e, name, capacity, msgsize)
-	case ModeChild:
-		kname := ""
-		if public {
-			kname = ipc.MqueueKernelName(e.Manifest.RunID, name)
-		}
-		q.q, err = ipc.OpenMqueue(d.File("q"), name, kname)
-	}
-	if err != nil {
-		L.RaiseError("%s", err.Error())
-	}
-	if q.q != nil {
+	made := e.Make(L, d, MakerFuncs{
+		CreateFn: func(*Decl) error { return q.create(e, name, capacity, msgsize) },
+		OpenFn: func(d *Decl) (err error) {
+			kname := ""
+			if public {
+				kname = ipc.MqueueKernelName(e.Manifest.RunID, name)
+			}
+			q.q, err = ipc.OpenMqueue(d.File("q"), name, kname)
+			return err
+		},
+	})
+	if made {
 		q.q.SetStatus(e.Slot, int32(d.Index))
 	}
 	L.Push(newUserData(L, mqueueClass, q))

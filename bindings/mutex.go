@@ -1,6 +1,8 @@
 package bindings
 
 import (
+	"os"
+
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
@@ -23,8 +25,6 @@ type mutex struct {
 	m *ipc.Mutex // nil while checking
 }
 
-func init() { registerKind(openMutex) }
-
 func openMutex(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, mutexClass, map[string]lua.LGFunction{
 		"lock":   mutexLock,
@@ -40,21 +40,9 @@ func (e *Env) luaMutex(L *lua.LState) int {
 	d := e.declareObject(L, "mutex", name, "")
 	m := &mutex{kobject: kobject{decl: d, what: d.Describe()}}
 	d.Object = m
-	var err error
-	switch e.Mode {
-	case ModeParent:
-		if m.m, err = ipc.NewMutex(name); err == nil {
-			d.AddFile("mem", m.m.File(), "")
-		}
-	case ModeChild:
-		m.m, err = ipc.OpenMutex(d.File("mem"), name)
-	}
-	if err != nil {
-		L.RaiseError("%s", err.Error())
-	}
-	if m.m != nil {
-		m.m.SetStatus(e.Slot, int32(d.Index))
-	}
+	makeInMemfd(L, e, d, &m.m,
+		func() (*ipc.Mutex, error) { return ipc.NewMutex(name) },
+		func(f *os.File) (*ipc.Mutex, error) { return ipc.OpenMutex(f, name) })
 	L.Push(newUserData(L, mutexClass, m))
 	return 1
 }

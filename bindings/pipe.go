@@ -77,35 +77,41 @@ func (e *Env) luaPipe(L *lua.LState) int {
 	p.tdecl = d
 	p.slot = e.Slot
 	d.Object = p
-	switch e.Mode {
-	case ModeParent:
-		r, w, err := os.Pipe()
-		if err != nil {
-			L.RaiseError("%s: %v", p.what, err)
-		}
-		d.AddFile("r", r, to)
-		d.AddFile("w", w, from)
-		// The parent never uses a pipe: it only hands the ends over.
-		p.beforeRead = func() { L.RaiseError("%s: pipes are used inside process bodies, not by the supervisor", p.what) }
-		p.beforeWrite = p.beforeRead
-	case ModeChild:
-		p.r, p.w = d.File("r"), d.File("w")
-		if from != "" {
-			p.readPeer = func() int32 { return e.pidOf(from) }
-		}
-		p.beforeRead = func() {
-			if p.w != nil {
-				p.w.Close()
-				p.w = nil
+	e.Make(L, d, MakerFuncs{
+		CreateFn: func(d *Decl) error {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.what, err)
 			}
-		}
-		p.beforeWrite = func() {
-			if p.r != nil {
-				p.r.Close()
-				p.r = nil
+			d.AddFile("r", r, to)
+			d.AddFile("w", w, from)
+			// The parent never uses a pipe: it only hands the ends over.
+			p.beforeRead = func() { L.RaiseError("%s: pipes are used inside process bodies, not by the supervisor", p.what) }
+			p.beforeWrite = p.beforeRead
+			return nil
+		},
+		OpenFn: func(d *Decl) error {
+			p.r, p.w = d.File("r"), d.File("w")
+			if from != "" {
+				p.readPeer = func() int32 { return e.pidOf(from) }
 			}
-		}
-	}
+			// The first read closes the write end this process holds, the
+			// first write the read end, so EOF and hang-ups work.
+			p.beforeRead = func() {
+				if p.w != nil {
+					p.w.Close()
+					p.w = nil
+				}
+			}
+			p.beforeWrite = func() {
+				if p.r != nil {
+					p.r.Close()
+					p.r = nil
+				}
+			}
+			return nil
+		},
+	})
 	L.Push(newUserData(L, pipeClass, p))
 	return 1
 }

@@ -145,7 +145,7 @@ func (e *Env) luaProcess(L *lua.LState) int {
 		p := &Process{Name: inst, Group: name, Index: i, Count: count, Slot: len(e.Procs), Decl: d,
 			Fn: fn, Args: args, Exec: exec, Stdin: stdin, Stdout: stdout, Stderr: stderr}
 		e.Procs = append(e.Procs, p)
-		if e.Mode == ModeChild && inst == e.Manifest.Self {
+		if e.Host.Role() == RoleChild && inst == e.Manifest.Self {
 			e.Self = p
 		}
 	}
@@ -171,7 +171,7 @@ type wirable interface{ wireDecl() *Decl }
 
 // ipc.run([opts]) -> report   (in a child: runs the body, never returns)
 func (e *Env) luaRun(L *lua.LState) int {
-	if e.running && e.Mode != ModeChild {
+	if e.running && e.Host.Role() != RoleChild {
 		L.RaiseError("ipc.run() is called once, at the top level")
 	}
 	t := optTable(L, 1)

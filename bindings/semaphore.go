@@ -2,6 +2,7 @@ package bindings
 
 import (
 	"fmt"
+	"os"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -18,8 +19,6 @@ type semaphore struct {
 	kobject
 	s *ipc.Semaphore // nil while checking
 }
-
-func init() { registerKind(openSemaphore) }
 
 func openSemaphore(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, semaphoreClass, map[string]lua.LGFunction{
@@ -41,21 +40,9 @@ func (e *Env) luaSemaphore(L *lua.LState) int {
 	if initial < 0 || initial > ipc.SemMax { // in every mode: the same error everywhere
 		L.RaiseError("%s: initial value %d must be between 0 and %d", s.what, initial, ipc.SemMax)
 	}
-	var err error
-	switch e.Mode {
-	case ModeParent:
-		if s.s, err = ipc.NewSemaphore(name, initial); err == nil {
-			d.AddFile("mem", s.s.File(), "")
-		}
-	case ModeChild:
-		s.s, err = ipc.OpenSemaphore(d.File("mem"), name)
-	}
-	if err != nil {
-		L.RaiseError("%s", err.Error())
-	}
-	if s.s != nil {
-		s.s.SetStatus(e.Slot, int32(d.Index))
-	}
+	makeInMemfd(L, e, d, &s.s,
+		func() (*ipc.Semaphore, error) { return ipc.NewSemaphore(name, initial) },
+		func(f *os.File) (*ipc.Semaphore, error) { return ipc.OpenSemaphore(f, name) })
 	L.Push(newUserData(L, semaphoreClass, s))
 	return 1
 }

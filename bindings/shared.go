@@ -3,6 +3,7 @@ package bindings
 import (
 	"fmt"
 	"math"
+	"os"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -42,8 +43,6 @@ var sharedMethods = map[string]lua.LGFunction{
 	"read":   sharedRead,
 	"size":   sharedSize,
 }
-
-func init() { registerKind(openShared) }
 
 func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, sharedClass, sharedMethods, func(L *lua.LState, v any, key string) lua.LValue {
@@ -141,20 +140,11 @@ func (e *Env) luaShared(L *lua.LState) int {
 	d := e.declareObject(L, "shared", name, ipc.DescribeShared(laid))
 	s := &shared{kobject: kobject{decl: d, what: d.Describe()}}
 	d.Object = s
-	switch e.Mode {
-	case ModeParent:
-		if s.v, err = ipc.NewShared(name, fields); err == nil {
-			d.AddFile("mem", s.v.File(), "")
-		}
-	case ModeChild:
-		s.v, err = ipc.OpenShared(d.File("mem"), name, fields)
-	case ModeCheck:
-		// Nothing is created; a view with the layout alone answers field
-		// lookups with an error that says so.
-	}
-	if err != nil {
-		L.RaiseError("%s", err.Error())
-	}
+	// While checking nothing is made; a view with the layout alone answers
+	// field lookups with an error that says so.
+	e.Make(L, d, memfdMaker(d, &s.v,
+		func() (*ipc.Shared, error) { return ipc.NewShared(name, fields) },
+		func(f *os.File) (*ipc.Shared, error) { return ipc.OpenShared(f, name, fields) }))
 	L.Push(newUserData(L, sharedClass, s))
 	return 1
 }

@@ -3,6 +3,7 @@ package bindings
 import (
 	"fmt"
 	"math"
+	"os"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
@@ -31,8 +32,6 @@ type shm struct {
 
 const maxKeptRead = 1 << 20
 
-func init() { registerKind(openShm) }
-
 func openShm(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, shmClass, map[string]lua.LGFunction{
 		"read":  shmRead,
@@ -57,18 +56,9 @@ func (e *Env) luaShm(L *lua.LState) int {
 	if size <= 0 || size > ipc.MaxShmSize { // in every mode: the same error everywhere
 		L.RaiseError("%s: size %d must be between 1 and %d bytes", m.what, size, ipc.MaxShmSize)
 	}
-	var err error
-	switch e.Mode {
-	case ModeParent:
-		if m.m, err = ipc.NewShm(name, size); err == nil {
-			d.AddFile("mem", m.m.File(), "")
-		}
-	case ModeChild:
-		m.m, err = ipc.OpenShm(d.File("mem"), name)
-	}
-	if err != nil {
-		L.RaiseError("%s", err.Error())
-	}
+	e.Make(L, d, memfdMaker(d, &m.m,
+		func() (*ipc.Shm, error) { return ipc.NewShm(name, size) },
+		func(f *os.File) (*ipc.Shm, error) { return ipc.OpenShm(f, name) }))
 	L.Push(newUserData(L, shmClass, m))
 	return 1
 }

@@ -55,8 +55,6 @@ type conn struct {
 	out, in  ipc.Message
 }
 
-func init() { registerKind(openSocket) }
-
 func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, listenerClass, map[string]lua.LGFunction{
 		"accept":   listenerAccept,
@@ -122,35 +120,35 @@ func (e *Env) luaListen(L *lua.LState) int {
 	d := e.Declare(L, "listener", address, "kind="+kind)
 	l := &listener{kobject: kobject{decl: d, what: fmt.Sprintf("%s listener %q", kind, address)}, kind: kind, env: e}
 	d.Object = l
-	var err error
-	switch e.Mode {
-	case ModeParent:
-		addr := address
-		if kind == "unix" {
-			if addr, err = e.unixPath(address); err != nil {
-				err = fmt.Errorf("%s: %w", l.what, err)
-				break
+	made := e.Make(L, d, MakerFuncs{
+		CreateFn: func(d *Decl) (err error) {
+			addr := address
+			if kind == "unix" {
+				if addr, err = e.unixPath(address); err != nil {
+					return fmt.Errorf("%s: %w", l.what, err)
+				}
 			}
-		}
-		if l.l, err = ipc.Listen(kind, addr); err == nil {
+			if l.l, err = ipc.Listen(kind, addr); err != nil {
+				return err // ipc's errors name the listener
+			}
 			d.AddFile("l", l.l.File(), "")
 			if kind == "unix" && addr == address {
 				e.recordPath(L, l.what, addr) // a path the script gave
 			}
-		}
-	case ModeChild:
-		l.l, err = ipc.OpenListener(d.File("l"), kind)
-		if err == nil && kind == "unix" {
-			var path string
-			if path, err = e.unixPath(address); err == nil {
+			return nil
+		},
+		OpenFn: func(d *Decl) (err error) {
+			if l.l, err = ipc.OpenListener(d.File("l"), kind); err != nil || kind != "unix" {
+				return err
+			}
+			path, err := e.unixPath(address)
+			if err == nil {
 				l.l.SetPath(path)
 			}
-		}
-	}
-	if err != nil {
-		L.RaiseError("%s", err.Error()) // ipc's errors name the listener
-	}
-	if l.l != nil {
+			return err
+		},
+	})
+	if made {
 		l.l.SetStatus(e.Slot, int32(d.Index))
 	}
 	L.Push(newUserData(L, listenerClass, l))

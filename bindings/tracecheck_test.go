@@ -34,7 +34,7 @@ func handTrace() *check.Trace {
 func TestTraceChecksFromLua(t *testing.T) {
 	L := lua.NewState()
 	defer L.Close()
-	env := &Env{Mode: ModeParent, Script: "x.lua"}
+	env := &Env{Host: ParentHost(), Script: "x.lua"}
 	Preload(L, env)
 	L.SetGlobal("tr", TraceValue(L, handTrace(), "/tmp/x.jsonl"))
 	err := L.DoString(`

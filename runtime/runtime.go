@@ -43,7 +43,7 @@ func RunString(ctx context.Context, name, src string, opts Options) (*Report, er
 	// What a killed run left behind (its run directory, its message queues)
 	// is removed first; only objects provably of a dead run are touched.
 	ipc.CleanStale()
-	s := newSession(name, src, opts, bindings.ModeParent)
+	s := newSession(name, src, opts, bindings.ParentHost())
 	defer s.close()
 	return s.runParent(ctx)
 }
@@ -68,7 +68,7 @@ func Check(path string, opts Options) (*Report, error) {
 	if bad != nil {
 		return bad, nil
 	}
-	s := newSession(path, string(src), opts, bindings.ModeCheck)
+	s := newSession(path, string(src), opts, bindings.CheckHost())
 	defer s.close()
 	rep := &Report{Script: path}
 	fn, err := s.L.Load(bytes.NewReader(src), path)
@@ -124,7 +124,7 @@ func (s *session) flushLua() {
 	s.luaStderr.Flush()
 }
 
-func newSession(name, src string, opts Options, mode bindings.Mode) *session {
+func newSession(name, src string, opts Options, host bindings.Host) *session {
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
 	}
@@ -148,7 +148,7 @@ func newSession(name, src string, opts Options, mode bindings.Mode) *session {
 	if opts.Sandbox.Enabled {
 		restrictLua(s.L, func() string { return s.env.RunDirPath() })
 	}
-	s.env = &bindings.Env{Mode: mode, Script: name, Args: opts.Args, MaxProcs: opts.MaxProcs}
+	s.env = &bindings.Env{Host: host, Script: name, Args: opts.Args, MaxProcs: opts.MaxProcs}
 	s.env.Log = s.logWriter(bindings.ParentName)
 	s.luaStdout = &prefixWriter{lw: s.stdout}
 	s.luaStderr = &prefixWriter{lw: s.stderr}
