@@ -200,6 +200,11 @@ func childReaper() {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
 	go func() {
 		s := <-sigs
+		// No fork may start from now on (os/exec holds ForkLock for
+		// reading while it forks): the Lua goroutine keeps running until
+		// the signal is raised again below, and a program it started
+		// after the last look would escape.
+		syscall.ForkLock.Lock()
 		endChildDescendants()
 		signal.Reset(s)
 		unix.Kill(os.Getpid(), s.(syscall.Signal))

@@ -37,13 +37,14 @@ func TestReliabilitySupervisorKill(t *testing.T) {
 	os.WriteFile(script, []byte(`local ipc = require("ipc")
 local f = ipc.fifo("f", {path = arg[1]})
 local q = ipc.mqueue("q")
-ipc.process("rel_victim_"..arg[2], {count = 3}, function() os.execute("setsid sleep 3600 &") ipc.sleep(3600) end)
+ipc.process("rel_victim_"..arg[2], {count = 3}, function() os.execute("setsid sleep "..arg[3].." &") ipc.sleep(3600) end)
 `), 0o644)
-	survivors, left := 0, 0
+	survivors, left, daemons := 0, 0, 0
 	for i := 0; i < n; i++ {
 		tag := fmt.Sprintf("%d_%d", os.Getpid(), i)
 		given := filepath.Join(dir, "given"+strconv.Itoa(i))
-		cmd := ipcscript(script, given, tag)
+		dur := strconv.Itoa(5000 + i) // the daemon's sleep: a marker of its own
+		cmd := ipcscript(script, given, tag, dur)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -60,11 +61,13 @@ ipc.process("rel_victim_"..arg[2], {count = 3}, function() os.execute("setsid sl
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		deadline = time.Now().Add(10 * time.Second)
-		for len(procsMatching(marker)) > 0 && time.Now().Before(deadline) {
+		for len(procsMatching(marker))+len(procsMatching("sleep "+dur)) > 0 && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		survivors += len(procsMatching(marker))
+		daemons += len(procsMatching("sleep " + dur))
 		killMatching(marker)
+		killMatching("sleep " + dur)
 		// the next run (any run) sweeps the killed run's leftovers
 		if out, err := ipcscript(writeScript(t, "noop.lua", "print('x')") + "/noop.lua").CombinedOutput(); err != nil {
 			t.Fatalf("the next run: %v\n%s", err, out)
@@ -73,7 +76,10 @@ ipc.process("rel_victim_"..arg[2], {count = 3}, function() os.execute("setsid sl
 			left++
 		}
 	}
-	t.Logf("supervisor SIGKILL x%d: %d surviving processes, %d of %d given FIFOs left (%.0f%% swept)", n, survivors, left, n, 100*float64(n-left)/float64(n))
+	t.Logf("supervisor SIGKILL x%d: %d surviving processes of the run, %d of %d setsid'd daemons escaped, %d of %d given FIFOs left (%.0f%% swept)", n, survivors, daemons, 3*n, left, n, 100*float64(n-left)/float64(n))
+	// A daemon started in the very moment the supervisor is killed can
+	// still escape (docs/RELIABILITY.md): counted and logged, not yet
+	// asserted.
 	if survivors != 0 || left != 0 {
 		t.Fatalf("%d survivors, %d FIFOs left", survivors, left)
 	}
