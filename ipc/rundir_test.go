@@ -156,7 +156,12 @@ func TestCleanStaleKilledRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !contains(removed, dir) {
-		t.Fatalf("CleanStale removed %q, not the killed run's %s", removed, dir)
+		// Any run on the machine calls CleanStale when it starts: another
+		// may have removed the dead run first (seen under tests/stress.sh).
+		if _, err := os.Lstat(dir); err == nil {
+			t.Fatalf("CleanStale removed %q, not the killed run's %s", removed, dir)
+		}
+		t.Logf("%s was removed by another run's CleanStale first", dir)
 	}
 	checkRunGone(t, dir, id)
 	if err := mqProbe(kname); err != unix.ENOENT {
