@@ -58,6 +58,17 @@ func (w *deadlockWatch) check() string {
 	if w.still < deadlockTicks {
 		return ""
 	}
+	// Standing still is not proof: a process woken from its wait says
+	// "blocked" in its slot until it runs, and on a saturated machine (or in
+	// a throttled cgroup) it can wait for a CPU longer than the ticks. The
+	// kernel knows: a woken thread is runnable. Only when no thread of any
+	// blocked process is runnable is the run deadlocked.
+	for _, c := range blocked {
+		if runnable(c.p.Pid) {
+			w.still = 0
+			return ""
+		}
+	}
 	return describeDeadlock(sup, blocked)
 }
 
