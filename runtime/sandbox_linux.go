@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"unsafe"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/bindings"
@@ -62,8 +61,10 @@ func sandboxGaps() []string {
 		gaps = append(gaps, fmt.Sprintf("Landlock ABI %d < 6: signals to processes outside the run are not blocked", abi))
 	}
 	gaps = append(gaps, "UDP is not restricted by the kernel (Landlock ABI < 10)")
-	if !seccomp.Supported() {
+	if !seccompSupported() {
 		gaps = append(gaps, "seccomp is not available: execve and process creation are refused in Lua only")
+	} else if len(seccompFilter) == 0 {
+		gaps = append(gaps, "no seccomp filter is built for "+goruntime.GOARCH+": execve and process creation are refused in Lua only")
 	}
 	gaps = append(gaps, "the top level (main) is restricted in Lua only: the supervisor must create the run's objects and start its processes")
 	if os.Getuid() == 0 {
@@ -105,37 +106,7 @@ func childSandbox(manifest string) error {
 			return fmt.Errorf("setrlimit %d: %w", l.res, err)
 		}
 	}
-	if !seccomp.Supported() {
-		return nil
-	}
-	errno := seccomp.ActionErrno
-	return seccomp.LoadFilter(seccomp.Filter{
-		NoNewPrivs: true,
-		Flag:       seccomp.FilterFlagTSync,
-		Policy: seccomp.Policy{
-			DefaultAction: seccomp.ActionAllow,
-			Syscalls: []seccomp.SyscallGroup{
-				{Action: errno, Names: []string{
-					"execve", "execveat", "fork", "vfork",
-					"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-					"mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "move_mount", "open_tree", "fsopen", "fsmount",
-					"init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "reboot",
-					"bpf", "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
-					"swapon", "swapoff", "acct", "quotactl", "io_uring_setup",
-				}},
-				// clone3 hides its flags in a struct: ENOSYS makes libc fall
-				// back to clone, whose flags the next group checks.
-				{Action: seccomp.ActionErrno | seccomp.Action(unix.ENOSYS), Names: []string{"clone3"}},
-				{Action: errno, NamesWithCondtions: []seccomp.NameWithConditions{
-					// clone of a process (not a thread): a fork bomb ends here.
-					{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsNotSet, Value: unix.CLONE_THREAD}}},
-					// packet and netlink sockets: no sniffing, no routing changes.
-					{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: unix.AF_PACKET}}},
-					{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: unix.AF_NETLINK}}},
-				}},
-			},
-		},
-	})
+	return loadSeccompFilter()
 }
 
 // sandboxStage1 enters a Landlock domain on this thread and re-executes.
@@ -314,4 +285,6 @@ func declaredPath(d bindings.ManifestDecl) string {
 }
 
 // SandboxAvailable reports whether the kernel offers Landlock or seccomp.
-func SandboxAvailable() bool { return landlockABI() > 0 || seccomp.Supported() }
+func SandboxAvailable() bool {
+	return landlockABI() > 0 || seccompSupported() && len(seccompFilter) > 0
+}
