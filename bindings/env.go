@@ -32,7 +32,17 @@ type Env struct {
 	// inherited descriptors, before the script runs.
 	Implicit     []*Decl
 	BeforeLaunch []func(e *Env) error
-	Procs        []*Process // process instances in declaration order (count expanded)
+	Procs        []*Process // process instances in declaration order (count expanded), then spawned ones
+	// Templates are the processes declared with {spawn = true}: no
+	// instance at launch; ipc.spawn starts them (spawn.go).
+	Templates map[string]*Process
+	// OnSpawn hooks run in the parent for each instance ipc.spawn makes,
+	// before it is launched (its inbox is created there).
+	OnSpawn []func(e *Env, p *Process) error
+	// Broker is a child's line to the supervisor at run time (spawning,
+	// learning about spawned processes, handing descriptors over); nil in
+	// the parent and while checking.
+	Broker Broker
 
 	// Child mode: what the parent declared, and who this process is.
 	Manifest *Manifest
@@ -115,6 +125,9 @@ type Process struct {
 	Stdout *Decl
 	Stderr *Decl
 	Pid    int
+	// SpawnArgs is the encoded args of an instance ipc.spawn made (a
+	// message body; nil for a declared instance).
+	SpawnArgs []byte
 }
 
 // Owns reports whether descriptor f goes to process p.
@@ -166,6 +179,8 @@ type Manifest struct {
 	// TraceBuf and TraceBoard are the process's trace buffer and the run's
 	// clock board (0 when the run is not traced).
 	TraceBuf, TraceBoard int
+	// SpawnArgs is the encoded args of an instance ipc.spawn made.
+	SpawnArgs []byte
 }
 
 // ManifestProc is a process instance as the parent saw it.

@@ -68,28 +68,49 @@ func (m *messenger) createInboxes(e *Env) error {
 		if p != nil && p.Exec != nil {
 			continue // an external program has no inbox
 		}
-		name := ParentName
-		var caps []int // the capacity of the link from each process
-		if p != nil {
-			name = p.Name
-			caps = make([]int, len(e.Procs))
-			for i, s := range e.Procs {
-				caps[i] = m.linkCapacity(s, p)
-			}
-		}
-		d := e.AddImplicit(inboxKind, name)
-		ib := newInbox(name, p, d, ipc.Unbounded) // the supervisor's links are unbounded
-		q, err := ipc.NewQueue(ipc.QueueConfig{Name: ib.what, Capacity: ipc.Unbounded, PerSender: true, SenderCapacity: caps})
-		if err != nil {
+		if err := m.createInbox(e, p); err != nil {
 			m.releaseInboxes()
 			return err
 		}
-		ib.q = q
-		d.AddFile("mem", q.File(), "")
-		d.Object = ib
-		m.inboxes[name] = ib
 	}
 	return nil
+}
+
+// createInbox creates the inbox of p (nil: the supervisor) as an implicit
+// object, with the capacity of the link from each process there is.
+func (m *messenger) createInbox(e *Env, p *Process) error {
+	name := ParentName
+	var caps []int // the capacity of the link from each process
+	if p != nil {
+		name = p.Name
+		caps = make([]int, len(e.Procs))
+		for i, s := range e.Procs {
+			caps[i] = m.linkCapacity(s, p)
+		}
+	}
+	d := e.AddImplicit(inboxKind, name)
+	ib := newInbox(name, p, d, ipc.Unbounded) // the supervisor's links are unbounded
+	q, err := ipc.NewQueue(ipc.QueueConfig{Name: ib.what, Capacity: ipc.Unbounded, PerSender: true, SenderCapacity: caps})
+	if err != nil {
+		e.Implicit = e.Implicit[:len(e.Implicit)-1]
+		return err
+	}
+	ib.q = q
+	d.AddFile("mem", q.File(), "")
+	d.Object = ib
+	m.inboxes[name] = ib
+	return nil
+}
+
+// spawned is the parent's OnSpawn hook: the new instance's inbox, and the
+// capacity of its links into the inboxes there are.
+func (m *messenger) spawned(e *Env, p *Process) error {
+	for _, ib := range m.inboxes {
+		if ib.proc != nil && ib.q != nil {
+			ib.q.SetSenderCapacity(int32(p.Slot), m.linkCapacity(p, ib.proc))
+		}
+	}
+	return m.createInbox(e, p)
 }
 
 func (m *messenger) releaseInboxes() {

@@ -91,7 +91,7 @@ func (m *messenger) isProcessOrGroup(name string) bool {
 			return true
 		}
 	}
-	return false
+	return m.env.Templates[name] != nil
 }
 
 // peerInbox returns the inbox of the process named to, mapping it on

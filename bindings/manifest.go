@@ -22,6 +22,7 @@ import (
 //	proc "<name>" "<group>" <index> <count>
 //	decl "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
 //	implicit "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
+//	spawnargs "<encoded args>"         (only for an instance ipc.spawn made)
 
 // Encode renders the manifest.
 func (m *Manifest) Encode() string {
@@ -76,6 +77,10 @@ func (m *Manifest) Encode() string {
 	}
 	for _, d := range m.Implicit {
 		decl("implicit", d)
+	}
+	if m.SpawnArgs != nil {
+		b.WriteString("\nspawnargs")
+		q(string(m.SpawnArgs))
 	}
 	b.WriteByte('\n')
 	return b.String()
@@ -150,6 +155,11 @@ func DecodeManifest(s string) (*Manifest, error) {
 			} else {
 				m.Implicit = append(m.Implicit, d)
 			}
+		case "spawnargs":
+			if len(f) != 1 {
+				return nil, bad()
+			}
+			m.SpawnArgs = []byte(f[0].s)
 		default:
 			return nil, fmt.Errorf("manifest line %d: unknown %q", i+2, tag)
 		}

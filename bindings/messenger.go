@@ -52,6 +52,7 @@ type messenger struct {
 	inboxes   map[string]*inbox // by owner name, opened (child) or created (parent)
 	self      *inbox            // this process's inbox, once opened
 	byName    map[string]*Process
+	known     int          // len(env.Procs) when byName was built
 	names     []lua.LValue // slot -> process name, boxed once
 	links     []*linkDecl
 	mailboxes map[string]*mailbox
@@ -89,6 +90,7 @@ func openMessaging(L *lua.LState, mod *lua.LTable, env *Env) {
 	if env.Host.Role() == RoleParent && !m.hooked {
 		m.hooked = true
 		env.BeforeLaunch = append(env.BeforeLaunch, m.createInboxes)
+		env.OnSpawn = append(env.OnSpawn, m.spawned)
 	}
 	registerClass(L, inboxClass, map[string]lua.LGFunction{"receive": m.luaInboxReceive}, nil)
 	L.SetFuncs(mod, map[string]lua.LGFunction{
@@ -121,22 +123,39 @@ func (m *messenger) selfSlot() int32 {
 	return int32(m.env.Self.Slot)
 }
 
-// process finds a process instance by name (declarations are over when
-// this is first called).
+// process finds a process instance by name: a declared one, or one
+// spawned at run time (asked of the supervisor on first use).
 func (m *messenger) process(name string) *Process {
-	if m.byName == nil {
+	if m.byName == nil || m.known != len(m.env.Procs) {
 		m.byName = make(map[string]*Process, len(m.env.Procs))
 		for _, p := range m.env.Procs {
 			m.byName[p.Name] = p
-			if p.Count == 1 {
+			if p.Count == 1 && p.SpawnArgs == nil && p.Group == p.Name {
 				// A group of one is named like the group; "name.1" names
 				// it too, as it would with any other count (names have no
 				// dots, so this never clashes).
 				m.byName[p.Name+".1"] = p
 			}
 		}
+		m.known = len(m.env.Procs)
 	}
-	return m.byName[name]
+	if p := m.byName[name]; p != nil || name == ParentName {
+		return p
+	}
+	return m.env.lookupProcess(name, -1)
+}
+
+// procAt is the process in slot i that this process knows, or nil.
+func (m *messenger) procAt(i int) *Process {
+	if i < len(m.env.Procs) && m.env.Procs[i].Slot == i {
+		return m.env.Procs[i]
+	}
+	for _, p := range m.env.Procs {
+		if p.Slot == i {
+			return p
+		}
+	}
+	return nil
 }
 
 // unknownProcess explains a name that is no process instance.
@@ -153,6 +172,9 @@ func (m *messenger) unknownProcess(name string) string {
 	}
 	if len(group) > 0 {
 		return fmt.Sprintf("%q is a group of %d processes: name one instance, %q .. %q", name, len(group), group[0], group[len(group)-1])
+	}
+	if t := m.env.Templates[name]; t != nil {
+		return fmt.Sprintf("%q is a template: name an instance ipc.spawn returned", name)
 	}
 	if len(all) == 0 {
 		return fmt.Sprintf("no process named %q: none is declared", name)
@@ -186,13 +208,19 @@ func (m *messenger) nameOf(i int32) lua.LValue {
 	if i == outsideSlot {
 		return lOutside
 	}
-	if m.names == nil {
-		m.names = make([]lua.LValue, len(m.env.Procs))
-		for j, p := range m.env.Procs {
-			m.names[j] = lua.LString(p.Name)
+	if i >= 0 && (int(i) >= len(m.names) || m.names[i] == nil) {
+		p := m.procAt(int(i))
+		if p == nil {
+			p = m.env.lookupProcess("", int(i)) // spawned after this process started
+		}
+		if p != nil {
+			for int(i) >= len(m.names) {
+				m.names = append(m.names, nil)
+			}
+			m.names[i] = lua.LString(p.Name)
 		}
 	}
-	if i >= 0 && int(i) < len(m.names) {
+	if i >= 0 && int(i) < len(m.names) && m.names[i] != nil {
 		return m.names[i]
 	}
 	return lua.LString(fmt.Sprintf("#%d", i))

@@ -32,6 +32,9 @@ func (e *Env) endTarget(L *lua.LState, what string) *Process {
 	}
 	p := e.Process(name)
 	if p == nil {
+		p = e.lookupProcess(name, -1) // spawned after this process started
+	}
+	if p == nil {
 		L.RaiseError("%s: no process %q", what, name)
 	}
 	if p == e.Self {

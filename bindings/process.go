@@ -28,6 +28,7 @@ func openProcess(L *lua.LState, mod *lua.LTable, env *Env) {
 		"expect":  env.luaExpect,
 		"mark":    env.luaMark,
 		"span":    env.luaSpan,
+		"spawn":   env.luaSpawn,
 	})
 }
 
@@ -57,6 +58,9 @@ func (e *Env) luaProcess(L *lua.LState) int {
 		if p.Group == name {
 			L.RaiseError("process %q is declared twice (first at %s)", name, p.Decl.Line)
 		}
+	}
+	if t := e.Templates[name]; t != nil {
+		L.RaiseError("process %q is declared twice (first at %s)", name, t.Decl.Line)
 	}
 	if why := checkName(name); why != "" {
 		L.ArgError(1, fmt.Sprintf("process name %q %s", name, why))
@@ -119,6 +123,13 @@ func (e *Env) luaProcess(L *lua.LState) int {
 		return nil
 	}
 	stdin, stdout, stderr := wire("stdin"), wire("stdout"), wire("stderr")
+	if optBool(L, opts, "spawn", false) {
+		if opts.RawGetString("count") != lua.LNil || exec != nil || stdin != nil || stdout != nil || stderr != nil {
+			L.RaiseError("process %q: a template (spawn = true) has no count, exec, stdin, stdout or stderr: ipc.spawn starts its instances, each running the body", name)
+		}
+		e.declareTemplate(L, name, fn, opts.RawGetString("args"))
+		return 0
+	}
 
 	spec := fmt.Sprintf("count=%d", count)
 	if exec != nil {
@@ -218,7 +229,7 @@ func (e *Env) Validate() error {
 			if f.Only == "" {
 				continue
 			}
-			found := false
+			found := e.Templates[f.Only] != nil
 			for _, p := range e.Procs {
 				if f.Owns(p) {
 					found = true

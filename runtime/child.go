@@ -81,13 +81,8 @@ func runChild(manifest string, opts Options) int {
 		debug.SetGCPercent(400)
 		boundHeap()
 	}
-	ctl := os.NewFile(uintptr(m.Ctl), "ctl")
-	go func() { // the parent check: EOF on the control socket = parent gone
-		var b [1]byte
-		ctl.Read(b[:])
-		endChildDescendants()
-		os.Exit(ExitFailed)
-	}()
+	ctl := newCtlClient(m.Ctl)
+	go ctl.loop() // the parent check (EOF: the supervisor is gone), and replies to requests
 	report := func(r childResult) {
 		if len(r.Error) > 50000 {
 			r.Error = r.Error[:50000] + "...(truncated)"
@@ -122,7 +117,7 @@ func runChild(manifest string, opts Options) int {
 	// A registry that grows from small: half the allocation of the default
 	// at start, which a child pays on every launch.
 	L := lua.NewState(lua.Options{RegistrySize: 1024, RegistryMaxSize: 1 << 20, RegistryGrowStep: 1024})
-	env := &bindings.Env{Host: bindings.ChildHost(&m), Script: m.Script, Args: m.Args, Manifest: &m, Status: status, Log: os.Stderr}
+	env := &bindings.Env{Host: bindings.ChildHost(&m), Script: m.Script, Args: m.Args, Manifest: &m, Status: status, Log: os.Stderr, Broker: ctl}
 	for i, p := range m.Procs {
 		if p.Name == m.Self {
 			env.Slot = status.Slot(i)
@@ -163,6 +158,9 @@ func runChild(manifest string, opts Options) int {
 	// ipc.run() in a child: check the declarations, run the body, exit.
 	env.Run = func(L *lua.LState, _ bindings.RunOptions) lua.LValue {
 		if err := env.CheckComplete(); err != nil {
+			os.Exit(exit(childResult{Error: err.Error()}))
+		}
+		if err := env.StartSpawned(L); err != nil {
 			os.Exit(exit(childResult{Error: err.Error()}))
 		}
 		if env.Self == nil {

@@ -23,7 +23,7 @@ func (sup *supervisor) prepare() error {
 	if len(env.Procs) == 0 {
 		return nil
 	}
-	st, err := ipc.NewStatusTable(len(env.Procs))
+	st, err := ipc.NewStatusTable(env.StatusSlots())
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (sup *supervisor) start(c *child) error {
 		}
 		cmd = exec.Command(exe)
 		cmd.Args = []string{os.Args[0] + " [" + p.Name + "]"}
-		m := &bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name, RunDir: env.RunDirPath()}
+		m := &bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name, RunDir: env.RunDirPath(), SpawnArgs: p.SpawnArgs}
 		if env.RunDirPath() != "" {
 			id, _ := env.RunDir()
 			m.RunID = id.ID()
@@ -113,6 +113,12 @@ func (sup *supervisor) start(c *child) error {
 			return md
 		}
 		for _, d := range env.Decls {
+			if _, closed := d.Object.(bindings.Closer); closed && c.spawned {
+				// The supervisor closed its copies at launch (a pipe's
+				// ends): a spawned process gets one in a message.
+				m.Decls = append(m.Decls, bindings.ManifestDecl{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec})
+				continue
+			}
 			m.Decls = append(m.Decls, describe(d))
 		}
 		for _, d := range env.Implicit {
@@ -166,7 +172,7 @@ func (sup *supervisor) start(c *child) error {
 		return err
 	}
 	if c.ctl != nil {
-		go c.readResult()
+		go sup.readCtl(c)
 	}
 	p.Pid = cmd.Process.Pid
 	if c.out != nil {
@@ -179,28 +185,19 @@ func (sup *supervisor) start(c *child) error {
 	return nil
 }
 
-// readResult reads the child's one result message until EOF (the child's
-// exit), then closes ctlEnd.
-func (c *child) readResult() {
-	defer close(c.ctlEnd)
-	buf := make([]byte, 1<<16)
-	for {
-		n, err := c.ctl.Read(buf)
-		if n > 0 {
-			c.result = decodeResult(buf[:n])
-		}
-		if err != nil || n == 0 {
-			return
-		}
-	}
-}
-
 // socketPair returns a close-on-exec SOCK_SEQPACKET pair: message
-// boundaries are kept, and EOF tells either side the other is gone.
+// boundaries are kept, and EOF tells either side the other is gone. The
+// first (the supervisor's) is non-blocking, so the Go runtime polls it and
+// closing it ends a pending read; the second (the child's) blocks.
 func socketPair() (*os.File, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, os.NewSyscallError("fcntl", err)
 	}
 	return os.NewFile(uintptr(fds[0]), "ctl"), os.NewFile(uintptr(fds[1]), "ctl"), nil
 }

@@ -23,6 +23,9 @@ import (
 //	     manifest's Encode)
 //	  stdout/stderr pipes <--------------------- output, prefixed "[name] " by the parent
 //	                                             ipc.run(): body(self) runs
+//	  ctl <------------------------------------- requests, any number (ctl.go): `req spawn`,
+//	  ctl -------------------------------------> `req proc`, `req put`/`req take`; one reply
+//	                                             each, descriptors in SCM_RIGHTS
 //	  ctl <------------------------------------- result, once: lines `error "<quoted>"`,
 //	                                             `failed "<quoted>"`, or `ok`
 //	  wait4 <----------------------------------- exit status

@@ -31,6 +31,7 @@ type child struct {
 	state   *os.ProcessState
 	err     error        // start failure
 	out     *outputLimit // --sandbox: the output limit (sandbox.go)
+	spawned bool         // made at run time by ipc.spawn
 }
 
 type supervisor struct {
@@ -47,6 +48,14 @@ type supervisor struct {
 	checked   *check.Trace // the checks' view of the recording (nil: not recorded)
 	wd        *watchdog    // bounds the whole run (runtime/watchdog.go)
 	token     string       // marks the run's processes (IPCSCRIPT_RUN, reaper_linux.go)
+
+	// Requests of the children at run time (ctl.go).
+	requests  chan request
+	over      chan struct{} // closed when the event loop ends
+	exitedCh  chan exitEvent
+	live      int                 // children not yet reaped
+	held      map[uint64]*os.File // descriptors in messages, by token
+	nextToken uint64
 }
 
 type exitEvent struct {
@@ -81,10 +90,17 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 		rep.settle()
 		return rep
 	}
-	exited := make(chan exitEvent, len(env.Procs))
+	exited := make(chan exitEvent, env.StatusSlots())
+	sup.exitedCh = exited
+	sup.requests = make(chan request, 16)
+	sup.over = make(chan struct{})
+	sup.held = map[uint64]*os.File{}
+	defer sup.releaseHeld()
+	defer close(sup.over)
 	for _, p := range env.Procs {
 		c := &child{p: p, ctlEnd: make(chan struct{})}
 		sup.children = append(sup.children, c)
+		sup.live++
 		if err := sup.start(c); err != nil {
 			c.err = err
 			close(c.ctlEnd)
@@ -92,10 +108,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			exited <- exitEvent{c: c}
 			continue
 		}
-		go func() {
-			c.cmd.Wait() // the exit status is in ProcessState
-			exited <- exitEvent{c: c, state: c.cmd.ProcessState}
-		}()
+		sup.wait(c)
 	}
 	if sup.status != nil {
 		sup.status.MarkStarted() // bodies may run: every pid is known
@@ -113,11 +126,12 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	ticker := time.NewTicker(50 * time.Millisecond)
 	defer ticker.Stop()
 	watch := newDeadlockWatch(sup)
-	live := len(sup.children)
-	for live > 0 {
+	for sup.live > 0 {
 		select {
+		case r := <-sup.requests:
+			sup.serve(r)
 		case ev := <-exited:
-			live--
+			sup.live--
 			sup.exited(ev)
 			if o.FailFast && !sup.childOK(ev.c) && !sup.stopping {
 				sup.traceStop("fail-fast", "")
@@ -125,7 +139,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			}
 		case <-sup.wd.expired:
 			rep.TimedOut = true
-			sup.warnf("timed out after %.3gs; stopping %d processes", time.Since(sup.s.start).Seconds(), live)
+			sup.warnf("timed out after %.3gs; stopping %d processes", time.Since(sup.s.start).Seconds(), sup.live)
 			rep.Where = sup.whereAll()
 			for _, w := range rep.Where {
 				sup.warnf("  %s", w)
@@ -138,7 +152,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 				sup.traceStop("timeout", "")
 			} else if isDeadline(sup.ctx) {
 				rep.TimedOut = true
-				sup.warnf("timed out (the host's deadline); stopping %d processes", live)
+				sup.warnf("timed out (the host's deadline); stopping %d processes", sup.live)
 				rep.Where = sup.whereAll()
 				for _, w := range rep.Where {
 					sup.warnf("  %s", w)
@@ -188,6 +202,14 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	sup.checkRun(rep)
 	rep.settle()
 	return rep
+}
+
+// wait reaps c when it exits and tells the event loop.
+func (sup *supervisor) wait(c *child) {
+	go func() {
+		c.cmd.Wait() // the exit status is in ProcessState
+		sup.exitedCh <- exitEvent{c: c, state: c.cmd.ProcessState}
+	}()
 }
 
 // exited records a child's exit and releases what it held.

@@ -58,6 +58,10 @@ ipc.INVALID = "invalid"
 ---@field stdin? ipc.pipe|ipc.fifo the process's standard input
 ---@field stdout? ipc.pipe|ipc.fifo the process's standard output
 ---@field stderr? ipc.pipe|ipc.fifo the process's standard error
+---@field spawn? boolean a template: no instance at launch; ipc.spawn starts them
+
+---@class ipc.SpawnOpts
+---@field name? string the instance's name (default template.N)
 
 ---@class ipc.RunOpts
 ---@field timeout? number stop the run after this many seconds
@@ -415,6 +419,16 @@ function ipc.wait(name, opts) end
 ---process's inbox.
 ---@param name string
 function ipc.monitor(name) end
+
+---Starts a new instance of a template (ipc.process(name, {spawn = true}, fn))
+---at run time, from a process body: a real process with every declared
+---object, reachable by direct links at once. args (the template's args when
+---nil) is its self.args and may carry descriptors. Counts against --max-procs.
+---@param template string
+---@param args? any
+---@param opts? ipc.SpawnOpts
+---@return string name the instance's name ("template.N" or opts.name)
+function ipc.spawn(template, args, opts) end
 
 ---A condition variable used with a mutex (Mesa semantics: re-check the
 ---condition in a loop around wait).

@@ -1,0 +1,237 @@
+package bindings
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Processes made at run time. ipc.process(name, {spawn = true}, fn)
+// declares a template: a declaration like any other (so every process's
+// declarations still match), with no instance at launch. ipc.spawn, in a
+// process body, asks the supervisor over the control socket (Env.Broker,
+// runtime/ctl.go) to start an instance: the supervisor gives it a status
+// slot and an inbox (Env.SpawnInstance, the OnSpawn hooks) and launches it
+// as it launches a declared process, with every declared object. The
+// spawner gets the new inbox's descriptor in the reply, so it can send at
+// once; any other process that names a spawned instance learns it from the
+// supervisor the same way, on first use (Env.lookupProcess).
+
+// maxSpawnArgs bounds an instance's encoded args: they travel in its
+// manifest, an environment variable (at most 128 KiB, quoted).
+const maxSpawnArgs = 16 << 10
+
+// Broker is a child's line to the supervisor at run time (runtime/ctl.go).
+type Broker interface {
+	// Spawn starts an instance of template (named name, or template.N
+	// when name is ""), with args (an encoded body) as self.args.
+	Spawn(template, name string, args []byte) (SpawnedProc, *os.File, error)
+	// Lookup finds a process by name (or by slot when name is ""), with
+	// its inbox's descriptor (nil for a process without one).
+	Lookup(name string, slot int) (SpawnedProc, *os.File, error)
+	// PutFiles hands descriptors to the supervisor, which holds them under
+	// the returned tokens until a TakeFile (fdpass.go).
+	PutFiles(fs []*os.File) ([]uint64, error)
+	// TakeFile fetches the descriptor held under token (once).
+	TakeFile(token uint64) (*os.File, error)
+}
+
+// SpawnedProc is what the supervisor says of a process made at run time.
+type SpawnedProc struct {
+	Name, Group string
+	Index, Slot int
+	Inbox       int // the index of its inbox's implicit declaration in the parent (-1 - i)
+}
+
+// declareTemplate records a template (ipc.process with spawn = true).
+func (e *Env) declareTemplate(L *lua.LState, name string, fn *lua.LFunction, args lua.LValue) {
+	if fn == nil {
+		L.RaiseError("process %q: a template (spawn = true) needs a body function", name)
+	}
+	d := e.Declare(L, "process", name, "spawn=true")
+	if e.Templates == nil {
+		e.Templates = map[string]*Process{}
+	}
+	e.Templates[name] = &Process{Name: name, Group: name, Decl: d, Fn: fn, Args: args, Slot: -1}
+}
+
+// ipc.spawn(template, [args], [{name =}]) -> instance name
+// Starts a new instance of a template: a real process running the
+// template's body with self.args = args (the template's args when nil).
+func (e *Env) luaSpawn(L *lua.LState) int {
+	tmpl := L.CheckString(1)
+	args := L.Get(2)
+	opts := optTable(L, 3)
+	name := optString(L, opts, "name", "")
+	what := fmt.Sprintf("ipc.spawn(%q)", tmpl)
+	t := e.Templates[tmpl]
+	if t == nil {
+		for _, p := range e.Procs {
+			if p.Group == tmpl || p.Name == tmpl {
+				L.RaiseError("%s: process %q is not a template: declare it with ipc.process(%q, {spawn = true}, fn) to start instances at run time", what, tmpl, p.Group)
+			}
+		}
+		L.RaiseError("%s: no template named %q (%s)", what, tmpl, e.templateList())
+	}
+	if e.Host.Role() != RoleChild || !e.running || e.Broker == nil {
+		L.RaiseError("%s: processes are spawned from a process body (the supervisor's top level runs before and after the processes, not with them); start one declared process that spawns the others", what)
+	}
+	if name != "" {
+		if name == ParentName || strings.ContainsAny(name, ". \t\n") {
+			L.RaiseError("%s: name %q: use a non-empty name without dots or spaces (and not %q)", what, name, ParentName)
+		}
+		if why := checkName(name); why != "" {
+			L.RaiseError("%s: name %q %s", what, name, why)
+		}
+	}
+	var body []byte
+	if args != lua.LNil {
+		b, err := e.encodeFiles(L, what+": args", args)
+		if err != nil {
+			L.RaiseError("%s: args: %v", what, err)
+		}
+		if len(b) > maxSpawnArgs {
+			L.RaiseError("%s: args of %s exceed the %s an instance's args may have: send the rest in a message", what, byteSizeText(len(b)), byteSizeText(maxSpawnArgs))
+		}
+		body = b
+	}
+	sp, f, err := e.Broker.Spawn(tmpl, name, body)
+	if err != nil {
+		L.RaiseError("%s: %v", what, err)
+	}
+	e.knowProcess(sp, f)
+	L.Push(lua.LString(sp.Name))
+	return 1
+}
+
+// templateList names the templates for an error message.
+func (e *Env) templateList() string {
+	if len(e.Templates) == 0 {
+		return "the script declares none: ipc.process(name, {spawn = true}, fn) declares one"
+	}
+	names := make([]string, 0, len(e.Templates))
+	for n := range e.Templates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return "templates: " + strings.Join(names, ", ")
+}
+
+// knowProcess adds a process made at run time to this child's view of the
+// run, with its inbox (f, nil for none) as an implicit object.
+func (e *Env) knowProcess(sp SpawnedProc, f *os.File) *Process {
+	for _, p := range e.Procs {
+		if p.Slot == sp.Slot {
+			if f != nil {
+				f.Close()
+			}
+			return p
+		}
+	}
+	p := &Process{Name: sp.Name, Group: sp.Group, Index: sp.Index, Count: sp.Index, Slot: sp.Slot}
+	if t := e.Templates[sp.Group]; t != nil {
+		p.Decl, p.Fn, p.Args = t.Decl, t.Fn, t.Args
+	}
+	e.Procs = append(e.Procs, p)
+	if f != nil {
+		e.ImplicitDecl(inboxKind, "") // the manifest's implicit objects first
+		d := &Decl{Index: sp.Inbox, Kind: inboxKind, Name: sp.Name, Line: "(implicit)"}
+		d.Files = []DeclFile{{Role: "mem", File: f}}
+		e.Implicit = append(e.Implicit, d)
+	}
+	return p
+}
+
+// lookupProcess asks the supervisor about a process this child does not
+// know (one spawned after it started): by name, or by slot when name is
+// "". nil when there is no such process or no supervisor to ask.
+func (e *Env) lookupProcess(name string, slot int) *Process {
+	if e.Broker == nil || len(e.Templates) == 0 {
+		return nil
+	}
+	sp, f, err := e.Broker.Lookup(name, slot)
+	if err != nil {
+		return nil
+	}
+	return e.knowProcess(sp, f)
+}
+
+// StartSpawned binds a spawned child to its instance: the processes the
+// manifest lists beyond the declared ones were spawned before it started
+// (itself among them). Called in a child once the declarations are done.
+func (e *Env) StartSpawned(L *lua.LState) error {
+	m := e.Manifest
+	if m == nil || e.Self != nil {
+		return nil
+	}
+	for i := len(e.Procs); i < len(m.Procs); i++ {
+		mp := m.Procs[i]
+		t := e.Templates[mp.Group]
+		if t == nil {
+			return fmt.Errorf("declarations differ between the parent and this process: process %q is an instance of %q, which is not a template here", mp.Name, mp.Group)
+		}
+		p := &Process{Name: mp.Name, Group: mp.Group, Index: mp.Index, Count: mp.Count, Slot: i, Decl: t.Decl, Fn: t.Fn, Args: t.Args}
+		e.Procs = append(e.Procs, p)
+		if mp.Name == m.Self {
+			e.Self = p
+			if m.SpawnArgs != nil {
+				v, err := e.decodeFiles(L, m.SpawnArgs)
+				if err != nil {
+					return fmt.Errorf("process %q: args: %v", mp.Name, err)
+				}
+				p.Args = v
+			}
+		}
+	}
+	return nil
+}
+
+// SpawnInstance makes, in the parent, the instance of template tmpl that a
+// process asked for: checks the name and the --max-procs cap, gives it the
+// next slot and runs the OnSpawn hooks (its inbox). The runtime launches
+// it.
+func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
+	t := e.Templates[tmpl]
+	if t == nil {
+		return nil, fmt.Errorf("no template named %q (%s)", tmpl, e.templateList())
+	}
+	if len(e.Procs) >= e.maxProcs() {
+		return nil, fmt.Errorf("the run has started %d processes, the most it may (--max-procs %d); a spawned process counts even after it ends", len(e.Procs), e.maxProcs())
+	}
+	t.Count++
+	index := t.Count
+	if name == "" {
+		name = fmt.Sprintf("%s.%d", tmpl, index)
+	}
+	for _, p := range e.Procs {
+		if p.Name == name || p.Group == name {
+			t.Count--
+			return nil, fmt.Errorf("a process named %q exists already", name)
+		}
+	}
+	if e.Templates[name] != nil {
+		t.Count--
+		return nil, fmt.Errorf("%q names a template", name)
+	}
+	p := &Process{Name: name, Group: tmpl, Index: index, Count: index, Slot: len(e.Procs), Decl: t.Decl, Args: t.Args, SpawnArgs: args}
+	e.Procs = append(e.Procs, p)
+	for _, h := range e.OnSpawn {
+		if err := h(e, p); err != nil {
+			e.Procs = e.Procs[:len(e.Procs)-1]
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// StatusSlots is how many status-table slots the run needs: one per
+// declared instance, and room up to --max-procs when templates can spawn.
+func (e *Env) StatusSlots() int {
+	if len(e.Templates) > 0 {
+		return max(len(e.Procs), e.maxProcs())
+	}
+	return len(e.Procs)
+}

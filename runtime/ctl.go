@@ -1,0 +1,381 @@
+package runtime
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/ipc"
+)
+
+// Requests on the control socket. Besides its one result message at the
+// end, a child may ask the supervisor, while it runs, for what only the
+// supervisor can do or knows (protocol.go has the diagram). A request is
+// one datagram, `req <verb> <fields>`, and the supervisor's event loop
+// answers it with one datagram, `ok ...` or `error "<quoted>"`, carrying
+// descriptors (SCM_RIGHTS) where the verb says so:
+//
+//	req spawn "<template>" "<name>" "<args>"  -> ok proc ... + the new inbox
+//	req proc "<name>" <slot>                  -> ok proc "<name>" "<group>" <index> <slot> <inbox> [+ inbox]
+//	req put <n> + n descriptors               -> ok put <token>...
+//	req take <token>                          -> ok take + the descriptor
+//
+// A child has one request in flight at a time (its Lua state is one
+// goroutine); the reply is the next datagram it receives. A child killed
+// mid-request costs nothing: the reply goes to a closed socket, and what
+// it spawned runs on, supervised like any other process.
+
+const (
+	reqPrefix = "req "
+	// maxCtlMessage bounds one datagram (spawn args are at most 16 KiB,
+	// quoted at most 4x).
+	maxCtlMessage = 1 << 17
+)
+
+// ctlClient is a child's side of the control socket: the parent check
+// (EOF: the supervisor is gone) and the requests of bindings.Broker.
+type ctlClient struct {
+	fd      int
+	mu      sync.Mutex
+	replies chan ctlReply
+}
+
+type ctlReply struct {
+	b     []byte
+	files []*os.File
+}
+
+func newCtlClient(fd int) *ctlClient {
+	return &ctlClient{fd: fd, replies: make(chan ctlReply, 1)}
+}
+
+// loop reads the control socket until EOF, handing replies to call. EOF
+// (or an error) means the supervisor is gone: this process ends.
+func (c *ctlClient) loop() {
+	buf := make([]byte, maxCtlMessage)
+	for {
+		n, files, err := ipc.RecvFDs(c.fd, buf)
+		if err != nil || n == 0 {
+			endChildDescendants()
+			os.Exit(ExitFailed)
+		}
+		c.replies <- ctlReply{b: append([]byte(nil), buf[:n]...), files: files}
+	}
+}
+
+// call sends one request and waits for its reply.
+func (c *ctlClient) call(req []byte, files []*os.File) (ctlReply, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var fds []int
+	for _, f := range files {
+		fd, err := ipc.DupFD(f)
+		if err != nil {
+			closeFDs(fds)
+			return ctlReply{}, err
+		}
+		fds = append(fds, fd)
+	}
+	err := ipc.SendFDs(c.fd, req, fds)
+	closeFDs(fds)
+	if err != nil {
+		return ctlReply{}, fmt.Errorf("asking the supervisor: %v", err)
+	}
+	r := <-c.replies
+	if msg, ok := strings.CutPrefix(string(r.b), "error "); ok {
+		ipc.CloseFiles(r.files)
+		if s, err := strconv.Unquote(msg); err == nil {
+			msg = s
+		}
+		return ctlReply{}, errors.New(msg)
+	}
+	return r, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		os.NewFile(uintptr(fd), "").Close()
+	}
+}
+
+// procReply decodes `ok proc "<name>" "<group>" <index> <slot> <inbox>`.
+func procReply(r ctlReply) (bindings.SpawnedProc, *os.File, error) {
+	f := ctlFields(strings.TrimPrefix(string(r.b), "ok proc "))
+	if len(f) != 5 {
+		ipc.CloseFiles(r.files)
+		return bindings.SpawnedProc{}, nil, fmt.Errorf("malformed reply %q", r.b)
+	}
+	sp := bindings.SpawnedProc{Name: f[0], Group: f[1], Index: atoi(f[2]), Slot: atoi(f[3]), Inbox: atoi(f[4])}
+	var inbox *os.File
+	if len(r.files) > 0 {
+		inbox = r.files[0]
+		ipc.CloseFiles(r.files[1:])
+	}
+	return sp, inbox, nil
+}
+
+func (c *ctlClient) Spawn(template, name string, args []byte) (bindings.SpawnedProc, *os.File, error) {
+	req := ctlRequest("spawn", strconv.Quote(template), strconv.Quote(name), strconv.Quote(string(args)))
+	r, err := c.call(req, nil)
+	if err != nil {
+		return bindings.SpawnedProc{}, nil, err
+	}
+	return procReply(r)
+}
+
+func (c *ctlClient) Lookup(name string, slot int) (bindings.SpawnedProc, *os.File, error) {
+	r, err := c.call(ctlRequest("proc", strconv.Quote(name), strconv.Itoa(slot)), nil)
+	if err != nil {
+		return bindings.SpawnedProc{}, nil, err
+	}
+	return procReply(r)
+}
+
+func (c *ctlClient) PutFiles(fs []*os.File) ([]uint64, error) {
+	r, err := c.call(ctlRequest("put", strconv.Itoa(len(fs))), fs)
+	if err != nil {
+		return nil, err
+	}
+	ipc.CloseFiles(r.files)
+	var tokens []uint64
+	for _, t := range ctlFields(strings.TrimPrefix(string(r.b), "ok put")) {
+		n, err := strconv.ParseUint(t, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("malformed reply %q", r.b)
+		}
+		tokens = append(tokens, n)
+	}
+	if len(tokens) != len(fs) {
+		return nil, fmt.Errorf("malformed reply %q", r.b)
+	}
+	return tokens, nil
+}
+
+func (c *ctlClient) TakeFile(token uint64) (*os.File, error) {
+	r, err := c.call(ctlRequest("take", strconv.FormatUint(token, 10)), nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.files) != 1 {
+		ipc.CloseFiles(r.files)
+		return nil, fmt.Errorf("the supervisor sent %d descriptors for one", len(r.files))
+	}
+	return r.files[0], nil
+}
+
+func ctlRequest(verb string, fields ...string) []byte {
+	return []byte(reqPrefix + verb + " " + strings.Join(fields, " "))
+}
+
+// ctlFields splits space-separated fields, each a quoted string or a bare
+// token.
+func ctlFields(s string) []string {
+	var out []string
+	for s = strings.TrimLeft(s, " "); s != ""; s = strings.TrimLeft(s, " ") {
+		if s[0] == '"' {
+			pre, err := strconv.QuotedPrefix(s)
+			if err != nil {
+				return nil
+			}
+			v, _ := strconv.Unquote(pre)
+			out = append(out, v)
+			s = s[len(pre):]
+			continue
+		}
+		tok, rest, _ := strings.Cut(s, " ")
+		out = append(out, tok)
+		s = rest
+	}
+	return out
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// The supervisor's side.
+
+// request is one request read from a child's control socket.
+type request struct {
+	c     *child
+	b     []byte
+	files []*os.File
+}
+
+// readCtl reads the child's control socket until EOF (the child's exit):
+// requests go to the event loop, the last other message is the result.
+// Then it closes ctlEnd.
+func (sup *supervisor) readCtl(c *child) {
+	defer close(c.ctlEnd)
+	rc, err := c.ctl.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, maxCtlMessage)
+	for {
+		n, files, err := ipc.RecvFDsConn(rc, buf)
+		if err != nil || n == 0 {
+			return
+		}
+		if !bytes.HasPrefix(buf[:n], []byte(reqPrefix)) {
+			ipc.CloseFiles(files)
+			c.result = decodeResult(buf[:n])
+			continue
+		}
+		r := request{c: c, b: append([]byte(nil), buf[len(reqPrefix):n]...), files: files}
+		select {
+		case sup.requests <- r:
+		case <-sup.over:
+			ipc.CloseFiles(files)
+		}
+	}
+}
+
+// serve answers one request (in the event loop).
+func (sup *supervisor) serve(r request) {
+	verb, rest, _ := strings.Cut(string(r.b), " ")
+	f := ctlFields(rest)
+	var reply []byte
+	var give []*os.File // sent with the reply, then closed when owned
+	var owned bool
+	fail := func(format string, args ...any) {
+		reply = []byte("error " + strconv.Quote(fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case verb == "spawn" && len(f) == 3:
+		if r.c.state != nil { // the spawner ended before its turn came
+			break
+		}
+		p, err := sup.spawn(f[0], f[1], []byte(f[2]))
+		if err != nil {
+			fail("%v", err)
+			break
+		}
+		reply, give = sup.procInfo(p)
+	case verb == "proc" && len(f) == 2:
+		p := sup.findProc(f[0], atoi(f[1]))
+		if p == nil {
+			fail("no process named %q", f[0])
+			break
+		}
+		reply, give = sup.procInfo(p)
+	case verb == "put":
+		reply = []byte("ok put")
+		for _, file := range r.files {
+			sup.nextToken++
+			sup.held[sup.nextToken] = file
+			reply = append(reply, ' ')
+			reply = strconv.AppendUint(reply, sup.nextToken, 10)
+		}
+		r.files = nil
+	case verb == "take" && len(f) == 1:
+		t, _ := strconv.ParseUint(f[0], 10, 64)
+		file := sup.held[t]
+		if file == nil {
+			fail("descriptor %d was taken already (a message that carries a descriptor is received once)", t)
+			break
+		}
+		delete(sup.held, t)
+		reply, give, owned = []byte("ok take"), []*os.File{file}, true
+	default:
+		fail("unknown request %q", verb)
+	}
+	ipc.CloseFiles(r.files)
+	if reply != nil {
+		sup.reply(r.c, reply, give)
+	}
+	if owned {
+		ipc.CloseFiles(give)
+	}
+}
+
+// reply sends one reply; a requester that died meanwhile is ignored.
+func (sup *supervisor) reply(c *child, b []byte, files []*os.File) {
+	var fds []int
+	for _, f := range files {
+		if fd, err := ipc.DupFD(f); err == nil {
+			fds = append(fds, fd)
+		}
+	}
+	if rc, err := c.ctl.SyscallConn(); err == nil {
+		ipc.SendFDsConn(rc, b, fds)
+	}
+	closeFDs(fds)
+}
+
+// procInfo is the reply that describes p, with its inbox.
+func (sup *supervisor) procInfo(p *bindings.Process) ([]byte, []*os.File) {
+	env := sup.s.env
+	inbox := 0
+	var files []*os.File
+	for i, d := range env.Implicit {
+		if d.Kind == "inbox" && d.Name == p.Name {
+			inbox = -1 - i
+			if f := d.File("mem"); f != nil {
+				files = append(files, f)
+			}
+		}
+	}
+	b := fmt.Appendf(nil, "ok proc %q %q %d %d %d", p.Name, p.Group, p.Index, p.Slot, inbox)
+	return b, files
+}
+
+// findProc finds a process by name, or by slot when name is "".
+func (sup *supervisor) findProc(name string, slot int) *bindings.Process {
+	for _, p := range sup.s.env.Procs {
+		if (name != "" && p.Name == name) || (name == "" && p.Slot == slot) {
+			return p
+		}
+	}
+	return nil
+}
+
+// spawn starts an instance of template tmpl, as ipc.spawn asked.
+func (sup *supervisor) spawn(tmpl, name string, args []byte) (*bindings.Process, error) {
+	if sup.stopping {
+		return nil, errors.New("the run is stopping")
+	}
+	p, err := sup.s.env.SpawnInstance(tmpl, name, args)
+	if err != nil {
+		return nil, err
+	}
+	c := &child{p: p, ctlEnd: make(chan struct{}), spawned: true}
+	sup.children = append(sup.children, c)
+	sup.live++
+	if err := sup.start(c); err != nil {
+		c.err = err
+		close(c.ctlEnd)
+		sup.warnf("process %q did not start: %v", p.Name, err)
+		go func() { sup.exitedCh <- exitEvent{c: c} }()
+		return nil, fmt.Errorf("process %q did not start: %v", p.Name, err)
+	}
+	sup.wait(c)
+	// Its inbox learns of the processes that ended before it existed, so a
+	// receive from one of them says "closed" rather than waiting forever.
+	for _, e := range sup.children {
+		if e.state == nil && e.err == nil {
+			continue
+		}
+		for _, d := range sup.s.env.Implicit {
+			if o, ok := d.Object.(bindings.ExitObserver); ok && d.Name == p.Name {
+				o.ProcessExited(e.p)
+			}
+		}
+	}
+	return p, nil
+}
+
+// releaseHeld closes the descriptors that messages carried and nobody
+// received (end of run).
+func (sup *supervisor) releaseHeld() {
+	for t, f := range sup.held {
+		f.Close()
+		delete(sup.held, t)
+	}
+}
