@@ -23,12 +23,7 @@ func TestMain(m *testing.M) {
 	// "ipcscript", and the runtime re-executes it for every child process.
 	runtime.Child(runtime.Options{})
 	testscript.Main(m, map[string]func(){
-		"ipcscript": func() {
-			runtime.NotDumpable()
-			code := cli.Main(os.Args[1:], os.Stdout, os.Stderr)
-			runtime.EndDescendants()
-			os.Exit(code)
-		},
+		"ipcscript": func() { os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 

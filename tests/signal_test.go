@@ -2,9 +2,11 @@ package tests
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,8 +21,15 @@ func ipcscript(args ...string) *exec.Cmd {
 	return cmd
 }
 
-// SIGINT or SIGTERM to the runtime stops every child, and the exit code
-// says which signal it was.
+// SIGINT, SIGTERM, SIGHUP or SIGQUIT to the runtime stops every child, and
+// the exit code says which signal it was.
+//
+// The signal is sent once the supervisor has started its 3 children, a fact
+// read from /proc: processes whose parent is this supervisor and whose
+// names carry a tag of this test binary (another `go test` of this package
+// on the machine runs the same script; matching its children by name sent
+// our signal before our supervisor had started, and theirs got reported as
+// ours).
 func TestSignalStopsEveryChild(t *testing.T) {
 	for _, tc := range []struct {
 		sig  syscall.Signal
@@ -34,13 +43,14 @@ func TestSignalStopsEveryChild(t *testing.T) {
 		{syscall.SIGQUIT, 131, "sigquit_sleeper", "quit"},
 	} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
+			proc := fmt.Sprintf("%s%d", tc.proc, os.Getpid())
 			script := filepath.Join(t.TempDir(), "spin.lua")
 			body := `while true do end`
 			if tc.sig != syscall.SIGINT {
 				body = `ipc.sleep(3600)`
 			}
 			os.WriteFile(script, []byte(`local ipc = require("ipc")
-ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
+ipc.process("`+proc+`", {count = 3}, function() `+body+` end)
 `), 0o644)
 			cmd := ipcscript(script)
 			var stderr strings.Builder
@@ -48,16 +58,8 @@ ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			marker := "[" + tc.proc + "."
-			// Guards against hangs, not speeds: a passing test does not wait them out.
-			deadline := time.Now().Add(60 * time.Second)
-			for len(procsMatching(marker)) < 3 {
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					t.Fatalf("the 3 children never started: %v", procsMatching(marker))
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			marker := "[" + proc + "."
+			waitChildren(t, cmd, marker, 3)
 			cmd.Process.Signal(tc.sig)
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
@@ -70,7 +72,7 @@ ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
 			}
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
-				t.Fatalf("exit: %v; want code %d", err, tc.code)
+				t.Fatalf("exit: %v; want code %d\nstderr: %s", err, tc.code, stderr.String())
 			}
 			if left := procsMatching(marker); len(left) > 0 {
 				t.Fatalf("children left running after the runtime exited: %v", left)
@@ -83,29 +85,61 @@ ipc.process("`+tc.proc+`", {count = 3}, function() `+body+` end)
 	}
 }
 
+// waitChildren waits until the supervisor cmd has n live children whose
+// command line contains marker (it launches them after it handles
+// signals); it fails the test if cmd exits first.
+func waitChildren(t *testing.T, cmd *exec.Cmd, marker string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second) // guards against a hang, not a speed
+	for {
+		kids := childrenOf(cmd.Process.Pid, marker)
+		if len(kids) == n {
+			return
+		}
+		if time.Now().After(deadline) || cmd.Process.Signal(syscall.Signal(0)) != nil {
+			cmd.Process.Kill()
+			t.Fatalf("the supervisor never had its %d children %s: %v", n, marker, kids)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// childrenOf lists the live (not zombie) children of ppid whose command
+// line contains marker.
+func childrenOf(ppid int, marker string) []string {
+	var found []string
+	for _, p := range procsMatching(marker) {
+		pid, _, _ := strings.Cut(p, " ")
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+			found = append(found, p)
+		}
+	}
+	return found
+}
+
 // Killing the runtime itself with SIGKILL takes its children with it
 // (Pdeathsig, and EOF on the control socket).
 func TestChildrenDieWithTheRuntime(t *testing.T) {
+	proc := fmt.Sprintf("orphan_candidate%d", os.Getpid())
 	script := filepath.Join(t.TempDir(), "orphan.lua")
 	os.WriteFile(script, []byte(`local ipc = require("ipc")
-ipc.process("orphan_candidate", {count = 2}, function() ipc.sleep(3600) end)
+ipc.process("`+proc+`", {count = 2}, function() ipc.sleep(3600) end)
 `), 0o644)
 	cmd := ipcscript(script)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	marker := "[orphan_candidate."
-	deadline := time.Now().Add(60 * time.Second) // a guard against a hang, not a speed
-	for len(procsMatching(marker)) < 2 {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("children never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	marker := "[" + proc + "."
+	waitChildren(t, cmd, marker, 2)
 	cmd.Process.Kill()
 	cmd.Wait()
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for len(procsMatching(marker)) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("children outlived the runtime: %v", procsMatching(marker))

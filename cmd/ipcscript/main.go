@@ -16,8 +16,5 @@ func main() {
 		os.Exit(0)
 	}
 	runtime.Child(runtime.Options{}) // a child of a run never returns from here
-	runtime.NotDumpable()            // the supervisor holds every object of the run
-	code := cli.Main(os.Args[1:], os.Stdout, os.Stderr)
-	runtime.EndDescendants() // whatever a run left behind goes with us
-	os.Exit(code)
+	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr))
 }

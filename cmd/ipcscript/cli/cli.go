@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -54,12 +55,41 @@ func usagef(format string, a ...any) error {
 	return &exitError{code: runtime.ExitUsage, msg: fmt.Sprintf(format, a...)}
 }
 
-// Main runs the command line and returns the exit code.
-func Main(args []string, stdout, stderr io.Writer) (code int) {
+// Run is the command line as a process: main calls it first thing and
+// exits with what it returns. SIGINT, SIGTERM, SIGHUP and SIGQUIT are
+// handled from here until the process exits, never reset: one arriving at
+// any moment (while the flags are parsed, the run starts, its processes
+// are stopped, or what they left is killed) stops the run, cleans up and
+// exits 128+n. Only the Go runtime's start, before main, is left: no
+// process or object of a run exists yet, and the signal's default action
+// ends the process.
+func Run(args []string, stdout, stderr io.Writer) int {
+	ctx, caught, _ := signalContext()
+	runtime.NotDumpable() // the supervisor holds every object of the run
+	code := MainContext(ctx, args, stdout, stderr)
+	runtime.EndDescendants() // whatever a run left behind goes with us
+	if s := caught(); s != 0 {
+		return 128 + int(s)
+	}
+	return code
+}
+
+// Main runs the command line in-process and returns the exit code. The
+// signals are handled only while it runs; a program that is ipcscript
+// calls Run.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, _, stop := signalContext()
+	defer stop()
+	return MainContext(ctx, args, stdout, stderr)
+}
+
+// MainContext runs the command line with ctx, which a host cancels (with
+// a runtime.SignalCause) to stop the run.
+func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	defer runtime.RecoverInternal(stderr, &code) // a panic exits 70, not Go's 2 (usage)
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	cmd, err := root.ExecuteC()
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return runtime.ExitOK
 	}
@@ -193,7 +223,7 @@ is found.`,
   ipcscript test -o json exercises/ > events.json; gotestsum --raw-command -- cat events.json`,
 		ValidArgsFunction: completeLua,
 		RunE: func(c *cobra.Command, args []string) error {
-			return runTests(&tst, args, stdout, stderr)
+			return runTests(c.Context(), &tst, args, stdout, stderr)
 		},
 	}
 	tst.addFlags(testCmd.Flags(), "test")
@@ -285,14 +315,16 @@ func scriptArgs(args []string) (string, []string, error) {
 }
 
 // signalContext is cancelled with a runtime.SignalCause when SIGINT,
-// SIGTERM, SIGHUP or SIGQUIT arrives.
-func signalContext() (context.Context, func()) {
+// SIGTERM, SIGHUP or SIGQUIT arrives; caught says which came first (0:
+// none yet); stop gives the signals their default actions back.
+func signalContext() (ctx context.Context, caught func() syscall.Signal, stop func()) {
 	// `ipcscript x.lua | head`: a write to a closed stdout must not kill the
 	// supervisor before it has stopped its children and removed its objects.
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 2)
+	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	var first atomic.Int32
 	go func() {
 		for s := range sigs {
 			name := "interrupt"
@@ -304,10 +336,12 @@ func signalContext() (context.Context, func()) {
 			case syscall.SIGQUIT:
 				name = "quit"
 			}
+			first.CompareAndSwap(0, int32(s.(syscall.Signal)))
 			cancel(runtime.SignalCause{Name: name})
 		}
 	}()
-	return ctx, func() { signal.Stop(sigs); close(sigs); cancel(nil) }
+	return ctx, func() syscall.Signal { return syscall.Signal(first.Load()) },
+		func() { signal.Stop(sigs); close(sigs); cancel(nil) }
 }
 
 // runScript is `ipcscript [run] file.lua`.
@@ -328,9 +362,7 @@ func runScript(c *cobra.Command, s *settings, args []string, stdout, stderr io.W
 		opts.Stdout = stderr // stdout carries only the report
 	}
 	setProgress(&opts, s.progress, stderr)
-	ctx, stop := signalContext()
-	defer stop()
-	rep, err := runtime.RunFile(ctx, script, opts)
+	rep, err := runtime.RunFile(c.Context(), script, opts)
 	if err != nil {
 		return &exitError{code: runtime.ExitSoftware, msg: err.Error()}
 	}

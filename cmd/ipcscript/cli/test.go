@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -17,7 +18,7 @@ import (
 // passes or fails. The report goes to stdout in the chosen format; the
 // closing "N passed, N failed" line is on stdout for text (and as a TAP
 // comment), on stderr for the machine formats.
-func runTests(s *settings, paths []string, stdout, stderr io.Writer) error {
+func runTests(ctx context.Context, s *settings, paths []string, stdout, stderr io.Writer) error {
 	opts, err := s.options()
 	if err != nil {
 		return err
@@ -50,8 +51,6 @@ func runTests(s *settings, paths []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "ipcscript test: no tests found (*_test.lua) in %s\n", where)
 		return exitCode(runtime.ExitNoTests)
 	}
-	ctx, stop := signalContext()
-	defer stop()
 	passed, failed := 0, 0
 	for i, f := range files {
 		if ctx.Err() != nil {
