@@ -68,6 +68,9 @@ type bodyEncoder struct {
 	limit int
 	enc   *msgpack.Encoder
 	path  []*lua.LTable // tables being encoded, outermost first: cycles
+	// pass collects the descriptors of a body that may carry them
+	// (fdpass.go); nil when the message cannot (a socket connection).
+	pass *passList
 }
 
 // encodeError says what cannot be sent and where in the body it is.
@@ -189,6 +192,12 @@ func (e *bodyEncoder) value(v lua.LValue, depth int) error {
 		return e.string(string(v))
 	case *lua.LTable:
 		return e.table(v, depth)
+	case *lua.LUserData:
+		if o, ok := v.Value.(passable); ok {
+			if name, ok := v.Value.(fmt.Stringer); ok {
+				return e.descriptor(o, name)
+			}
+		}
 	}
 	return &encodeError{what: unsendable(v) + " cannot be sent"}
 }
@@ -373,6 +382,9 @@ type bodyDecoder struct {
 	// The last short string body decoded, and its bytes: see decode.
 	lastShort lua.LValue
 	lastBytes string
+	// files makes the object a descriptor extension describes (fdpass.go);
+	// nil where a body may not carry descriptors (from a socket).
+	files func(L *lua.LState, payload []byte) (lua.LValue, error)
 	// budget is what the decoded value may still cost in memory, in
 	// estimated bytes (decodeBudget): one byte of MessagePack can be an
 	// empty table, which costs Lua ~150 bytes, so without a bound an
@@ -597,7 +609,7 @@ func (d *bodyDecoder) value(L *lua.LState, depth int) (lua.LValue, error) {
 		return t, nil
 	}
 	if isExtCode(c) {
-		return d.extension(c)
+		return d.extension(L, c)
 	}
 	return nil, fmt.Errorf("MessagePack code %#02x is reserved and has no Lua value", c)
 }
@@ -607,7 +619,7 @@ func isExtCode(c byte) bool { return (c >= 0xd4 && c <= 0xd8) || (c >= 0xc7 && c
 
 // extension decodes an extension value: the timestamp (type -1) becomes
 // seconds since the epoch; any other type is refused with its number.
-func (d *bodyDecoder) extension(c byte) (lua.LValue, error) {
+func (d *bodyDecoder) extension(L *lua.LState, c byte) (lua.LValue, error) {
 	typ, n, err := d.dec.DecodeExtHeader()
 	if err != nil {
 		return nil, err
@@ -618,6 +630,9 @@ func (d *bodyDecoder) extension(c byte) (lua.LValue, error) {
 	pos := len(d.body) - d.r.Len()
 	b := d.body[pos : pos+n]
 	d.r.Seek(int64(n), io.SeekCurrent)
+	if typ == extDescriptor && d.files != nil { // never on a socket (fdpass.go)
+		return d.files(L, b)
+	}
 	if typ != -1 {
 		return nil, fmt.Errorf("MessagePack extension type %d is not supported (only the timestamp, type -1, is)", typ)
 	}

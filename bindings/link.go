@@ -24,7 +24,7 @@ func (m *messenger) luaSend(L *lua.LState) int {
 	ib := m.peerInbox(L, to)
 	typ, w := sendOpts(L, 3)
 	return pushSent(L, m.send(L, destination{what: ib.sendWhat, q: ib.q, obj: ib.obj, peer: m.pid(ib.proc),
-		dst: ib.slot, capacity: ib.capacity, seq: &ib.seq}, typ, L.Get(2), w))
+		dst: ib.slot, capacity: ib.capacity, seq: &ib.seq, keep: keepOpt(L, 3), inbox: true}, typ, L.Get(2), w))
 }
 
 // ipc.receive([{from =, type =, timeout =, block =}]) -> message | nil, err

@@ -141,7 +141,7 @@ func mailboxSend(L *lua.LState) int {
 	b := checkMailbox(L, mailboxSendWhat)
 	typ, w := sendOpts(L, 3)
 	err := b.m.send(L, destination{what: b.sendWhat, q: b.q, obj: b.obj,
-		dst: b.obj, capacity: b.capacity, seq: &b.seq}, typ, L.Get(2), w) // a mailbox's header dst is its index
+		dst: b.obj, capacity: b.capacity, seq: &b.seq, keep: keepOpt(L, 3)}, typ, L.Get(2), w) // a mailbox's header dst is its index
 	if err == ipc.ErrClosed && !b.m.afterRun() {
 		L.RaiseError("%s: the mailbox is closed", b.sendWhat)
 	}

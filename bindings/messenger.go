@@ -65,6 +65,8 @@ type messenger struct {
 	sel selectState
 
 	tbuf []byte // a traced send's clock and body
+
+	passing passList // the descriptors of the body being sent (fdpass.go)
 }
 
 // lOutside is the src of a message from a program outside the run.
@@ -83,6 +85,7 @@ func openMessaging(L *lua.LState, mod *lua.LTable, env *Env) {
 	} else {
 		m = &messenger{env: env, enc: newBodyEncoder(), dec: newBodyDecoder(),
 			inboxes: map[string]*inbox{}, mailboxes: map[string]*mailbox{}}
+		m.dec.files = m.passedObject
 		ud := L.NewUserData()
 		ud.Value = m
 		reg.RawSetString(messengerKey, ud)
@@ -239,6 +242,12 @@ func sendOpts(L *lua.LState, n int) (string, ipc.WaitOpts) {
 	return typ, waitOptsFrom(L, t)
 }
 
+// keepOpt reads {keep = true} at n: a message's descriptors stay open in
+// the sender too (fdpass.go).
+func keepOpt(L *lua.LState, n int) bool {
+	return optBool(L, optTable(L, n), "keep", false)
+}
+
 // recvOpts reads {from =, type =, timeout =, block =, into =} at n.
 func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int32, ipc.WaitOpts, *lua.LTable) {
 	var f ipc.Filter
@@ -284,13 +293,19 @@ type destination struct {
 	// send waits for the take, so it is recorded as a wait at once).
 	capacity int
 	seq      *uint64 // the sender's count of messages sent here
+	keep     bool    // {keep = true}: descriptors in the body stay open here too
+	inbox    bool    // dst is a process's slot (a direct link), not a mailbox
 }
 
 // send encodes body and sends it to d. It returns nil or an outcome for
 // Outcome; any other failure raises.
 func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LValue, w ipc.WaitOpts) error {
 	what, q, obj, peer, seq := d.what, d.q, d.obj, d.peer, d.seq
-	b, err := m.enc.encode(body, len(typ))
+	holder := NoHolder
+	if d.inbox {
+		holder = int(d.dst)
+	}
+	b, passed, err := m.encodePassing(body, len(typ), holder)
 	if err != nil {
 		L.RaiseError("%s: %v", what, err)
 	}
@@ -334,6 +349,9 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 	case nil:
 		*seq++
 		ws.Done()
+		if !d.keep {
+			passed.closePassed()
+		}
 		return nil
 	case ipc.ErrFull, ipc.ErrTimeout, ipc.ErrClosed:
 		return err

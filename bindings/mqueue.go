@@ -24,6 +24,8 @@ type mqueue struct {
 	kobject
 	q      *ipc.Mqueue // nil while checking
 	public bool
+	closed bool // q:close() in this process
+	opened bool // opened from an inherited descriptor (a process, not the supervisor)
 }
 
 func openMqueue(L *lua.LState, mod *lua.LTable, env *Env) {
@@ -31,6 +33,7 @@ func openMqueue(L *lua.LState, mod *lua.LTable, env *Env) {
 		"send":    mqueueSend,
 		"receive": mqueueReceive,
 		"len":     mqueueLen,
+		"close":   mqueueClose,
 	}, mqueueField)
 	mod.RawSetString("mqueue", L.NewFunction(env.luaMqueue))
 }
@@ -59,6 +62,7 @@ func (e *Env) luaMqueue(L *lua.LState) int {
 				kname = ipc.MqueueKernelName(e.Manifest.RunID, name)
 			}
 			q.q, err = ipc.OpenMqueue(d.File("q"), name, kname)
+			q.opened = err == nil
 			return err
 		},
 	})
@@ -125,7 +129,31 @@ func checkMqueue(L *lua.LState) *mqueue {
 	if q.q == nil {
 		q.notHere(L)
 	}
+	if q.closed {
+		L.RaiseError("%s: closed in this process (q:close())", q.what)
+	}
 	return q
+}
+
+// q:close()
+// Closes this process's descriptor of the queue (mq_close). Later calls on
+// q in this process raise; the other processes keep theirs, and the queue
+// with what it holds lives until the run ends. Unlike box:close, nobody
+// else is told: a POSIX queue has no end-of-messages mark. Closing twice
+// does nothing.
+func mqueueClose(L *lua.LState) int {
+	q := checkClass[*mqueue](L, 1, "mqueue")
+	if q.q == nil {
+		q.notHere(L)
+	}
+	if !q.opened {
+		L.RaiseError("%s: q:close() is for a process body (the supervisor holds the queue for the processes until the run ends)", q.what)
+	}
+	if !q.closed {
+		q.closed = true
+		q.q.Close()
+	}
+	return 0
 }
 
 // q:len() -> n: the messages queued now (mq_getattr's mq_curmsgs; a

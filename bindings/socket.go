@@ -437,7 +437,9 @@ func connReceive(L *lua.LState) int {
 	if m.env.Trace != nil || c.in.Flags != 0 {
 		m.traceFrame(L, &c.in, c.obj, t0)
 	}
+	m.dec.files = nil // a body from a socket never takes a descriptor (fdpass.go)
 	t, err := m.messageTable(L, &c.in, m.nameOf(m.selfSlot()))
+	m.dec.files = m.passedObject
 	if err != nil {
 		from := m.nameOf(c.in.Src).String()
 		if outside {

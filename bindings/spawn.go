@@ -27,14 +27,17 @@ const maxSpawnArgs = 16 << 10
 // Broker is a child's line to the supervisor at run time (runtime/ctl.go).
 type Broker interface {
 	// Spawn starts an instance of template (named name, or template.N
-	// when name is ""), with args (an encoded body) as self.args.
-	Spawn(template, name string, args []byte) (SpawnedProc, *os.File, error)
+	// when name is ""), with args (an encoded body) as self.args; tokens
+	// are the descriptors the args carry (PutFiles), now the instance's.
+	Spawn(template, name string, args []byte, tokens []uint64) (SpawnedProc, *os.File, error)
 	// Lookup finds a process by name (or by slot when name is ""), with
 	// its inbox's descriptor (nil for a process without one).
 	Lookup(name string, slot int) (SpawnedProc, *os.File, error)
 	// PutFiles hands descriptors to the supervisor, which holds them under
-	// the returned tokens until a TakeFile (fdpass.go).
-	PutFiles(fs []*os.File) ([]uint64, error)
+	// the returned tokens until a TakeFile (fdpass.go). to is the slot of
+	// the one process that can receive them (NoHolder: any), so that they
+	// are closed when it ends without having taken them.
+	PutFiles(fs []*os.File, to int) ([]uint64, error)
 	// TakeFile fetches the descriptor held under token (once).
 	TakeFile(token uint64) (*os.File, error)
 }
@@ -45,6 +48,9 @@ type SpawnedProc struct {
 	Index, Slot int
 	Inbox       int // the index of its inbox's implicit declaration in the parent (-1 - i)
 }
+
+// NoHolder is PutFiles's "any process may take these" (a mailbox).
+const NoHolder = -3
 
 // declareTemplate records a template (ipc.process with spawn = true).
 func (e *Env) declareTemplate(L *lua.LState, name string, fn *lua.LFunction, args lua.LValue) {
@@ -88,21 +94,27 @@ func (e *Env) luaSpawn(L *lua.LState) int {
 		}
 	}
 	var body []byte
+	var passed *passList
+	var tokens []uint64
 	if args != lua.LNil {
-		b, err := e.encodeFiles(L, what+": args", args)
+		b, pl, err := e.encodeFiles(L, args)
 		if err != nil {
 			L.RaiseError("%s: args: %v", what, err)
 		}
+		passed, tokens = pl, pl.tokens
 		if len(b) > maxSpawnArgs {
 			L.RaiseError("%s: args of %s exceed the %s an instance's args may have: send the rest in a message", what, byteSizeText(len(b)), byteSizeText(maxSpawnArgs))
 		}
 		body = b
 	}
-	sp, f, err := e.Broker.Spawn(tmpl, name, body)
+	sp, f, err := e.Broker.Spawn(tmpl, name, body, tokens)
 	if err != nil {
 		L.RaiseError("%s: %v", what, err)
 	}
 	e.knowProcess(sp, f)
+	if passed != nil && !optBool(L, opts, "keep", false) {
+		passed.closePassed()
+	}
 	L.Push(lua.LString(sp.Name))
 	return 1
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -20,9 +21,9 @@ import (
 // answers it with one datagram, `ok ...` or `error "<quoted>"`, carrying
 // descriptors (SCM_RIGHTS) where the verb says so:
 //
-//	req spawn "<template>" "<name>" "<args>"  -> ok proc ... + the new inbox
+//	req spawn "<template>" "<name>" "<args>" "<tokens>" -> ok proc ... + the new inbox
 //	req proc "<name>" <slot>                  -> ok proc "<name>" "<group>" <index> <slot> <inbox> [+ inbox]
-//	req put <n> + n descriptors               -> ok put <token>...
+//	req put <to> + descriptors                -> ok put <token>...
 //	req take <token>                          -> ok take + the descriptor
 //
 // A child has one request in flight at a time (its Lua state is one
@@ -119,8 +120,12 @@ func procReply(r ctlReply) (bindings.SpawnedProc, *os.File, error) {
 	return sp, inbox, nil
 }
 
-func (c *ctlClient) Spawn(template, name string, args []byte) (bindings.SpawnedProc, *os.File, error) {
-	req := ctlRequest("spawn", strconv.Quote(template), strconv.Quote(name), strconv.Quote(string(args)))
+func (c *ctlClient) Spawn(template, name string, args []byte, tokens []uint64) (bindings.SpawnedProc, *os.File, error) {
+	ts := make([]string, len(tokens))
+	for i, t := range tokens {
+		ts[i] = strconv.FormatUint(t, 10)
+	}
+	req := ctlRequest("spawn", strconv.Quote(template), strconv.Quote(name), strconv.Quote(string(args)), strconv.Quote(strings.Join(ts, " ")))
 	r, err := c.call(req, nil)
 	if err != nil {
 		return bindings.SpawnedProc{}, nil, err
@@ -136,8 +141,8 @@ func (c *ctlClient) Lookup(name string, slot int) (bindings.SpawnedProc, *os.Fil
 	return procReply(r)
 }
 
-func (c *ctlClient) PutFiles(fs []*os.File) ([]uint64, error) {
-	r, err := c.call(ctlRequest("put", strconv.Itoa(len(fs))), fs)
+func (c *ctlClient) PutFiles(fs []*os.File, to int) ([]uint64, error) {
+	r, err := c.call(ctlRequest("put", strconv.Itoa(to)), fs)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +253,7 @@ func (sup *supervisor) serve(r request) {
 		reply = []byte("error " + strconv.Quote(fmt.Sprintf(format, args...)))
 	}
 	switch {
-	case verb == "spawn" && len(f) == 3:
+	case verb == "spawn" && len(f) == 4:
 		if r.c.state != nil { // the spawner ended before its turn came
 			break
 		}
@@ -256,6 +261,13 @@ func (sup *supervisor) serve(r request) {
 		if err != nil {
 			fail("%v", err)
 			break
+		}
+		for _, t := range ctlFields(f[3]) { // the args' descriptors are the instance's now
+			n, _ := strconv.ParseUint(t, 10, 64)
+			if h, ok := sup.held[n]; ok {
+				h.to = p.Slot
+				sup.held[n] = h
+			}
 		}
 		reply, give = sup.procInfo(p)
 	case verb == "proc" && len(f) == 2:
@@ -265,24 +277,33 @@ func (sup *supervisor) serve(r request) {
 			break
 		}
 		reply, give = sup.procInfo(p)
-	case verb == "put":
+	case verb == "put" && len(f) == 1:
 		reply = []byte("ok put")
+		to := atoi(f[0])
 		for _, file := range r.files {
-			sup.nextToken++
-			sup.held[sup.nextToken] = file
+			// Random, so that no process guesses another message's token.
+			t := rand.Uint64()
+			for _, taken := sup.held[t]; t == 0 || taken; _, taken = sup.held[t] {
+				t = rand.Uint64()
+			}
+			if sup.ended(to) { // it can never take it
+				file.Close()
+			} else {
+				sup.held[t] = held{f: file, to: to}
+			}
 			reply = append(reply, ' ')
-			reply = strconv.AppendUint(reply, sup.nextToken, 10)
+			reply = strconv.AppendUint(reply, t, 10)
 		}
 		r.files = nil
 	case verb == "take" && len(f) == 1:
 		t, _ := strconv.ParseUint(f[0], 10, 64)
-		file := sup.held[t]
-		if file == nil {
-			fail("descriptor %d was taken already (a message that carries a descriptor is received once)", t)
+		h, ok := sup.held[t]
+		if !ok {
+			fail("descriptor %d was taken already, or its receiver ended (a message that carries a descriptor is received once)", t)
 			break
 		}
 		delete(sup.held, t)
-		reply, give, owned = []byte("ok take"), []*os.File{file}, true
+		reply, give, owned = []byte("ok take"), []*os.File{h.f}, true
 	default:
 		fail("unknown request %q", verb)
 	}
@@ -371,11 +392,30 @@ func (sup *supervisor) spawn(tmpl, name string, args []byte) (*bindings.Process,
 	return p, nil
 }
 
+// ended reports whether the process in slot has ended.
+func (sup *supervisor) ended(slot int) bool {
+	for _, c := range sup.children {
+		if c.p.Slot == slot {
+			return c.state != nil || c.err != nil
+		}
+	}
+	return false
+}
+
+// held is a descriptor a message carries, until its receiver takes it.
+type held struct {
+	f  *os.File
+	to int // the slot of the one process that can take it, or bindings.NoHolder
+}
+
 // releaseHeld closes the descriptors that messages carried and nobody
-// received (end of run).
-func (sup *supervisor) releaseHeld() {
-	for t, f := range sup.held {
-		f.Close()
-		delete(sup.held, t)
+// received: at the end of the run (all < 0), or those only process slot
+// could take, once it has ended.
+func (sup *supervisor) releaseHeld(slot int, all bool) {
+	for t, h := range sup.held {
+		if all || h.to == slot {
+			h.f.Close()
+			delete(sup.held, t)
+		}
 	}
 }

@@ -50,12 +50,11 @@ type supervisor struct {
 	token     string       // marks the run's processes (IPCSCRIPT_RUN, reaper_linux.go)
 
 	// Requests of the children at run time (ctl.go).
-	requests  chan request
-	over      chan struct{} // closed when the event loop ends
-	exitedCh  chan exitEvent
-	live      int                 // children not yet reaped
-	held      map[uint64]*os.File // descriptors in messages, by token
-	nextToken uint64
+	requests chan request
+	over     chan struct{} // closed when the event loop ends
+	exitedCh chan exitEvent
+	live     int             // children not yet reaped
+	held     map[uint64]held // descriptors in messages, by token (ctl.go)
 }
 
 type exitEvent struct {
@@ -94,8 +93,8 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	sup.exitedCh = exited
 	sup.requests = make(chan request, 16)
 	sup.over = make(chan struct{})
-	sup.held = map[uint64]*os.File{}
-	defer sup.releaseHeld()
+	sup.held = map[uint64]held{}
+	defer sup.releaseHeld(0, true)
 	defer close(sup.over)
 	for _, p := range env.Procs {
 		c := &child{p: p, ctlEnd: make(chan struct{})}
@@ -247,6 +246,7 @@ func (sup *supervisor) exited(ev exitEvent) {
 		}
 	}
 	sup.traceExited(c)
+	sup.releaseHeld(c.p.Slot, false) // what was passed to it and never taken
 	if !sup.childOK(c) && !sup.stopping {
 		sup.errorf("process %q failed: %s", c.p.Name, describeExit(c))
 		sup.writeTraceback(c.result.Traceback)

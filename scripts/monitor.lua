@@ -6,8 +6,9 @@
 -- Three workers take jobs from the supervisor one at a time and report each
 -- result. Worker 2 is killed (SIGKILL) in the middle of its first job. The
 -- supervisor sees DOWN for it, with the signal, and gives the job it held to
--- the standby, which was declared up front and idles until needed (the
--- runtime cannot start a process at run time yet). Every job is done once.
+-- the standby, which was declared up front and idles until needed
+-- (scripts/supervisor.lua starts a fresh worker with ipc.spawn instead).
+-- Every job is done once.
 --
 --   ipcscript scripts/monitor.lua
 local ipc = require("ipc")

@@ -45,6 +45,7 @@ ipc.INVALID = "invalid"
 
 ---@class ipc.SendOpts: ipc.WaitOpts
 ---@field type? string the message's type (at most 255 bytes)
+---@field keep? boolean descriptors in the body (pipe ends, FIFO streams, connections, listeners) stay open in the sender too
 
 ---@class ipc.ReceiveOpts: ipc.WaitOpts
 ---@field from? string only messages from this process
@@ -62,6 +63,7 @@ ipc.INVALID = "invalid"
 
 ---@class ipc.SpawnOpts
 ---@field name? string the instance's name (default template.N)
+---@field keep? boolean descriptors in args stay open in the spawner too
 
 ---@class ipc.RunOpts
 ---@field timeout? number stop the run after this many seconds
@@ -349,6 +351,10 @@ function mqueue:receive(opts) end
 ---The messages queued now (mq_curmsgs; a snapshot).
 ---@return integer
 function mqueue:len() end
+
+---Closes this process's descriptor (mq_close), in a process body: later
+---calls on q here raise; other processes keep theirs, and nobody is told.
+function mqueue:close() end
 
 ---A counting semaphore.
 ---@class ipc.semaphore
