@@ -15,8 +15,9 @@ import (
 // Layout of the memfd:
 //
 //	0   magic
-//	4   lock word: 0 free; holder pid while held; ownerDiedBit alone when
-//	    free because the last holder died (see Recover)
+//	4   lock word: 0 free; holder pid while held (with handBit when it was
+//	    handed over by an unlock); ownerDiedBit alone when free because
+//	    the last holder died (see Recover)
 //	64  waitlist: the sleepers, oldest first (waitlist_linux.go)
 //
 // Fairness: the lock is handed to sleepers in the order they began to
@@ -44,6 +45,13 @@ const (
 	mutexSize    = 64 + waitlistSize
 	pidMask      = 1<<30 - 1
 	ownerDiedBit = 1 << 30
+	// handBit marks a lock word set by a hand-off (settle): with the
+	// waitlist's journal it tells a repair that the hand-off to the
+	// journal's slot was committed, even when that slot's process also
+	// holds the lock through another goroutine.
+	handBit = 1 << 31
+	// journalBad: the journal's hand-off passes on a dead holder's lock.
+	journalBad = 1 << 16
 	// mutexCheckEvery bounds how long a sleeper goes without checking that
 	// the holder is still alive.
 	mutexCheckEvery = 75 * time.Millisecond
@@ -74,6 +82,7 @@ func OpenMutex(f *os.File, name string) (*Mutex, error) {
 func newMutex(name string, r *Region) *Mutex {
 	pid := uint32(os.Getpid())
 	m := &Mutex{word: r.U32(4), pid: pid, wl: newWaitlist(r, 64, pid)}
+	m.wl.onRepair = m.finishHandoff
 	m.obj.init("mutex", name, r)
 	return m
 }
@@ -192,15 +201,44 @@ func (m *Mutex) settle() {
 		if i < 0 {
 			return
 		}
-		if atomic.CompareAndSwapUint32(m.word, v, m.wl.pidOf(i)) {
-			st := slotGranted
-			if v&ownerDiedBit != 0 {
-				st = slotGrantedBad
-			}
+		// The journal first, then the commit (the lock word), then the
+		// grant: a process killed in between leaves a repair what it needs.
+		j, st := uint32(i+1), slotGranted
+		if v&ownerDiedBit != 0 {
+			j, st = j|journalBad, slotGrantedBad
+		}
+		m.wl.journalWord().Store(j)
+		if atomic.CompareAndSwapUint32(m.word, v, m.wl.pidOf(i)|handBit) {
+			hook(hookHandoff)
 			m.wl.grant(i, st)
+			m.wl.journalWord().Store(0)
 			return
 		}
+		m.wl.journalWord().Store(0)
 	}
+}
+
+// finishHandoff is the waitlist's onRepair: a settle that died after its
+// commit (the lock word names the journal's slot, with handBit) and before
+// its grant is granted now (locked).
+func (m *Mutex) finishHandoff() {
+	j := m.wl.journalWord().Load()
+	if j == 0 {
+		return
+	}
+	i := int(j&journalSlot) - 1
+	if i < 0 || i >= waitSlots {
+		return
+	}
+	s := &m.wl.slots[i]
+	if s.state.Load() != slotWaiting || load32(m.word) != s.pid.Load()|handBit {
+		return // not committed, or already granted
+	}
+	st := slotGranted
+	if j&journalBad != 0 {
+		st = slotGrantedBad
+	}
+	m.wl.grant(i, st)
 }
 
 // checkHolder is a sleeper's periodic look at the holder: a dead holder's
@@ -209,6 +247,14 @@ func (m *Mutex) checkHolder() error {
 	h := load32(m.word) & pidMask
 	if h != 0 && h != m.pid && ownerDead(h) {
 		m.recover(h)
+	}
+	if h == m.pid {
+		// The lock names this process while this sleeper still waits:
+		// another goroutine of it holds the lock, or a hand-off to this
+		// sleeper was cut short by the death of the unlocker inside the
+		// waitlist's lock. Taking that lock repairs the list if so.
+		m.wl.lock()
+		m.wl.unlock()
 	}
 	if m.obj.ws != nil {
 		atomic.StoreInt32(&m.obj.ws.Peer, int32(h))

@@ -200,9 +200,13 @@ func (q *Queue) repairLocked() {
 type hookPoint int
 
 const (
-	hookWritten   hookPoint = iota + 1 // record written past tail, not committed
-	hookCommitted                      // tail stored, counts not yet updated
-	hookTaken                          // record marked taken, head not yet advanced
+	hookWritten     hookPoint = iota + 1 // record written past tail, not committed
+	hookCommitted                        // tail stored, counts not yet updated
+	hookTaken                            // record marked taken, head not yet advanced
+	hookRoomWake                         // a take made room, its wakeRoom not yet called
+	hookRoomSleep                        // a sender counted asleep for room, not yet in FUTEX_WAIT
+	hookHandoff                          // a waitlist hand-off committed (lock word, unit), not yet granted
+	hookGrantStored                      // a waitlist slot's grant stored, queued and the wake not yet done
 )
 
 var testHook func(hookPoint)

@@ -223,6 +223,7 @@ func (q *Queue) Receive(f Filter, w WaitOpts, into *Message) error {
 			}
 			if ok {
 				q.wake(&q.h.sendSleepers)
+				hook(hookRoomWake)
 				q.wakeRoom()
 				q.ws.Done()
 				return nil

@@ -2,10 +2,16 @@ package ipc
 
 import (
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestQueueReusesRingStart keeps a capacity-64 queue full (it never
@@ -187,23 +193,150 @@ func TestQueueRoomTimeout(t *testing.T) {
 }
 
 // TestSpinReprobe: a budget that fell to spinMin comes back by itself when
-// the peer answers within spinMax again (every spinReprobe-th wait spins
-// for spinMax), without needing a short futex sleep.
+// the peer answers within spinMax again, without needing a short futex
+// sleep: every spinReprobe-th wait spins for spinMax whatever the budget,
+// and a success there raises the budget at once. The spinner's decisions
+// are checked with given durations, not measured ones, so a loaded machine
+// cannot change the outcome.
 func TestSpinReprobe(t *testing.T) {
-	if !spinning {
-		t.Skip("one CPU allowed: no spinning")
-	}
 	var sp spinner
 	sp.budget.Store(int64(spinMin))
-	const answer = 4 * time.Microsecond // the peer's turnaround
-	successes := 0
-	for range 4 * spinReprobe {
-		start := time.Now()
-		if sp.spin(func() bool { return time.Since(start) > answer }, start, time.Time{}) {
-			successes++
+	var long []int
+	for w := 1; w <= 4*spinReprobe; w++ {
+		budget, limit := sp.plan()
+		if budget != int64(spinMin) {
+			t.Fatalf("wait %d: budget %v, want %v", w, time.Duration(budget), spinMin)
+		}
+		switch limit {
+		case spinMax:
+			long = append(long, w)
+		case spinMin:
+		default:
+			t.Fatalf("wait %d: limit %v, want %v or %v", w, limit, spinMin, spinMax)
+		}
+		sp.lost(budget) // the peer answers after 4 µs: longer than spinMin
+	}
+	if want := []int{spinReprobe, 2 * spinReprobe, 3 * spinReprobe, 4 * spinReprobe}; fmt.Sprint(long) != fmt.Sprint(want) {
+		t.Fatalf("waits allowed spinMax: %v, want %v", long, want)
+	}
+	// The next re-probe catches the peer after 4 µs: the budget is back.
+	for {
+		budget, limit := sp.plan()
+		if limit == spinMax {
+			sp.won(budget, 4*time.Microsecond)
+			break
+		}
+		sp.lost(budget)
+	}
+	if b := time.Duration(sp.budget.Load()); b != 8*time.Microsecond {
+		t.Fatalf("budget after a re-probe that waited 4µs: %v, want 8µs", b)
+	}
+	if _, limit := sp.plan(); limit != 8*time.Microsecond {
+		t.Fatalf("the next wait may spin %v, want 8µs", limit)
+	}
+	// Growth stops at spinMax; giving up halves, down to spinMin.
+	sp.won(int64(8*time.Microsecond), 15*time.Microsecond)
+	if b := time.Duration(sp.budget.Load()); b != spinMax {
+		t.Fatalf("budget %v, want spinMax %v", b, spinMax)
+	}
+	for range 10 {
+		sp.lost(sp.budget.Load())
+	}
+	if b := time.Duration(sp.budget.Load()); b != spinMin {
+		t.Fatalf("budget %v after giving up 10 times, want spinMin %v", b, spinMin)
+	}
+}
+
+// TestQueueRoomWakeNotLost plays, step by step, the interleaving that lost
+// a room wake: a take makes room (its wakeRoom not yet called), another
+// sender fills it again, a third sender reads room after the take, finds
+// the queue full, counts itself asleep and clears the wake mark; only then
+// does the take's wakeRoom run (its wake reaches nobody: the sender is not
+// in FUTEX_WAIT yet), and then the sender sleeps. The next take must still
+// wake it. With the periodic check out of reach, a lost wake leaves the
+// sender asleep with room free.
+func TestQueueRoomWakeNotLost(t *testing.T) {
+	defer func(d time.Duration) { roomCheck = d }(roomCheck)
+	roomCheck = 10 * time.Minute
+	q := newTestQueue(t, QueueConfig{Capacity: 1})
+	cons, fill, sleeper := openView(t, q), openView(t, q), openView(t, q)
+	mustSend(t, q, &Message{Seq: 0})
+
+	var wakeArmed, sleepArmed atomic.Bool
+	wakeAt, wakeGo := make(chan struct{}), make(chan struct{})
+	sleepAt, sleepGo := make(chan struct{}), make(chan struct{})
+	testHook = func(p hookPoint) {
+		switch {
+		case p == hookRoomWake && wakeArmed.CompareAndSwap(true, false):
+			wakeAt <- struct{}{}
+			<-wakeGo
+		case p == hookRoomSleep && sleepArmed.CompareAndSwap(true, false):
+			sleepAt <- struct{}{}
+			<-sleepGo
 		}
 	}
-	if successes == 0 {
-		t.Fatalf("no spin succeeded in %d waits: the budget stayed at %v", 4*spinReprobe, time.Duration(sp.budget.Load()))
+	defer func() { testHook = nil }()
+
+	// 1. A take of message 0 stops before its wakeRoom.
+	wakeArmed.Store(true)
+	took := make(chan Message, 1)
+	go func() {
+		var m Message
+		if err := cons.Receive(Filter{}, nb, &m); err != nil {
+			t.Error(err)
+		}
+		took <- m
+	}()
+	<-wakeAt
+	// 2. Another sender fills the room.
+	if err := fill.Send(&Message{Seq: 1}, nb); err != nil {
+		t.Fatalf("refill: %v", err)
 	}
+	// 3. A third sender finds the queue full and stops counted asleep.
+	sleepArmed.Store(true)
+	sent := make(chan error, 1)
+	go func() { sent <- sleeper.Send(&Message{Seq: 2}, WaitOpts{Timeout: 10 * time.Minute}) }()
+	<-sleepAt
+	// 4. The take's wakeRoom runs now; 5. the sender goes on to sleep.
+	close(wakeGo)
+	if m := <-took; m.Seq != 0 {
+		t.Fatalf("took seq %d, want 0", m.Seq)
+	}
+	close(sleepGo)
+	waitInFutex(t, sleeper.roomWord())
+	// 6. The next take makes room again: its wake must reach the sender.
+	var m Message
+	if err := cons.Receive(Filter{}, WaitOpts{Timeout: 10 * time.Minute}, &m); err != nil || m.Seq != 1 {
+		t.Fatalf("second take: seq %d, %v", m.Seq, err)
+	}
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a liveness guard, far beyond any delay
+		t.Fatalf("the sender still sleeps with room free: the room wake was lost (room %d, woken mark %d, %d asleep)",
+			q.h.room.Load(), q.h.roomWoken.Load(), q.h.roomSleepers.Load())
+	}
+	if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != 2 {
+		t.Fatalf("third take: seq %d, %v", m.Seq, err)
+	}
+}
+
+// waitInFutex waits until a thread of this process sleeps in FUTEX_WAIT on
+// addr (as /proc/self/task/*/syscall shows it): a step of a test that must
+// come after a sleep has begun, not merely after the sleeper was let go.
+func waitInFutex(t *testing.T, addr *uint32) {
+	t.Helper()
+	want := fmt.Sprintf("%d %#x ", unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)))
+	waitFor(t, "a thread asleep on the futex", func() bool {
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, e := range tasks {
+			b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/syscall")
+			if err == nil && strings.HasPrefix(string(b), want) {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -159,6 +159,7 @@ func (q *Queue) waitRoom(seen uint32, deadline time.Time) error {
 	// and its next sleep was never woken.)
 	h.roomWoken.Store(0)
 	q.ws.Enter(OpSend, q.object, -1, !deadline.IsZero())
+	hook(hookRoomSleep)
 	var err error
 	for {
 		until := time.Now().Add(roomCheck)
@@ -189,11 +190,24 @@ func (q *Queue) waitRoom(seen uint32, deadline time.Time) error {
 
 // wakeRoom wakes a sender asleep for room, unless none sleeps or one was
 // woken and has not run yet.
+//
+// The mark is set before room is bumped once more, and the wake follows:
+// so every sender counted before the mark was set either is asleep in the
+// kernel (the wake reaches one of them) or has yet to call FUTEX_WAIT with a
+// value read before the bump (it returns at once). Either way one of them
+// runs after the mark was set and clears it. Without the bump, a sender
+// that had read room after this take's own bump (a third process refilled
+// the queue in between), counted itself and cleared the mark, then was
+// overtaken by this CAS, went to sleep on the current value: the wake had
+// reached nobody, the mark stayed set, every later take skipped its wake,
+// and the sender slept with room free until the periodic check (seen under
+// load as "producer waits to send / consumer waits to receive").
 func (q *Queue) wakeRoom() {
 	h := q.h
 	if h.roomSleepers.Load() == 0 || h.roomWoken.Load() != 0 || !h.roomWoken.CompareAndSwap(0, 1) {
 		return
 	}
+	h.room.Add(1)
 	n := 1
 	if h.perSender != 0 {
 		n = math.MaxInt32

@@ -14,7 +14,8 @@ import (
 // Layout of the memfd:
 //
 //	0   magic
-//	4   value    the count of free units
+//	8   value    the count of free units (low 32 bits); the high 32 bits
+//	             hold slot + 1 while a unit is on its way to a sleeper
 //	64  waitlist the sleepers, oldest first
 //
 // Fairness: waiters are served in the order they began to wait. Post hands
@@ -28,9 +29,14 @@ import (
 // the list's lock, moves free units to the oldest sleepers (settle); Post
 // raises value and then, if queued is not 0, does the same. Either Post sees
 // the waiter or the waiter's settle sees the new value.
+//
+// No lost units: settle takes a unit for slot i and records i in the same
+// word, with one compare-and-swap, then grants, then clears the record. A
+// process killed between the two leaves the record, and the repair of the
+// waitlist grants that unit (finishHandoff).
 type Semaphore struct {
 	obj   regionObject
-	value *uint32
+	value *uint64
 	wl    waitlist
 	spin  spinner
 }
@@ -53,7 +59,7 @@ func NewSemaphore(name string, initial int) (*Semaphore, error) {
 	if err != nil {
 		return nil, o.errorf("create", "%v", err)
 	}
-	store32(r.U32(4), uint32(initial))
+	atomic.StoreUint64(r.U64(8), uint64(initial))
 	store32(r.U32(0), semMagic)
 	return newSemaphore(name, r), nil
 }
@@ -69,7 +75,8 @@ func OpenSemaphore(f *os.File, name string) (*Semaphore, error) {
 }
 
 func newSemaphore(name string, r *Region) *Semaphore {
-	s := &Semaphore{value: r.U32(4), wl: newWaitlist(r, 64, uint32(os.Getpid()))}
+	s := &Semaphore{value: r.U64(8), wl: newWaitlist(r, 64, uint32(os.Getpid()))}
+	s.wl.onRepair = s.finishHandoff
 	s.obj.init("semaphore", name, r)
 	return s
 }
@@ -90,7 +97,7 @@ func (s *Semaphore) Value() int {
 		return 0
 	}
 	defer s.obj.exit()
-	return int(load32(s.value))
+	return int(uint32(atomic.LoadUint64(s.value)))
 }
 
 // TryWait takes one unit if the value is positive, else returns ErrEmpty.
@@ -149,13 +156,17 @@ func (s *Semaphore) Wait(o WaitOpts) error {
 func (s *Semaphore) tryFree() bool { return s.wl.queued() == 0 && s.tryDown() }
 
 // tryDown decrements a positive value.
-func (s *Semaphore) tryDown() bool {
+func (s *Semaphore) tryDown() bool { return s.take(0) }
+
+// take decrements a positive value, recording flight (slot + 1 of the
+// sleeper the unit goes to, or 0) in the high half in the same step.
+func (s *Semaphore) take(flight uint64) bool {
 	for {
-		v := load32(s.value)
-		if v == 0 {
+		v := atomic.LoadUint64(s.value)
+		if uint32(v) == 0 {
 			return false
 		}
-		if atomic.CompareAndSwapUint32(s.value, v, v-1) {
+		if atomic.CompareAndSwapUint64(s.value, v, v-1|flight<<32) {
 			return true
 		}
 	}
@@ -165,11 +176,23 @@ func (s *Semaphore) tryDown() bool {
 func (s *Semaphore) settle() {
 	for s.wl.queued() > 0 {
 		i := s.wl.oldest()
-		if i < 0 || !s.tryDown() {
+		if i < 0 || !s.take(uint64(i+1)) {
 			return
 		}
+		hook(hookHandoff)
+		s.wl.grant(i, slotGranted)
+		atomic.AndUint64(s.value, math.MaxUint32) // the unit has arrived
+	}
+}
+
+// finishHandoff is the waitlist's onRepair: a unit taken for a sleeper by
+// a process that died before granting it is granted now (locked).
+func (s *Semaphore) finishHandoff() {
+	v := atomic.LoadUint64(s.value)
+	if i := int(v>>32) - 1; i >= 0 && i < waitSlots && s.wl.slots[i].state.Load() == slotWaiting {
 		s.wl.grant(i, slotGranted)
 	}
+	atomic.AndUint64(s.value, math.MaxUint32)
 }
 
 // Post adds n (>= 1) units; sleepers get them oldest first.
@@ -182,11 +205,11 @@ func (s *Semaphore) Post(n int) error {
 		return s.obj.errorf("post", "count %d must be at least 1", n)
 	}
 	for {
-		v := load32(s.value)
-		if uint64(v)+uint64(n) > SemMax {
-			return s.obj.errorf("post", "value %d + %d would exceed the maximum %d", v, n, SemMax)
+		v := atomic.LoadUint64(s.value)
+		if uint64(uint32(v))+uint64(n) > SemMax {
+			return s.obj.errorf("post", "value %d + %d would exceed the maximum %d", uint32(v), n, SemMax)
 		}
-		if atomic.CompareAndSwapUint32(s.value, v, v+uint32(n)) {
+		if atomic.CompareAndSwapUint64(s.value, v, v+uint64(n)) {
 			break
 		}
 	}
@@ -212,7 +235,7 @@ func (s *Semaphore) Recover(pid int) {
 	}
 	s.wl.lockFor(uint32(pid))
 	if g := s.wl.dropPid(uint32(pid)); g > 0 {
-		atomic.AddUint32(s.value, uint32(g))
+		atomic.AddUint64(s.value, uint64(g))
 	}
 	s.settle()
 	s.wl.unlock()

@@ -58,32 +58,48 @@ func (sp *spinner) spin(try func() bool, start, deadline time.Time) bool {
 	if !spinning {
 		return try()
 	}
-	budget := sp.budget.Load()
-	if budget == 0 {
-		budget = int64(spinMax)
-	}
-	limit := budget
-	if sp.waits.Add(1)%spinReprobe == 0 {
-		limit = int64(spinMax)
-	}
-	end := start.Add(time.Duration(limit))
+	budget, limit := sp.plan()
+	end := start.Add(limit)
 	if !deadline.IsZero() && deadline.Before(end) {
 		end = deadline
 	}
 	for i := 1; ; i++ {
 		if try() {
-			if budget < int64(spinMax) {
-				took := int64(time.Since(start))
-				sp.budget.Store(min(2*max(budget, took), int64(spinMax)))
-			}
+			sp.won(budget, time.Since(start))
 			return true
 		}
 		if i%32 == 0 && time.Now().After(end) {
-			sp.budget.Store(max(budget/2, int64(spinMin)))
+			sp.lost(budget)
 			return false
 		}
 	}
 }
+
+// plan counts a wait and returns the budget in force and how long this
+// wait may spin: the budget, or spinMax on every spinReprobe-th wait.
+func (sp *spinner) plan() (budget int64, limit time.Duration) {
+	budget = sp.budget.Load()
+	if budget == 0 {
+		budget = int64(spinMax)
+	}
+	limit = time.Duration(budget)
+	if sp.waits.Add(1)%spinReprobe == 0 {
+		limit = spinMax
+	}
+	return budget, limit
+}
+
+// won records a spin, planned with budget, that succeeded after took: the
+// budget becomes twice the longer of the two, up to spinMax.
+func (sp *spinner) won(budget int64, took time.Duration) {
+	if budget < int64(spinMax) {
+		sp.budget.Store(min(2*max(budget, int64(took)), int64(spinMax)))
+	}
+}
+
+// lost records a spin, planned with budget, that gave up: the budget
+// halves, down to spinMin.
+func (sp *spinner) lost(budget int64) { sp.budget.Store(max(budget/2, int64(spinMin))) }
 
 // slept records a wait, begun at start, that ended after sleeping: a
 // sleep shorter than spinMax would have been caught by spinning that long.

@@ -19,6 +19,7 @@ import (
 //	4   queued  slots in state slotWaiting (read without the lock by fast
 //	            paths: a newcomer does not barge past queued sleepers)
 //	8   ticket  the next arrival number
+//	12  journal the hand-off in progress, for the object (see onRepair)
 //	16  waitSlots slots of 16 bytes: state (the futex word), pid, ticket
 //
 // Every change is made under the lock. A slot is published by one store of
@@ -27,14 +28,23 @@ import (
 //
 // Crash safety. A sleeper killed in its sleep leaves a slot with a dead
 // pid: Recover(pid) frees it, and an object whose grant went to the dead
-// process passes it on (the caller's onGranted). A process killed inside
-// the short locked section is found by the next locker (the lock word holds
-// its pid), which recomputes queued; what that section was doing (one
-// grant) may be lost or done twice, a window of a few hundred nanoseconds.
+// process passes it on. A process killed inside the short locked section
+// is found by the next locker (the lock word holds its pid), which repairs
+// the list: queued is recomputed from the slots, every granted slot is
+// woken again (the grant's wake may not have been issued), and the object's
+// onRepair finishes a hand-off the dead process had committed and not yet
+// granted. A hand-off is committed by one atomic store that also records
+// its slot (the mutex's lock word with handBit and the journal, the
+// semaphore's value word with the slot in its high half), so a repair
+// knows whether it happened: it is granted exactly once, never lost and
+// never given twice.
 type waitlist struct {
 	lk    plock
 	base  unsafe.Pointer
 	slots *[waitSlots]waitSlot
+	// onRepair, when set, runs under the lock when a repair finds the
+	// previous holder dead, before queued is recomputed.
+	onRepair func()
 }
 
 const (
@@ -70,6 +80,12 @@ func newWaitlist(r *Region, off int, pid uint32) waitlist {
 
 func (w *waitlist) queuedWord() *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(w.base, 4)) }
 func (w *waitlist) ticketWord() *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(w.base, 8)) }
+
+// journalWord holds, while an object hands something to a slot, the slot
+// + 1 and the object's flags above journalSlot (0: no hand-off).
+func (w *waitlist) journalWord() *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(w.base, 12)) }
+
+const journalSlot = 1<<16 - 1
 
 // queued is the number of sleepers not yet granted.
 func (w *waitlist) queued() uint32 { return w.queuedWord().Load() }
@@ -114,12 +130,22 @@ func (w *waitlist) joinWait(deadline time.Time, settle func()) (int, error) {
 	}
 }
 
-// repair recomputes queued after a lock holder died.
+// repair puts the list right after a lock holder died inside the locked
+// section (locked): the object finishes the hand-off the dead process had
+// committed, queued is recomputed, and granted sleepers are woken again.
 func (w *waitlist) repair() {
+	if w.onRepair != nil {
+		w.onRepair()
+	}
+	w.journalWord().Store(0)
 	var n uint32
 	for i := range w.slots {
-		if w.slots[i].state.Load() == slotWaiting {
+		s := &w.slots[i]
+		switch s.state.Load() {
+		case slotWaiting:
 			n++
+		case slotGranted, slotGrantedBad:
+			FutexWake((*uint32)(unsafe.Pointer(&s.state)), 1)
 		}
 	}
 	w.queuedWord().Store(n)
@@ -162,6 +188,7 @@ func (w *waitlist) oldest() int {
 func (w *waitlist) grant(i int, st uint32) {
 	s := &w.slots[i]
 	s.state.Store(st)
+	hook(hookGrantStored)
 	w.queuedWord().Add(^uint32(0))
 	FutexWake((*uint32)(unsafe.Pointer(&s.state)), 1)
 }
