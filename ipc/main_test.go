@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -36,6 +37,11 @@ func registerChild(name string, fn func()) {
 }
 
 func TestMain(m *testing.M) {
+	// A -race child that exits 0 would first sleep 1 s (GORACE
+	// atexit_sleep_ms; see tests/main_test.go): children inherit this.
+	if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
+		os.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=0"))
+	}
 	if mode := os.Getenv(childEnv); mode != "" {
 		fn, ok := children[mode]
 		if !ok {

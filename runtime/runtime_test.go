@@ -86,6 +86,11 @@ var testModules = map[string]lua.LGFunction{
 }
 
 func TestMain(m *testing.M) {
+	// A -race child that exits 0 would first sleep 1 s (GORACE
+	// atexit_sleep_ms; see tests/main_test.go): children inherit this.
+	if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
+		os.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=0"))
+	}
 	runtime.Child(runtime.Options{Modules: testModules})
 	goleak.VerifyTestMain(m)
 }

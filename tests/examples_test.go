@@ -14,16 +14,19 @@ import (
 // and exits 0 — or 1 for `test` examples, whose exercises fail until a
 // learner fills them in — without a usage error or a missing file.
 func TestHelpExamples(t *testing.T) {
+	t.Parallel()
 	repo, _ := filepath.Abs("..")
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin")
-	os.Mkdir(bin, 0o755)
+	bin := t.TempDir()
 	self, _ := os.Executable()
 	if err := os.Symlink(self, filepath.Join(bin, "ipcscript")); err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range []string{"scripts", "exercises"} {
-		os.Symlink(filepath.Join(repo, sub), filepath.Join(dir, sub))
+	scratch := func(t *testing.T) string {
+		dir := t.TempDir()
+		for _, sub := range []string{"scripts", "exercises"} {
+			os.Symlink(filepath.Join(repo, sub), filepath.Join(dir, sub))
+		}
+		return dir
 	}
 	seen := map[string]bool{}
 	for _, command := range []string{"", "run", "check", "test", "trace convert"} {
@@ -36,6 +39,7 @@ func TestHelpExamples(t *testing.T) {
 			t.Fatalf("ipcscript %s --help has no examples", command)
 		}
 		examples, _, _ = strings.Cut(examples, "\n\n")
+		var lines []string
 		for _, line := range strings.Split(examples, "\n") {
 			line = strings.TrimSpace(line)
 			if line == "" || seen[line] {
@@ -47,17 +51,27 @@ func TestHelpExamples(t *testing.T) {
 					line, _, _ = strings.Cut(line, ";") // the ipcscript half
 				}
 			}
-			cmd := exec.Command("sh", "-c", line)
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			cmd.Run()
-			code := cmd.ProcessState.ExitCode()
-			ok := code == 0 || (code == 1 && strings.HasPrefix(line, "ipcscript test"))
-			if !ok || strings.Contains(out.String(), "for usage.") || strings.Contains(out.String(), "cannot read") || strings.Contains(out.String(), "no such file") {
-				t.Errorf("example %q: exit %d\n%s", line, code, out.String())
-			}
+			lines = append(lines, line)
 		}
+		// One command's examples run in order in one directory (a later
+		// one may read what an earlier one wrote: trace convert run.jsonl);
+		// the commands' examples run at the same time.
+		t.Run("ipcscript "+command, func(t *testing.T) {
+			t.Parallel()
+			dir := scratch(t)
+			for _, line := range lines {
+				cmd := exec.Command("sh", "-c", line)
+				cmd.Dir = dir
+				cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+				var out bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &out
+				cmd.Run()
+				code := cmd.ProcessState.ExitCode()
+				ok := code == 0 || (code == 1 && strings.HasPrefix(line, "ipcscript test"))
+				if !ok || strings.Contains(out.String(), "for usage.") || strings.Contains(out.String(), "cannot read") || strings.Contains(out.String(), "no such file") {
+					t.Errorf("example %q: exit %d\n%s", line, code, out.String())
+				}
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 // gapped files run as `ipcscript test exercises/`, the example of
 // `ipcscript test --help`.
 func TestExercises(t *testing.T) {
+	t.Parallel()
 	dirs, err := filepath.Glob(filepath.Join("..", "exercises", "[0-9][0-9]_*"))
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no exercises found (%v)", err)
@@ -39,7 +40,7 @@ func TestExercises(t *testing.T) {
 		gapped, solutions = append(gapped, tests[0]), append(solutions, sol)
 	}
 
-	results := func(args ...string) map[string]string {
+	results := func(t *testing.T, args ...string) map[string]string {
 		cmd := ipcscript(append([]string{"test", "--timeout", "120s"}, args...)...)
 		out, _ := cmd.CombinedOutput()
 		got := map[string]string{}
@@ -52,19 +53,25 @@ func TestExercises(t *testing.T) {
 		return got
 	}
 
-	got := results(solutions...)
-	for _, s := range solutions {
-		if got[filepath.Clean(s)] != "PASS" {
-			t.Errorf("%s: %q, want PASS", s, got[filepath.Clean(s)])
+	t.Run("solutions", func(t *testing.T) {
+		t.Parallel()
+		got := results(t, solutions...)
+		for _, s := range solutions {
+			if got[filepath.Clean(s)] != "PASS" {
+				t.Errorf("%s: %q, want PASS", s, got[filepath.Clean(s)])
+			}
 		}
-	}
-	got = results(filepath.Join("..", "exercises") + "/")
-	for _, g := range gapped {
-		if got[filepath.Clean(g)] != "FAIL" {
-			t.Errorf("%s as given: %q, want FAIL (the gap must make it fail)", g, got[filepath.Clean(g)])
+	})
+	t.Run("gapped", func(t *testing.T) {
+		t.Parallel()
+		got := results(t, filepath.Join("..", "exercises")+"/")
+		for _, g := range gapped {
+			if got[filepath.Clean(g)] != "FAIL" {
+				t.Errorf("%s as given: %q, want FAIL (the gap must make it fail)", g, got[filepath.Clean(g)])
+			}
 		}
-	}
-	if len(got) != len(gapped) {
-		t.Errorf("ipcscript test exercises/ ran %d files, want the %d gapped ones: %v", len(got), len(gapped), got)
-	}
+		if len(got) != len(gapped) {
+			t.Errorf("ipcscript test exercises/ ran %d files, want the %d gapped ones: %v", len(got), len(gapped), got)
+		}
+	})
 }

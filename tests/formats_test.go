@@ -69,6 +69,7 @@ func checkInOrder(t *testing.T, s string, lines ...string) {
 }
 
 func TestFormatText(t *testing.T) {
+	t.Parallel()
 	out, _, code := runSuite(t)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out)
@@ -79,6 +80,7 @@ func TestFormatText(t *testing.T) {
 
 // -o tap is TAP version 14, read by perl's prove.
 func TestFormatTAP(t *testing.T) {
+	t.Parallel()
 	out, errs, code := runSuite(t, "-o", "tap", "-v")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errs)
@@ -110,6 +112,7 @@ func TestFormatTAP(t *testing.T) {
 
 // -o junit validates against tests/testdata/formats/junit.xsd with xmllint.
 func TestFormatJUnit(t *testing.T) {
+	t.Parallel()
 	out, errs, code := runSuite(t, "-o", "junit")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errs)
@@ -153,6 +156,7 @@ type testEvent struct {
 // test2json's TestEvent (nothing else in it), python's json reads every
 // line, and gotestsum, when the module proxy serves it, summarises it.
 func TestFormatTestJSON(t *testing.T) {
+	t.Parallel()
 	out, errs, code := runSuite(t, "-o", "json")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errs)
@@ -238,6 +242,7 @@ func gotestsumBinary(t *testing.T) string {
 // `ipcscript --json` with prints before and after ipc.run(): stdout is one
 // JSON document python reads; the prints went to stderr.
 func TestRunJSONStaysValid(t *testing.T) {
+	t.Parallel()
 	script := filepath.Join(t.TempDir(), "pr.lua")
 	os.WriteFile(script, []byte(formatSuite["pass_test.lua"]), 0o644)
 	cmd := ipcscript("--json", script)
@@ -262,6 +267,7 @@ func TestRunJSONStaysValid(t *testing.T) {
 
 // `ipcscript test` on a directory without tests exits 5, as pytest does.
 func TestNoTestsExit5(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, format := range []string{"text", "tap", "junit", "json"} {
 		cmd := ipcscript("test", "-o", format, dir)
@@ -277,6 +283,7 @@ func TestNoTestsExit5(t *testing.T) {
 // --json gives one JSON document on stdout whatever the outcome, with the
 // outcome's fields, and the exit code of that outcome.
 func TestRunJSONEveryOutcome(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, src string
@@ -304,6 +311,7 @@ print("after")
 `, []string{"--timeout", "1"}, 124, `"timed_out": true`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			script := filepath.Join(dir, tc.name+".lua")
 			if tc.src != "" {
 				os.WriteFile(script, []byte(tc.src), 0o644)

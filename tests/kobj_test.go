@@ -11,6 +11,7 @@ import (
 // while the run lives (the descriptors keep it alive); a public one has,
 // q.name, and it is gone once the run ends.
 func TestMqueueNames(t *testing.T) {
+	t.Parallel()
 	mqueueMounted(t)
 	cmd := ipcscript("--no-prefix", "names.lua")
 	cmd.Dir = writeScript(t, "names.lua", `

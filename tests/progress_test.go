@@ -89,6 +89,7 @@ func runOnTerminalCols(t *testing.T, cols int, env []string, args ...string) (te
 // On a terminal a run longer than a second shows a status line on stderr,
 // redrawn in place and erased at the end; the output on stdout is clean.
 func TestProgressOnTerminal(t *testing.T) {
+	t.Parallel()
 	term, out := runOnTerminal(t, []string{"NO_COLOR=", "TERM=xterm"})
 	if out != "[waiter] got done\n" {
 		t.Fatalf("stdout = %q", out)
@@ -106,6 +107,7 @@ func TestProgressOnTerminal(t *testing.T) {
 
 // NO_COLOR: the same line without attributes.
 func TestProgressNoColor(t *testing.T) {
+	t.Parallel()
 	term, _ := runOnTerminal(t, []string{"NO_COLOR=1", "TERM=xterm"})
 	if !strings.Contains(term, "\r\x1b[Kipcscript slow.lua ") || strings.Contains(term, "\x1b[2m") {
 		t.Fatalf("want a status line without colour: %q", term)
@@ -114,6 +116,7 @@ func TestProgressNoColor(t *testing.T) {
 
 // --progress=never, and stderr that is not a terminal: no status line.
 func TestProgressOnlyOnTerminal(t *testing.T) {
+	t.Parallel()
 	term, _ := runOnTerminal(t, []string{"TERM=xterm"}, "--progress=never")
 	if strings.Contains(term, "\r") {
 		t.Fatalf("--progress=never drew: %q", term)
@@ -134,6 +137,7 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 // The line is cut to the terminal's width: a wrapped line could not be
 // erased with \r.
 func TestProgressFitsTheTerminal(t *testing.T) {
+	t.Parallel()
 	term, _ := runOnTerminalCols(t, 30, []string{"NO_COLOR=1", "TERM=xterm"})
 	var drawn int
 	for _, line := range strings.Split(term, "\r\x1b[K") {

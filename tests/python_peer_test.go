@@ -41,6 +41,7 @@ func pythonWithMsgpack(t *testing.T) string {
 // unsupported extension as nil, "invalid" naming the sender, and the next
 // message after it.
 func TestPythonPeer(t *testing.T) {
+	t.Parallel()
 	py := pythonWithMsgpack(t)
 	peer := exec.Command(py, filepath.Join("peer", "msgpack_peer.py"))
 	peer.Stderr = os.Stderr

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ipcscript/ipcscript/runtime"
@@ -81,32 +82,36 @@ func raceRun(t *testing.T, name, src string) *runtime.Report {
 }
 
 func TestRaceDetectorReportsUnlockedCounter(t *testing.T) {
+	t.Parallel()
 	runs := 20
 	if testing.Short() {
 		runs = 3
 	}
-	caught := 0
-	for i := 0; i < runs; i++ {
+	var caught atomic.Int32
+	parallelRuns(t, runs, func(t *testing.T, i int) {
 		rep := raceRun(t, "unlocked.lua", raceUnlocked)
 		if len(rep.Races) == 0 {
-			t.Errorf("run %d: no race reported", i+1)
-			continue
+			t.Fatalf("run %d: no race reported", i)
 		}
 		r := rep.Races[0]
 		for _, want := range []string{`data race on shm "counter" bytes 0..7`, "inc.1", "inc.2", "unlocked.lua:5"} {
 			if !strings.Contains(r, want) {
-				t.Errorf("run %d: report lacks %q:\n%s", i+1, want, r)
+				t.Errorf("run %d: report lacks %q:\n%s", i, want, r)
 			}
 		}
 		if rep.ExitCode() != runtime.ExitRace || rep.OK {
-			t.Errorf("run %d: exit code %d, ok %v; want %d", i+1, rep.ExitCode(), rep.OK, runtime.ExitRace)
+			t.Errorf("run %d: exit code %d, ok %v; want %d", i, rep.ExitCode(), rep.OK, runtime.ExitRace)
 		}
-		caught++
+		caught.Add(1)
+	})
+	t.Logf("unlocked counter: race reported in %d/%d runs", caught.Load(), runs)
+	if int(caught.Load()) != runs {
+		t.Fatalf("race reported in %d of %d runs", caught.Load(), runs)
 	}
-	t.Logf("unlocked counter: race reported in %d/%d runs", caught, runs)
 }
 
 func TestRaceDetectorNoFalsePositives(t *testing.T) {
+	t.Parallel()
 	runs := 20
 	if testing.Short() {
 		runs = 3
@@ -115,18 +120,23 @@ func TestRaceDetectorNoFalsePositives(t *testing.T) {
 		{"mutex.lua", raceMutex}, {"semaphore.lua", raceSemaphore}, {"message.lua", raceMessage}, {"atomic.lua", raceAtomic},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			reported := 0
-			for i := 0; i < runs; i++ {
+			t.Parallel()
+			var reported, clean atomic.Int32
+			parallelRuns(t, runs, func(t *testing.T, i int) {
 				rep := raceRun(t, c.name, c.src)
 				if !rep.OK {
-					t.Fatalf("run %d failed: %s", i+1, rep.Summary())
+					t.Fatalf("run %d failed: %s", i, rep.Summary())
 				}
 				if len(rep.Races) > 0 {
-					reported++
-					t.Errorf("run %d: false positive:\n%s", i+1, rep.Races[0])
+					reported.Add(1)
+					t.Fatalf("run %d: false positive:\n%s", i, rep.Races[0])
 				}
+				clean.Add(1)
+			})
+			t.Logf("%s: %d false positives in %d runs", c.name, reported.Load(), runs)
+			if int(clean.Load()) != runs {
+				t.Fatalf("%d of %d runs were clean", clean.Load(), runs)
 			}
-			t.Logf("%s: %d false positives in %d runs", c.name, reported, runs)
 		})
 	}
 }
@@ -134,6 +144,7 @@ func TestRaceDetectorNoFalsePositives(t *testing.T) {
 // ipc.shared fields are shared memory too: a field read and written
 // without a lock is a race; v:add is atomic.
 func TestRaceDetectorSharedVariables(t *testing.T) {
+	t.Parallel()
 	unlocked := `local ipc = require("ipc")
 local v = ipc.shared("stats", {n = "i64"})
 ipc.process("inc", {count = 2}, function()

@@ -71,6 +71,7 @@ func browserContext(t *testing.T) (context.Context, func()) {
 // from the network, and a screenshot (into $IPCSCRIPT_SCREENSHOT when set:
 // docs/trace-view.png is made this way).
 func TestTraceHTMLInBrowser(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := browserContext(t)
 	defer cancel()
 
