@@ -93,14 +93,14 @@ func waitOptsFrom(L *lua.LState, t *lua.LTable) ipc.WaitOpts {
 		}
 	case *lua.LNilType:
 	default:
-		L.RaiseError("timeout must be a number of seconds, got %s", v.Type())
+		L.RaiseError("timeout must be a number of seconds, got %s", gotValue(v))
 	}
 	switch v := t.RawGetString("block").(type) {
 	case lua.LBool:
 		w.NonBlocking = w.NonBlocking || !bool(v)
 	case *lua.LNilType:
 	default:
-		L.RaiseError("block must be a boolean, got %s", v.Type())
+		L.RaiseError("block must be a boolean, got %s", gotValue(v))
 	}
 	return w
 }
@@ -131,7 +131,7 @@ func optInt(L *lua.LState, t *lua.LTable, field string, def int) int {
 	case *lua.LNilType:
 		return def
 	default:
-		L.RaiseError("%s must be a number, got %s", field, v.Type())
+		L.RaiseError("%s must be a number, got %s", field, gotValue(v))
 	}
 	return def
 }
@@ -147,7 +147,7 @@ func optString(L *lua.LState, t *lua.LTable, field, def string) string {
 	case *lua.LNilType:
 		return def
 	default:
-		L.RaiseError("%s must be a string, got %s", field, v.Type())
+		L.RaiseError("%s must be a string, got %s", field, gotValue(v))
 	}
 	return def
 }
@@ -163,7 +163,7 @@ func optBool(L *lua.LState, t *lua.LTable, field string, def bool) bool {
 	case *lua.LNilType:
 		return def
 	default:
-		L.RaiseError("%s must be a boolean, got %s", field, v.Type())
+		L.RaiseError("%s must be a boolean, got %s", field, gotValue(v))
 	}
 	return def
 }
@@ -234,6 +234,22 @@ func typeName(v lua.LValue) string {
 		if s, ok := ud.Value.(fmt.Stringer); ok {
 			return strings.SplitN(s.String(), " ", 2)[0]
 		}
+	}
+	return v.Type().String()
+}
+
+// gotValue names a wrong option value for an error message: its type and,
+// for a string, number or boolean, the value itself (`string "5s"`).
+func gotValue(v lua.LValue) string {
+	switch v := v.(type) {
+	case lua.LString:
+		s := string(v)
+		if len(s) > 40 {
+			s = s[:40] + "..."
+		}
+		return fmt.Sprintf("string %q", s)
+	case lua.LNumber, lua.LBool:
+		return v.Type().String() + " " + v.String()
 	}
 	return v.Type().String()
 }

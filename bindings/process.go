@@ -196,7 +196,7 @@ func (e *Env) luaRun(L *lua.LState) int {
 			o.Timeout = float64(v)
 		case *lua.LNilType:
 		default:
-			L.RaiseError("ipc.run: timeout must be a number of seconds, got %s", v.Type())
+			L.RaiseError("ipc.run: timeout must be a number of seconds, got %s", gotValue(v))
 		}
 		o.FailFast = optBool(L, t, "fail_fast", false)
 		o.Trace = optBool(L, t, "trace", false)

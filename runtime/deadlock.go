@@ -119,7 +119,8 @@ func (sup *supervisor) onlyRunCanEnd(id int32) bool {
 }
 
 // describeDeadlock names what each blocked process waits on, in the
-// script's names, cycle first when the waits name their peers.
+// script's names and at which line of the script (as a timeout's report
+// does), cycle first when the waits name their peers.
 func describeDeadlock(sup *supervisor, blocked []*child) string {
 	waits := map[string]string{}
 	var parts []string
@@ -128,7 +129,7 @@ func describeDeadlock(sup *supervisor, blocked []*child) string {
 		if peer != "" {
 			waits[c.p.Name] = peer
 		}
-		parts = append(parts, part)
+		parts = append(parts, sup.waitLine(c)+part)
 	}
 	if cyc := findCycle(waits); cyc != nil {
 		return "cycle " + strings.Join(cyc, " -> ") + ": " + strings.Join(parts, "; ")

@@ -27,9 +27,11 @@ type Report struct {
 	Expect    string   `json:"expect,omitempty"`         // the outcome the script said it expects
 	Error     string   `json:"error,omitempty"`          // a failure of the script itself (load error, error in main)
 	Traceback string   `json:"traceback,omitempty"`      // the Lua traceback of Error (an error in main)
-	LoadError bool     `json:"load_error,omitempty"`
-	NoInput   bool     `json:"no_input,omitempty"` // the script file could not be read (exit 66)
-	Elapsed   float64  `json:"elapsed"`            // seconds
+	// LoadError: the script did not load (a syntax error, too large) or
+	// its top level raised an error before ipc.run() (exit 65).
+	LoadError bool    `json:"load_error,omitempty"`
+	NoInput   bool    `json:"no_input,omitempty"` // the script file could not be read (exit 66)
+	Elapsed   float64 `json:"elapsed"`            // seconds
 	// NotEnforced lists what --sandbox could not enforce on this kernel
 	// (a run says so instead of pretending).
 	NotEnforced []string       `json:"sandbox_not_enforced,omitempty"`

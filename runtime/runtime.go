@@ -17,7 +17,8 @@ import (
 
 // RunFile runs the script at path and reports what happened. The error is
 // non-nil only when the run could not be attempted at all; a script that
-// fails to load is reported with Report.LoadError (exit code 65).
+// fails to load, or whose top level raises an error before ipc.run(), is
+// reported with Report.LoadError (exit code 65).
 func RunFile(ctx context.Context, path string, opts Options) (*Report, error) {
 	if IsChild() {
 		return nil, ErrInChild
@@ -272,6 +273,10 @@ func (s *session) runLua(ctx context.Context, sup *supervisor, fn *lua.LFunction
 		default:
 			rep.Error = "main: " + luaMessage(s.L, err)
 			rep.Traceback = luaTraceback(err)
+			// Before ipc.run() nothing ran: the script itself is wrong
+			// (exit 65, as a syntax error). After it, main failed (exit 1).
+			// An internal error stays one (exit 70).
+			rep.LoadError = !s.env.RanRun() && !isInternal(rep.Error)
 		}
 	}
 	for _, f := range s.env.Failed {

@@ -346,6 +346,16 @@ func (sup *supervisor) describeWait(c *child) (string, string) {
 	return part, ""
 }
 
+// waitLine is "script:line: " for the line of the script where blocked
+// process c waits (the innermost frame of the script at the call), or ""
+// when the slot does not say.
+func (sup *supervisor) waitLine(c *child) string {
+	if line := loadI32(&sup.status.Slot(c.p.Slot).Line); line > 0 {
+		return fmt.Sprintf("%s:%d: ", sup.s.name, line)
+	}
+	return ""
+}
+
 // whereAll says where each live process is (for a timeout): blocked in
 // which operation on which object, at which line of the script, and for
 // how long; sleeping; or running Lua code.
@@ -363,9 +373,7 @@ func (sup *supervisor) whereAll() []string {
 		switch loadU32(&s.State) {
 		case ipc.StateBlocked:
 			part, _ := sup.describeWait(c)
-			if line := loadI32(&s.Line); line > 0 {
-				part = fmt.Sprintf("%s:%d: %s", sup.s.name, line, part)
-			}
+			part = sup.waitLine(c) + part
 			if since := atomic.LoadInt64(&s.Since); since > 0 {
 				part += fmt.Sprintf(" (for %.1fs)", time.Since(time.Unix(0, since)).Seconds())
 			}

@@ -117,7 +117,8 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) (
 const exitCodes = `Exit codes:
   0 success            1 a process or an expectation failed   2 usage
   3 deadlock           4 a shared-memory race (--race)        5 test: no tests found
-  65 the script does not load   66 the script file cannot be read
+  65 the script does not load, or fails before ipc.run()
+  66 the script file cannot be read
   70 internal error    124 timeout
   129 hangup  130 interrupt (Ctrl-C)  131 quit  143 terminated
 `
