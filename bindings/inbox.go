@@ -174,7 +174,7 @@ func (ib *inbox) ProcessExited(p *Process) {
 		return
 	}
 	if p.Name == ib.owner {
-		ib.q.Close()
+		ib.q.Shutdown()
 		return
 	}
 	ib.q.SenderGone(int32(p.Slot))
@@ -190,7 +190,7 @@ func (ib *inbox) Recover(pid int) {
 // Release unmaps the parent's view at the end of the run.
 func (ib *inbox) Release() {
 	if ib.q != nil {
-		ib.q.Unmap()
+		ib.q.Close()
 		ib.q = nil
 	}
 }

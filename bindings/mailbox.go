@@ -162,7 +162,7 @@ func mailboxReceive(L *lua.LState) int {
 // then get nil, "closed". For every process.
 func mailboxClose(L *lua.LState) int {
 	b := checkMailbox(L, mailboxCloseWhat)
-	b.q.Close()
+	b.q.Shutdown()
 	return 0
 }
 
@@ -200,7 +200,7 @@ func (b *mailbox) Recover(pid int) {
 // Release unmaps the parent's view at the end of the run.
 func (b *mailbox) Release() {
 	if b.q != nil {
-		b.q.Unmap()
+		b.q.Close()
 		b.q = nil
 	}
 }

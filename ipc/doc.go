@@ -15,4 +15,8 @@
 //     else is misuse or a system failure, wrapped with the object's name.
 //   - A process that blocks records what it waits on in its WaitStatus slot
 //     (status.go) so a supervisor can see it without a round trip.
+//   - Close is local: it unmaps or closes this process's view, and the
+//     object lives on in every other process that holds it. What acts on
+//     the object for every process is named so: Queue.Shutdown (a
+//     mailbox's close()), Mqueue.Unlink.
 package ipc

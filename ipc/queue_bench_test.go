@@ -71,12 +71,12 @@ func sink(in, out *Queue) {
 func peer(b *testing.B, process bool, mode string, fn func(in, out *Queue), req, rep *Queue) (stop func()) {
 	if process {
 		c := startChild(b, mode, []*os.File{req.File(), rep.File()})
-		return func() { req.Close(); c.wait(b) }
+		return func() { req.Shutdown(); c.wait(b) }
 	}
 	in, out := openView(b, req), openView(b, rep)
 	done := make(chan struct{})
 	go func() { fn(in, out); close(done) }()
-	return func() { req.Close(); <-done }
+	return func() { req.Shutdown(); <-done }
 }
 
 func BenchmarkQueueRoundTrip(b *testing.B) {

@@ -316,10 +316,11 @@ func (q *Queue) SetStatus(ws *WaitStatus, object int32) {
 	q.ws, q.object = ws, object
 }
 
-// Close closes the queue for every process: sends fail with ErrClosed,
-// receives take what is still queued and then fail with ErrClosed. Every
-// sleeper is woken.
-func (q *Queue) Close() error {
+// Shutdown closes the queue for every process that holds it (a mailbox's
+// close()): sends fail with ErrClosed, receives take what is still queued
+// and then fail with ErrClosed. Every sleeper is woken. The mapping stays:
+// Close unmaps this process's view.
+func (q *Queue) Shutdown() error {
 	q.lock()
 	q.h.closed.Store(1)
 	q.h.word.Add(1)
@@ -344,9 +345,10 @@ func (q *Queue) SenderGone(i int32) {
 	q.wake(&q.h.recvSleepers) // only a sleeping receiver can be waiting for i
 }
 
-// Unmap unmaps this process's view and closes its descriptor. The queue
-// lives on in other processes. The Queue must not be used afterwards.
-func (q *Queue) Unmap() error {
+// Close unmaps this process's view and closes its descriptor, as Close
+// does for every object: the queue lives on in other processes (Shutdown
+// closes it for all). The Queue must not be used afterwards.
+func (q *Queue) Close() error {
 	if q.r == nil {
 		return nil
 	}

@@ -119,7 +119,7 @@ func TestQueueFanIn(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			q.Close()
+			q.Shutdown()
 			<-done
 			checkDelivery(t, results, senders, per)
 			if n := q.h.roomSleepers.Load(); n != 0 {

@@ -26,7 +26,7 @@ func newTestQueue(tb testing.TB, cfg QueueConfig) *Queue {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { q.Unmap() })
+	tb.Cleanup(func() { q.Close() })
 	return q
 }
 
@@ -44,7 +44,7 @@ func openView(tb testing.TB, q *Queue) *Queue {
 		f.Close()
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { v.Unmap() })
+	tb.Cleanup(func() { v.Close() })
 	return v
 }
 
@@ -472,7 +472,7 @@ func TestQueueClose(t *testing.T) {
 	sent := make(chan error)
 	go func() { sent <- v.Send(msg(0, 2, "", "c"), WaitOpts{Timeout: 10 * time.Second}) }()
 	waitFor(t, "the sender to wait for room", func() bool { return q.h.roomWaiting.Load() > 0 })
-	if err := q.Close(); err != nil {
+	if err := q.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-sent; err != ErrClosed {
@@ -500,7 +500,7 @@ func TestQueueClose(t *testing.T) {
 		errc <- r.Receive(Filter{}, WaitOpts{Timeout: 10 * time.Second}, &m)
 	}()
 	waitFor(t, "the receiver to wait", func() bool { return r.h.recvWaiting.Load() > 0 })
-	r.Close()
+	r.Shutdown()
 	if err := <-errc; err != ErrClosed {
 		t.Fatalf("sleeping receiver: %v, want ErrClosed", err)
 	}
@@ -512,7 +512,7 @@ func TestQueueClose(t *testing.T) {
 	for z.Len() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	z.Close()
+	z.Shutdown()
 	if err := <-errc; err != ErrClosed {
 		t.Fatalf("rendezvous sender: %v, want ErrClosed", err)
 	}
@@ -687,7 +687,7 @@ func TestQueueGoroutines(t *testing.T) {
 		}()
 	}
 	swg.Wait()
-	q.Close()
+	q.Shutdown()
 	wg.Wait()
 	checkDelivery(t, results, senders, per)
 }
@@ -804,7 +804,7 @@ func TestQueueProcesses(t *testing.T) {
 	for _, c := range prods {
 		c.wait(t)
 	}
-	q.Close()
+	q.Shutdown()
 	results := make([][]Message, consumers)
 	for i, c := range cons {
 		c.wait(t)
@@ -848,7 +848,7 @@ func TestQueueRoomProcesses(t *testing.T) {
 			for _, c := range prods {
 				c.wait(t)
 			}
-			q.Close()
+			q.Shutdown()
 			results := make([][]Message, consumers)
 			for i, c := range cons {
 				c.wait(t)
@@ -900,7 +900,7 @@ func TestQueueRendezvousProcesses(t *testing.T) {
 			t.Fatalf("send %d returned with %d queued", i, n)
 		}
 	}
-	q.Close()
+	q.Shutdown()
 	c.wait(t)
 	if n := len(c.out.String()) / 12; n != 200 {
 		t.Fatalf("child received %d, want 200", n)
@@ -912,7 +912,7 @@ func ExampleQueue() {
 	if err != nil {
 		panic(err)
 	}
-	defer q.Unmap()
+	defer q.Close()
 	// Another process would OpenQueue(q.File(), ...) from ExtraFiles.
 	q.Send(&Message{Type: "order", Src: -1, Body: []byte("two pizzas")}, WaitOpts{})
 	var m Message
@@ -980,7 +980,7 @@ func TestQueueWakeups(t *testing.T) {
 				}()
 			}
 			swg.Wait()
-			q.Close()
+			q.Shutdown()
 			wg.Wait()
 			checkDelivery(t, results, senders, per)
 		})

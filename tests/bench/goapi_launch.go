@@ -64,7 +64,7 @@ func inboxWorker(args []string, idle time.Duration) error {
 		return err
 	}
 	time.Sleep(idle)
-	return q.Unmap()
+	return q.Close()
 }
 
 // startInboxed creates an inbox for each of k workers and starts them in
@@ -76,7 +76,7 @@ func startInboxed(c *crew, cl *closer, role string, k int, extra ...string) erro
 		if err != nil {
 			return err
 		}
-		cl.add(func() { q.Unmap() })
+		cl.add(func() { q.Close() })
 		if err := c.start(role, append([]string{name}, extra...), q.File()); err != nil {
 			return err
 		}

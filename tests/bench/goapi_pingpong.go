@@ -61,7 +61,7 @@ func pingpongGo(args []string) (fig figures, err error) {
 			if err != nil {
 				return nil, err
 			}
-			cl.add(func() { q.Unmap() })
+			cl.add(func() { q.Close() })
 			both(q.File())
 		}
 	case "mailbox":
@@ -70,7 +70,7 @@ func pingpongGo(args []string) (fig figures, err error) {
 			if err != nil {
 				return nil, err
 			}
-			cl.add(func() { q.Unmap() })
+			cl.add(func() { q.Close() })
 			both(q.File())
 		}
 	case "pipe":

@@ -68,7 +68,7 @@ func shmopsGo(args []string) (figures, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl.add(func() { ctl.Unmap() })
+	cl.add(func() { ctl.Close() })
 	start, err := ipc.NewSemaphore("go", 0)
 	if err != nil {
 		return nil, err
@@ -76,7 +76,7 @@ func shmopsGo(args []string) (figures, error) {
 	cl.add(func() { start.Close() })
 	files := []*os.File{shmopsCounter: mem.File(), shmopsMutex: mu.File(), shmopsCtl: ctl.File(), shmopsStart: start.File()}
 
-	c := crew{abort: func() { ctl.Close() }}
+	c := crew{abort: func() { ctl.Shutdown() }}
 	for i := range workers {
 		if err := c.start("shmops-worker", []string{args[0], strconv.Itoa(i), strconv.Itoa(per)}, files...); err != nil {
 			c.stop()

@@ -71,12 +71,12 @@ func tputGo(args []string) (figures, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl.add(func() { box.Unmap() })
+	cl.add(func() { box.Close() })
 	ctl, err := ipc.NewQueue(inboxConfig("coord", producers+consumers))
 	if err != nil {
 		return nil, err
 	}
-	cl.add(func() { ctl.Unmap() })
+	cl.add(func() { ctl.Close() })
 	start, err := ipc.NewSemaphore("go", 0)
 	if err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ func tputGo(args []string) (figures, error) {
 	files := []*os.File{tputBox: box.File(), tputCtl: ctl.File(), tputStart: start.File()}
 
 	// Worker i is sender i on the control queue and the mailbox.
-	c := crew{abort: func() { ctl.Close() }}
+	c := crew{abort: func() { ctl.Shutdown() }}
 	for i := range producers {
 		mine := n / producers
 		if i < n%producers {
