@@ -7,6 +7,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 const barrierClass = "ipc.barrier"
@@ -16,10 +17,11 @@ const barrierClass = "ipc.barrier"
 // the serial one (as pthread_barrier_wait's PTHREAD_BARRIER_SERIAL_THREAD).
 // A party killed inside the barrier breaks it: the others, and every later
 // wait, get nil, "closed".
-type barrier struct {
-	kobject
-	b *ipc.Barrier // nil while checking
-}
+//
+// Traced, a wait is two events: the arrival (a release: the party's clock
+// goes on the board before it can end the phase) and the wait (an
+// acquire: a released party picks up every arrival's clock).
+type barrier struct{ memObject[*ipc.Barrier] }
 
 func openBarrier(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, barrierClass, map[string]lua.LGFunction{
@@ -32,37 +34,13 @@ func openBarrier(L *lua.LState, mod *lua.LTable, env *Env) {
 func (e *Env) luaBarrier(L *lua.LState) int {
 	name := L.CheckString(1)
 	n := checkInt(L, 2, "party count")
-	d := e.declareObject(L, "barrier", name, fmt.Sprintf("n=%d", n))
-	b := &barrier{kobject: kobject{decl: d, what: d.Describe()}}
-	d.Object = b
-	if n < 1 || n > ipc.MaxBarrierParties {
-		L.RaiseError("%s: party count %d must be between 1 and %d", b.what, n, ipc.MaxBarrierParties)
-	}
-	makeInMemfd(L, e, d, &b.b,
+	b := &barrier{}
+	declareMem(L, e, &b.memObject, b, "barrier", name, fmt.Sprintf("n=%d", n),
+		between("party count", n, 1, ipc.MaxBarrierParties),
 		func() (*ipc.Barrier, error) { return ipc.NewBarrier(name, n) },
 		func(f *os.File) (*ipc.Barrier, error) { return ipc.OpenBarrier(f, name) })
 	L.Push(newUserData(L, barrierClass, b))
 	return 1
-}
-
-// Recover breaks the barrier if process pid died waiting in it.
-func (b *barrier) Recover(pid int) {
-	if b.b != nil {
-		b.b.Recover(pid)
-	}
-}
-
-// Granted: process pid was woken and has not run yet (the deadlock watch
-// asks; see Granter).
-func (b *barrier) Granted(pid int) bool {
-	return b.b != nil && b.b.Granted(pid)
-}
-
-// Release unmaps the parent's copy at the end of the run.
-func (b *barrier) Release() {
-	if b.b != nil {
-		b.b.Close()
-	}
 }
 
 // b:wait([{timeout =, block =}]) -> true, serial | nil, "closed" | nil, "timeout" | nil, "empty"
@@ -71,10 +49,19 @@ func (b *barrier) Release() {
 // complete with this arrival, and nothing is recorded.
 func barrierWait(L *lua.LState) int {
 	b := checkClass[*barrier](L, 1, "barrier")
-	if b.b == nil {
-		b.notHere(L)
+	x := b.here(L)
+	o := WaitOpts(L, 2)
+	if rec := b.decl.Trace; rec != nil {
+		t0 := trace.Now()
+		traceRelease(rec, b.decl)
+		traceReleased(L, rec, b.decl, trace.OpArrive, t0, nil)
 	}
-	serial, err := b.b.Wait(WaitOpts(L, 2))
+	var serial bool
+	err := b.acquire(L, trace.OpWait, func() (string, error) {
+		var err error
+		serial, err = x.Wait(o)
+		return "", err
+	})
 	if err != nil {
 		return Outcome(L, err)
 	}

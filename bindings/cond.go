@@ -6,6 +6,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 const condClass = "ipc.cond"
@@ -19,10 +20,12 @@ const condClass = "ipc.cond"
 //	while not ready() do c:wait(m) end
 //	...
 //	m:unlock()
-type cond struct {
-	kobject
-	c *ipc.Cond // nil while checking
-}
+//
+// Traced, a signal or a broadcast is a release of the cond, and a wait is
+// three events: the mutex's unlock (a release of the mutex), the wait
+// (an acquire of the cond: it picks up the signal's clock) and the
+// mutex's lock again (an acquire of the mutex).
+type cond struct{ memObject[*ipc.Cond] }
 
 func openCond(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, condClass, map[string]lua.LGFunction{
@@ -36,43 +39,17 @@ func openCond(L *lua.LState, mod *lua.LTable, env *Env) {
 // ipc.cond(name) -> c
 func (e *Env) luaCond(L *lua.LState) int {
 	name := L.CheckString(1)
-	d := e.declareObject(L, "cond", name, "")
-	c := &cond{kobject: kobject{decl: d, what: d.Describe()}}
-	d.Object = c
-	makeInMemfd(L, e, d, &c.c,
+	c := &cond{}
+	declareMem(L, e, &c.memObject, c, "cond", name, "", nil,
 		func() (*ipc.Cond, error) { return ipc.NewCond(name) },
 		func(f *os.File) (*ipc.Cond, error) { return ipc.OpenCond(f, name) })
 	L.Push(newUserData(L, condClass, c))
 	return 1
 }
 
-// Recover forgets the waiters of process pid, which died; a signal given
-// to one of them goes to the next waiter.
-func (c *cond) Recover(pid int) {
-	if c.c != nil {
-		c.c.Recover(pid)
-	}
-}
-
-// Granted: process pid was woken and has not run yet (the deadlock watch
-// asks; see Granter).
-func (c *cond) Granted(pid int) bool {
-	return c.c != nil && c.c.Granted(pid)
-}
-
-// Release unmaps the parent's copy at the end of the run.
-func (c *cond) Release() {
-	if c.c != nil {
-		c.c.Close()
-	}
-}
-
-func checkCond(L *lua.LState) *ipc.Cond {
+func checkCond(L *lua.LState) (*cond, *ipc.Cond) {
 	c := checkClass[*cond](L, 1, "cond")
-	if c.c == nil {
-		c.notHere(L)
-	}
-	return c.c
+	return c, c.here(L)
 }
 
 // c:wait(m, [{timeout =}]) -> true [, "owner-died"] | nil, "timeout"
@@ -80,30 +57,32 @@ func checkCond(L *lua.LState) *ipc.Cond {
 // locks m again before returning, also after a timeout. "owner-died": m's
 // previous holder died holding it.
 func condWait(L *lua.LState) int {
-	c := checkCond(L)
-	m := checkClass[*mutex](L, 2, "mutex")
-	if m.m == nil {
-		m.notHere(L)
-	}
+	c, x := checkCond(L)
+	m := checkMutexAt(L, 2)
 	o := WaitOpts(L, 3)
 	if o.NonBlocking {
 		L.ArgError(3, "a condition wait cannot be non-blocking (block = false)")
 	}
-	died, err := c.Wait(m.m, o)
-	if err != nil {
-		return Outcome(L, err)
+	rec := c.decl.Trace
+	if rec == nil {
+		died, err := x.Wait(m.obj, o)
+		return pushAcquired(L, died, err)
 	}
-	L.Push(lua.LTrue)
-	if died {
-		L.Push(lua.LString("owner-died"))
-		return 2
+	t0 := trace.Now()
+	traceRelease(rec, m.decl) // the unlock inside the wait
+	traceReleased(L, rec, m.decl, trace.OpUnlock, t0, nil)
+	died, err := x.Wait(m.obj, o)
+	traceAcquire(L, rec, c.decl, trace.OpWait, t0, err, "")
+	if err == nil || err == ipc.ErrTimeout { // m is held again either way
+		traceAcquire(L, rec, m.decl, trace.OpLock, trace.Now(), nil, labelled(died))
 	}
-	return 1
+	return pushAcquired(L, died, err)
 }
 
 // c:signal() wakes the waiter that has waited longest, if any.
 func condSignal(L *lua.LState) int {
-	if err := checkCond(L).Signal(); err != nil {
+	c, x := checkCond(L)
+	if err := c.release(L, trace.OpSignal, x.Signal); err != nil {
 		L.RaiseError("%s", err.Error())
 	}
 	return 0
@@ -111,7 +90,8 @@ func condSignal(L *lua.LState) int {
 
 // c:broadcast() wakes every waiter.
 func condBroadcast(L *lua.LState) int {
-	if err := checkCond(L).Broadcast(); err != nil {
+	c, x := checkCond(L)
+	if err := c.release(L, trace.OpBroadcast, x.Broadcast); err != nil {
 		L.RaiseError("%s", err.Error())
 	}
 	return 0

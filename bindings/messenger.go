@@ -3,6 +3,7 @@ package bindings
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -318,6 +319,9 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 		rec.Tick()
 		m.tbuf = append(rec.AppendClock(m.tbuf[:0]), b...)
 		out.Body, out.Flags = m.tbuf, trace.FlagClock
+		if d.capacity == 0 { // the receiver answers with its clock
+			out.Flags |= trace.FlagReceipt
+		}
 	}
 	ws := m.env.Slot
 	if w.NonBlocking || d.capacity != 0 {
@@ -343,6 +347,9 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 	out.Body = nil
 	if rec != nil {
 		m.traceSend(L, rec, obj, typ, len(b), t0, err)
+		if out.Flags&trace.FlagReceipt != 0 && err == nil {
+			m.traceRendezvous(L, rec, obj)
+		}
 		out.Flags = 0
 	}
 	switch err {
@@ -371,6 +378,24 @@ func (m *messenger) traceSend(L *lua.LState, rec *trace.Recorder, obj int32, typ
 	rec.Emit(&e)
 }
 
+// receiptWait bounds how long a rendezvous sender waits for the
+// receiver's clock after its message was taken: the receiver leaves it
+// right after the take, unless it died in between.
+const receiptWait = time.Second
+
+// traceRendezvous records that a rendezvous send returned because a
+// receiver took the message: the event picks up the receiver's clock (the
+// edge from the receive to the sender's return).
+func (m *messenger) traceRendezvous(L *lua.LState, rec *trace.Recorder, obj int32) {
+	id := &trace.MsgID{Src: rec.P, Seq: rec.Seq()}
+	c, ok := rec.Board().AwaitReceipt(id.Seq, rec, time.Now().Add(receiptWait))
+	if !ok {
+		return
+	}
+	kind, name := m.env.traceObject(obj)
+	rec.Record(&trace.Event{Op: trace.OpRendezvous, Kind: kind, Object: name, Where: traceWhere(L), Time: trace.Now(), Msg: id, Cause: &c})
+}
+
 // traceReceived strips the sender's clock from the message just received
 // and, when this process records, merges it and emits the receive (op is
 // "receive" or "select"). A process that does not record (the parent
@@ -397,6 +422,8 @@ func (m *messenger) traceMessage(L *lua.LState, in *ipc.Message, op string, obj 
 		}
 		in.Flags &^= trace.FlagClock
 	}
+	receipt := in.Flags&trace.FlagReceipt != 0 && hasCause
+	in.Flags &^= trace.FlagReceipt
 	if rec == nil {
 		return
 	}
@@ -415,7 +442,11 @@ func (m *messenger) traceMessage(L *lua.LState, in *ipc.Message, op string, obj 
 			e.Cause = &cause
 		}
 	}
-	rec.Record(&e)
+	rec.Tick()
+	if receipt && err == nil {
+		rec.Board().Receipt(cause.P, cause.Seq, rec)
+	}
+	rec.Emit(&e)
 }
 
 // pushSent pushes send's result.

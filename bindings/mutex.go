@@ -15,15 +15,13 @@ const mutexClass = "ipc.mutex"
 // anonymous memfd. Ownership is per process: the process that locked it
 // unlocks it. When the holder dies holding it, the supervisor (which reaps
 // every child) releases it at once through Recover, and the next lock
-// succeeds with "owner-died".
+// succeeds with "owner-died". A lock is an acquire and an unlock a release
+// (memobject.go).
 //
 // ipc.Mutex records its waits in the status table naming the holder's
 // pid as the peer: a deadlock report then says who holds the lock ("a
 // waits to lock on mutex "fork2" held by b").
-type mutex struct {
-	kobject
-	m *ipc.Mutex // nil while checking
-}
+type mutex struct{ memObject[*ipc.Mutex] }
 
 func openMutex(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, mutexClass, map[string]lua.LGFunction{
@@ -37,42 +35,17 @@ func openMutex(L *lua.LState, mod *lua.LTable, env *Env) {
 // ipc.mutex(name) -> m
 func (e *Env) luaMutex(L *lua.LState) int {
 	name := L.CheckString(1)
-	d := e.declareObject(L, "mutex", name, "")
-	m := &mutex{kobject: kobject{decl: d, what: d.Describe()}}
-	d.Object = m
-	makeInMemfd(L, e, d, &m.m,
+	m := &mutex{}
+	declareMem(L, e, &m.memObject, m, "mutex", name, "", nil,
 		func() (*ipc.Mutex, error) { return ipc.NewMutex(name) },
 		func(f *os.File) (*ipc.Mutex, error) { return ipc.OpenMutex(f, name) })
 	L.Push(newUserData(L, mutexClass, m))
 	return 1
 }
 
-// Recover releases the mutex if process pid died holding it (the
-// supervisor calls it for every child it reaps).
-func (m *mutex) Recover(pid int) {
-	if m.m != nil {
-		m.m.Recover(pid)
-	}
-}
-
-// Granted: process pid was woken and has not run yet (the deadlock watch
-// asks; see Granter).
-func (m *mutex) Granted(pid int) bool {
-	return m.m != nil && m.m.Granted(pid)
-}
-
-// Release unmaps the parent's copy at the end of the run.
-func (m *mutex) Release() {
-	if m.m != nil {
-		m.m.Close()
-	}
-}
-
-func checkMutex(L *lua.LState) *mutex {
-	m := checkClass[*mutex](L, 1, "mutex")
-	if m.m == nil {
-		m.notHere(L)
-	}
+func checkMutexAt(L *lua.LState, n int) *mutex {
+	m := checkClass[*mutex](L, n, "mutex")
+	m.here(L)
 	return m
 }
 
@@ -81,53 +54,32 @@ func checkMutex(L *lua.LState) *mutex {
 // uninterrupted wait: a wait cut into slices would lose its place in the
 // FIFO queue at every slice.
 func (m *mutex) lock(L *lua.LState, o ipc.WaitOpts) (ownerDied bool, err error) {
-	if rec := m.decl.Trace; rec != nil {
-		t0 := trace.Now()
-		ownerDied, err = m.m.Lock(o)
-		label := ""
-		if ownerDied {
-			label = "owner-died"
-		}
-		traceAcquire(L, rec, m.decl, trace.OpLock, t0, err, label)
-		return ownerDied, err
-	}
-	return m.m.Lock(o)
+	err = m.acquire(L, trace.OpLock, func() (string, error) {
+		var err error
+		ownerDied, err = m.obj.Lock(o)
+		return labelled(ownerDied), err
+	})
+	return ownerDied, err
 }
 
 // unlock releases the mutex, recording the unlock when traced.
 func (m *mutex) unlock(L *lua.LState) error {
-	rec := m.decl.Trace
-	if rec == nil {
-		return m.m.Unlock()
-	}
-	t0 := trace.Now()
-	traceRelease(rec, m.decl)
-	err := m.m.Unlock()
-	traceReleased(L, rec, m.decl, trace.OpUnlock, t0, err)
-	return err
+	return m.release(L, trace.OpUnlock, m.obj.Unlock)
 }
 
 // m:lock([{timeout =, block =}]) -> true [, "owner-died"] | nil, "timeout" | nil, "empty"
 // "owner-died": the previous holder died holding the lock, which is now
 // this process's; what it guarded may be half-updated.
 func mutexLock(L *lua.LState) int {
-	m := checkMutex(L)
+	m := checkMutexAt(L, 1)
 	died, err := m.lock(L, WaitOpts(L, 2))
-	if err != nil {
-		return Outcome(L, err)
-	}
-	L.Push(lua.LTrue)
-	if died {
-		L.Push(lua.LString("owner-died"))
-		return 2
-	}
-	return 1
+	return pushAcquired(L, died, err)
 }
 
 // m:unlock()
 // Unlocking a mutex this process does not hold is an error.
 func mutexUnlock(L *lua.LState) int {
-	m := checkMutex(L)
+	m := checkMutexAt(L, 1)
 	if err := m.unlock(L); err != nil {
 		L.RaiseError("%s", err.Error())
 	}
@@ -139,7 +91,7 @@ func mutexUnlock(L *lua.LState) int {
 // fn unlocks and is raised again. A lock taken over from a dead holder is
 // not reported here: use m:lock when the guarded state may need repair.
 func mutexWith(L *lua.LState) int {
-	m := checkMutex(L)
+	m := checkMutexAt(L, 1)
 	fn := L.CheckFunction(2)
 	nargs := L.GetTop() - 2
 	if _, err := m.lock(L, ipc.WaitOpts{}); err != nil {

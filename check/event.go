@@ -60,7 +60,8 @@ func (e *Event) IsSync() bool {
 	}
 	switch e.Op {
 	case trace.OpSend, trace.OpReceive, trace.OpSelect, trace.OpWait, trace.OpPost,
-		trace.OpLock, trace.OpUnlock, trace.OpRead, trace.OpWrite, trace.OpAccept, trace.OpConnect:
+		trace.OpLock, trace.OpUnlock, trace.OpRead, trace.OpWrite, trace.OpAccept, trace.OpConnect,
+		trace.OpSignal, trace.OpBroadcast, trace.OpArrive, trace.OpRendezvous:
 		return true
 	}
 	return false

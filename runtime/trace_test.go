@@ -147,13 +147,21 @@ func TestTraceClocksAreHappensBefore(t *testing.T) {
 				fmt.Fprintf(&body[s], "  ipc.mark(%q)\n", fmt.Sprint("m", k))
 				continue
 			}
-			// sends never block (unbounded links); each process does its
-			// part in this one global order, so every receive is matched
+			// each process does its part in this one global order, so
+			// every receive is matched: sends on unbounded links never
+			// block, and a rendezvous (a mailbox of capacity 0 per pair)
+			// meets its receive at the same step
+			if rng.IntN(3) == 0 {
+				fmt.Fprintf(&body[s], "  rv[%d][%d]:send(%d)\n", s, r, k)
+				fmt.Fprintf(&body[r], "  assert(rv[%d][%d]:receive().body == %d)\n", s, r, k)
+				continue
+			}
 			fmt.Fprintf(&body[s], "  ipc.send(\"p%d\", %d)\n", r, k)
 			fmt.Fprintf(&body[r], "  assert(ipc.receive({from = \"p%d\"}).body == %d)\n", s, k)
 		}
 		var src strings.Builder
-		src.WriteString("local ipc = require(\"ipc\")\n")
+		src.WriteString("local ipc = require(\"ipc\")\nlocal rv = {}\n")
+		fmt.Fprintf(&src, "for s = 0, %d do rv[s] = {}; for r = 0, %d do rv[s][r] = ipc.mailbox(\"rv\" .. s .. \"_\" .. r, {capacity = 0}) end end\n", n-1, n-1)
 		for p := 0; p < n; p++ {
 			fmt.Fprintf(&src, "ipc.process(\"p%d\", function()\n%send)\n", p, body[p].String())
 		}
@@ -178,9 +186,13 @@ func checkHappensBefore(t *testing.T, tr *trace.Trace, src string) {
 		hb[i] = make([]bool, n)
 	}
 	sends := map[trace.MsgID]int{}
+	receives := map[trace.MsgID]int{}
 	for i := range ev {
-		if ev[i].Op == trace.OpSend {
+		switch ev[i].Op {
+		case trace.OpSend:
 			sends[*ev[i].Msg] = i
+		case trace.OpReceive:
+			receives[*ev[i].Msg] = i
 		}
 	}
 	for i := range ev {
@@ -194,6 +206,26 @@ func checkHappensBefore(t *testing.T, tr *trace.Trace, src string) {
 				t.Fatalf("%s: no send of message %v", e.Describe(), *e.Msg)
 			}
 			hb[s][i] = true
+		}
+		if e.Op == trace.OpRendezvous { // a rendezvous send returns after its receive
+			r, ok := receives[*e.Msg]
+			if !ok {
+				t.Fatalf("%s: no receive of message %v", e.Describe(), *e.Msg)
+			}
+			hb[r][i] = true
+		}
+	}
+	for m, s := range sends { // and says so: every rendezvous send that was taken
+		if strings.HasPrefix(ev[s].Object, "rv") {
+			found := false
+			for i := range ev {
+				if ev[i].Op == trace.OpRendezvous && *ev[i].Msg == m {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("%s: no rendezvous event for it\nscript:\n%s", ev[s].Describe(), src)
+			}
 		}
 	}
 	for k := 0; k < n; k++ { // transitive closure
@@ -232,5 +264,101 @@ ipc.process("b", function() box:receive() end)
 	}
 	if got := view.String(); !strings.HasPrefix(got, "sequenceDiagram\n") || strings.Count(got, "P0-)P1: box") != 1 {
 		t.Errorf("the .mmd written to the writer:\n%s", got)
+	}
+}
+
+// A condition variable and a barrier carry clocks: the wait picks up the
+// signal's, the mutex's unlock and lock around the wait carry theirs, and
+// every party's next event knows every arrival at the barrier.
+func TestTraceCondAndBarrier(t *testing.T) {
+	rep := runTraced(t, `local ipc = require("ipc")
+local m, c, b = ipc.mutex("m"), ipc.cond("c"), ipc.barrier("b", 3)
+local ready, go = ipc.shm("ready", 8), ipc.semaphore("go", 0)
+ipc.process("waiter", function()
+  m:lock()
+  go:post() -- the signaller locks only once the wait released m
+  while ready:get("i64", 0) == 0 do c:wait(m) end
+  m:unlock()
+  b:wait()
+  ipc.mark("past")
+end)
+ipc.process("signaller", function()
+  go:wait()
+  m:lock()
+  ready:set("i64", 0, 1)
+  c:signal()
+  m:unlock()
+  b:wait()
+  ipc.mark("past")
+end)
+ipc.process("third", function() ipc.mark("before"); b:wait(); ipc.mark("past") end)
+`)
+	if !rep.OK {
+		t.Fatalf("script failed: %s", rep.Summary())
+	}
+	ev := rep.Trace.Events
+	by := map[trace.Ref]*trace.Event{}
+	for i := range ev {
+		by[ev[i].Ref()] = &ev[i]
+	}
+	find := func(proc, op, kind string) []*trace.Event {
+		var out []*trace.Event
+		for i := range ev {
+			if ev[i].Proc == proc && ev[i].Op == op && (kind == "" || ev[i].Kind == kind) {
+				out = append(out, &ev[i])
+			}
+		}
+		return out
+	}
+	causeOf := func(e *trace.Event) *trace.Event {
+		if e.Cause == nil {
+			return nil
+		}
+		return by[*e.Cause]
+	}
+	waits := find("waiter", trace.OpWait, "cond")
+	if len(waits) != 1 {
+		t.Fatalf("waiter: %d cond waits, want 1: %v", len(waits), ops(rep.Trace, "waiter"))
+	}
+	if c := causeOf(waits[0]); c == nil || c.Proc != "signaller" || c.Op != trace.OpSignal {
+		t.Errorf("the cond wait's cause is %v, want the signaller's signal", c)
+	}
+	// waiter: lock, post, unlock (in the wait), wait, lock (in the wait), unlock
+	locks, unlocks := find("waiter", trace.OpLock, "mutex"), find("waiter", trace.OpUnlock, "mutex")
+	if len(locks) != 2 || len(unlocks) != 2 {
+		t.Fatalf("waiter: %d locks, %d unlocks, want 2 and 2: %v", len(locks), len(unlocks), ops(rep.Trace, "waiter"))
+	}
+	if c := causeOf(locks[1]); c == nil || c.Proc != "signaller" || c.Op != trace.OpUnlock {
+		t.Errorf("the lock again after the wait has cause %v, want the signaller's unlock", c)
+	}
+	sl := find("signaller", trace.OpLock, "mutex")
+	if len(sl) != 1 {
+		t.Fatalf("signaller: %d locks", len(sl))
+	}
+	if c := causeOf(sl[0]); c == nil || c.Ref() != unlocks[0].Ref() {
+		t.Errorf("the signaller's lock has cause %v, want the unlock inside the waiter's wait %v", c, unlocks[0].Describe())
+	}
+	var arrivals, past []*trace.Event
+	for _, p := range []string{"waiter", "signaller", "third"} {
+		arrivals = append(arrivals, find(p, trace.OpArrive, "barrier")...)
+		past = append(past, find(p, trace.OpMark, "")...)
+	}
+	if len(arrivals) != 3 {
+		t.Fatalf("%d arrivals at the barrier, want 3", len(arrivals))
+	}
+	n := 0
+	for _, a := range arrivals {
+		for _, p := range past {
+			if p.Label != "past" {
+				continue
+			}
+			n++
+			if !trace.HappensBefore(a, p) {
+				t.Errorf("%s does not happen before %s", a.Describe(), p.Describe())
+			}
+		}
+	}
+	if n != 9 {
+		t.Errorf("%d arrival/past pairs, want 9", n)
 	}
 }

@@ -30,10 +30,15 @@ import (
 //
 // Each slot has a small lock holding the holder's pid; a holder that died
 // inside (a few dozen instructions) is detected and the lock taken over.
+//
+// After the objects' slots come one receipt slot per process: a rendezvous
+// send (capacity 0) returns once a receiver took its message, and the
+// receiver leaves its clock there (Receipt) for the sender to pick up
+// (AwaitReceipt): the edge from the receive to the send's return.
 type Board struct {
 	region *ipc.Region
-	n      int // clock components per slot
-	slots  int
+	n      int // clock components per slot, and receipt slots
+	slots  int // object slots
 	size   int // bytes per slot
 }
 
@@ -50,7 +55,7 @@ func NewBoard(objects, n int) (*Board, error) {
 		objects = 1
 	}
 	size := slotSize(n)
-	r, err := ipc.NewRegion("trace-board", boardHeader+objects*size)
+	r, err := ipc.NewRegion("trace-board", boardHeader+(objects+n)*size)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +78,7 @@ func OpenBoard(f *os.File) (*Board, error) {
 	n := int(binary.LittleEndian.Uint32(r.Mem[4:]))
 	objects := int(binary.LittleEndian.Uint32(r.Mem[8:]))
 	b := &Board{region: r, n: n, slots: objects, size: slotSize(n)}
-	if boardHeader+objects*b.size > len(r.Mem) {
+	if boardHeader+(objects+n)*b.size > len(r.Mem) {
 		r.Close()
 		return nil, errors.New("trace board: truncated")
 	}
@@ -268,4 +273,57 @@ func (b *Board) StreamRead(obj int, r *Recorder, n int64) (off int64, cause Ref,
 	}
 	s.unlock()
 	return int64(roff), cause, found
+}
+
+// A receipt slot holds, besides the lock and clock of every slot, the
+// cause (p+1 at 4, seq at 8), the send it answers (at 16) and a futex word
+// the sender sleeps on (at 24).
+
+func (b *Board) receiptSlot(p int) (slot, bool) {
+	if p < 0 || p >= b.n {
+		return slot{}, false
+	}
+	return slot{b, boardHeader + (b.slots+p)*b.size}, true
+}
+
+// Receipt leaves r's clock (its receive of the message process sender
+// sent as its event sendSeq) for the sender, and wakes it.
+func (b *Board) Receipt(sender int, sendSeq uint64, r *Recorder) {
+	s, ok := b.receiptSlot(sender)
+	if !ok {
+		return
+	}
+	s.lock()
+	s.join(64, r.vc)
+	*(*uint32)(unsafe.Pointer(&b.region.Mem[s.base+4])) = uint32(r.P + 1)
+	*s.u64(8) = r.vc[r.P]
+	*s.u64(16) = sendSeq
+	w := b.region.U32(s.base + 24)
+	atomic.AddUint32(w, 1)
+	s.unlock()
+	ipc.FutexWake(w, 1<<30)
+}
+
+// AwaitReceipt waits, until deadline, for the receipt of r's send sendSeq
+// and merges the receiver's clock into r's; it returns the receive.
+func (b *Board) AwaitReceipt(sendSeq uint64, r *Recorder, deadline time.Time) (cause Ref, ok bool) {
+	s, ok := b.receiptSlot(r.P)
+	if !ok {
+		return Ref{}, false
+	}
+	w := b.region.U32(s.base + 24)
+	for {
+		s.lock()
+		if *s.u64(16) >= sendSeq {
+			s.acquire(64, r)
+			cause = Ref{P: int(*(*uint32)(unsafe.Pointer(&b.region.Mem[s.base+4]))) - 1, Seq: *s.u64(8)}
+			s.unlock()
+			return cause, true
+		}
+		v := atomic.LoadUint32(w)
+		s.unlock()
+		if ipc.FutexWait(w, v, deadline) == ipc.ErrTimeout {
+			return Ref{}, false
+		}
+	}
 }

@@ -24,12 +24,20 @@ const (
 	OpSend    = "send"
 	OpReceive = "receive"
 	OpSelect  = "select"
+	// a rendezvous send (capacity 0) returns: the receiver took the
+	// message (Cause: the receive)
+	OpRendezvous = "rendezvous"
 
 	// synchronisation
 	OpWait   = "wait" // semaphore wait
 	OpPost   = "post" // semaphore post
 	OpLock   = "lock"
 	OpUnlock = "unlock"
+	// condition variable (a wait is OpWait, between the mutex's unlock
+	// and lock) and barrier (an arrival, then OpWait for the phase's end)
+	OpSignal    = "signal"
+	OpBroadcast = "broadcast"
+	OpArrive    = "arrive"
 
 	// byte streams (pipe, fifo, socket) and shared memory
 	OpRead    = "read"

@@ -87,7 +87,7 @@ func mermaidNote(e *Event) string {
 			s += fmt.Sprintf(" (blocked %s)", fmtDur(e.End-e.Time))
 		}
 		return s
-	case OpPost, OpUnlock:
+	case OpPost, OpUnlock, OpSignal, OpBroadcast, OpArrive, OpRendezvous:
 		return e.Op + " " + obj
 	case OpRead, OpWrite:
 		if e.Kind == "shm" {

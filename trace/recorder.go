@@ -80,6 +80,10 @@ func (r *Recorder) Acquire(vc VC) {
 // FlagClock is the ipc.Message flag saying the body starts with a clock.
 const FlagClock = 1 << 15
 
+// FlagReceipt is the ipc.Message flag of a rendezvous send: the receiver
+// leaves its clock for the sender (Board.Receipt) once it took it.
+const FlagReceipt = 1 << 14
+
 // AppendClock appends this process's index and current clock to b.
 func (r *Recorder) AppendClock(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(r.P))
