@@ -185,7 +185,7 @@ func listenerAccept(L *lua.LState) int {
 	if err != nil {
 		return Outcome(L, err)
 	}
-	L.Push(newUserData(L, connClass, newConn(l.env, fmt.Sprintf("%s connection accepted on %s", l.kind, l.l.Address()), int32(l.decl.Index), st)))
+	L.Push(newUserData(L, connClass, newConn(l.env, fmt.Sprintf("%s connection accepted on %s", l.kind, l.l.Address()), int32(l.decl.Index), st, true)))
 	return 1
 }
 
@@ -278,7 +278,7 @@ func (e *Env) luaConnect(L *lua.LState) int {
 	if kind == "udp" {
 		class = udpConnClass
 	}
-	L.Push(newUserData(L, class, newConn(e, fmt.Sprintf("%s connection to %q", kind, address), obj, st)))
+	L.Push(newUserData(L, class, newConn(e, fmt.Sprintf("%s connection to %q", kind, address), obj, st, false)))
 	return 1
 }
 
@@ -319,11 +319,18 @@ func udpRead(L *lua.LState) int {
 	return 1
 }
 
-func newConn(env *Env, what string, obj int32, st *ipc.Stream) *conn {
+func newConn(env *Env, what string, obj int32, st *ipc.Stream, accepted bool) *conn {
 	c := &conn{st: st}
 	c.what, c.obj, c.slot = what, obj, env.Slot
 	c.r, c.w = st.File(), st.File()
 	c.br = bufio.NewReaderSize(st.IO(ipc.WaitOpts{}), streamBuffer)
+	if env.Trace != nil { // its bytes carry clocks, named by the listener
+		name := what
+		if _, n := env.traceObject(obj); n != "" {
+			name = n
+		}
+		c.traceConn(env.Trace, name, int(st.File().Fd()), accepted)
+	}
 	return c
 }
 

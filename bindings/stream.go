@@ -37,8 +37,9 @@ type stream struct {
 	// this stream (a pipe's `from`), for the deadlock report.
 	readPeer func() int32
 	// tdecl is the declaration whose clock slot a traced read or write
-	// uses (pipes and FIFOs); nil for streams without one (connections).
+	// uses (pipes and FIFOs); tconn, a connection's slots (trace.go).
 	tdecl *Decl
+	tconn *connTrace
 }
 
 func (s *stream) peer() int32 {
@@ -123,7 +124,7 @@ func streamRead(L *lua.LState) int {
 	}
 	if err := s.waitReadable(wopts); err != nil {
 		if rec != nil {
-			traceStreamRead(L, rec, s.tdecl, 0, t0, err)
+			traceStreamRead(L, rec, s, 0, t0, err)
 		}
 		return Outcome(L, err)
 	}
@@ -131,7 +132,7 @@ func streamRead(L *lua.LState) int {
 	v, err := readFormat(L, br, format)
 	s.slot.Leave()
 	if rec != nil {
-		traceStreamRead(L, rec, s.tdecl, consumed(v, format), t0, eofOr(err))
+		traceStreamRead(L, rec, s, consumed(v, format), t0, eofOr(err))
 	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -252,12 +253,12 @@ func streamWrite(L *lua.LState) int {
 	var t0, off int64
 	if rec != nil {
 		t0 = trace.Now()
-		off = traceStreamWrite(rec, s.tdecl, len(buf))
+		off = traceStreamWrite(rec, s, len(buf))
 	}
 	if hasOpts && (wopts.NonBlocking || wopts.Timeout > 0) {
 		written, outcome := s.writeWithin(L, buf, wopts)
 		if rec != nil {
-			traceStreamWrote(L, rec, s.tdecl, off, len(buf), written, t0, outcome)
+			traceStreamWrote(L, rec, s, off, len(buf), written, t0, outcome)
 		}
 		return pushWritten(L, written, outcome)
 	}
@@ -269,7 +270,7 @@ func streamWrite(L *lua.LState) int {
 		if err != nil {
 			wrote = 0
 		}
-		traceStreamWrote(L, rec, s.tdecl, off, len(buf), wrote, t0, closedOr(err))
+		traceStreamWrote(L, rec, s, off, len(buf), wrote, t0, closedOr(err))
 	}
 	if err != nil {
 		if errors.Is(err, syscall.EPIPE) {
@@ -427,7 +428,7 @@ func streamLines(L *lua.LState) int {
 		v, err := readLine(br, false)
 		s.slot.Leave()
 		if rec != nil {
-			traceStreamRead(L, rec, s.tdecl, consumed(v, lua.LNil), t0, eofOr(err))
+			traceStreamRead(L, rec, s, consumed(v, lua.LNil), t0, eofOr(err))
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -495,10 +496,13 @@ func ownedString(b []byte) string {
 // recorder is the process's recorder when the run is traced and this
 // stream has a clock slot.
 func (s *stream) recorder() *trace.Recorder {
-	if s.tdecl == nil {
-		return nil
+	switch {
+	case s.tdecl != nil:
+		return s.tdecl.Trace
+	case s.tconn != nil:
+		return s.tconn.rec
 	}
-	return s.tdecl.Trace
+	return nil
 }
 
 // consumed is how many bytes of the stream a read of format took: what it

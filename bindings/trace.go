@@ -101,27 +101,70 @@ func traceReleased(L *lua.LState, rec *trace.Recorder, d *Decl, op string, t0 in
 	rec.Emit(&trace.Event{Op: op, Kind: d.Kind, Object: d.Name, Where: traceWhere(L), Time: t0, Outcome: outcomeOf(err)})
 }
 
-// traceStreamWrite begins a write of n bytes to decl's stream: it ticks
-// and reserves the bytes' offsets, leaving the clock for the reader.
-func traceStreamWrite(rec *trace.Recorder, d *Decl, n int) int64 {
+// A stream's reads and writes go through board slots: a pipe's or a
+// FIFO's, its declaration's (both directions share it: one is unused);
+// a connection's, one per direction (connTrace).
+
+// connTrace is a traced connection's: the slots of the bytes this end
+// writes and of those it reads, and what its events name.
+type connTrace struct {
+	rec          *trace.Recorder
+	wslot, rslot int
+	kind, name   string
+}
+
+// traceConn gives a connected stream socket its slots when the run is
+// traced (nothing for a datagram socket, or past the board's
+// trace.ConnSlots): the two ends find the same slots by the connection's
+// keys (trace.ConnKeys).
+func (s *stream) traceConn(rec *trace.Recorder, name string, fd int, accepted bool) {
+	if rec == nil || rec.Board() == nil {
+		return
+	}
+	w, r, ok := trace.ConnKeys(fd, accepted)
+	if !ok {
+		return
+	}
+	ws, ok1 := rec.Board().ConnSlot(w)
+	rs, ok2 := rec.Board().ConnSlot(r)
+	if ok1 && ok2 {
+		s.tconn = &connTrace{rec: rec, wslot: ws, rslot: rs, kind: "conn", name: name}
+	}
+}
+
+// traced names s's slots and object.
+func (s *stream) traced() (wslot, rslot int, kind, name string) {
+	if c := s.tconn; c != nil {
+		return c.wslot, c.rslot, c.kind, c.name
+	}
+	d := s.tdecl
+	return d.Index, d.Index, d.Kind, d.Name
+}
+
+// traceStreamWrite begins a write of n bytes to s: it ticks and reserves
+// the bytes' offsets, leaving the clock for the reader.
+func traceStreamWrite(rec *trace.Recorder, s *stream, n int) int64 {
 	rec.Tick()
-	return rec.Board().StreamWrite(d.Index, rec, int64(n))
+	w, _, _, _ := s.traced()
+	return rec.Board().StreamWrite(w, rec, int64(n))
 }
 
 // traceStreamWrote emits the write begun by traceStreamWrite; wrote is
 // what was written (a short write gives back the rest of its range).
-func traceStreamWrote(L *lua.LState, rec *trace.Recorder, d *Decl, off int64, want, wrote int, t0 int64, err error) {
-	rec.Board().StreamShort(d.Index, off, int64(want), int64(wrote))
-	rec.Emit(&trace.Event{Op: trace.OpWrite, Kind: d.Kind, Object: d.Name, Where: traceWhere(L), Time: t0, End: trace.Now(),
+func traceStreamWrote(L *lua.LState, rec *trace.Recorder, s *stream, off int64, want, wrote int, t0 int64, err error) {
+	w, _, kind, name := s.traced()
+	rec.Board().StreamShort(w, off, int64(want), int64(wrote))
+	rec.Emit(&trace.Event{Op: trace.OpWrite, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(),
 		Off: off, Len: int64(wrote), Outcome: outcomeOf(err)})
 }
 
-// traceStreamRead records a read of n bytes from decl's stream begun at
-// t0 (n = 0: nothing was read; err says why).
-func traceStreamRead(L *lua.LState, rec *trace.Recorder, d *Decl, n int, t0 int64, err error) {
-	e := trace.Event{Op: trace.OpRead, Kind: d.Kind, Object: d.Name, Where: traceWhere(L), Time: t0, End: trace.Now(), Len: int64(n), Outcome: outcomeOf(err)}
+// traceStreamRead records a read of n bytes from s begun at t0 (n = 0:
+// nothing was read; err says why).
+func traceStreamRead(L *lua.LState, rec *trace.Recorder, s *stream, n int, t0 int64, err error) {
+	_, r, kind, name := s.traced()
+	e := trace.Event{Op: trace.OpRead, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(), Len: int64(n), Outcome: outcomeOf(err)}
 	if n > 0 {
-		off, c, ok := rec.Board().StreamRead(d.Index, rec, int64(n))
+		off, c, ok := rec.Board().StreamRead(r, rec, int64(n))
 		e.Off = off
 		if ok {
 			e.Cause = &c

@@ -267,3 +267,81 @@ func TestNothingRecordedFails(t *testing.T) {
 		t.Errorf("filter not shown: %v", v)
 	}
 }
+
+// Concurrent must fail whenever every pair it selects is ordered, however
+// the order was made: through a third process, by a semaphore, or by a
+// chain of both; and when only events of one process match.
+func TestConcurrentFailsWhenOrdered(t *testing.T) {
+	// a -> c -> b: a's read and b's read are ordered only transitively
+	s := newSim("a", "b", "c")
+	s.span(0, "read", 1, 2)
+	s.send(0, "x", 3)
+	s.recv(2, "x", 0, 1, 4)
+	s.send(2, "y", 5)
+	s.recv(1, "y", 2, 1, 6)
+	s.span(1, "read", 7, 8)
+	mustFail(t, s.trace().Concurrent(Filter{Proc: "a", Label: "read"}, Filter{Proc: "b", Label: "read"}),
+		"every pair was ordered", "a's span read (t.lua:1) before b's span read (t.lua:7)")
+
+	// a semaphore orders each reader's read after the other's, in turn
+	s = newSim("r.1", "r.2")
+	s.span(0, "read", 1, 2)
+	s.post(0, "turn", 3)
+	s.wait(1, "turn", 4)
+	s.span(1, "read", 5, 6)
+	s.post(1, "turn", 7)
+	s.wait(0, "turn", 8)
+	s.span(0, "read", 9, 10)
+	mustFail(t, s.trace().Concurrent(Filter{Proc: "r.1", Label: "read"}, Filter{Proc: "r.2", Label: "read"}), "every pair was ordered")
+	mustFail(t, s.trace().Concurrent(Filter{Label: "read"}, Filter{Label: "read"}), "every pair was ordered")
+
+	// one unordered pair is enough to pass, even among ordered ones
+	s.span(1, "read", 9, 12)
+	mustPass(t, s.trace().Concurrent(Filter{Label: "read"}, Filter{Label: "read"}))
+
+	// overlapping in time but in one process: not concurrency
+	s = newSim("a", "b")
+	s.span(0, "read", 1, 5)
+	s.span(0, "read", 2, 3)
+	s.mark(1, "other", 2)
+	if v := s.trace().Concurrent(Filter{Label: "read"}, Filter{Label: "read"}); v == nil || !strings.Contains(v.Error(), "no pair of events in different processes") {
+		t.Errorf("want a violation naming no pair in different processes, got %v", v)
+	}
+}
+
+// Progress must fail for a starved instance of a group (named), for waits
+// that add up past the share, and must not count a span as blocked.
+func TestProgressFails(t *testing.T) {
+	s := newSim("w.1", "w.2", "w.3")
+	for p := 0; p < 3; p++ {
+		s.mark(p, "start", 0)
+	}
+	s.wait(1, "sem", 1).End = 99 // w.2 starves: blocked 1..99 of 0..100
+	s.mark(1, "end", 100)
+	s.mark(0, "end", 100)
+	s.mark(2, "end", 100)
+	tr := s.trace()
+	mustFail(t, tr.Progress("w", 0.5), "w.2 was blocked 98% of its life")
+	mustFail(t, tr.Progress("w.2", 0.9), "w.2 was blocked 98%")
+	mustPass(t, tr.Progress("w.1", 0.01))
+
+	// several short waits add up
+	s = newSim("a")
+	s.mark(0, "start", 0)
+	for i := int64(0); i < 6; i++ {
+		s.wait(0, "sem", 10*i+1).End = 10*i + 9 // 8 of every 10
+	}
+	s.mark(0, "end", 60)
+	mustFail(t, s.trace().Progress("a", 0.7), "a was blocked 80% of its life")
+	mustPass(t, s.trace().Progress("a", 0.85))
+
+	// a long span is work, not blocking; the wait inside it is
+	s = newSim("a")
+	s.mark(0, "start", 0)
+	sp := s.begin(0, "work", 1)
+	s.wait(0, "sem", 2).End = 8
+	s.end(sp, 99)
+	s.mark(0, "end", 100)
+	mustPass(t, s.trace().Progress("a", 0.1))
+	mustFail(t, s.trace().Progress("a", 0.05), "a was blocked 6% of its life")
+}

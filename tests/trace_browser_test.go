@@ -57,7 +57,10 @@ func browserContext(t *testing.T) (context.Context, func()) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true), // nothing of the browser's in /dev/shm
+		// The profile, and what Chromium makes in $TMPDIR
+		// (org.chromium.Chromium.*), go in directories the test removes.
 		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 		chromedp.WindowSize(1200, 420),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -35,12 +35,20 @@ import (
 // send (capacity 0) returns once a receiver took its message, and the
 // receiver leaves its clock there (Receipt) for the sender to pick up
 // (AwaitReceipt): the edge from the receive to the send's return.
+//
+// Last come the stream slots of socket connections, made at run time:
+// ConnSlot finds or claims one by the key both ends compute (ConnKeys),
+// in a table of keys after the slots.
 type Board struct {
 	region *ipc.Region
 	n      int // clock components per slot, and receipt slots
 	slots  int // object slots
 	size   int // bytes per slot
 }
+
+// ConnSlots is how many connection directions a run's board can follow;
+// the bytes of more connections are recorded without their clocks.
+const ConnSlots = 128
 
 const (
 	boardMagic  = 0x44425449 // "ITBD"
@@ -55,7 +63,7 @@ func NewBoard(objects, n int) (*Board, error) {
 		objects = 1
 	}
 	size := slotSize(n)
-	r, err := ipc.NewRegion("trace-board", boardHeader+(objects+n)*size)
+	r, err := ipc.NewRegion("trace-board", boardHeader+(objects+n+ConnSlots)*size+ConnSlots*8)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +86,7 @@ func OpenBoard(f *os.File) (*Board, error) {
 	n := int(binary.LittleEndian.Uint32(r.Mem[4:]))
 	objects := int(binary.LittleEndian.Uint32(r.Mem[8:]))
 	b := &Board{region: r, n: n, slots: objects, size: slotSize(n)}
-	if boardHeader+(objects+n)*b.size > len(r.Mem) {
+	if b.keys()+ConnSlots*8 > len(r.Mem) {
 		r.Close()
 		return nil, errors.New("trace board: truncated")
 	}
@@ -103,8 +111,10 @@ type slot struct {
 	base int
 }
 
+// slot is the slot of an object (a declaration's index) or of a
+// connection (an id from ConnSlot).
 func (b *Board) slot(obj int) (slot, bool) {
-	if obj < 0 || obj >= b.slots {
+	if obj < 0 || obj >= b.slots+b.n+ConnSlots || obj >= b.slots && obj < b.slots+b.n {
 		return slot{}, false
 	}
 	return slot{b, boardHeader + obj*b.size}, true
@@ -326,4 +336,34 @@ func (b *Board) AwaitReceipt(sendSeq uint64, r *Recorder, deadline time.Time) (c
 			return Ref{}, false
 		}
 	}
+}
+
+// keys is the offset of the connections' key table.
+func (b *Board) keys() int { return boardHeader + (b.slots+b.n+ConnSlots)*b.size }
+
+// ConnSlot finds, or claims, the stream slot of a connection's direction
+// by its key (ConnKeys), for StreamWrite and StreamRead; ok is false when
+// every slot is taken by other connections.
+func (b *Board) ConnSlot(key uint64) (obj int, ok bool) {
+	if key == 0 {
+		key = 1
+	}
+	at := b.keys()
+	for i := 0; i < ConnSlots; i++ {
+		k := int((key + uint64(i)) % ConnSlots)
+		w := b.region.U64(at + 8*k)
+		for {
+			v := atomic.LoadUint64(w)
+			if v == key {
+				return b.slots + b.n + k, true
+			}
+			if v != 0 {
+				break
+			}
+			if atomic.CompareAndSwapUint64(w, 0, key) {
+				return b.slots + b.n + k, true
+			}
+		}
+	}
+	return 0, false
 }
