@@ -17,6 +17,10 @@ func (sup *supervisor) recordFor(o bindings.RunOptions) {
 	if o.Trace || sup.s.opts.Race {
 		sup.s.opts.Trace.Record = true
 	}
+	t := &sup.s.opts.Trace
+	// recorded for the race detector alone: the values of shared-memory
+	// accesses are not read, so the merge leaves them out
+	sup.raceOnly = sup.s.opts.Race && !o.Trace && t.Path == "" && t.W == nil
 }
 
 // checkRun runs the race detector when Options.Race is set and keeps the

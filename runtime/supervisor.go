@@ -46,6 +46,7 @@ type supervisor struct {
 	killTimer *time.Timer  // SIGKILL after the grace period, once stopping
 	trace     *tracer      // nil unless the run is traced
 	checked   *check.Trace // the checks' view of the recording (nil: not recorded)
+	raceOnly  bool         // recorded only for the race detector (recordFor)
 	wd        *watchdog    // bounds the whole run (runtime/watchdog.go)
 	token     string       // marks the run's processes (IPCSCRIPT_RUN, reaper_linux.go)
 

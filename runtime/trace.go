@@ -62,6 +62,7 @@ func (sup *supervisor) traceBegin() error {
 	if err != nil {
 		return fmt.Errorf("trace: %w", err)
 	}
+	col.NoAccessFields = sup.raceOnly
 	t.col = col
 	sup.trace = t
 	return nil

@@ -16,8 +16,12 @@ type Collector struct {
 	Objects []Object
 	Board   *Board
 	bufs    []*Buffer
-	mu      sync.Mutex
-	post    [][]Event // per process: events the supervisor adds after its last own
+	// NoAccessFields: Merge leaves out the fields (values) of shared-memory
+	// accesses. For a run recorded only for the race detector, which does
+	// not read them (decoding them was a third of its merge).
+	NoAccessFields bool
+	mu             sync.Mutex
+	post           [][]Event // per process: events the supervisor adds after its last own
 }
 
 // NewCollector creates buffers for procs (bufSize bytes each, 0 = default)
@@ -97,7 +101,7 @@ func (c *Collector) Merge() (*Trace, error) {
 	for _, o := range c.Objects {
 		decl[[2]string{o.Kind, o.Name}] = o.Decl
 	}
-	in := interner{}
+	dec := decoder{in: interner{}, noAccessFields: c.NoAccessFields}
 	// Room for every recorded event at once: growing a slice of large
 	// events by appending copied each one several times (most of a
 	// 200k-event merge's time).
@@ -114,7 +118,7 @@ func (c *Collector) Merge() (*Trace, error) {
 		err := b.Records(func(rec []byte) error {
 			t.Events = append(t.Events, Event{P: p, Proc: name})
 			e := &t.Events[len(t.Events)-1]
-			if err := decodeRecord(rec, e, in); err != nil {
+			if err := dec.decode(rec, e); err != nil {
 				return err
 			}
 			if e.Kind != "" {

@@ -2,8 +2,8 @@ package trace
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
+	"math"
 )
 
 // A record is an Event in a process's buffer, without what the merge fills
@@ -117,13 +117,13 @@ func appendRecord(b []byte, e *Event) []byte {
 		b = binary.AppendVarint(b, int64(e.Cause.P))
 		b = binary.AppendUvarint(b, e.Cause.Seq)
 	}
-	if mask&hasFields != 0 { // JSON, after its length (a uvarint of fixed width 3, filled in after)
+	if mask&hasFields != 0 { // after its length (a uvarint of fixed width 3, filled in after)
 		at := len(b)
 		b = append(b, 0x80, 0x80, 0)
-		b = appendJSON(b, e.Fields, 0)
+		b = appendValue(b, e.Fields, 0)
 		n := len(b) - at - 3
 		if n >= 1<<21 {
-			b = append(b[:at+3], "{}"...)
+			b = append(b[:at+3], 'm', 0)
 			n = 2
 		}
 		b[at], b[at+1], b[at+2] = byte(n)|0x80, byte(n>>7)|0x80, byte(n>>14)
@@ -202,39 +202,83 @@ func (s interner) get(b []byte) string {
 	return v
 }
 
+// decoder decodes records: it interns their strings and cuts their
+// clocks out of one arena rather than allocating each (a million small
+// allocations were a fifth of a --race run's merge).
+type decoder struct {
+	in    interner
+	arena []uint64
+	// noAccessFields leaves out the fields (the values) of shared-memory
+	// accesses, which the race detector does not read.
+	noAccessFields bool
+	last           [8]string // per string field, the last value: most records repeat it
+}
+
+// str interns b, the string field i of a record.
+func (d *decoder) str(i int, b []byte) string {
+	if string(b) == d.last[i] {
+		return d.last[i]
+	}
+	v := d.in.get(b)
+	d.last[i] = v
+	return v
+}
+
+func (d *decoder) clock(r *recReader) VC {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.err = true
+		return nil
+	}
+	if uint64(len(d.arena)) < n {
+		d.arena = make([]uint64, max(n, 1<<14))
+	}
+	vc := VC(d.arena[:n:n])
+	d.arena = d.arena[n:]
+	for i := range vc {
+		vc[i] = r.uvarint()
+	}
+	return vc
+}
+
 // decodeRecord decodes a record into e (P, Proc and Decl are left alone).
 func decodeRecord(b []byte, e *Event, in interner) error {
+	d := decoder{in: in}
+	return d.decode(b, e)
+}
+
+func (d *decoder) decode(b []byte, e *Event) error {
 	r := recReader{b: b}
 	mask := r.uvarint()
 	e.Seq = r.uvarint()
 	e.Time = r.varint()
-	e.Op = in.get(r.bytes())
+	e.Op = d.str(0, r.bytes())
 	if mask&hasEnd != 0 {
 		e.End = e.Time + r.varint()
 	}
 	if mask&hasKind != 0 {
-		e.Kind = in.get(r.bytes())
+		e.Kind = d.str(1, r.bytes())
 	}
 	if mask&hasObject != 0 {
-		e.Object = in.get(r.bytes())
+		e.Object = d.str(2, r.bytes())
 	}
 	if mask&hasWhere != 0 {
-		e.Where = in.get(r.bytes())
+		e.Where = d.str(3, r.bytes())
 	}
 	if mask&hasOutcome != 0 {
-		e.Outcome = in.get(r.bytes())
+		e.Outcome = d.str(4, r.bytes())
 	}
 	if mask&hasLabel != 0 {
-		e.Label = in.get(r.bytes())
+		e.Label = d.str(5, r.bytes())
 	}
 	if mask&hasMsg != 0 {
 		e.Msg = &MsgID{Src: int(r.varint()), Seq: r.uvarint()}
 	}
 	if mask&hasType != 0 {
-		e.Type = in.get(r.bytes())
+		e.Type = d.str(6, r.bytes())
 	}
 	if mask&hasPeer != 0 {
-		e.Peer = in.get(r.bytes())
+		e.Peer = d.str(7, r.bytes())
 	}
 	if mask&hasOff != 0 {
 		e.Off = r.varint()
@@ -246,16 +290,18 @@ func decodeRecord(b []byte, e *Event, in interner) error {
 		e.Cause = &Ref{P: int(r.varint()), Seq: r.uvarint()}
 	}
 	if mask&hasFields != 0 {
-		fb := r.bytes()
-		if !r.err {
-			if err := json.Unmarshal(fb, &e.Fields); err != nil {
-				return errRecord
-			}
+		f := recReader{b: r.bytes()}
+		if d.noAccessFields && (e.Kind == "shm" || e.Kind == "shared") {
+			// left out
+		} else if m, ok := f.value(d.in, 0).(map[string]any); ok && !f.err {
+			e.Fields = m
+		} else if !r.err {
+			return errRecord
 		}
 	}
-	e.VC = r.clock()
+	e.VC = d.clock(&r)
 	if mask&hasBeginVC != 0 {
-		e.BeginVC = r.clock()
+		e.BeginVC = d.clock(&r)
 	}
 	if r.err {
 		return errRecord
@@ -263,15 +309,100 @@ func decodeRecord(b []byte, e *Event, in interner) error {
 	return nil
 }
 
-func (r *recReader) clock() VC {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
+// The fields object of a record, and the values in it, are a tag byte and
+// what follows it: 'n' nil, 't' true, 'f' false, 'd' a number (float64
+// bits, as a JSON round trip would give it), 's' a string, 'a' a list
+// (count, values), 'm' an object (count, then key string and value). Not
+// JSON: decoding a million events' fields with encoding/json was most of
+// the cost of a --race run (issue 11).
+
+func appendValue(b []byte, v any, depth int) []byte {
+	if depth > 8 {
+		return append(b, 'n')
+	}
+	switch x := v.(type) {
+	case nil:
+		return append(b, 'n')
+	case bool:
+		if x {
+			return append(b, 't')
+		}
+		return append(b, 'f')
+	case float64:
+		return binary.LittleEndian.AppendUint64(append(b, 'd'), math.Float64bits(x))
+	case int:
+		return binary.LittleEndian.AppendUint64(append(b, 'd'), math.Float64bits(float64(x)))
+	case int64:
+		return binary.LittleEndian.AppendUint64(append(b, 'd'), math.Float64bits(float64(x)))
+	case uint64:
+		return binary.LittleEndian.AppendUint64(append(b, 'd'), math.Float64bits(float64(x)))
+	case string:
+		return appendStr(append(b, 's'), x)
+	case []any:
+		b = binary.AppendUvarint(append(b, 'a'), uint64(len(x)))
+		for _, e := range x {
+			b = appendValue(b, e, depth+1)
+		}
+		return b
+	case map[string]any:
+		b = binary.AppendUvarint(append(b, 'm'), uint64(len(x)))
+		for k, e := range x {
+			b = appendStr(b, k)
+			b = appendValue(b, e, depth+1)
+		}
+		return b
+	}
+	return appendStr(append(b, 's'), "(a value of another type)")
+}
+
+func (r *recReader) value(in interner, depth int) any {
+	if len(r.b) == 0 || depth > 9 {
 		r.err = true
 		return nil
 	}
-	vc := make(VC, n)
-	for i := range vc {
-		vc[i] = r.uvarint()
+	tag := r.b[0]
+	r.b = r.b[1:]
+	switch tag {
+	case 'n':
+		return nil
+	case 't':
+		return true
+	case 'f':
+		return false
+	case 'd':
+		if len(r.b) < 8 {
+			r.err = true
+			return nil
+		}
+		x := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+		r.b = r.b[8:]
+		return x
+	case 's':
+		return in.get(r.bytes())
+	case 'a':
+		n := r.uvarint()
+		if n > uint64(len(r.b)) {
+			r.err = true
+			return nil
+		}
+		l := make([]any, n)
+		for i := range l {
+			l[i] = r.value(in, depth+1)
+		}
+		return l
+	case 'm':
+		n := r.uvarint()
+		if n > uint64(len(r.b)) {
+			r.err = true
+			return nil
+		}
+		m := make(map[string]any, n)
+		for i := uint64(0); i < n && !r.err; i++ {
+			k := in.get(r.bytes())
+			m[k] = r.value(in, depth+1)
+		}
+		return m
 	}
-	return vc
+	r.err = true
+	return nil
 }
