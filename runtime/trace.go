@@ -91,6 +91,15 @@ func (sup *supervisor) traceSpawning(c *child) {
 	if t := sup.trace; t != nil {
 		if i, ok := t.idx[c.p]; ok {
 			t.col.Spawned(i)
+			if c.p.Exec != nil { // its output's reads name its spawn
+				var objs []int
+				for _, d := range []*bindings.Decl{c.p.Stdout, c.p.Stderr} {
+					if d != nil {
+						objs = append(objs, d.Index)
+					}
+				}
+				t.col.SpawnedWriter(i, objs...)
+			}
 		}
 	}
 }

@@ -362,3 +362,40 @@ ipc.process("third", function() ipc.mark("before"); b:wait(); ipc.mark("past") e
 		t.Errorf("%d arrival/past pairs, want 9", n)
 	}
 }
+
+// An exec'd program records nothing, but the reads of its output name
+// its spawn: its lane is joined to its reader's.
+func TestTraceExecOutput(t *testing.T) {
+	rep := runTraced(t, `local ipc = require("ipc")
+local unsorted = ipc.pipe{from = "gen", to = "sort"}
+local sorted = ipc.pipe{from = "sort", to = "show"}
+ipc.process("gen", function() unsorted:write("b\na\nc\n") end)
+ipc.process("sort", {exec = {"sort"}, stdin = unsorted, stdout = sorted})
+ipc.process("show", function() for l in sorted:lines() do ipc.mark(l) end end)
+`)
+	if !rep.OK {
+		t.Fatalf("script failed: %s", rep.Summary())
+	}
+	var sortP = -1
+	for i, p := range rep.Trace.Procs {
+		if p.Name == "sort" {
+			sortP = i
+		}
+	}
+	reads, marks := 0, []string{}
+	for _, e := range rep.Trace.Events {
+		if e.Proc == "show" && e.Op == trace.OpMark {
+			marks = append(marks, e.Label)
+		}
+		if e.Proc != "show" || e.Op != trace.OpRead || e.Len == 0 {
+			continue
+		}
+		reads++
+		if e.Cause == nil || e.Cause.P != sortP || e.Cause.Seq != 1 {
+			t.Errorf("%s: cause %v, want sort's spawn (%d, 1)", e.Describe(), e.Cause, sortP)
+		}
+	}
+	if reads != 3 || strings.Join(marks, "") != "abc" {
+		t.Errorf("show read %d lines (%v), want a b c", reads, marks)
+	}
+}

@@ -367,3 +367,26 @@ func (b *Board) ConnSlot(key uint64) (obj int, ok bool) {
 	}
 	return 0, false
 }
+
+// StreamFrom says that every byte of obj's stream comes from the event
+// (p, seq) with clock vc: the stdout or stderr pipe of an exec'd program,
+// which records nothing itself, so the reads of its output can only name
+// its spawn (which did happen before every byte of it).
+func (b *Board) StreamFrom(obj, p int, seq uint64, vc VC) {
+	s, ok := b.slot(obj)
+	if !ok {
+		return
+	}
+	s.lock()
+	c := *s.u64(32)
+	e := s.entry(c)
+	*s.u64(e) = 0
+	*s.u64(e + 8) = 1 << 62
+	*s.u64(e + 16) = uint64(p + 1)
+	*s.u64(e + 24) = seq
+	for i := 0; i < b.n; i++ {
+		*s.u64(e + entryHead + 8*i) = vc.Get(i)
+	}
+	*s.u64(32) = c + 1
+	s.unlock()
+}

@@ -55,6 +55,18 @@ func (c *Collector) Spawned(p int) {
 	r.Record(&Event{Op: OpSpawn, Time: Now()})
 }
 
+// SpawnedWriter records, for process p, an exec'd program that records
+// nothing itself, that the streams with board slots objs (its stdout and
+// stderr pipes) carry only its bytes: their reads pick up the clock of
+// its spawn. Call it after Spawned.
+func (c *Collector) SpawnedWriter(p int, objs ...int) {
+	vc := make(VC, len(c.Procs))
+	vc[p] = 1
+	for _, o := range objs {
+		c.Board.StreamFrom(o, p, 1, vc)
+	}
+}
+
 // SetPid records process p's pid for the header.
 func (c *Collector) SetPid(p, pid int) {
 	c.mu.Lock()
