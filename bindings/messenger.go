@@ -319,7 +319,9 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 		rec.Tick()
 		m.tbuf = append(rec.AppendClock(m.tbuf[:0]), b...)
 		out.Body, out.Flags = m.tbuf, trace.FlagClock
-		if d.capacity == 0 { // the receiver answers with its clock
+		// the receiver answers with its clock; not in a run with spawn
+		// templates: a spawned process is not recorded and cannot answer
+		if d.capacity == 0 && len(m.env.Templates) == 0 {
 			out.Flags |= trace.FlagReceipt
 		}
 	}

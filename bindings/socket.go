@@ -185,7 +185,7 @@ func listenerAccept(L *lua.LState) int {
 	if err != nil {
 		return Outcome(L, err)
 	}
-	L.Push(newUserData(L, connClass, newConn(l.env, fmt.Sprintf("%s connection accepted on %s", l.kind, l.l.Address()), int32(l.decl.Index), st, true)))
+	L.Push(newUserData(L, connClass, newConn(l.env, fmt.Sprintf("%s connection accepted on %s", l.kind, l.l.Address()), int32(l.decl.Index), st)))
 	return 1
 }
 
@@ -278,7 +278,7 @@ func (e *Env) luaConnect(L *lua.LState) int {
 	if kind == "udp" {
 		class = udpConnClass
 	}
-	L.Push(newUserData(L, class, newConn(e, fmt.Sprintf("%s connection to %q", kind, address), obj, st, false)))
+	L.Push(newUserData(L, class, newConn(e, fmt.Sprintf("%s connection to %q", kind, address), obj, st)))
 	return 1
 }
 
@@ -319,7 +319,7 @@ func udpRead(L *lua.LState) int {
 	return 1
 }
 
-func newConn(env *Env, what string, obj int32, st *ipc.Stream, accepted bool) *conn {
+func newConn(env *Env, what string, obj int32, st *ipc.Stream) *conn {
 	c := &conn{st: st}
 	c.what, c.obj, c.slot = what, obj, env.Slot
 	c.r, c.w = st.File(), st.File()
@@ -329,7 +329,7 @@ func newConn(env *Env, what string, obj int32, st *ipc.Stream, accepted bool) *c
 		if _, n := env.traceObject(obj); n != "" {
 			name = n
 		}
-		c.traceConn(env.Trace, name, int(st.File().Fd()), accepted)
+		c.traceConn(env.Trace, name, int(st.File().Fd()))
 	}
 	return c
 }

@@ -117,11 +117,11 @@ type connTrace struct {
 // traced (nothing for a datagram socket, or past the board's
 // trace.ConnSlots): the two ends find the same slots by the connection's
 // keys (trace.ConnKeys).
-func (s *stream) traceConn(rec *trace.Recorder, name string, fd int, accepted bool) {
+func (s *stream) traceConn(rec *trace.Recorder, name string, fd int) {
 	if rec == nil || rec.Board() == nil {
 		return
 	}
-	w, r, ok := trace.ConnKeys(fd, accepted)
+	w, r, ok := trace.ConnKeys(fd)
 	if !ok {
 		return
 	}

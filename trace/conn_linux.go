@@ -9,14 +9,15 @@ import (
 
 // ConnKeys names the two directions of the connected stream socket fd
 // the same way in both processes that hold its ends: w is the key of the
-// bytes this end writes, r of those it reads (the other end's w).
-// accepted says which end this is. A TCP connection is named by its
-// addresses; a unix one by the inode of the connecting socket (the
-// accepting end asks the kernel for its peer's through sock_diag: a
-// connecting unix socket has no address, and its peer has no inode until
-// it is accepted). ok is false for anything else (a datagram socket), or
-// when the kernel does not say.
-func ConnKeys(fd int, accepted bool) (w, r uint64, ok bool) {
+// bytes this end writes, r of those it reads (the other end's w). A TCP
+// connection is named by its addresses; a unix one by the inode of the
+// connecting socket (the accepting end asks the kernel for its peer's
+// through sock_diag: a connecting unix socket has no address, and its
+// peer has no inode until it is accepted). The accepting end of a unix
+// connection is the one with an address (a connecting socket is never
+// bound: ipc.Dial does not). ok is false for anything else (a datagram
+// socket), or when the kernel does not say.
+func ConnKeys(fd int) (w, r uint64, ok bool) {
 	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	if err != nil || typ != unix.SOCK_STREAM {
 		return 0, 0, false
@@ -26,8 +27,9 @@ func ConnKeys(fd int, accepted bool) (w, r uint64, ok bool) {
 		return 0, 0, false
 	}
 	var me, peer []byte
-	switch local.(type) {
+	switch la := local.(type) {
 	case *unix.SockaddrUnix:
+		accepted := la.Name != "" && la.Name != "@" // x/sys names an unnamed socket "@"
 		var st unix.Stat_t
 		if unix.Fstat(fd, &st) != nil {
 			return 0, 0, false

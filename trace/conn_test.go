@@ -30,7 +30,7 @@ func TestConnKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cf0.Close()
-			early, _, _ := ConnKeys(int(cf0.Fd()), false) // before the accept
+			early, _, _ := ConnKeys(int(cf0.Fd())) // before the accept
 			defer func() {
 				if early != cw {
 					t.Errorf("%s: the connector's key before the accept %x differs from after %x", network, early, cw)
@@ -52,8 +52,8 @@ func TestConnKeys(t *testing.T) {
 			defer cf.Close()
 			defer af.Close()
 			var ok1, ok2 bool
-			cw, cr, ok1 = ConnKeys(int(cf.Fd()), false)
-			aw, ar, ok2 = ConnKeys(int(af.Fd()), true)
+			cw, cr, ok1 = ConnKeys(int(cf.Fd()))
+			aw, ar, ok2 = ConnKeys(int(af.Fd()))
 			if !ok1 || !ok2 {
 				t.Fatalf("%s: no keys (%v %v)", network, ok1, ok2)
 			}
