@@ -136,6 +136,26 @@ func TestTraceHTMLInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	tip := eval(`document.documentElement.dataset.lanes + "/" + document.documentElement.dataset.arrows`)
+	// the details come after the first drawing; then the object filter
+	// works: only the mailbox's arrows (send -> receive) stay
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.documentElement.dataset.detail === "1"`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the page never read its details: %v", err)
+	}
+	var onJobs int
+	for _, e := range rep.Trace.Edges() {
+		a, b := rep.Trace.Events[e.From], rep.Trace.Events[e.To]
+		if a.Object == "jobs" && b.Object == "jobs" && a.Proc != "printer" && b.Proc != "printer" {
+			onJobs++
+		}
+	}
+	jobs := eval(`(() => { const s = document.getElementById("objsel");
+		const o = Array.from(s.options).find(o => o.textContent === "mailbox jobs");
+		if (!o) return "no option";
+		s.value = o.value; s.dispatchEvent(new Event("change"));
+		return document.documentElement.dataset.arrows; })()`)
+	if jobs != strconv.Itoa(onJobs) || onJobs == 0 {
+		t.Errorf("arrows with only mailbox jobs (and no printer): %s, want %d", jobs, onJobs)
+	}
 	if lanes != "3" || laneNames != "producer,worker,printer" {
 		t.Errorf("lanes in the DOM: %s (%s), want 3 (producer,worker,printer)", lanes, laneNames)
 	}

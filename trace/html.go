@@ -28,25 +28,45 @@ const htmlDetailLimit = 200_000
 // causal edge, a bar per blocked interval; hover for details, wheel to
 // zoom, drag to pan, filters by process and object. The root element
 // carries data-lanes, data-arrows and data-events once drawn.
+//
+// The data is in two parts: what the first drawing needs (times,
+// processes, operations, edges) and what only hovering and the object
+// filter need (sequence numbers, objects, lines, outcomes, labels,
+// details, clocks), which the page inflates after it has drawn: the
+// first screen of a million-event trace waits for a third of the bytes.
 func WriteHTML(w io.Writer, t *Trace) error {
-	head, tail, ok := strings.Cut(viewerHTML, "{{DATA}}")
-	if !ok {
-		return fmt.Errorf("trace: viewer template has no data slot")
+	parts := strings.SplitN(viewerHTML, "{{DATA}}", 3)
+	if len(parts) != 3 {
+		return fmt.Errorf("trace: viewer template has no data slots")
 	}
 	title := t.Script
 	if title == "" {
 		title = "run"
 	}
 	bw := bufio.NewWriterSize(w, 1<<16)
-	bw.WriteString(strings.Replace(head, "{{TITLE}}", htmlEscape(title), 1))
-	// The data goes in gzipped and in base64: a browser parses a page of
-	// a few MB of base64 at once, where tens of MB of inline JSON took it
-	// seconds before any script ran (the page inflates it with the
-	// browser's own DecompressionStream).
+	bw.WriteString(strings.Replace(parts[0], "{{TITLE}}", htmlEscape(title), 1))
+	draw, detail := htmlData(t)
+	for k, blob := range []func(io.Writer) error{draw, detail} {
+		if k == 1 {
+			bw.WriteString(parts[1])
+		}
+		if err := writeInline(bw, blob); err != nil {
+			return err
+		}
+	}
+	bw.WriteString(parts[2])
+	return bw.Flush()
+}
+
+// writeInline writes what blob writes gzipped and in base64: a browser
+// parses a page of a few MB of base64 at once, where tens of MB of
+// inline JSON took it seconds before any script ran (the page inflates
+// it with the browser's own DecompressionStream).
+func writeInline(bw io.Writer, blob func(io.Writer) error) error {
 	b64 := base64.NewEncoder(base64.StdEncoding, bw)
-	zw, _ := gzip.NewWriterLevel(b64, gzip.BestSpeed)
+	zw, _ := gzip.NewWriterLevel(b64, gzip.DefaultCompression)
 	zb := bufio.NewWriterSize(zw, 1<<16)
-	if err := writeHTMLData(zb, t); err != nil {
+	if err := blob(zb); err != nil {
 		return err
 	}
 	if err := zb.Flush(); err != nil {
@@ -55,48 +75,34 @@ func WriteHTML(w io.Writer, t *Trace) error {
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	if err := b64.Close(); err != nil {
-		return err
-	}
-	bw.WriteString(tail)
-	return bw.Flush()
+	return b64.Close()
 }
 
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }
 
-// writeHTMLData writes the trace as the viewer reads it (before gzip and
-// base64): a u32 length and a JSON header (processes, objects, the string
-// table, counts, the columns), then the columns, each starting at a
-// multiple of 8 bytes, little-endian, each in the narrowest unsigned type
-// its values fit (u8, u16, u32; f64 for times beyond 4 s) so the page maps
-// them as typed arrays without parsing and inflates as few bytes as it
-// can: per event its completion time as a delta from the previous event's
-// and its duration (ns), its process, sequence, and string indices (+1, so
-// that 0 is none); the edges as pairs of event positions; and, unless the
+// htmlData makes the two parts of the page's data (before gzip and
+// base64). Each is a u32 length and a JSON header, then columns, each
+// starting at a multiple of 8 bytes, little-endian, each in the
+// narrowest unsigned type its values fit (u8, u16, u32; f64 beyond), so
+// the page maps them as typed arrays without parsing.
+//
+// The drawing part: the processes, the operations' names, and per event
+// its completion time as a delta from the previous event's and its
+// duration (ns), its process and its operation; the edges as the
+// distance of each edge's destination from the previous one's, and of
+// its source back from its destination (sources complete first: the
+// order is completion order; "edgesFrom" holds them as they are when
+// one does not). The detail part: the string table, the objects, per
+// event its sequence number as the distance from its process's previous
+// one, and string indices (+1, so that 0 is none); and, unless the
 // trace is large, the clocks (one row per event).
-func writeHTMLData(w io.Writer, t *Trace) error {
-	strs := []string{}
-	ids := map[string]int{}
-	str := func(s string) uint64 {
-		if s == "" {
-			return 0
-		}
-		if i, ok := ids[s]; ok {
-			return uint64(i) + 1
-		}
-		ids[s] = len(strs)
-		strs = append(strs, s)
-		return uint64(len(strs))
-	}
+func htmlData(t *Trace) (draw, detail func(io.Writer) error) {
 	n := len(t.Events)
-	detail := n <= htmlDetailLimit
-	names := []string{"t", "d", "p", "seq", "op", "obj", "kind", "decl", "where", "out", "label", "info"}
-	cols := make([][]uint64, len(names))
-	for k := range cols {
-		cols[k] = make([]uint64, n)
-	}
+	full := n <= htmlDetailLimit
+	ops, opIDs := []string{}, map[string]uint64{}
+	tcol, dcol, pcol, opcol := make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
 	var prev int64
 	for i := range t.Events {
 		e := &t.Events[i]
@@ -104,72 +110,132 @@ func writeHTMLData(w io.Writer, t *Trace) error {
 		if i == 0 {
 			prev = done
 		}
-		delta := done - prev
-		if delta < 0 { // a process's own order over completion order: rare, tiny
-			delta = 0
-		} else {
+		if delta := done - prev; delta > 0 { // a process's own order over completion order: rare, tiny
+			tcol[i] = uint64(delta)
 			prev = done
 		}
-		var dur uint64
 		if e.Interval() {
-			dur = uint64(e.End - e.Time)
+			dcol[i] = uint64(e.End - e.Time)
 		}
-		info := uint64(0)
-		if detail {
-			info = str(eventInfo(e))
+		pcol[i] = uint64(e.P)
+		id, ok := opIDs[e.Op]
+		if !ok {
+			id = uint64(len(ops))
+			opIDs[e.Op] = id
+			ops = append(ops, e.Op)
 		}
-		for k, v := range [...]uint64{uint64(delta), dur, uint64(e.P), e.Seq, str(e.Op), str(e.Object), str(e.Kind), str(e.Decl), str(e.Where), str(e.Outcome), str(e.Label), info} {
-			cols[k][i] = v
-		}
+		opcol[i] = id
 	}
 	edges := t.Edges()
-	ecol := make([]uint64, 0, 2*len(edges))
-	for _, ed := range edges {
-		ecol = append(ecol, uint64(ed.From), uint64(ed.To))
-	}
-	var vcol []uint64
-	if detail {
-		vcol = make([]uint64, 0, n*len(t.Procs))
-		for i := range t.Events {
-			for p := range t.Procs {
-				vcol = append(vcol, t.Events[i].VC.Get(p))
-			}
+	eto, eback := make([]uint64, len(edges)), make([]uint64, len(edges))
+	var efrom []uint64
+	last := 0
+	for k, ed := range edges {
+		eto[k] = uint64(ed.To - last)
+		last = ed.To
+		if ed.From > ed.To && efrom == nil {
+			efrom = make([]uint64, len(edges))
 		}
+		eback[k] = uint64(max(ed.To-ed.From, 0))
+	}
+	if efrom != nil {
+		for k, ed := range edges {
+			efrom[k] = uint64(ed.From)
+		}
+		eback = nil
 	}
 	var notes []string
 	for _, o := range t.Overflow {
 		notes = append(notes, fmt.Sprintf("%s: %d events dropped (buffer full)", o.Proc, o.Dropped))
 	}
-	if !detail {
+	if !full {
 		notes = append(notes, fmt.Sprintf("%d events: message ids and clocks are left out of the details", n))
 	}
+	procs := []string{}
+	for _, p := range t.Procs {
+		procs = append(procs, p.Name)
+	}
+	draw = func(w io.Writer) error {
+		h := map[string]any{"script": t.Script, "procs": procs, "ops": ops, "n": n, "note": strings.Join(notes, "; ")}
+		cols := []namedColumn{{"t", tcol}, {"d", dcol}, {"p", pcol}, {"op", opcol}, {"edgesTo", eto}}
+		if efrom != nil {
+			cols = append(cols, namedColumn{"edgesFrom", efrom})
+		} else {
+			cols = append(cols, namedColumn{"edgesBack", eback})
+		}
+		return writeColumns(w, h, cols)
+	}
+	detail = func(w io.Writer) error {
+		strs := []string{}
+		ids := map[string]int{}
+		str := func(s string) uint64 {
+			if s == "" {
+				return 0
+			}
+			if i, ok := ids[s]; ok {
+				return uint64(i) + 1
+			}
+			ids[s] = len(strs)
+			strs = append(strs, s)
+			return uint64(len(strs))
+		}
+		names := []string{"seq", "obj", "kind", "decl", "where", "out", "label", "info"}
+		cols := make([]namedColumn, len(names))
+		for k := range cols {
+			cols[k] = namedColumn{names[k], make([]uint64, n)}
+		}
+		lastSeq := make([]uint64, len(t.Procs))
+		for i := range t.Events {
+			e := &t.Events[i]
+			var dseq uint64
+			if e.P >= 0 && e.P < len(lastSeq) {
+				dseq = e.Seq - lastSeq[e.P] - 1 // 0 but after dropped events
+				lastSeq[e.P] = e.Seq
+			}
+			info := uint64(0)
+			if full {
+				info = str(eventInfo(e))
+			}
+			for k, v := range [...]uint64{dseq, str(e.Object), str(e.Kind), str(e.Decl), str(e.Where), str(e.Outcome), str(e.Label), info} {
+				cols[k].c[i] = v
+			}
+		}
+		var vcol []uint64
+		if full {
+			vcol = make([]uint64, 0, n*len(t.Procs))
+			for i := range t.Events {
+				for p := range t.Procs {
+					vcol = append(vcol, t.Events[i].VC.Get(p))
+				}
+			}
+		}
+		cols = append(cols, namedColumn{"vc", vcol})
+		objects := [][2]uint64{}
+		for _, o := range t.Objects {
+			objects = append(objects, [2]uint64{str(o.Name), str(o.Kind)})
+		}
+		return writeColumns(w, map[string]any{"strs": strs, "objects": objects}, cols)
+	}
+	return draw, detail
+}
+
+type namedColumn struct {
+	name string
+	c    []uint64
+}
+
+// writeColumns writes a u32 length, the JSON header h with "cols" added
+// (name, type, length of each), then the columns.
+func writeColumns(w io.Writer, h map[string]any, cols []namedColumn) error {
 	type column struct {
 		Name string `json:"name"`
 		Type string `json:"type"` // u8 u16 u32 f64
 		Len  int    `json:"len"`
 	}
-	type header struct {
-		Script  string      `json:"script"`
-		Procs   []string    `json:"procs"`
-		Objects [][2]uint64 `json:"objects"`
-		Note    string      `json:"note,omitempty"`
-		Strs    []string    `json:"strs"`
-		N       int         `json:"n"`
-		Cols    []column    `json:"cols"`
-	}
-	all := append(cols, ecol, vcol)
-	allNames := append(names, "edges", "vc")
-	h := header{Script: t.Script, Note: strings.Join(notes, "; "), N: n}
-	for _, p := range t.Procs {
-		h.Procs = append(h.Procs, p.Name)
-	}
-	for _, o := range t.Objects {
-		h.Objects = append(h.Objects, [2]uint64{str(o.Name), str(o.Kind)})
-	}
-	h.Strs = strs
-	for k, c := range all {
+	var hc []column
+	for _, c := range cols {
 		var hi uint64
-		for _, x := range c {
+		for _, x := range c.c {
 			hi = max(hi, x)
 		}
 		typ := "f64"
@@ -181,8 +247,9 @@ func writeHTMLData(w io.Writer, t *Trace) error {
 		case hi < 1<<32:
 			typ = "u32"
 		}
-		h.Cols = append(h.Cols, column{Name: allNames[k], Type: typ, Len: len(c)})
+		hc = append(hc, column{Name: c.name, Type: typ, Len: len(c.c)})
 	}
+	h["cols"] = hc
 	hb, err := json.Marshal(h)
 	if err != nil {
 		return err
@@ -190,12 +257,12 @@ func writeHTMLData(w io.Writer, t *Trace) error {
 	var b []byte
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(hb)))
 	b = append(b, hb...)
-	for k, c := range all {
+	for k, c := range cols {
 		for len(b)%8 != 0 {
 			b = append(b, 0)
 		}
-		typ := h.Cols[k].Type
-		for _, x := range c {
+		typ := hc[k].Type
+		for _, x := range c.c {
 			switch typ {
 			case "u8":
 				b = append(b, byte(x))

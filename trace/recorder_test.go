@@ -116,7 +116,8 @@ func TestRecordMerge(t *testing.T) {
 		t.Error(".html has no data")
 	}
 	var data bytes.Buffer
-	if err := writeHTMLData(&data, tr); err != nil || !bytes.Contains(data.Bytes(), []byte(`"name":"edges","type":"u8","len":6`)) {
+	draw, _ := htmlData(tr)
+	if err := draw(&data); err != nil || !bytes.Contains(data.Bytes(), []byte(`"name":"edgesTo","type":"u8","len":3`)) {
 		t.Errorf(".html data: %v, want 3 edges", err)
 	}
 }
