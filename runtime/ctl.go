@@ -21,7 +21,7 @@ import (
 // answers it with one datagram, `ok ...` or `error "<quoted>"`, carrying
 // descriptors (SCM_RIGHTS) where the verb says so:
 //
-//	req spawn "<template>" "<name>" "<args>" "<tokens>" -> ok proc ... + the new inbox
+//	req spawn "<template>" "<name>" "<tokens>"\n<args> -> ok proc ... + the new inbox
 //	req proc "<name>" <slot>                  -> ok proc "<name>" "<group>" <index> <slot> <inbox> [+ inbox]
 //	req put <to> + descriptors                -> ok put <token>...
 //	req take <token>                          -> ok take + the descriptor
@@ -33,9 +33,10 @@ import (
 
 const (
 	reqPrefix = "req "
-	// maxCtlMessage bounds one datagram (spawn args are at most 16 KiB,
-	// quoted at most 4x).
-	maxCtlMessage = 1 << 17
+	// maxCtlMessage bounds one datagram: a child's result (an error of
+	// at most 50000 bytes and a traceback, quoted) or a request (spawn
+	// args are at most 16 KiB, raw).
+	maxCtlMessage = 1 << 16
 )
 
 // ctlClient is a child's side of the control socket: the parent check
@@ -125,7 +126,8 @@ func (c *ctlClient) Spawn(template, name string, args []byte, tokens []uint64) (
 	for i, t := range tokens {
 		ts[i] = strconv.FormatUint(t, 10)
 	}
-	req := ctlRequest("spawn", strconv.Quote(template), strconv.Quote(name), strconv.Quote(string(args)), strconv.Quote(strings.Join(ts, " ")))
+	req := append(ctlRequest("spawn", strconv.Quote(template), strconv.Quote(name), strconv.Quote(strings.Join(ts, " "))), '\n')
+	req = append(req, args...) // raw: the rest of the datagram
 	r, err := c.call(req, nil)
 	if err != nil {
 		return bindings.SpawnedProc{}, nil, err
@@ -244,7 +246,8 @@ func (sup *supervisor) readCtl(c *child) {
 
 // serve answers one request (in the event loop).
 func (sup *supervisor) serve(r request) {
-	verb, rest, _ := strings.Cut(string(r.b), " ")
+	head, tail, _ := strings.Cut(string(r.b), "\n") // only spawn has a tail: its args
+	verb, rest, _ := strings.Cut(head, " ")
 	f := ctlFields(rest)
 	var reply []byte
 	var give []*os.File // sent with the reply, then closed when owned
@@ -253,16 +256,20 @@ func (sup *supervisor) serve(r request) {
 		reply = []byte("error " + strconv.Quote(fmt.Sprintf(format, args...)))
 	}
 	switch {
-	case verb == "spawn" && len(f) == 4:
+	case verb == "spawn" && len(f) == 3:
 		if r.c.state != nil { // the spawner ended before its turn came
 			break
 		}
-		p, err := sup.spawn(f[0], f[1], []byte(f[2]))
+		var args []byte
+		if tail != "" {
+			args = []byte(tail)
+		}
+		p, err := sup.spawn(f[0], f[1], args)
 		if err != nil {
 			fail("%v", err)
 			break
 		}
-		for _, t := range ctlFields(f[3]) { // the args' descriptors are the instance's now
+		for _, t := range ctlFields(f[2]) { // the args' descriptors are the instance's now
 			n, _ := strconv.ParseUint(t, 10, 64)
 			if h, ok := sup.held[n]; ok {
 				h.to = p.Slot
