@@ -373,17 +373,9 @@ func (sup *supervisor) spawn(tmpl, name string, args []byte) (*bindings.Process,
 	if err != nil {
 		return nil, err
 	}
-	c := &child{p: p, ctlEnd: make(chan struct{}), spawned: true}
-	sup.children = append(sup.children, c)
-	sup.live++
-	if err := sup.start(c); err != nil {
-		c.err = err
-		close(c.ctlEnd)
-		sup.warnf("process %q did not start: %v", p.Name, err)
-		go func() { sup.exitedCh <- exitEvent{c: c} }()
-		return nil, fmt.Errorf("process %q did not start: %v", p.Name, err)
+	if err := sup.launch(p, true); err != nil {
+		return nil, err
 	}
-	sup.wait(c)
 	// Its inbox learns of the processes that ended before it existed, so a
 	// receive from one of them says "closed" rather than waiting forever.
 	for _, e := range sup.children {

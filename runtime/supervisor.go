@@ -98,17 +98,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	defer sup.releaseHeld(0, true)
 	defer close(sup.over)
 	for _, p := range env.Procs {
-		c := &child{p: p, ctlEnd: make(chan struct{})}
-		sup.children = append(sup.children, c)
-		sup.live++
-		if err := sup.start(c); err != nil {
-			c.err = err
-			close(c.ctlEnd)
-			sup.warnf("process %q did not start: %v", p.Name, err)
-			exited <- exitEvent{c: c}
-			continue
-		}
-		sup.wait(c)
+		sup.launch(p, false)
 	}
 	if sup.status != nil {
 		sup.status.MarkStarted() // bodies may run: every pid is known
@@ -202,6 +192,23 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	sup.checkRun(rep)
 	rep.settle()
 	return rep
+}
+
+// launch starts process p (declared, or spawned at run time) and has it
+// reaped; a start failure is reported and counts as its exit.
+func (sup *supervisor) launch(p *bindings.Process, spawned bool) error {
+	c := &child{p: p, ctlEnd: make(chan struct{}), spawned: spawned}
+	sup.children = append(sup.children, c)
+	sup.live++
+	if err := sup.start(c); err != nil {
+		c.err = err
+		close(c.ctlEnd)
+		sup.warnf("process %q did not start: %v", p.Name, err)
+		go func() { sup.exitedCh <- exitEvent{c: c} }()
+		return fmt.Errorf("process %q did not start: %v", p.Name, err)
+	}
+	sup.wait(c)
+	return nil
 }
 
 // wait reaps c when it exits and tells the event loop.
