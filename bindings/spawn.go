@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
 )
 
 // Processes made at run time. ipc.process(name, {spawn = true}, fn)
@@ -210,6 +212,9 @@ func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
 	if t == nil {
 		return nil, fmt.Errorf("no template named %q (%s)", tmpl, e.templateList())
 	}
+	if len(e.Procs) >= ipc.MaxSenders-1 {
+		return nil, fmt.Errorf("the run has started %d processes, the most a run can address (direct links have %d sender slots)", len(e.Procs), ipc.MaxSenders-1)
+	}
 	if len(e.Procs) >= e.maxProcs() {
 		return nil, fmt.Errorf("the run has started %d processes, the most it may (--max-procs %d); a spawned process counts even after it ends", len(e.Procs), e.maxProcs())
 	}
@@ -243,7 +248,7 @@ func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
 // declared instance, and room up to --max-procs when templates can spawn.
 func (e *Env) StatusSlots() int {
 	if len(e.Templates) > 0 {
-		return max(len(e.Procs), e.maxProcs())
+		return max(len(e.Procs), min(e.maxProcs(), ipc.MaxSenders-1))
 	}
 	return len(e.Procs)
 }

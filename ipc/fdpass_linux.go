@@ -38,8 +38,9 @@ func SendFDs(fd int, b []byte, fds []int) error {
 }
 
 // RecvFDs receives one message into buf from the unix socket fd
-// (blocking), with the descriptors it carries, close-on-exec. n == 0 with
-// a nil error is EOF on a SOCK_SEQPACKET socket.
+// (blocking), with the descriptors it carries, close-on-exec; a longer
+// message is cut to len(buf). n == 0 with a nil error is EOF on a
+// SOCK_SEQPACKET socket.
 func RecvFDs(fd int, buf []byte) (n int, files []*os.File, err error) {
 	oob := make([]byte, unix.CmsgSpace(MaxPassedFDs*4))
 	var oobn, flags int
@@ -56,8 +57,11 @@ func RecvFDs(fd int, buf []byte) (n int, files []*os.File, err error) {
 	for _, f := range fds {
 		files = append(files, os.NewFile(uintptr(f), "passed"))
 	}
-	if perr == nil && flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0 {
-		perr = fmt.Errorf("message truncated (more than %d bytes or %d descriptors)", len(buf), MaxPassedFDs)
+	// A message longer than buf arrives cut to len(buf) (MSG_TRUNC), as
+	// read(2) gives it; descriptors beyond MaxPassedFDs would be lost
+	// (MSG_CTRUNC), which is an error.
+	if perr == nil && flags&unix.MSG_CTRUNC != 0 {
+		perr = fmt.Errorf("message carried more than %d descriptors", MaxPassedFDs)
 	}
 	if perr != nil {
 		CloseFiles(files)
