@@ -217,7 +217,12 @@ func mqueueReceive(L *lua.LState) int {
 
 // select: the queue is ready when its descriptor is readable; select
 // receives the message and returns its bytes (not its priority).
-func (q *mqueue) selectFd() int        { return q.q.Fd() }
+func (q *mqueue) selectFd() int { return q.q.Fd() }
+func (q *mqueue) selectPrepare(L *lua.LState) {
+	if q.closed {
+		L.RaiseError("%s: closed in this process (q:close())", q.what)
+	}
+}
 func (q *mqueue) selectBuffered() bool { return false }
 func (q *mqueue) selectTake(L *lua.LState) (lua.LValue, bool, error) {
 	var t0 int64
