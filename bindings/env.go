@@ -161,7 +161,10 @@ type Releaser interface{ Release() }
 type Closer interface{ CloseParent() }
 
 // Manifest is what the parent tells a child about the run: its identity and
-// the declarations with the descriptor numbers they arrive on.
+// the declarations with the descriptor numbers they arrive on. How it
+// travels (its encoding, with the protocol's diagram) is runtime/protocol.go;
+// the type is here because a child's host binds declarations to it, and
+// runtime imports bindings.
 type Manifest struct {
 	RunID  string
 	RunDir string

@@ -60,7 +60,7 @@ func runChild(manifest string, opts Options) int {
 		fmt.Fprintf(os.Stderr, "ipcscript: "+format+"\n", args...)
 		return ExitFailed
 	}
-	mp, err := bindings.DecodeManifest(manifest)
+	mp, err := decodeManifest(manifest)
 	if err != nil {
 		return fail("%s is set but is not a run manifest (%v); it is set by ipcscript for its own child processes: unset it to run this program directly", envChild, err)
 	}

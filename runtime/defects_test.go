@@ -80,7 +80,7 @@ func TestForgedManifestDoesNotPanic(t *testing.T) {
 	m := &bindings.Manifest{Script: "x.lua", Self: "c", Ctl: 3, Status: 4, Source: 5,
 		Procs: []bindings.ManifestProc{{Name: "a", Group: "a", Index: 1, Count: 1}, {Name: "b", Group: "b", Index: 1, Count: 1}, {Name: "c", Group: "c", Index: 1, Count: 1}}}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "IPCSCRIPT_CHILD="+m.Encode())
+	cmd.Env = append(os.Environ(), "IPCSCRIPT_CHILD="+runtime.EncodeManifest(m))
 	cmd.ExtraFiles = []*os.File{ctlChild, st.Region.File, src}
 	out, err := cmd.CombinedOutput()
 	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != runtime.ExitFailed || strings.Contains(string(out), "panic") || !strings.Contains(string(out), "status table") {

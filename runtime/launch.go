@@ -125,7 +125,7 @@ func (sup *supervisor) start(c *child) error {
 			m.Implicit = append(m.Implicit, describe(d))
 		}
 		files = sup.traceFiles(c, m, files)
-		cmd.Env = childEnviron(m.Encode(), sup.token)
+		cmd.Env = childEnviron(encodeManifest(m), sup.token)
 		cmd.ExtraFiles = files
 	}
 	cmd.Stdin = sup.devnull

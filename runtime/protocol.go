@@ -1,8 +1,12 @@
 package runtime
 
 import (
+	"fmt"
+	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ipcscript/ipcscript/bindings"
 )
 
 // The parent/child protocol, one child shown. This is the one copy of the
@@ -19,8 +23,8 @@ import (
 //	  declared objects' fds -------- fd 6.. ---> declarations bind to them in order
 //	  env IPCSCRIPT_CHILD = manifest ----------> marks fds 3.. close-on-exec
 //	    (quoted lines, not JSON: identity,
-//	     declarations, fd numbers; see the
-//	     manifest's Encode)
+//	     declarations, fd numbers; see
+//	     encodeManifest below)
 //	  stdout/stderr pipes <--------------------- output, prefixed "[name] " by the parent
 //	                                             ipc.run(): body(self) runs
 //	  ctl <------------------------------------- requests, any number (ctl.go): `req spawn`,
@@ -85,4 +89,255 @@ func decodeResult(b []byte) childResult {
 		}
 	}
 	return r
+}
+
+// The manifest. Its Go type, bindings.Manifest, stays in bindings: a
+// child's host binds each declaration to the descriptors the manifest
+// lists for it (bindings/host.go), ipc.process needs Self and ipc.mqueue
+// the run id, and runtime imports bindings, so a type defined here would
+// make bindings import runtime (a loop). What the protocol is (the diagram,
+// the encoding of the manifest, the child's result) is here.
+//
+// The manifest travels in the child's environment as lines of quoted
+// fields. It is not JSON because a child decodes it on every launch and
+// encoding/json's first use (reflection, type caches) cost 75-170 µs of a
+// child's ~500 µs start; this format decodes in a few µs.
+//
+//	v1
+//	run "<run id>" "<run dir>"
+//	script "<name>"
+//	arg "<value>"                      (one line per argument, in order)
+//	self "<process name>"
+//	fds <ctl> <status> <source>
+//	trace <buffer> <board>             (only when the run is traced)
+//	proc "<name>" "<group>" <index> <count>
+//	decl "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
+//	implicit "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
+//	spawnargs "<encoded args>"         (only for an instance ipc.spawn made)
+
+// encodeManifest renders the manifest for IPCSCRIPT_CHILD.
+func encodeManifest(m *bindings.Manifest) string {
+	var b strings.Builder
+	q := func(s string) { b.WriteByte(' '); b.WriteString(strconv.Quote(s)) }
+	n := func(i int) { b.WriteByte(' '); b.WriteString(strconv.Itoa(i)) }
+	b.WriteString("v1\nrun")
+	q(m.RunID)
+	q(m.RunDir)
+	b.WriteString("\nscript")
+	q(m.Script)
+	for _, a := range m.Args {
+		b.WriteString("\narg")
+		q(a)
+	}
+	b.WriteString("\nself")
+	q(m.Self)
+	b.WriteString("\nfds")
+	n(m.Ctl)
+	n(m.Status)
+	n(m.Source)
+	if m.TraceBuf != 0 {
+		b.WriteString("\ntrace")
+		n(m.TraceBuf)
+		n(m.TraceBoard)
+	}
+	for _, p := range m.Procs {
+		b.WriteString("\nproc")
+		q(p.Name)
+		q(p.Group)
+		n(p.Index)
+		n(p.Count)
+	}
+	decl := func(tag string, d bindings.ManifestDecl) {
+		b.WriteString("\n" + tag)
+		q(d.Kind)
+		q(d.Name)
+		q(d.Line)
+		q(d.Spec)
+		roles := make([]string, 0, len(d.FDs))
+		for r := range d.FDs {
+			roles = append(roles, r)
+		}
+		sort.Strings(roles)
+		for _, r := range roles {
+			q(r)
+			n(d.FDs[r])
+		}
+	}
+	for _, d := range m.Decls {
+		decl("decl", d)
+	}
+	for _, d := range m.Implicit {
+		decl("implicit", d)
+	}
+	if m.SpawnArgs != nil {
+		b.WriteString("\nspawnargs")
+		q(string(m.SpawnArgs))
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
+
+// decodeManifest parses what encodeManifest wrote.
+func decodeManifest(s string) (*bindings.Manifest, error) {
+	m := &bindings.Manifest{}
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	if len(lines) == 0 || lines[0] != "v1" {
+		return nil, fmt.Errorf("not a run manifest (want a first line \"v1\")")
+	}
+	for i, line := range lines[1:] {
+		tag, rest, _ := strings.Cut(line, " ")
+		f, err := splitFields(rest)
+		if err != nil {
+			return nil, fmt.Errorf("manifest line %d: %v", i+2, err)
+		}
+		bad := func() error { return fmt.Errorf("manifest line %d: malformed %q", i+2, line) }
+		switch tag {
+		case "run":
+			if len(f) != 2 {
+				return nil, bad()
+			}
+			m.RunID, m.RunDir = f[0].s, f[1].s
+		case "script":
+			if len(f) != 1 {
+				return nil, bad()
+			}
+			m.Script = f[0].s
+		case "arg":
+			if len(f) != 1 {
+				return nil, bad()
+			}
+			m.Args = append(m.Args, f[0].s)
+		case "self":
+			if len(f) != 1 {
+				return nil, bad()
+			}
+			m.Self = f[0].s
+		case "fds":
+			if len(f) != 3 || !f[0].num || !f[1].num || !f[2].num {
+				return nil, bad()
+			}
+			m.Ctl, m.Status, m.Source = f[0].n, f[1].n, f[2].n
+		case "trace":
+			if len(f) != 2 || !f[0].num || !f[1].num {
+				return nil, bad()
+			}
+			m.TraceBuf, m.TraceBoard = f[0].n, f[1].n
+		case "proc":
+			if len(f) != 4 || !f[2].num || !f[3].num {
+				return nil, bad()
+			}
+			m.Procs = append(m.Procs, bindings.ManifestProc{Name: f[0].s, Group: f[1].s, Index: f[2].n, Count: f[3].n})
+		case "decl", "implicit":
+			if len(f) < 4 || len(f)%2 != 0 {
+				return nil, bad()
+			}
+			d := bindings.ManifestDecl{Kind: f[0].s, Name: f[1].s, Line: f[2].s, Spec: f[3].s}
+			for j := 4; j < len(f); j += 2 {
+				if f[j].num || !f[j+1].num {
+					return nil, bad()
+				}
+				if d.FDs == nil {
+					d.FDs = map[string]int{}
+				}
+				d.FDs[f[j].s] = f[j+1].n
+			}
+			if tag == "decl" {
+				m.Decls = append(m.Decls, d)
+			} else {
+				m.Implicit = append(m.Implicit, d)
+			}
+		case "spawnargs":
+			if len(f) != 1 {
+				return nil, bad()
+			}
+			m.SpawnArgs = []byte(f[0].s)
+		default:
+			return nil, fmt.Errorf("manifest line %d: unknown %q", i+2, tag)
+		}
+	}
+	if err := validateManifest(m); err != nil {
+		return nil, fmt.Errorf("manifest: %v", err)
+	}
+	return m, nil
+}
+
+// maxManifestFD bounds descriptor numbers (no process holds more).
+const maxManifestFD = 1 << 20
+
+// validateManifest checks what the child relies on, so that no manifest, however
+// forged, makes it index out of range or wrap an invalid descriptor: the
+// descriptors exist as numbers, this process is one of the run's, the
+// process list is consistent.
+func validateManifest(m *bindings.Manifest) error {
+	fd := func(what string, n int) error {
+		if n < 0 || n >= maxManifestFD {
+			return fmt.Errorf("%s descriptor %d is out of range", what, n)
+		}
+		return nil
+	}
+	if m.Ctl == 0 && m.Status == 0 && m.Source == 0 {
+		return fmt.Errorf("no fds line")
+	}
+	for _, f := range []struct {
+		what string
+		n    int
+	}{{"control", m.Ctl}, {"status", m.Status}, {"source", m.Source}} {
+		if err := fd(f.what, f.n); err != nil {
+			return err
+		}
+	}
+	if len(m.Procs) > maxManifestFD {
+		return fmt.Errorf("%d processes", len(m.Procs))
+	}
+	self := false
+	for _, p := range m.Procs {
+		if p.Index < 1 || p.Count < 1 || p.Index > p.Count {
+			return fmt.Errorf("process %q: index %d of %d", p.Name, p.Index, p.Count)
+		}
+		self = self || p.Name == m.Self
+	}
+	if !self {
+		return fmt.Errorf("this process, %q, is not among the run's processes", m.Self)
+	}
+	for _, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
+		for _, d := range ds {
+			for role, n := range d.FDs {
+				if err := fd(d.Kind+" "+role, n); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+type field struct {
+	s   string
+	n   int
+	num bool
+}
+
+// splitFields splits space-separated quoted strings and integers.
+func splitFields(s string) ([]field, error) {
+	var out []field
+	for s != "" {
+		if s[0] == '"' {
+			pre, err := strconv.QuotedPrefix(s)
+			if err != nil {
+				return nil, err
+			}
+			v, _ := strconv.Unquote(pre)
+			out = append(out, field{s: v})
+			s = strings.TrimPrefix(s[len(pre):], " ")
+			continue
+		}
+		tok, rest, _ := strings.Cut(s, " ")
+		v, err := strconv.Atoi(tok)
+		if err != nil {
+			return nil, fmt.Errorf("bad field %q", tok)
+		}
+		out = append(out, field{n: v, num: true})
+		s = rest
+	}
+	return out, nil
 }

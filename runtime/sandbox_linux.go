@@ -120,7 +120,7 @@ func sandboxStage1(manifest string) error {
 		return err
 	}
 	if abi := landlockABI(); abi > 0 {
-		m, err := bindings.DecodeManifest(manifest)
+		m, err := decodeManifest(manifest)
 		if err != nil {
 			return err
 		}

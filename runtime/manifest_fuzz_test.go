@@ -1,34 +1,36 @@
-package bindings
+package runtime
 
 import (
+	"github.com/ipcscript/ipcscript/bindings"
+
 	"reflect"
 	"testing"
 )
 
-// FuzzManifest: no input makes DecodeManifest panic, and whatever it
+// FuzzManifest: no input makes decodeManifest panic, and whatever it
 // accepts is a manifest the child can use (validate holds) and survives a
-// round trip through Encode unchanged.
+// round trip through encodeManifest unchanged.
 func FuzzManifest(f *testing.F) {
-	good := &Manifest{
+	good := &bindings.Manifest{
 		RunID: "abc", RunDir: "/tmp/ipcscript-abc", Script: "x.lua", Args: []string{"a"},
 		Self: "w.1", Ctl: 3, Status: 4, Source: 5,
-		Procs: []ManifestProc{{Name: "w.1", Group: "w", Index: 1, Count: 2}, {Name: "w.2", Group: "w", Index: 2, Count: 2}},
-		Decls: []ManifestDecl{{Kind: "pipe", Name: "#1", Line: "x.lua:3", FDs: map[string]int{"r": 6}}},
+		Procs: []bindings.ManifestProc{{Name: "w.1", Group: "w", Index: 1, Count: 2}, {Name: "w.2", Group: "w", Index: 2, Count: 2}},
+		Decls: []bindings.ManifestDecl{{Kind: "pipe", Name: "#1", Line: "x.lua:3", FDs: map[string]int{"r": 6}}},
 	}
-	f.Add(good.Encode())
+	f.Add(encodeManifest(good))
 	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n")
 	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 5 1\n")
 	f.Add("v1\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n")
 	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := DecodeManifest(s)
+		m, err := decodeManifest(s)
 		if err != nil {
 			return
 		}
-		if err := m.validate(); err != nil {
+		if err := validateManifest(m); err != nil {
 			t.Fatalf("accepted an invalid manifest: %v", err)
 		}
-		again, err := DecodeManifest(m.Encode())
+		again, err := decodeManifest(encodeManifest(m))
 		if err != nil {
 			t.Fatalf("re-decoding what Encode wrote: %v", err)
 		}
@@ -39,10 +41,10 @@ func FuzzManifest(f *testing.F) {
 }
 
 // normalize makes empty and nil maps and slices compare equal.
-func normalize(m *Manifest) *Manifest {
+func normalize(m *bindings.Manifest) *bindings.Manifest {
 	c := *m
-	fix := func(ds []ManifestDecl) []ManifestDecl {
-		var out []ManifestDecl
+	fix := func(ds []bindings.ManifestDecl) []bindings.ManifestDecl {
+		var out []bindings.ManifestDecl
 		for _, d := range ds {
 			if len(d.FDs) == 0 {
 				d.FDs = nil
@@ -69,8 +71,8 @@ func TestManifestRefusesForgeries(t *testing.T) {
 		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 2 1\n",                                           // index > count
 		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n", // negative object fd
 	} {
-		if _, err := DecodeManifest(bad); err == nil {
-			t.Errorf("DecodeManifest(%q) succeeded", bad)
+		if _, err := decodeManifest(bad); err == nil {
+			t.Errorf("decodeManifest(%q) succeeded", bad)
 		}
 	}
 }
