@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -59,9 +60,27 @@ func childStopAt() {
 // q's lock. The caller kills and reaps it.
 func stopChildAt(t *testing.T, q *Queue, point string) *os.Process {
 	t.Helper()
-	c := childCommand("queue-stopat", []*os.File{q.File()}, point)
-	var stderr syncBuffer
-	c.Stderr = &stderr
+	c := startStopping(t, "queue-stopat", []*os.File{q.File()}, point)
+	awaitStopped(t, c)
+	if owner := q.h.lock.Load() &^ lockContended; owner != uint32(c.Process.Pid) {
+		t.Fatalf("lock owner %d, want the child %d", owner, c.Process.Pid)
+	}
+	return c.Process
+}
+
+// stoppingChild is a child that prints "stopped" when it has stopped where
+// the test wants it, and waits to be killed.
+type stoppingChild struct {
+	*exec.Cmd
+	out    *bufio.Reader
+	stderr syncBuffer
+}
+
+// startStopping starts child mode mode; it is killed and reaped at cleanup.
+func startStopping(t *testing.T, mode string, files []*os.File, args ...string) *stoppingChild {
+	t.Helper()
+	c := &stoppingChild{Cmd: childCommand(mode, files, args...)}
+	c.Stderr = &c.stderr
 	out, err := c.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -69,15 +88,17 @@ func stopChildAt(t *testing.T, q *Queue, point string) *os.Process {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
+	c.out = bufio.NewReader(out)
 	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if line != "stopped\n" {
-		t.Fatalf("child: %q %v\n%s", line, err, stderr.String())
+	return c
+}
+
+// awaitStopped waits for the child's "stopped" line.
+func awaitStopped(t *testing.T, c *stoppingChild) {
+	t.Helper()
+	if line, err := c.out.ReadString('\n'); line != "stopped\n" {
+		t.Fatalf("child: %q %v\n%s", line, err, c.stderr.String())
 	}
-	if owner := q.h.lock.Load() &^ lockContended; owner != uint32(c.Process.Pid) {
-		t.Fatalf("lock owner %d, want the child %d", owner, c.Process.Pid)
-	}
-	return c.Process
 }
 
 // TestQueueCrashRecover kills a process stopped at each point of the

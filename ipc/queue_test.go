@@ -790,8 +790,36 @@ func childQueue(i int) *Queue {
 // one queue of capacity 8. Nothing lost, nothing duplicated, each producer's
 // messages in order at each consumer.
 func TestQueueProcesses(t *testing.T) {
-	const producers, consumers, per = 4, 3, 5000
-	q := newTestQueue(t, QueueConfig{Capacity: 8})
+	results := queueProcesses(t, 8, 4, 3, 5000)
+	for i, r := range results {
+		if len(r) == 0 {
+			t.Errorf("consumer %d received nothing", i)
+		}
+	}
+}
+
+// TestQueueRoomProcesses: many producer processes on a queue of capacity
+// 1 or 3, so they sleep for room over and over, and several consumers
+// whose takes wake them. Every message arrives exactly once and in order
+// per producer; a room wake lost leaves a producer asleep with room free
+// until its send times out (the periodic check is out of reach).
+// (The one interleaving that lost a room wake is too narrow to hit this
+// way even under load; TestQueueRoomWakeNotLost plays it step by step.)
+func TestQueueRoomProcesses(t *testing.T) {
+	for _, c := range []struct{ capacity, producers, consumers int }{{1, 1, 1}, {1, 2, 1}, {1, 6, 3}, {3, 6, 3}} {
+		t.Run(fmt.Sprintf("cap%d_%dto%d", c.capacity, c.producers, c.consumers), func(t *testing.T) {
+			queueProcesses(t, c.capacity, c.producers, c.consumers, 3000/c.producers)
+		})
+	}
+}
+
+// queueProcesses runs producer and consumer processes through one queue
+// of the given capacity, each producer sending per messages, and checks
+// the delivery (every message once, in order per producer at each
+// consumer) and the queue left behind. It returns what each consumer got.
+func queueProcesses(t *testing.T, capacity, producers, consumers, per int) [][]Message {
+	t.Helper()
+	q := newTestQueue(t, QueueConfig{Capacity: capacity})
 	files := []*os.File{q.File()}
 	var cons []*testChild
 	for range consumers {
@@ -811,61 +839,16 @@ func TestQueueProcesses(t *testing.T) {
 		results[i] = consumed(t, c)
 	}
 	if t.Failed() {
-		return
+		t.FailNow()
 	}
 	checkDelivery(t, results, producers, per)
-	for i, r := range results {
-		if len(r) == 0 {
-			t.Errorf("consumer %d received nothing", i)
-		}
-	}
 	if live := checkQueue(t, q); len(live) != 0 {
 		t.Fatalf("%d messages left", len(live))
 	}
-}
-
-// TestQueueRoomProcesses: many producer processes on a queue of capacity
-// 1 or 3, so they sleep for room over and over, and several consumers
-// whose takes wake them. Every message arrives exactly once and in order
-// per producer; a room wake lost leaves a producer asleep with room free
-// until its send times out (the periodic check is out of reach).
-// (The one interleaving that lost a room wake is too narrow to hit this
-// way even under load; TestQueueRoomWakeNotLost plays it step by step.)
-func TestQueueRoomProcesses(t *testing.T) {
-	for _, c := range []struct{ capacity, producers, consumers int }{{1, 1, 1}, {1, 2, 1}, {1, 6, 3}, {3, 6, 3}} {
-		t.Run(fmt.Sprintf("cap%d_%dto%d", c.capacity, c.producers, c.consumers), func(t *testing.T) {
-			producers, consumers, per := c.producers, c.consumers, 6000/c.producers
-			q := newTestQueue(t, QueueConfig{Capacity: c.capacity})
-			files := []*os.File{q.File()}
-			var cons []*testChild
-			for range consumers {
-				cons = append(cons, startChild(t, "queue-consume", files))
-			}
-			var prods []*testChild
-			for p := range producers {
-				prods = append(prods, startChild(t, "queue-produce", files, strconv.Itoa(p), strconv.Itoa(per)))
-			}
-			for _, c := range prods {
-				c.wait(t)
-			}
-			q.Shutdown()
-			results := make([][]Message, consumers)
-			for i, c := range cons {
-				c.wait(t)
-				results[i] = consumed(t, c)
-			}
-			if t.Failed() {
-				return
-			}
-			checkDelivery(t, results, producers, per)
-			if live := checkQueue(t, q); len(live) != 0 {
-				t.Fatalf("%d messages left", len(live))
-			}
-			if n := q.h.roomSleepers.Load(); n != 0 {
-				t.Fatalf("%d senders still counted asleep", n)
-			}
-		})
+	if n := q.h.roomSleepers.Load(); n != 0 {
+		t.Fatalf("%d senders still counted asleep", n)
 	}
+	return results
 }
 
 // consumed decodes what a queue-consume child wrote.

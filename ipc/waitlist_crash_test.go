@@ -1,7 +1,6 @@
 package ipc
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"syscall"
@@ -106,17 +105,7 @@ func TestWaitlistCrashHandoff(t *testing.T) {
 			ready := newTestSemaphore(t, "ready", 0)
 			goOn := newTestSemaphore(t, "go", 0)
 			obj := map[string]*os.File{"mutex": mu.File(), "semaphore": sem.File(), "cond": cond.File()}[tc.kind]
-			c := childCommand("wl-stopat", []*os.File{obj, mu.File(), ready.File(), goOn.File()}, tc.kind, tc.point)
-			var stderr syncBuffer
-			c.Stderr = &stderr
-			out, err := c.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+			c := startStopping(t, "wl-stopat", []*os.File{obj, mu.File(), ready.File(), goOn.File()}, tc.kind, tc.point)
 			if err := ready.Wait(WaitOpts{}); err != nil {
 				t.Fatal(err)
 			}
@@ -156,10 +145,7 @@ func TestWaitlistCrashHandoff(t *testing.T) {
 				}
 			}
 			goOn.Post(1)
-			line, err := bufio.NewReader(out).ReadString('\n')
-			if line != "stopped\n" {
-				t.Fatalf("child: %q %v\n%s", line, err, stderr.String())
-			}
+			awaitStopped(t, c)
 			pid := c.Process.Pid
 			c.Process.Signal(syscall.SIGKILL)
 			c.Wait()
