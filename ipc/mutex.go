@@ -291,7 +291,8 @@ func (m *Mutex) Unlock() error {
 	return nil
 }
 
-// Recover releases the mutex if the process pid holds it, marking it so the
+// Recover releases the mutex if the process pid, which died, holds it (a
+// live pid is left alone: it may be a reused one), marking it so the
 // next Lock reports ownerDied, forgets pid's sleepers and hands the lock on.
 // The supervisor calls it for every child it reaps; it reports whether pid
 // held the mutex.
@@ -304,11 +305,15 @@ func (m *Mutex) Recover(pid int) bool {
 }
 
 func (m *Mutex) recover(pid uint32) bool {
+	if !ownerDead(pid) {
+		// A live process keeps its lock and its sleepers: Recover of a pid
+		// reused by a new process (reaped, then Recover called late) must
+		// not take the lock from under it.
+		return false
+	}
 	m.wl.lockFor(pid)
 	defer m.wl.unlock()
-	if ownerDead(pid) { // a live pid's sleepers are still asleep
-		m.wl.dropPid(pid)
-	}
+	m.wl.dropPid(pid)
 	held := false
 	for {
 		v := load32(m.word)

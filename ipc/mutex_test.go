@@ -236,6 +236,10 @@ func TestMutexRecover(t *testing.T) {
 	if mu.Recover(os.Getpid()) {
 		t.Fatal("Recover of a pid that does not hold it said yes")
 	}
+	// A live holder (as a pid reused by a new process would be) keeps it.
+	if mu.Recover(pid) || mu.Holder() != pid {
+		t.Fatalf("Recover of the live holder took its lock (holder now %d)", mu.Holder())
+	}
 	c.kill()
 	if !mu.Recover(pid) {
 		t.Fatal("Recover of the dead holder said no")
