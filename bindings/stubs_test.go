@@ -3,6 +3,7 @@ package bindings
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -296,5 +297,23 @@ func TestScriptsUseKnownNames(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestLuaLanguageServerCheck: lua-language-server --check finds nothing in
+// scripts/ with the stubs (scripts/.luarc.json points at types/). This
+// machine cannot install it (no Debian package, none on the npm registry,
+// and its GitHub releases are not reachable), so here it skips; with the
+// server on PATH it runs. It has never run here: if the server words its
+// verdict differently, fix the check below, not the scripts.
+func TestLuaLanguageServerCheck(t *testing.T) {
+	luals, err := exec.LookPath("lua-language-server")
+	if err != nil {
+		t.Skip("lua-language-server is not installed (not installable here: no Debian package, none on npm, GitHub releases unreachable); TestStubs and TestScriptsUseKnownNames check the stubs instead")
+	}
+	scripts, _ := filepath.Abs("../scripts")
+	out, err := exec.Command(luals, "--check="+scripts, "--checklevel=Warning", "--logpath="+t.TempDir()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "no problems found") {
+		t.Fatalf("lua-language-server --check %s: %v\n%s", scripts, err, out)
 	}
 }
