@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -132,23 +133,11 @@ func TestMessageTableBehavesAsATable(t *testing.T) {
 			t.Fatalf("shape %07b: changing the tables wrote their template", shape)
 		}
 	}
-	if len(msgKeys) != msgFields || cap(msgKeys) != msgFields || !equalValues(msgKeys, keysBefore) ||
+	if len(msgKeys) != msgFields || cap(msgKeys) != msgFields || !slices.Equal(msgKeys, keysBefore) ||
 		!maps.Equal(msgKeyPos, posBefore) || !maps.Equal(msgStrTemplate, strBefore) {
 		t.Fatal("changing message tables wrote the key list or the templates they share")
 	}
 	t.Logf("%d tables (%d shapes x 3 paths) behaved as plain ones", shapes, 1<<msgFields)
-}
-
-func equalValues(a, b []lua.LValue) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // firstDiff shows the first line where two logs differ.
