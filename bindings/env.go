@@ -71,6 +71,12 @@ type Env struct {
 	// 0 means DefaultMaxProcs.
 	MaxProcs int
 
+	// Secret is the run's random token, the same in every process of the
+	// run (the runtime's IPCSCRIPT_RUN); a tcp listener not declared
+	// public takes only connections that open with it (socket.go). Empty
+	// outside a run.
+	Secret string
+
 	runDir *ipc.RunDir // created on first use by a named object
 
 	ranRun  bool // ipc.run was called

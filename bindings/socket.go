@@ -37,9 +37,17 @@ const (
 // it created, so the parent keeps its descriptor until then).
 type listener struct {
 	kobject
-	kind string
-	l    *ipc.Listener // nil while checking
-	env  *Env
+	kind   string
+	public bool          // {public = true}: a tcp listener takes connections without the run's hello
+	l      *ipc.Listener // nil while checking
+	env    *Env
+}
+
+// private says whether connections to l must open with the run's hello
+// (ipc/socket_hello.go): a tcp listener not declared public, in a run
+// (the runtime sets Env.Secret).
+func (l *listener) private() bool {
+	return l.kind == "tcp" && !l.public && l.env.Secret != ""
 }
 
 // conn is a connected socket: a byte stream (read, write, lines, close:
@@ -53,6 +61,9 @@ type conn struct {
 	seq      uint64     // messages sent on this connection
 	peerAddr string     // the remote address, once asked (peer)
 	out, in  ipc.Message
+	// trusted: the peer is a process of the run, so a frame's source is
+	// believed (socketSender); otherwise every frame is from "outside".
+	trusted bool
 }
 
 func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
@@ -107,18 +118,27 @@ func (e *Env) unixPath(address string) (string, error) {
 	return e.runDirPath(address)
 }
 
-// ipc.listen(kind, address) -> l
+// ipc.listen(kind, address, [{public = false}]) -> l
 // kind is "tcp", "unix" or "udp". For tcp and udp, address is "host:port"
 // ("127.0.0.1:0" picks a free port); for unix, a name in the run directory
 // or a path. l.address is the bound address, the same in every process.
+// A tcp listener takes only connections from the run's processes (they
+// open with the run's hello, which ipc.connect sends to l.address) unless
+// public is true; public = false on a unix or udp listener changes nothing
+// (see private).
 func (e *Env) luaListen(L *lua.LState) int {
 	kind := checkSocketKind(L, 1)
 	address := L.CheckString(2)
 	if address == "" {
 		L.ArgError(2, "address must not be empty")
 	}
-	d := e.Declare(L, "listener", address, "kind="+kind)
-	l := &listener{kobject: kobject{decl: d, what: fmt.Sprintf("%s listener %q", kind, address)}, kind: kind, env: e}
+	public := optBool(L, optTable(L, 3), "public", false)
+	spec := "kind=" + kind
+	if public {
+		spec += " public=true"
+	}
+	d := e.Declare(L, "listener", address, spec)
+	l := &listener{kobject: kobject{decl: d, what: fmt.Sprintf("%s listener %q", kind, address)}, kind: kind, public: public, env: e}
 	d.Object = l
 	made := e.Make(L, d, MakerFuncs{
 		CreateFn: func(d *Decl) (err error) {
@@ -150,6 +170,9 @@ func (e *Env) luaListen(L *lua.LState) int {
 	})
 	if made {
 		l.l.SetStatus(e.Slot, int32(d.Index))
+		if l.private() {
+			l.l.RequireHello(ipc.Hello(e.Secret))
+		}
 	}
 	L.Push(newUserData(L, listenerClass, l))
 	return 1
@@ -185,7 +208,11 @@ func listenerAccept(L *lua.LState) int {
 	if err != nil {
 		return Outcome(L, err)
 	}
-	L.Push(newUserData(L, connClass, newConn(l.env, fmt.Sprintf("%s connection accepted on %s", l.kind, l.l.Address()), int32(l.decl.Index), st)))
+	c := newConn(l.env, fmt.Sprintf("%s connection accepted on %s", l.kind, l.l.Address()), int32(l.decl.Index), st)
+	// A unix socket is 0600 in a private directory; a private tcp
+	// listener took the run's hello. A public one takes anyone.
+	c.trusted = l.kind == "unix" || l.private()
+	L.Push(newUserData(L, connClass, c))
 	return 1
 }
 
@@ -242,9 +269,13 @@ func (e *Env) luaConnect(L *lua.LState) int {
 	// The listener it connects to, if the script declared it, names the
 	// wait in a deadlock report.
 	obj := int32(-1)
+	var hello []byte // the run's, for a private tcp listener of the run
 	for _, d := range e.Decls {
 		if l, ok := d.Object.(*listener); ok && l.kind == kind && l.l != nil && (l.l.Address() == addr || d.Name == address) {
 			obj = int32(d.Index)
+			if hello = nil; l.private() {
+				hello = ipc.Hello(e.Secret)
+			}
 		}
 	}
 	rec := e.Trace
@@ -260,6 +291,12 @@ func (e *Env) luaConnect(L *lua.LState) int {
 		e.Slot.Enter(ipc.OpConnect, obj, -1, true)
 	}
 	st, err := ipc.Dial(kind, addr, w)
+	if err == nil && hello != nil {
+		if herr := st.SendHello(hello); herr != nil {
+			st.Close()
+			err = fmt.Errorf("%s %q: connect: sending the run's hello: %w", kind, address, herr)
+		}
+	}
 	if w.Timeout > 0 {
 		e.Slot.Leave()
 	}
@@ -278,7 +315,9 @@ func (e *Env) luaConnect(L *lua.LState) int {
 	if kind == "udp" {
 		class = udpConnClass
 	}
-	L.Push(newUserData(L, class, newConn(e, fmt.Sprintf("%s connection to %q", kind, address), obj, st)))
+	c := newConn(e, fmt.Sprintf("%s connection to %q", kind, address), obj, st)
+	c.trusted = obj >= 0 // a listener of the run, held by the run's processes only
+	L.Push(newUserData(L, class, c))
 	return 1
 }
 
@@ -439,8 +478,12 @@ func connReceive(L *lua.LState) int {
 		L.RaiseError("%s: receive: %v", c.what, err)
 	}
 	c.slot.Done()
-	outside := false
-	c.in.Src, outside = socketSender(c.in.Src, len(m.env.Procs))
+	outside := true
+	if c.trusted {
+		c.in.Src, outside = socketSender(c.in.Src, len(m.env.Procs))
+	} else {
+		c.in.Src = outsideSlot // whatever it claims: anyone may have connected
+	}
 	if m.env.Trace != nil || c.in.Flags != 0 {
 		m.traceFrame(L, &c.in, c.obj, t0)
 	}
@@ -470,7 +513,10 @@ func connReceive(L *lua.LState) int {
 // run, n >= 1 the run's process n (declaration order: the process's slot
 // plus one), 0xffffffff (-1) the supervisor. ipcscript's processes write
 // their own; the receiver believes it (a socket is not authenticated) but
-// takes any number that names no process as outside.
+// takes any number that names no process as outside. A connection whose
+// peer may be anyone (accepted on a public tcp listener, or made to an
+// address that is not one of the run's listeners) is all outside: its
+// claims are not believed (conn.trusted).
 
 // socketSrc is the source a process writes on a socket.
 func socketSrc(slot int32) int32 {

@@ -37,6 +37,7 @@ type Listener struct {
 	lastSa  unix.Sockaddr // a reply loop resolves once
 	ws      *WaitStatus
 	id      int32
+	check   *helloCheck // nil: any connection is taken (socket_hello.go)
 }
 
 // Listen binds a socket of kind "tcp", "unix" or "udp" at address. For tcp
@@ -216,11 +217,24 @@ func (l *Listener) Accept(o WaitOpts) (*Stream, error) {
 			}
 		}
 	}
-	if err := l.wait("accept", OpAccept, o, accept, &errno); err != nil {
-		return nil, err
-	}
-	if errno != nil {
-		return nil, l.errorf("accept", "%v", errno)
+	deadline := o.Deadline()
+	for {
+		if err := l.wait("accept", OpAccept, o, accept, &errno); err != nil {
+			return nil, err
+		}
+		if errno != nil {
+			return nil, l.errorf("accept", "%v", errno)
+		}
+		if l.check == nil || l.check.admit(nfd) {
+			break
+		}
+		unix.Close(nfd) // not the run's: the next connection, in the time left
+		l.check.refused.Add(1)
+		if !deadline.IsZero() {
+			if o.Timeout = time.Until(deadline); o.Timeout <= 0 {
+				return nil, ErrTimeout
+			}
+		}
 	}
 	if l.kind == "tcp" {
 		unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)

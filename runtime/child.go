@@ -117,7 +117,7 @@ func runChild(manifest string, opts Options) int {
 	// A registry that grows from small: half the allocation of the default
 	// at start, which a child pays on every launch.
 	L := lua.NewState(lua.Options{RegistrySize: 1024, RegistryMaxSize: 1 << 20, RegistryGrowStep: 1024})
-	env := &bindings.Env{Host: bindings.ChildHost(&m), Script: m.Script, Args: m.Args, Manifest: &m, Status: status, Log: os.Stderr, Broker: ctl}
+	env := &bindings.Env{Host: bindings.ChildHost(&m), Script: m.Script, Args: m.Args, Manifest: &m, Status: status, Log: os.Stderr, Broker: ctl, Secret: os.Getenv(envRun)}
 	for i, p := range m.Procs {
 		if p.Name == m.Self {
 			env.Slot = status.Slot(i)

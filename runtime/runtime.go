@@ -204,6 +204,7 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 	wd.arm(s.opts.Timeout)
 	becomeSubreaper()
 	sup := &supervisor{s: s, ctx: runCtx, wd: wd, token: newRunToken()}
+	s.env.Secret = sup.token // every process has it (IPCSCRIPT_RUN): private tcp listeners ask for it
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -591,11 +591,13 @@ function shm:cas(t, off, old, new) end
 local listener = {}
 
 ---Bound when declared ("127.0.0.1:0" gets a free port; a unix name without
----a / lives in the run directory).
+---a / lives in the run directory). A tcp listener takes only the run's own
+---processes (ipc.connect to l.address sends the run's hello) unless public.
 ---@param kind '"unix"'|'"tcp"'|'"udp"'
 ---@param address string
+---@param opts? {public?: boolean}
 ---@return ipc.listener
-function ipc.listen(kind, address) end
+function ipc.listen(kind, address, opts) end
 
 ---@param opts? ipc.WaitOpts
 ---@return ipc.conn|nil conn
