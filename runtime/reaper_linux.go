@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,9 +38,53 @@ const envRun = "IPCSCRIPT_RUN"
 
 var subreaperOnce sync.Once
 
-// becomeSubreaper makes this process the subreaper of its descendants.
+// becomeSubreaper makes this process the subreaper of its descendants
+// for the rest of its life (a child; the command line).
 func becomeSubreaper() {
 	subreaperOnce.Do(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+}
+
+// OwnDescendants makes this process the subreaper of everything it
+// starts, for the rest of its life, so that EndDescendants finds what a
+// run left behind. A program that is ipcscript calls it first (the
+// command line does); an embedding host need not: a run makes its host a
+// subreaper only while it runs (holdSubreaper).
+func OwnDescendants() { becomeSubreaper() }
+
+// subreaperHold counts the runs in progress in this process.
+var subreaperHold struct {
+	sync.Mutex
+	n   int
+	was bool // the process was a subreaper before the first run
+}
+
+// holdSubreaper makes this process a subreaper while a run is in
+// progress: what a run's child leaves behind is re-parented to the
+// supervisor, which sweeps it. release gives the process its previous
+// state back after the last run: a host that stayed a subreaper would
+// inherit every orphan of its subtree for the rest of its life and, not
+// waiting for them, keep them as zombies (the test binary collected
+// `[exe] <defunct>` from the supervisors other tests SIGKILLed).
+func holdSubreaper() (release func()) {
+	h := &subreaperHold
+	h.Lock()
+	defer h.Unlock()
+	if h.n == 0 {
+		var was int32
+		unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&was)), 0, 0, 0)
+		h.was = was != 0
+		if !h.was {
+			unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+		}
+	}
+	h.n++
+	return func() {
+		h.Lock()
+		defer h.Unlock()
+		if h.n--; h.n == 0 && !h.was {
+			unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+		}
+	}
 }
 
 // newRunToken is a random mark for one run's processes.
@@ -105,11 +150,13 @@ func descendantsOf(roots []int, parents map[int]int) []int {
 	return out
 }
 
-// killTree SIGKILLs what targets returns, over and over until only
-// zombies are left (a process may fork, or be re-parented to us, while we
+// killTree SIGKILLs what targets returns, over and over until a scan
+// finds nothing (a process may fork, or be re-parented to us, while we
 // look), and reaps what are this process's children (we are their
-// subreaper). One at a time: a child's signal handler and its parent
-// check may both end it.
+// subreaper). A scan is not a snapshot (see endAll), so this is for a
+// process that goes on living (the supervisor's sweep of the run's
+// marked processes; the command line's endAll follows it); one that
+// ends uses endAll.
 func killTree(targets func(parents map[int]int) []int) int {
 	killMu.Lock()
 	defer killMu.Unlock()
@@ -146,7 +193,7 @@ func killTree(targets func(parents map[int]int) []int) int {
 	return killed
 }
 
-var killMu sync.Mutex
+var killMu, endMu sync.Mutex
 
 // allDescendants is every descendant of this process.
 func allDescendants(parents map[int]int) []int {
@@ -157,10 +204,56 @@ func allDescendants(parents map[int]int) []int {
 // calls it before it exits: it is a process of its own and, being a
 // subreaper, the parent of whatever the run's processes left behind.
 func EndDescendants() int {
-	if !hasChildren() {
-		return 0
+	return endAll()
+}
+
+// endAll kills every descendant of this process, a subreaper that is
+// about to exit, and reaps them all. A scan of /proc finds what to kill,
+// but it is not one snapshot: a process that forks and exits while the
+// scan reads /proc can leave a child it never listed (a setsid'd daemon
+// escaped that way: the last scan had found nothing). So only the kernel's
+// list of this process's children says when it is done: a subreaper with
+// no child, not even a zombie, has no descendant, since every live
+// descendant's line up to it is either alive or was re-parented to it.
+// It reaps any child (wait4(-1)): the caller is ending and waits for none
+// of them itself.
+func endAll() int {
+	endMu.Lock() // a child's signal handler and its parent check may both get here
+	defer endMu.Unlock()
+	killed := 0
+	for round := 0; round < 2000; round++ {
+		has, known := children()
+		if !known {
+			return killed + killTree(allDescendants) // no children list: the scans alone
+		}
+		if !has {
+			// Read twice: a thread that ends while the tasks are read
+			// hands its children to one already read.
+			if has, _ = children(); !has {
+				return killed
+			}
+		}
+		parents, zombies := procParents()
+		live := 0
+		for _, pid := range allDescendants(parents) {
+			if !zombies[pid] {
+				live++
+				if unix.Kill(pid, unix.SIGKILL) == nil {
+					killed++
+				}
+			}
+		}
+		for {
+			var ws unix.WaitStatus
+			if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); pid <= 0 || err != nil {
+				break
+			}
+		}
+		if live == 0 {
+			time.Sleep(time.Millisecond) // dying: let them exit (and their parents reap them)
+		}
 	}
-	return killTree(allDescendants)
+	return killed
 }
 
 // sweepRun kills the processes re-parented to the supervisor that carry
@@ -200,43 +293,49 @@ func childReaper() {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
 	go func() {
 		s := <-sigs
-		// No fork may start from now on (os/exec holds ForkLock for
-		// reading while it forks): the Lua goroutine keeps running until
-		// the signal is raised again below, and a program it started
-		// after the last look would escape.
-		syscall.ForkLock.Lock()
 		endChildDescendants()
 		signal.Reset(s)
 		unix.Kill(os.Getpid(), s.(syscall.Signal))
 	}()
 }
 
-// endChildDescendants kills what this child started (every exit path).
+// stopForking is taken once, by the first exit path of a child.
+var stopForking sync.Once
+
+// endChildDescendants kills what this child started (every exit path:
+// the end of the body, the signal handler, the parent check). From its
+// first call no fork may start, on any goroutine (os/exec forks holding
+// ForkLock for writing, so holding it excludes them): the signal handler
+// and the parent check run beside the Lua goroutine, which keeps running
+// until the process exits, and a program it started after the last look
+// would escape (the parent check took no lock: 10 of 891 setsid'd daemons
+// escaped 100 SIGKILLed supervisors). The lock is never released; the
+// process is ending.
 func endChildDescendants() {
-	if !hasChildren() {
-		return // the common case, without reading all of /proc
-	}
-	killTree(allDescendants)
+	stopForking.Do(syscall.ForkLock.Lock)
+	endAll()
 }
 
-// hasChildren reports whether this process has a child (being a
-// subreaper, it has descendants only then). Without
-// /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN) it says yes.
-func hasChildren() bool {
+// children reports whether this process has a child, a zombie included
+// (being a subreaper, it has descendants only then), from
+// /proc/self/task/*/children; known is false without that file
+// (CONFIG_PROC_CHILDREN).
+func children() (has, known bool) {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return true
+		return true, false
 	}
 	for _, t := range tasks {
 		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
-		if err != nil && !os.IsNotExist(err) || len(bytes.TrimSpace(b)) > 0 {
-			return true
-		}
-		if os.IsNotExist(err) {
+		if err != nil {
 			if _, serr := os.Stat("/proc/self/task/" + t.Name()); serr == nil {
-				return true // the file is missing, not the task
+				return true, false // the file is missing, not the task
 			}
+			continue // the thread ended
+		}
+		if len(bytes.TrimSpace(b)) > 0 {
+			return true, true
 		}
 	}
-	return false
+	return false, true
 }

@@ -202,7 +202,7 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 	wd := newWatchdog(cancel, s.opts.grace())
 	defer wd.stop()
 	wd.arm(s.opts.Timeout)
-	becomeSubreaper()
+	defer holdSubreaper()()
 	sup := &supervisor{s: s, ctx: runCtx, wd: wd, token: newRunToken()}
 	s.env.Secret = sup.token // every process has it (IPCSCRIPT_RUN): private tcp listeners ask for it
 	done := make(chan struct{})

@@ -65,7 +65,8 @@ func usagef(format string, a ...any) error {
 // ends the process.
 func Run(args []string, stdout, stderr io.Writer) int {
 	ctx, caught, _ := signalContext()
-	runtime.NotDumpable() // the supervisor holds every object of the run
+	runtime.NotDumpable()    // the supervisor holds every object of the run
+	runtime.OwnDescendants() // what a run leaves behind comes to us (EndDescendants)
 	code := MainContext(ctx, args, stdout, stderr)
 	runtime.EndDescendants() // whatever a run left behind goes with us
 	if s := caught(); s != 0 {
