@@ -184,19 +184,22 @@ func TestReliabilityMPMC(t *testing.T) {
 	os.WriteFile(script, []byte(`local ipc = require("ipc")
 local P, C, N = 4, 4, tonumber(arg[1])
 local box = ipc.mailbox("m", {capacity = 64})
-local seen = ipc.shm("seen", P * N)
+local seen = ipc.shm("seen", P * N + 4)
 local function sum(s) local h = 0 for k = 1, #s do h = (h * 31 + s:byte(k)) % 4294967291 end return h end
 ipc.process("prod", {count = P}, function(self)
   for i = 1, N do
     local data = self.index .. ":" .. i .. ":" .. string.rep("d", i % 17)
     box:send({p = self.index, i = i, data = data, sum = sum(data)})
   end
+  -- the last producer to finish closes the mailbox: the consumers drain
+  -- what is queued and then get "closed" (no timeout ends them)
+  if seen:add("i32", P * N, 1) == P then box:close() end
 end)
 ipc.process("cons", {count = C}, function(self)
   local last, bad, order = {}, 0, 0
   while true do
-    local m = box:receive({timeout = 5})
-    if not m then break end
+    local m, err = box:receive()
+    if not m then assert(err == "closed", err) break end
     local b = m.body
     if sum(b.data) ~= b.sum then bad = bad + 1 end
     if (last[b.p] or 0) >= b.i then order = order + 1 end
