@@ -1,10 +1,8 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -50,14 +48,7 @@ func TestLeak(t *testing.T) {
 			cmd.Dir = writeScript(t, "every.lua", everyKind)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(out)
+			sc := startLines(t, cmd)
 			var runDir string
 			for sc.Scan() { // "[user] ready <fifo path>" once every object has been used
 				if _, rest, ok := strings.Cut(sc.Text(), "ready "); ok {
@@ -71,8 +62,9 @@ func TestLeak(t *testing.T) {
 			case "killed":
 				cmd.Process.Signal(syscall.SIGKILL)
 			}
-			io.Copy(io.Discard, out)
-			err = cmd.Wait()
+			for sc.Scan() { // drain: the run ends when its output does
+			}
+			err := cmd.Wait()
 			code := cmd.ProcessState.ExitCode()
 			if code != tc.code {
 				t.Fatalf("exit code %d (%v), want %d\nstderr:\n%s", code, err, tc.code, stderr.String())

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -45,15 +44,7 @@ func TestPythonPeer(t *testing.T) {
 	py := pythonWithMsgpack(t)
 	peer := exec.Command(py, filepath.Join("peer", "msgpack_peer.py"))
 	peer.Stderr = os.Stderr
-	out, err := peer.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := peer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Process.Kill()
-	lines := bufio.NewScanner(out)
+	lines := startLines(t, peer)
 	next := func() string {
 		if !lines.Scan() {
 			t.Fatalf("the Python peer stopped early: %v", lines.Err())

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +20,21 @@ func ipcscript(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Args[0] = "ipcscript"
 	return cmd
+}
+
+// startLines starts cmd and returns a scanner over its standard output;
+// the process is killed when the test ends, if it has not ended by then.
+func startLines(t *testing.T, cmd *exec.Cmd) *bufio.Scanner {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return bufio.NewScanner(out)
 }
 
 // SIGINT, SIGTERM, SIGHUP or SIGQUIT to the runtime stops every child, and

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -48,15 +47,7 @@ end)
 	cmd := ipcscript("--no-prefix", script)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(out)
+	lines := startLines(t, cmd)
 	next := func() string {
 		if !lines.Scan() {
 			cmd.Process.Kill()
