@@ -371,3 +371,70 @@ print("supervisor", "hwm", hwm())
 	t.Logf("backpressure: %d MiB in %d KiB bodies through capacity 64, %d sends found it full, 0 lost, 0 corrupt; peak RSS producer %.1f MiB, consumer %.1f MiB, supervisor %.1f MiB",
 		total>>20, size>>10, full, float64(hwm["producer"])/1024, float64(hwm["consumer"])/1024, float64(hwm["supervisor"])/1024)
 }
+
+// The leak audit: a run that uses every kind of object (everyKind, as
+// TestLeak) again and again (short: 10 runs, long: 1,000). After all of
+// them /dev/shm, /dev/mqueue and /tmp hold nothing new, this process has
+// as many descriptors as before, and neither a process of the runs nor a
+// zombie child is left.
+func TestReliabilityLeakAudit(t *testing.T) {
+	mqueueMounted(t)
+	n := rounds(10, 1000)
+	dir := writeScript(t, "every.lua", everyKind)
+	tag := fmt.Sprintf("audit%d", os.Getpid())
+	given := filepath.Join(t.TempDir(), "given.fifo")
+	before := snapshot()
+	fdsBefore := countFDs()
+	for i := 1; i <= n; i++ {
+		cmd := ipcscript("--no-prefix", "every.lua", "ok", given, tag)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "ready ") {
+			t.Fatalf("run %d: %v\n%s", i, err, out)
+		}
+		if _, err := os.Lstat(given); !os.IsNotExist(err) {
+			t.Fatalf("run %d left the FIFO at the given path (%v)", i, err)
+		}
+	}
+	waitNoProcs(t, "["+tag+"_")
+	if left := leftSince(before); len(left) > 0 {
+		t.Errorf("left behind after %d runs: %s", n, strings.Join(left, ", "))
+	}
+	fdsAfter := countFDs()
+	if fdsAfter != fdsBefore {
+		t.Errorf("descriptors of the test process: %d before %d runs, %d after", fdsBefore, n, fdsAfter)
+	}
+	if z := zombieChildren(); len(z) > 0 {
+		t.Errorf("zombie children after %d runs: %v", n, z)
+	}
+	t.Logf("leak audit: %d runs of every object kind: nothing new in /dev/shm, /dev/mqueue, /tmp; descriptors %d -> %d; 0 processes, 0 zombies left", n, fdsBefore, fdsAfter)
+}
+
+func countFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents)
+}
+
+// zombieChildren lists this process's children that have ended and not
+// been reaped.
+func zombieChildren() []string {
+	var z []string
+	self := strconv.Itoa(os.Getpid())
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:]) // state ppid ...
+		if len(f) > 1 && f[0] == "Z" && f[1] == self {
+			z = append(z, e.Name()+" "+s[:i+1])
+		}
+	}
+	return z
+}
