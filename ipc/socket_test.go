@@ -178,12 +178,24 @@ func TestSocketAcceptWaits(t *testing.T) {
 }
 
 func TestSocketDialRefused(t *testing.T) {
-	l, err := Listen("tcp", "127.0.0.1:0")
+	// A port nobody listens on, held for the whole test: bound but not
+	// listening, and without SO_REUSEADDR, so that no other test's
+	// listener (tests of other packages run at the same time) can take it
+	// while the dials below expect a refusal. (A listener's port closed
+	// and dialled again was once taken in between.)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Address()
-	l.Close()
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
 	_, err = Dial("tcp", addr, WaitOpts{})
 	wantErr(t, err, fmt.Sprintf(`tcp %q: connect: connection refused`, addr))
 	if _, err := Dial("tcp", addr, WaitOpts{Timeout: 50 * time.Millisecond}); err != ErrTimeout {
