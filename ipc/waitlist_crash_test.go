@@ -44,6 +44,9 @@ func childWaitlistStopAt() {
 			}
 		}
 	}
+	// Each kind makes its object ready (a mutex: locked), then, once the
+	// parent says so and the hook is armed, does the operation that grants.
+	var grant func() error
 	switch kind {
 	case "mutex":
 		mu, err := OpenMutex(childFile(0), "m")
@@ -53,29 +56,26 @@ func childWaitlistStopAt() {
 		if _, err := mu.Lock(WaitOpts{}); err != nil {
 			childFatalf("%v", err)
 		}
-		ready.Post(1)
-		goOn.Wait(WaitOpts{})
-		arm()
-		mu.Unlock()
+		grant = mu.Unlock
 	case "semaphore":
 		s, err := OpenSemaphore(childFile(0), "s")
 		if err != nil {
 			childFatalf("%v", err)
 		}
-		ready.Post(1)
-		goOn.Wait(WaitOpts{})
-		arm()
-		s.Post(1)
+		grant = func() error { return s.Post(1) }
 	case "cond":
 		c, err := OpenCond(childFile(0), "c")
 		if err != nil {
 			childFatalf("%v", err)
 		}
-		ready.Post(1)
-		goOn.Wait(WaitOpts{})
-		arm()
-		c.Signal()
+		grant = c.Signal
+	default:
+		childFatalf("no such kind %q", kind)
 	}
+	ready.Post(1)
+	goOn.Wait(WaitOpts{})
+	arm()
+	grant()
 	childFatalf("%s finished without stopping at %s", kind, point)
 }
 
