@@ -19,8 +19,9 @@ const barrierClass = "ipc.barrier"
 // wait, get nil, "closed".
 //
 // Traced, a wait is two events: the arrival (a release: the party's clock
-// goes on the board before it can end the phase) and the wait (an
-// acquire: a released party picks up every arrival's clock).
+// goes on the board, in its phase's entry, before it can end the phase)
+// and the wait (an acquire: a released party picks up every arrival of
+// its phase, and of no other).
 type barrier struct{ memObject[*ipc.Barrier] }
 
 func openBarrier(L *lua.LState, mod *lua.LTable, env *Env) {
@@ -51,21 +52,43 @@ func barrierWait(L *lua.LState) int {
 	b := checkClass[*barrier](L, 1, "barrier")
 	x := b.here(L)
 	o := WaitOpts(L, 2)
-	if rec := b.decl.Trace; rec != nil {
-		t0 := trace.Now()
-		traceRelease(rec, b.decl)
-		traceReleased(L, rec, b.decl, trace.OpArrive, t0, nil)
-	}
 	var serial bool
-	err := b.acquire(L, trace.OpWait, func() (string, error) {
-		var err error
+	var err error
+	if rec := b.decl.Trace; rec != nil {
+		serial, err = b.tracedWait(L, rec, x, o)
+	} else {
 		serial, err = x.Wait(o)
-		return "", err
-	})
+	}
 	if err != nil {
 		return Outcome(L, err)
 	}
 	L.Push(lua.LTrue)
 	L.Push(lua.LBool(serial))
 	return 2
+}
+
+// tracedWait is a wait in a traced run: the arrival leaves the party's
+// clock in its phase's entry on the board before it counts (so before it
+// can end the phase), and the wait the phase ended merges that phase's
+// arrivals, and only those. A wait that did not arrive (the barrier is
+// broken, or "empty") is only the wait, with its outcome.
+func (b *barrier) tracedWait(L *lua.LState, rec *trace.Recorder, x *ipc.Barrier, o ipc.WaitOpts) (bool, error) {
+	board, where, t0 := rec.Board(), traceWhere(L), trace.Now()
+	arrived := false
+	serial, phase, err := x.WaitArrive(o, func(phase uint32) {
+		rec.Tick()
+		board.BarrierArrive(b.decl.Index, phase, rec)
+		rec.Emit(&trace.Event{Op: trace.OpArrive, Kind: b.decl.Kind, Object: b.decl.Name, Where: where, Time: t0,
+			Fields: map[string]any{"phase": float64(phase)}})
+		arrived = true
+	})
+	e := trace.Event{Op: trace.OpWait, Kind: b.decl.Kind, Object: b.decl.Name, Where: where, Time: t0, End: trace.Now(), Outcome: outcomeOf(err),
+		Fields: map[string]any{"phase": float64(phase)}}
+	if arrived && err == nil {
+		if c, ok := board.BarrierAcquire(b.decl.Index, phase, rec); ok {
+			e.Cause = &c
+		}
+	}
+	rec.Record(&e)
+	return serial, err
 }

@@ -132,28 +132,44 @@ func (b *Barrier) lock() { b.lk.lock() }
 // NonBlocking when the phase is not complete with this arrival (nothing is
 // recorded then).
 func (b *Barrier) Wait(o WaitOpts) (serial bool, err error) {
+	serial, _, err = b.WaitArrive(o, nil)
+	return serial, err
+}
+
+// WaitArrive is Wait that also says which phase the arrival counted in,
+// and calls arrive(phase), when not nil, under the barrier's lock just
+// before the arrival counts (so before it can end the phase, and never
+// for a wait that does not arrive: broken, or "empty"). A traced run
+// leaves the party's clock for that phase there.
+func (b *Barrier) WaitArrive(o WaitOpts, arrive func(phase uint32)) (serial bool, phase uint32, err error) {
 	if err := b.obj.enter("wait"); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer b.obj.exit()
 	deadline := o.Deadline()
 	b.lock()
 	if load32(b.brk) != 0 {
 		b.lk.unlock()
-		return false, ErrClosed
+		return false, phase, ErrClosed
 	}
 	st := load32(b.state)
 	phase, count := st>>16, int(st&0xffff)
 	if count+1 >= b.n { // the last party: end the phase
+		if arrive != nil {
+			arrive(phase)
+		}
 		atomic.StoreUint32(b.state, (phase+1)<<16)
 		b.lk.unlock()
 		FutexWake(b.state, math.MaxInt32)
 		b.obj.ws.Done()
-		return true, nil
+		return true, phase, nil
 	}
 	if o.NonBlocking {
 		b.lk.unlock()
-		return false, ErrEmpty
+		return false, phase, ErrEmpty
+	}
+	if arrive != nil {
+		arrive(phase)
 	}
 	store32(b.pid(count), b.lk.pid)
 	atomic.StoreUint32(b.state, phase<<16|uint32(count+1))
@@ -165,24 +181,24 @@ func (b *Barrier) Wait(o WaitOpts) (serial bool, err error) {
 		cur := load32(b.state)
 		if cur>>16 != phase {
 			b.obj.ws.Done()
-			return false, nil
+			return false, phase, nil
 		}
 		if load32(b.brk) != 0 {
-			return false, ErrClosed
+			return false, phase, ErrClosed
 		}
 		if b.obj.isClosed() {
-			return false, b.obj.errorf("wait", "barrier was closed while waiting")
+			return false, phase, b.obj.errorf("wait", "barrier was closed while waiting")
 		}
 		switch err := FutexWait(b.state, cur, deadline); err {
 		case nil:
 		case ErrTimeout:
 			if b.withdraw(phase) {
-				return false, ErrTimeout
+				return false, phase, ErrTimeout
 			}
 			b.obj.ws.Done() // the phase ended as the deadline passed
-			return false, nil
+			return false, phase, nil
 		default:
-			return false, b.obj.errorf("wait", "futex: %v", err)
+			return false, phase, b.obj.errorf("wait", "futex: %v", err)
 		}
 	}
 }

@@ -195,10 +195,27 @@ func checkHappensBefore(t *testing.T, tr *trace.Trace, src string) {
 			receives[*ev[i].Msg] = i
 		}
 	}
+	// a barrier's phase: every arrival happens before every wait it ended
+	type phase struct {
+		object string
+		phase  any
+	}
+	arrivals := map[phase][]int{}
+	for i := range ev {
+		if ev[i].Op == trace.OpArrive {
+			k := phase{ev[i].Object, ev[i].Fields["phase"]}
+			arrivals[k] = append(arrivals[k], i)
+		}
+	}
 	for i := range ev {
 		e := &ev[i]
 		if prev, ok := idx[trace.Ref{P: e.P, Seq: e.Seq - 1}]; ok {
 			hb[prev][i] = true
+		}
+		if e.Op == trace.OpWait && e.Kind == "barrier" && e.Outcome == "" {
+			for _, a := range arrivals[phase{e.Object, e.Fields["phase"]}] {
+				hb[a][i] = true
+			}
 		}
 		if e.Op == trace.OpReceive {
 			s, ok := sends[*e.Msg]
@@ -398,4 +415,73 @@ ipc.process("show", function() for l in sorted:lines() do ipc.mark(l) end end)
 	if reads != 3 || strings.Join(marks, "") != "abc" {
 		t.Errorf("show read %d lines (%v), want a b c", reads, marks)
 	}
+}
+
+// A reused barrier: each phase's waits know exactly that phase's
+// arrivals. The k-th wait of every party is caused by an arrival of
+// phase k and happens after every one of them, and no arrival of phase
+// k+1 happens before it (a party that ends a phase runs on to the next
+// arrival while the others are still waking).
+func TestTraceBarrierPhases(t *testing.T) {
+	const parties, phases = 3, 3
+	rep := runTraced(t, `local ipc = require("ipc")
+local b = ipc.barrier("b", 3)
+for _, name in ipairs({"a", "b", "c"}) do
+  ipc.process(name, function()
+    for phase = 1, 3 do
+      ipc.mark("phase " .. phase)
+      b:wait()
+    end
+  end)
+end
+`)
+	if !rep.OK {
+		t.Fatalf("script failed: %s", rep.Summary())
+	}
+	ev := rep.Trace.Events
+	by := map[trace.Ref]*trace.Event{}
+	arrivals := make([][]*trace.Event, phases) // by phase
+	waits := make([][]*trace.Event, phases)
+	count := map[string][2]int{}
+	for i := range ev {
+		e := &ev[i]
+		by[e.Ref()] = e
+		if e.Kind != "barrier" {
+			continue
+		}
+		c := count[e.Proc]
+		switch e.Op {
+		case trace.OpArrive:
+			arrivals[c[0]] = append(arrivals[c[0]], e)
+			c[0]++
+		case trace.OpWait:
+			waits[c[1]] = append(waits[c[1]], e)
+			c[1]++
+		}
+		count[e.Proc] = c
+	}
+	for k := 0; k < phases; k++ {
+		if len(arrivals[k]) != parties || len(waits[k]) != parties {
+			t.Fatalf("phase %d: %d arrivals and %d waits, want %d each", k+1, len(arrivals[k]), len(waits[k]), parties)
+		}
+		for _, w := range waits[k] {
+			c := by[*w.Cause]
+			if w.Cause == nil || c == nil || c.Op != trace.OpArrive || c.Fields["phase"] != arrivals[k][0].Fields["phase"] {
+				t.Errorf("phase %d: %s has cause %v, want an arrival of its phase", k+1, w.Describe(), w.Cause)
+			}
+			for _, a := range arrivals[k] {
+				if !trace.HappensBefore(a, w) {
+					t.Errorf("phase %d: %s does not happen before %s", k+1, a.Describe(), w.Describe())
+				}
+			}
+			if k+1 < phases {
+				for _, a := range arrivals[k+1] {
+					if a.P != w.P && trace.HappensBefore(a, w) {
+						t.Errorf("phase %d: %s of phase %d happens before %s", k+1, a.Describe(), k+2, w.Describe())
+					}
+				}
+			}
+		}
+	}
+	checkHappensBefore(t, rep.Trace, "barrier phases")
 }

@@ -390,3 +390,53 @@ func (b *Board) StreamFrom(obj, p int, seq uint64, vc VC) {
 	*s.u64(32) = c + 1
 	s.unlock()
 }
+
+// A barrier's slot keeps one clock per phase, in the ring's entries (the
+// phase modulo the ring's length; an entry's first word is the phase + 1
+// it holds): each arrival joins its clock into its phase's entry, and a
+// wait that phase ended merges exactly that entry. So a party slow to
+// wake does not pick up the arrivals of the next phase. A wait more than
+// ringLen phases behind (only possible when more processes than parties
+// use the barrier) finds its entry taken and merges nothing.
+
+// BarrierArrive joins r's clock (its arrival, ticked) into obj's entry of
+// phase. Call it before the arrival counts (ipc.Barrier.WaitArrive).
+func (b *Board) BarrierArrive(obj int, phase uint32, r *Recorder) {
+	s, ok := b.slot(obj)
+	if !ok {
+		return
+	}
+	s.lock()
+	e := s.entry(uint64(phase))
+	if tag := uint64(phase) + 1; *s.u64(e) != tag {
+		*s.u64(e) = tag
+		for i := 0; i < b.n; i++ {
+			*s.u64(e + entryHead + 8*i) = 0
+		}
+	}
+	for i := 0; i < b.n && i < len(r.vc); i++ {
+		if p := s.u64(e + entryHead + 8*i); r.vc[i] > *p {
+			*p = r.vc[i]
+		}
+	}
+	*s.u64(e + 16) = uint64(r.P + 1)
+	*s.u64(e + 24) = r.vc[r.P]
+	s.unlock()
+}
+
+// BarrierAcquire merges the arrivals of obj's phase into r's clock and
+// returns the latest of them.
+func (b *Board) BarrierAcquire(obj int, phase uint32, r *Recorder) (cause Ref, ok bool) {
+	s, ok := b.slot(obj)
+	if !ok {
+		return Ref{}, false
+	}
+	s.lock()
+	e := s.entry(uint64(phase))
+	if *s.u64(e) == uint64(phase)+1 {
+		s.acquire(e+entryHead, r)
+		cause, ok = Ref{P: int(*s.u64(e + 16)) - 1, Seq: *s.u64(e + 24)}, true
+	}
+	s.unlock()
+	return cause, ok
+}
