@@ -227,11 +227,7 @@ func endAll() int {
 			return killed + killTree(allDescendants) // no children list: the scans alone
 		}
 		if !has {
-			// Read twice: a thread that ends while the tasks are read
-			// hands its children to one already read.
-			if has, _ = children(); !has {
-				return killed
-			}
+			return killed
 		}
 		parents, zombies := procParents()
 		live := 0
@@ -317,25 +313,22 @@ func endChildDescendants() {
 }
 
 // children reports whether this process has a child, a zombie included
-// (being a subreaper, it has descendants only then), from
-// /proc/self/task/*/children; known is false without that file
-// (CONFIG_PROC_CHILDREN).
+// (being a subreaper, it has descendants only then): waitid(P_ALL,
+// WNOHANG|WNOWAIT|__WALL) fails with ECHILD only when no thread of the
+// process has a child of any kind, and reaps nothing. known is false when
+// it fails otherwise.
+// (It read /proc/self/task/*/children before: every child paid ~2 ms of
+// CPU for it, most of it in the supervisor's waitid, where the kernel
+// invalidates the /proc dentries those reads had made: measured on a
+// 64-process launch, 5.5 -> 2.5 ms per process.)
 func children() (has, known bool) {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
+	var info unix.Siginfo
+	switch err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil); err {
+	case nil:
+		return true, true
+	case unix.ECHILD:
+		return false, true
+	default:
 		return true, false
 	}
-	for _, t := range tasks {
-		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
-		if err != nil {
-			if _, serr := os.Stat("/proc/self/task/" + t.Name()); serr == nil {
-				return true, false // the file is missing, not the task
-			}
-			continue // the thread ended
-		}
-		if len(bytes.TrimSpace(b)) > 0 {
-			return true, true
-		}
-	}
-	return false, true
 }
