@@ -331,6 +331,9 @@ func (sup *supervisor) describeWait(c *child) (string, string) {
 		obj = sup.s.env.Implicit[j].Describe() // an inbox
 	}
 	part := fmt.Sprintf("%s waits to %s on %s", c.p.Name, op, obj)
+	if op == "wait" { // a semaphore, cond or barrier: "a waits on barrier "gate"", not "waits to wait"
+		part = fmt.Sprintf("%s waits on %s", c.p.Name, obj)
+	}
 	if loadU32(&s.Op) == ipc.OpProcWait { // ipc.wait: the peer is the process waited for
 		for _, pc := range sup.children {
 			if pc.p.Pid == int(loadI32(&s.Peer)) {
