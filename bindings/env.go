@@ -60,6 +60,9 @@ type Env struct {
 	// Trace records this process's IPC operations; nil when the run is not
 	// traced (every operation tests it once).
 	Trace *trace.Recorder
+	// udpPeers: addresses a datagram with the run's clock came from
+	// (socket.go: a reply to them carries one too).
+	udpPeers map[string]bool
 
 	// Log receives ipc.log lines (already prefixed as the runtime wants).
 	Log io.Writer

@@ -64,6 +64,11 @@ type conn struct {
 	// trusted: the peer is a process of the run, so a frame's source is
 	// believed (socketSender); otherwise every frame is from "outside".
 	trusted bool
+	// A udp connection of a traced run: its recorder, and how many bytes
+	// at the end of the datagram being read are its clock (udpRead).
+	udpRec   *trace.Recorder
+	udpTrail int
+	env      *Env
 }
 
 func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
@@ -94,6 +99,7 @@ func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
 		udp[k] = f
 	}
 	udp["read"] = udpRead
+	udp["write"] = udpWrite
 	registerClass(L, udpConnClass, udp, nil)
 	mod.RawSetString("listen", L.NewFunction(env.luaListen))
 	mod.RawSetString("connect", L.NewFunction(env.luaConnect))
@@ -221,7 +227,25 @@ func listenerAccept(L *lua.LState) int {
 func listenerSendTo(L *lua.LState) int {
 	l := checkListener(L)
 	to := L.CheckString(2)
-	if err := l.l.SendTo(to, luaBytes(L, 3)); err != nil {
+	b := luaBytes(L, 3)
+	rec := l.env.Trace
+	if rec == nil {
+		if err := l.l.SendTo(to, b); err != nil {
+			L.RaiseError("%s", err.Error())
+		}
+		L.Push(lua.LTrue)
+		return 1
+	}
+	t0 := trace.Now()
+	rec.Tick()
+	d := b
+	if l.env.udpRun(to) { // the datagram carries the clock (trace/datagram.go)
+		d = rec.AppendDatagramClock(b[:len(b):len(b)])
+	}
+	err := l.l.SendTo(to, d)
+	rec.Emit(&trace.Event{Op: trace.OpSend, Kind: l.decl.Kind, Object: l.decl.Name, Where: traceWhere(L), Time: t0, End: trace.Now(),
+		Msg: &trace.MsgID{Src: rec.P, Seq: rec.Seq()}, Len: int64(len(b)), Peer: to, Outcome: outcomeOf(err)})
+	if err != nil {
 		L.RaiseError("%s", err.Error())
 	}
 	L.Push(lua.LTrue)
@@ -231,13 +255,74 @@ func listenerSendTo(L *lua.LState) int {
 // l:recvfrom([{timeout =, block =}]) -> bytes, address | nil, "timeout" | nil, "empty"   (udp)
 func listenerRecvFrom(L *lua.LState) int {
 	l := checkListener(L)
+	var t0 int64
+	rec := l.env.Trace
+	if rec != nil {
+		t0 = trace.Now()
+	}
 	b, from, err := l.l.RecvFrom(WaitOpts(L, 2))
+	if rec != nil {
+		var traced bool
+		b, traced = traceDatagram(L, rec, l.decl.Kind, l.decl.Name, b, t0, err, l.env)
+		if traced {
+			l.env.udpLearn(from)
+		}
+	}
 	if err != nil {
 		return Outcome(L, err)
 	}
 	L.Push(lua.LString(b))
 	L.Push(lua.LString(from))
 	return 2
+}
+
+// traceDatagram strips the clock a datagram b of this run carries, merges
+// it, and records the receive (with its outcome err). It returns the
+// payload, and whether the datagram came from a traced process of the run.
+func traceDatagram(L *lua.LState, rec *trace.Recorder, kind, name string, b []byte, t0 int64, err error, env *Env) ([]byte, bool) {
+	e := trace.Event{Op: trace.OpReceive, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(), Outcome: outcomeOf(err)}
+	traced := false
+	if err == nil {
+		payload, clock, ok := rec.SplitDatagram(b)
+		if ok {
+			if c, _, cerr := rec.AcquireMessage(clock); cerr == nil {
+				b, traced = payload, true
+				e.Cause, e.Msg = &c, &trace.MsgID{Src: c.P, Seq: c.Seq}
+				if c.P >= 0 && c.P < len(env.Procs) {
+					e.Peer = env.Procs[c.P].Name
+				}
+			}
+		}
+		e.Len = int64(len(b))
+	}
+	rec.Record(&e)
+	return b, traced
+}
+
+// udpRun says whether a datagram to address goes to a process of the run
+// (and so may carry a clock): the address of one of the run's udp
+// listeners, or one a datagram with the run's clock came from.
+func (e *Env) udpRun(address string) bool {
+	if e.udpPeers[address] {
+		return true
+	}
+	for _, d := range e.Decls {
+		if o, ok := d.Object.(*listener); ok && o.kind == "udp" && o.l != nil && o.l.Address() == address {
+			return true
+		}
+	}
+	return false
+}
+
+// udpLearn remembers that address sent a datagram with the run's clock
+// (a connected udp socket of a process of the run): a reply carries one.
+func (e *Env) udpLearn(address string) {
+	if e.udpPeers == nil {
+		e.udpPeers = map[string]bool{}
+	}
+	if len(e.udpPeers) < 4096 {
+		e.udpPeers[address] = true
+	}
 }
 
 // select: a listener is ready when a connection or a datagram waits;
@@ -317,6 +402,9 @@ func (e *Env) luaConnect(L *lua.LState) int {
 	}
 	c := newConn(e, fmt.Sprintf("%s connection to %q", kind, address), obj, st)
 	c.trusted = obj >= 0 // a listener of the run, held by the run's processes only
+	if kind == "udp" {
+		c.udpRec = e.Trace
+	}
 	L.Push(newUserData(L, class, c))
 	return 1
 }
@@ -337,9 +425,16 @@ func udpRead(L *lua.LState) int {
 		return Outcome(L, err)
 	}
 	if br.Buffered() == 0 {
+		var t0 int64
+		if c.udpRec != nil {
+			t0 = trace.Now()
+		}
 		c.slot.Enter(ipc.OpRead, c.obj, -1, w.Timeout > 0)
 		_, err := br.Peek(1) // one read(2): one datagram
 		c.slot.Leave()
+		if c.udpRec != nil {
+			c.traceDatagram(L, br, t0, eofOr(err))
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return Outcome(L, ipc.ErrEOF)
@@ -347,19 +442,86 @@ func udpRead(L *lua.LState) int {
 			L.RaiseError("%s: read: %v", c.what, err)
 		}
 	}
-	n := br.Buffered()
+	n := br.Buffered() - c.udpTrail
 	if max >= 0 && max < n {
 		n = max
 	}
 	b := make([]byte, n)
 	io.ReadFull(br, b)
+	if c.udpTrail > 0 && br.Buffered() == c.udpTrail { // the datagram's clock
+		br.Discard(c.udpTrail)
+		c.udpTrail = 0
+	}
 	c.slot.Done()
 	L.Push(lua.LString(ownedString(b)))
 	return 1
 }
 
+// traceDatagram records the receive of the datagram now in br (err: why
+// none came), merging the clock it carries and setting udpTrail.
+func (c *conn) traceDatagram(L *lua.LState, br *bufio.Reader, t0 int64, err error) {
+	var all []byte
+	if err == nil {
+		all, _ = br.Peek(br.Buffered())
+	}
+	kind, name := c.traceName()
+	payload, traced := traceDatagram(L, c.udpRec, kind, name, all, t0, err, c.env)
+	if traced {
+		c.udpTrail = len(all) - len(payload)
+	}
+}
+
+// d:write(...) on a udp connection: one datagram. In a traced run, to a
+// listener of the run, the datagram carries the writer's clock after the
+// payload (trace/datagram.go); anything else is stream.go's write.
+func udpWrite(L *lua.LState) int {
+	c := checkConn(L)
+	rec := c.udpRec
+	if rec == nil {
+		return streamWrite(L)
+	}
+	top := L.GetTop()
+	opts := lua.LNil
+	if t, ok := L.Get(top).(*lua.LTable); ok && top >= 2 {
+		opts, top = t, top-1
+	}
+	var b []byte
+	for i := 2; i <= top; i++ {
+		b = append(b, luaBytes(L, i)...)
+	}
+	t0 := trace.Now()
+	rec.Tick()
+	d := b
+	if c.trusted {
+		d = rec.AppendDatagramClock(b[:len(b):len(b)])
+	}
+	L.SetTop(1)
+	L.Push(lua.LString(ownedString(d)))
+	if opts != lua.LNil {
+		L.Push(opts)
+	}
+	n := streamWrite(L) // untraced for a datagram socket: it has no slot
+	outcome := ""
+	if L.Get(-n) != lua.LTrue { // nil, "full" | "timeout" | "closed"
+		outcome = L.Get(-1).String()
+	}
+	kind, name := c.traceName()
+	rec.Emit(&trace.Event{Op: trace.OpSend, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(),
+		Msg: &trace.MsgID{Src: rec.P, Seq: rec.Seq()}, Len: int64(len(b)), Outcome: outcome})
+	return n
+}
+
+// traceName is what a udp connection's events name: the listener it
+// connected to, or the connection.
+func (c *conn) traceName() (kind, name string) {
+	if kind, name = c.env.traceObject(c.obj); name == "" {
+		kind, name = "conn", c.what
+	}
+	return kind, name
+}
+
 func newConn(env *Env, what string, obj int32, st *ipc.Stream) *conn {
-	c := &conn{st: st}
+	c := &conn{st: st, env: env}
 	c.what, c.obj, c.slot = what, obj, env.Slot
 	c.r, c.w = st.File(), st.File()
 	c.br = bufio.NewReaderSize(st.IO(ipc.WaitOpts{}), streamBuffer)

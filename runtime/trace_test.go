@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -133,9 +134,11 @@ ipc.run{expect = "deadlock"}
 	}
 }
 
-// For random scripts of N processes exchanging messages, the
-// happens-before relation the vector clocks give is exactly the one
-// computed from program order and the send/receive pairs (transitively).
+// For random scripts of N processes exchanging messages (mailboxes,
+// rendezvous, UDP datagrams) and meeting at a barrier, the happens-before
+// relation the vector clocks give is exactly the one computed from
+// program order, the send/receive pairs and the barrier's phases
+// (transitively).
 func TestTraceClocksAreHappensBefore(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 10))
 	for round := 0; round < 4; round++ {
@@ -151,6 +154,17 @@ func TestTraceClocksAreHappensBefore(t *testing.T) {
 			// every receive is matched: sends on unbounded links never
 			// block, and a rendezvous (a mailbox of capacity 0 per pair)
 			// meets its receive at the same step
+			if rng.IntN(8) == 0 { // every process meets at the barrier
+				for p := 0; p < n; p++ {
+					body[p].WriteString("  b:wait()\n")
+				}
+				continue
+			}
+			if rng.IntN(4) == 0 { // a datagram, on the pair's own socket
+				fmt.Fprintf(&body[s], "  u[%d][%d]:sendto(u[%d][%d].address, \"%d\")\n", s, r, s, r, k)
+				fmt.Fprintf(&body[r], "  assert(u[%d][%d]:recvfrom() == \"%d\")\n", s, r, k)
+				continue
+			}
 			if rng.IntN(3) == 0 {
 				fmt.Fprintf(&body[s], "  rv[%d][%d]:send(%d)\n", s, r, k)
 				fmt.Fprintf(&body[r], "  assert(rv[%d][%d]:receive().body == %d)\n", s, r, k)
@@ -162,6 +176,8 @@ func TestTraceClocksAreHappensBefore(t *testing.T) {
 		var src strings.Builder
 		src.WriteString("local ipc = require(\"ipc\")\nlocal rv = {}\n")
 		fmt.Fprintf(&src, "for s = 0, %d do rv[s] = {}; for r = 0, %d do rv[s][r] = ipc.mailbox(\"rv\" .. s .. \"_\" .. r, {capacity = 0}) end end\n", n-1, n-1)
+		fmt.Fprintf(&src, "local u, b = {}, ipc.barrier(\"b\", %d)\n", n)
+		fmt.Fprintf(&src, "for s = 0, %d do u[s] = {}; for r = 0, %d do u[s][r] = ipc.listen(\"udp\", \"127.0.0.1:0\") end end\n", n-1, n-1)
 		for p := 0; p < n; p++ {
 			fmt.Fprintf(&src, "ipc.process(\"p%d\", function()\n%send)\n", p, body[p].String())
 		}
@@ -484,4 +500,98 @@ end
 		}
 	}
 	checkHappensBefore(t, rep.Trace, "barrier phases")
+}
+
+// UDP datagrams carry the sender's clock in a traced run, to processes of
+// the run: a connected socket's write to the run's listener, the
+// listener's reply to the address it came from, a sendto between two
+// listeners of the run. Each receive is caused by its send and gets the
+// payload as sent; a datagram to a program outside the run, and every
+// datagram of an untraced run, is sent byte for byte as it was given.
+func TestTraceUDPDatagrams(t *testing.T) {
+	outside, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outside.Close()
+	src := fmt.Sprintf(`local ipc = require("ipc")
+local srv, other = ipc.listen("udp", "127.0.0.1:0"), ipc.listen("udp", "127.0.0.1:0")
+ipc.process("server", function()
+  local d, from = srv:recvfrom()
+  srv:sendto(from, "pong " .. d)
+  local e = srv:recvfrom()
+  print("server got " .. d .. " and " .. e .. " (" .. #e .. " bytes)")
+end)
+ipc.process("client", function()
+  local c = ipc.connect("udp", srv.address)
+  c:write("ping")
+  print("client got " .. c:read())
+  other:sendto(srv.address, "hello")
+  other:sendto(%q, "outside")
+end)
+`, outside.LocalAddr().String())
+	got := make(chan string, 2)
+	go func() {
+		b := make([]byte, 1<<16)
+		for i := 0; i < 2; i++ {
+			n, _, err := outside.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			got <- string(b[:n])
+		}
+	}()
+	var out bytes.Buffer
+	rep, err := runtime.RunString(context.Background(), "t.lua", src, runtime.Options{Stdout: &out, Stderr: &out})
+	if err != nil || !rep.OK {
+		t.Fatalf("untraced run: %v %s\n%s", err, rep.Summary(), out.String())
+	}
+	rep = runTraced(t, src)
+	if !rep.OK {
+		t.Fatalf("traced run failed: %s", rep.Summary())
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case d := <-got:
+			if d != "outside" {
+				t.Errorf("the program outside the run got %q, want %q", d, "outside")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the program outside the run got %d datagrams, want 2", i)
+		}
+	}
+	ev := rep.Trace.Events
+	by := map[trace.Ref]*trace.Event{}
+	for i := range ev {
+		by[ev[i].Ref()] = &ev[i]
+	}
+	var recv []string
+	for i := range ev {
+		e := &ev[i]
+		if e.Op != trace.OpReceive {
+			continue
+		}
+		c := (*trace.Event)(nil)
+		if e.Cause != nil {
+			c = by[*e.Cause]
+		}
+		if c == nil || c.Op != trace.OpSend || c.P == e.P || e.Msg == nil || *e.Msg != *c.Msg || e.Len != c.Len {
+			t.Errorf("%s (%d bytes): cause %v, want the send of its datagram", e.Describe(), e.Len, c)
+			continue
+		}
+		recv = append(recv, fmt.Sprintf("%s<-%s %d", e.Proc, c.Proc, e.Len))
+	}
+	if want := "server<-client 4 client<-server 9 server<-client 5"; strings.Join(recv, " ") != want {
+		t.Errorf("receives %q, want %q", strings.Join(recv, " "), want)
+	}
+	sends := 0
+	for i := range ev {
+		if ev[i].Op == trace.OpSend {
+			sends++
+		}
+	}
+	if sends != 4 {
+		t.Errorf("%d sends recorded, want 4", sends)
+	}
+	checkHappensBefore(t, rep.Trace, src)
 }

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -41,9 +42,10 @@ import (
 // in a table of keys after the slots.
 type Board struct {
 	region *ipc.Region
-	n      int // clock components per slot, and receipt slots
-	slots  int // object slots
-	size   int // bytes per slot
+	n      int    // clock components per slot, and receipt slots
+	slots  int    // object slots
+	size   int    // bytes per slot
+	tag    uint64 // the run's: ends a datagram that carries a clock (datagram.go)
 }
 
 // ConnSlots is how many connection directions a run's board can follow;
@@ -69,8 +71,14 @@ func NewBoard(objects, n int) (*Board, error) {
 	}
 	binary.LittleEndian.PutUint32(r.Mem[4:], uint32(n))
 	binary.LittleEndian.PutUint32(r.Mem[8:], uint32(objects))
+	var tag [8]byte
+	if _, err := rand.Read(tag[:]); err != nil {
+		r.Close()
+		return nil, err
+	}
+	copy(r.Mem[16:24], tag[:])
 	binary.LittleEndian.PutUint32(r.Mem[0:], boardMagic)
-	return &Board{region: r, n: n, slots: objects, size: size}, nil
+	return &Board{region: r, n: n, slots: objects, size: size, tag: binary.LittleEndian.Uint64(tag[:])}, nil
 }
 
 // OpenBoard maps an inherited board; the Board owns f from then on.
@@ -85,7 +93,7 @@ func OpenBoard(f *os.File) (*Board, error) {
 	}
 	n := int(binary.LittleEndian.Uint32(r.Mem[4:]))
 	objects := int(binary.LittleEndian.Uint32(r.Mem[8:]))
-	b := &Board{region: r, n: n, slots: objects, size: slotSize(n)}
+	b := &Board{region: r, n: n, slots: objects, size: slotSize(n), tag: binary.LittleEndian.Uint64(r.Mem[16:])}
 	if b.keys()+ConnSlots*8 > len(r.Mem) {
 		r.Close()
 		return nil, errors.New("trace board: truncated")
