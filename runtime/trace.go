@@ -30,6 +30,9 @@ func (o *TraceOptions) on() bool { return o.Path != "" || o.W != nil || o.Record
 type tracer struct {
 	col *trace.Collector
 	idx map[*bindings.Process]int
+	// stdin: per exec'd program whose stdin is a pipe or FIFO, a copy of
+	// its read end, to ask when it ends how much it left unread.
+	stdin map[*child]*os.File
 }
 
 // traceBegin creates the buffers and the clock board, once the processes
@@ -45,7 +48,7 @@ func (sup *supervisor) traceBegin() error {
 		}
 	}
 	env := sup.s.env
-	t := &tracer{idx: map[*bindings.Process]int{}}
+	t := &tracer{idx: map[*bindings.Process]int{}, stdin: map[*child]*os.File{}}
 	var procs []trace.Proc
 	for i, p := range env.Procs {
 		procs = append(procs, trace.Proc{Name: p.Name, Group: p.Group})
@@ -99,8 +102,49 @@ func (sup *supervisor) traceSpawning(c *child) {
 					}
 				}
 				t.col.SpawnedWriter(i, objs...)
+				sup.traceStdin(c)
 			}
 		}
+	}
+}
+
+// traceStdin keeps a copy of the read end of an exec'd program's stdin
+// (a pipe or a FIFO of the run), so that when the program ends the
+// supervisor can ask the kernel how many bytes it left unread: the
+// bytes before those it read, and its exit comes after their writes.
+// The copy is closed as soon as the program is reaped (writers that
+// the program's end would have given EPIPE get it then).
+func (sup *supervisor) traceStdin(c *child) {
+	d := c.p.Stdin
+	if d == nil || (d.Kind != "pipe" && d.Kind != "fifo") {
+		return
+	}
+	f := d.File("r")
+	if f == nil {
+		return
+	}
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return
+	}
+	sup.trace.stdin[c] = os.NewFile(uintptr(fd), "traced stdin")
+}
+
+// traceInput gives the exit of an exec'd program the clocks of the writes
+// of the bytes it read from its stdin, and the last of them as cause.
+func (sup *supervisor) traceInput(c *child, e *trace.Event) {
+	f, ok := sup.trace.stdin[c]
+	if !ok {
+		return
+	}
+	delete(sup.trace.stdin, c)
+	defer f.Close()
+	unread, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCINQ) // FIONREAD
+	if err != nil {
+		return
+	}
+	if cause, vc, ok := sup.trace.col.Board.StreamConsumed(c.p.Stdin.Index, int64(unread)); ok {
+		e.Cause, e.VC = &cause, vc
 	}
 }
 
@@ -116,6 +160,7 @@ func (sup *supervisor) traceExited(c *child) {
 	}
 	t.col.SetPid(i, c.p.Pid)
 	e := trace.Event{Op: trace.OpExit, Fields: map[string]any{}}
+	sup.traceInput(c, &e)
 	switch {
 	case c.err != nil:
 		e.Outcome, e.Label = "error", "did not start: "+c.err.Error()
@@ -179,6 +224,10 @@ func (sup *supervisor) traceEnd(rep *Report) {
 		return
 	}
 	defer t.col.Close()
+	for c, f := range t.stdin { // a program that never started
+		f.Close()
+		delete(t.stdin, c)
+	}
 	for _, c := range sup.children {
 		if i, ok := t.idx[c.p]; ok {
 			t.col.SetPid(i, c.p.Pid)

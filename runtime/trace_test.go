@@ -402,7 +402,7 @@ func TestTraceExecOutput(t *testing.T) {
 	rep := runTraced(t, `local ipc = require("ipc")
 local unsorted = ipc.pipe{from = "gen", to = "sort"}
 local sorted = ipc.pipe{from = "sort", to = "show"}
-ipc.process("gen", function() unsorted:write("b\na\nc\n") end)
+ipc.process("gen", function() unsorted:write("b\n"); unsorted:write("a\n"); unsorted:write("c\n") end)
 ipc.process("sort", {exec = {"sort"}, stdin = unsorted, stdout = sorted})
 ipc.process("show", function() for l in sorted:lines() do ipc.mark(l) end end)
 `)
@@ -430,6 +430,45 @@ ipc.process("show", function() for l in sorted:lines() do ipc.mark(l) end end)
 	}
 	if reads != 3 || strings.Join(marks, "") != "abc" {
 		t.Errorf("show read %d lines (%v), want a b c", reads, marks)
+	}
+	// sort read all of gen's writes before it ended: its exit is caused
+	// by the last of them, and comes after every one
+	var writes []*trace.Event
+	var exit *trace.Event
+	for i := range rep.Trace.Events {
+		e := &rep.Trace.Events[i]
+		switch {
+		case e.Proc == "gen" && e.Op == trace.OpWrite:
+			writes = append(writes, e)
+		case e.Proc == "sort" && e.Op == trace.OpExit:
+			exit = e
+		}
+	}
+	if len(writes) != 3 || exit == nil {
+		t.Fatalf("gen wrote %d times, sort's exit %v; want 3 writes and an exit", len(writes), exit)
+	}
+	if exit.Cause == nil || *exit.Cause != writes[2].Ref() {
+		t.Errorf("sort's exit has cause %v, want gen's last write %v", exit.Cause, writes[2].Ref())
+	}
+	for _, w := range writes {
+		if !trace.HappensBefore(w, exit) {
+			t.Errorf("%s does not happen before %s", w.Describe(), exit.Describe())
+		}
+	}
+}
+
+// An exec'd program that ends without reading its stdin: its exit is
+// caused by nothing written there.
+func TestTraceExecUnreadInput(t *testing.T) {
+	rep := runTraced(t, `local ipc = require("ipc")
+local p = ipc.pipe{from = "gen", to = "quit"}
+ipc.process("gen", function() p:write("never read\n") end)
+ipc.process("quit", {exec = {"sh", "-c", "exec 3<&0; sleep 0.2"}, stdin = p})
+`)
+	for _, e := range rep.Trace.Events {
+		if e.Proc == "quit" && e.Op == trace.OpExit && e.Cause != nil {
+			t.Errorf("%s has cause %v: it read nothing", e.Describe(), *e.Cause)
+		}
 	}
 }
 

@@ -448,3 +448,45 @@ func (b *Board) BarrierAcquire(obj int, phase uint32, r *Recorder) (cause Ref, o
 	s.unlock()
 	return cause, ok
 }
+
+// StreamConsumed is for the stdin pipe of an exec'd program, which records
+// nothing itself: once it has ended with unread bytes left in the pipe,
+// the bytes before those were read by it. It returns the write that
+// produced the last byte it read and the clocks of the writes (still in
+// the ring) of the bytes it read; ok is false when it read nothing
+// written by a traced process. A write under way as it ended (its range
+// reserved, its bytes not yet in the pipe) counts as read.
+func (b *Board) StreamConsumed(obj int, unread int64) (cause Ref, vc VC, ok bool) {
+	s, found := b.slot(obj)
+	if !found {
+		return Ref{}, nil, false
+	}
+	s.lock()
+	defer s.unlock()
+	end := int64(*s.u64(16)) - unread
+	if end <= 0 {
+		return Ref{}, nil, false
+	}
+	c := *s.u64(32)
+	lo := uint64(0)
+	if c > ringLen {
+		lo = c - ringLen
+	}
+	vc = make(VC, b.n)
+	for i := c; i > lo; i-- {
+		e := s.entry(i - 1)
+		wo, we := int64(*s.u64(e)), int64(*s.u64(e + 8))
+		if wo >= end || we <= wo {
+			continue
+		}
+		for k := 0; k < b.n; k++ {
+			if x := *s.u64(e + entryHead + 8*k); x > vc[k] {
+				vc[k] = x
+			}
+		}
+		if we >= end {
+			cause, ok = Ref{P: int(*s.u64(e + 16)) - 1, Seq: *s.u64(e + 24)}, true
+		}
+	}
+	return cause, vc, ok
+}

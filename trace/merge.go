@@ -77,7 +77,8 @@ func (c *Collector) SetPid(p, pid int) {
 }
 
 // Add records an event the supervisor saw about process p (a kill, a stop,
-// its exit). It goes after the process's own events.
+// its exit). It goes after the process's own events; its clock is the
+// process's last one, merged with e.VC when set (what the event picked up).
 func (c *Collector) Add(p int, e Event) {
 	if p < 0 || p >= len(c.post) {
 		return
@@ -165,6 +166,9 @@ func (c *Collector) Merge() (*Trace, error) {
 		for _, e := range extra {
 			seq++
 			vc = vc.Clone()
+			if e.VC != nil { // what it picked up (an exec'd program's input)
+				vc = vc.Merge(e.VC)
+			}
 			for len(vc) <= p {
 				vc = append(vc, 0)
 			}
