@@ -2,40 +2,60 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // buildC compiles every peers/c/*.c into dir with the system's cc -O2 and
-// returns the binaries by name ("pingpong" for pingpong.c). A NAME_static.c
-// is linked with -static (a floor without the dynamic loader); where the C
-// library has no static form it is linked as usual, and static[name] says
-// so.
+// returns the binaries by name ("pingpong" for pingpong.c), compiling them
+// all at once. A NAME_static.c is linked with -static (a floor without the
+// dynamic loader); where the C library has no static form it is linked as
+// usual, and nonStatic[name] says so.
 func buildC(ctx context.Context, cc, srcDir, dir string) (map[string]string, error) {
 	srcs, err := filepath.Glob(filepath.Join(srcDir, "*.c"))
 	if err != nil || len(srcs) == 0 {
 		return nil, fmt.Errorf("no C peers in %s", srcDir)
 	}
 	bins := map[string]string{}
-	for _, src := range srcs {
-		name := strings.TrimSuffix(filepath.Base(src), ".c")
-		out := filepath.Join(dir, name)
-		c := exec.CommandContext(ctx, cc, "-O2", "-Wall", "-Wextra", "-o", out, src, "-lrt", "-pthread")
-		if strings.HasSuffix(name, "_static") {
-			s := exec.CommandContext(ctx, cc, "-O2", "-static", "-o", out, src)
-			if s.Run() == nil {
-				bins[name] = out
-				continue
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(srcs))
+	for i, src := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := strings.TrimSuffix(filepath.Base(src), ".c")
+			out := filepath.Join(dir, name)
+			if strings.HasSuffix(name, "_static") {
+				s := exec.CommandContext(ctx, cc, "-O2", "-static", "-o", out, src)
+				if s.Run() == nil {
+					mu.Lock()
+					bins[name] = out
+					mu.Unlock()
+					return
+				}
+				mu.Lock()
+				nonStatic[name] = true
+				mu.Unlock()
 			}
-			nonStatic[name] = true
-		}
-		if msg, err := c.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, msg)
-		}
-		bins[name] = out
+			c := exec.CommandContext(ctx, cc, "-O2", "-Wall", "-Wextra", "-o", out, src, "-lrt", "-pthread")
+			if msg, err := c.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, msg)
+				return
+			}
+			mu.Lock()
+			bins[name] = out
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return bins, nil
 }

@@ -96,7 +96,7 @@ func traceHTMLGo(args []string) (figures, error) {
 		}
 	}
 	if browser == "" {
-		return figures{"ok": true, "why": "no Chromium on PATH"}, nil
+		return figures{"secs": nil, "ok": true, "why": "no Chromium on PATH"}, nil // a cell shown as —, not a failure
 	}
 	dir, err := os.MkdirTemp("", "bench-trace-")
 	if err != nil {

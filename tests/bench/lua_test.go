@@ -12,10 +12,10 @@ import (
 // Counts small enough for the fake runtime, which runs every process as a
 // coroutine in one Lua state.
 var tinySizes = sizes{
-	rtt1: 20, rtt2: 20, msgs: 200, bulk: 4 * chunk,
+	rtt1: 20, rtt2: 20, msgs: 200, msgsPy: 200, bulk: 4 * chunk,
 	addC: 100, addPy: 100, addLua: 100,
 	mutexC: 100, mutexPy: 100, mutexLua: 100,
-	procs: 4, idleMS: 1,
+	procs: 4, procsSpawn: 4, idleMS: 1,
 	ringProcs: 3, ringLaps: 2,
 	sustained: 64 << 10, sustainedAt: 1 << 10,
 	reads: 10, syscalls: 10,

@@ -28,6 +28,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -251,11 +252,17 @@ func newBench(ctx context.Context, o options, enabled [numImpls]bool) (*bench, e
 		b.python = strings.TrimSpace(string(exe))
 	}
 
+	// The builds run at once (the Go builds are mostly cached; the C
+	// peers are a compiler each).
+	var wg sync.WaitGroup
+	var cErr error
 	if enabled[implC] {
 		progress("building the C peers with %s -O2", o.cc)
-		if b.cBins, err = buildC(ctx, o.cc, filepath.Join(b.root, "tests/bench/peers/c"), b.tmp); err != nil {
-			return b, err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.cBins, cErr = buildC(ctx, o.cc, filepath.Join(b.root, "tests/bench/peers/c"), b.tmp)
+		}()
 	}
 	// The Lua column runs the ipcscript binary; the Go column's bare
 	// re-exec row starts it too.
@@ -266,21 +273,33 @@ func newBench(ctx context.Context, o options, enabled [numImpls]bool) (*bench, e
 		b.ipc = o.ipcscript
 	default:
 		progress("building ./cmd/ipcscript")
-		out := filepath.Join(b.tmp, "ipcscript")
-		if err := buildIpcscript(ctx, b.root, out); err != nil {
-			b.notBuilt = "not built: " + err.Error()
-			progress("no Lua column: %v", err)
-		} else {
-			b.ipc = out
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := filepath.Join(b.tmp, "ipcscript")
+			if err := buildIpcscript(ctx, b.root, out); err != nil {
+				b.notBuilt = "not built: " + err.Error()
+				progress("no Lua column: %v", err)
+			} else {
+				b.ipc = out
+			}
+		}()
 	}
 	if enabled[implGo] {
-		out := filepath.Join(b.tmp, "mingo")
-		if err := buildMinimalGo(ctx, b.root, out); err != nil {
-			progress("no minimal Go floor: %v", err)
-		} else {
-			b.mingo = out
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := filepath.Join(b.tmp, "mingo")
+			if err := buildMinimalGo(ctx, b.root, out); err != nil {
+				progress("no minimal Go floor: %v", err)
+			} else {
+				b.mingo = out
+			}
+		}()
+	}
+	wg.Wait()
+	if cErr != nil {
+		return b, cErr
 	}
 	return b, nil
 }

@@ -90,6 +90,9 @@ func (b *bench) runAll(ctx context.Context, cases []benchCase) *results {
 		if c.memory {
 			repeats = min(repeats, 3)
 		}
+		if c.maxRepeats > 0 {
+			repeats = min(repeats, c.maxRepeats)
+		}
 		for r := 0; r < repeats && ctx.Err() == nil; r++ {
 			for _, im := range runOrder {
 				m := row.cells[im]
