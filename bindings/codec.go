@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
 
@@ -343,20 +344,30 @@ func firstHashKey(t *lua.LTable, n int) lua.LValue {
 }
 
 // smallInts are the numbers 0..1023 as Lua values, boxed once: a number
-// put into an interface otherwise costs an allocation.
-var smallInts = func() (a [1024]lua.LValue) {
-	for i := range a {
-		a[i] = lua.LNumber(i)
-	}
-	return a
-}()
+// put into an interface otherwise costs an allocation. Made on first use,
+// not at package initialisation: every process starts with this package
+// (the supervisor, the command line, each child, even the bare re-exec),
+// and 1024 boxes were most of its initialisation's allocations.
+var smallInts atomic.Pointer[[1024]lua.LValue]
 
 // boxInt returns n as a Lua value, without allocating when it is small.
 func boxInt[T int | uint64](n T) lua.LValue {
-	if n >= 0 && uint64(n) < uint64(len(smallInts)) {
-		return smallInts[n]
+	if n >= 0 && uint64(n) < 1024 {
+		if a := smallInts.Load(); a != nil {
+			return a[n]
+		}
+		return makeSmallInts()[n]
 	}
 	return lua.LNumber(n)
+}
+
+func makeSmallInts() *[1024]lua.LValue {
+	a := new([1024]lua.LValue)
+	for i := range a {
+		a[i] = lua.LNumber(i)
+	}
+	smallInts.CompareAndSwap(nil, a)
+	return smallInts.Load()
 }
 
 // encodedAt records that err happened under key k.

@@ -172,7 +172,7 @@ func optBool(L *lua.LState, t *lua.LTable, field string, def bool) bool {
 func newUserData(L *lua.LState, class string, v any) *lua.LUserData {
 	ud := L.NewUserData()
 	ud.Value = v
-	L.SetMetatable(ud, L.GetTypeMetatable(class))
+	L.SetMetatable(ud, classMetatable(L, class))
 	return ud
 }
 
@@ -184,7 +184,68 @@ func newUserData(L *lua.LState, class string, v any) *lua.LUserData {
 //
 // The metatable also holds the methods as __methods, whatever __index is,
 // so that tools can list them (the editor stubs' test, types/ipc.lua).
+//
+// The metatable is made on the class's first use (classMetatable), not
+// here: every process of a run requires the module, and most use two or
+// three of its eighteen classes. Making them all cost each child ~145 KB
+// of tables and functions, a third of what its start allocated.
 func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue) {
+	registerClassThen(L, class, methods, fields, nil)
+}
+
+// registerClassThen is registerClass, with then called on the metatable
+// once it is made (to add __newindex and the like).
+func registerClassThen(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, then func(mt *lua.LTable)) {
+	pendingClasses(L)[class] = &classSpec{methods: methods, fields: fields, then: then}
+}
+
+// classSpec is a registered class whose metatable is not made yet.
+type classSpec struct {
+	methods map[string]lua.LGFunction
+	fields  func(L *lua.LState, v any, key string) lua.LValue
+	then    func(mt *lua.LTable)
+}
+
+// pendingKey is where the registry keeps the classes not made yet (not
+// under an "ipc." name: those are the classes' metatables).
+const pendingKey = "ipcscript pending classes"
+
+func pendingClasses(L *lua.LState) map[string]*classSpec {
+	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+	if ud, ok := reg.RawGetString(pendingKey).(*lua.LUserData); ok {
+		return ud.Value.(map[string]*classSpec)
+	}
+	m := map[string]*classSpec{}
+	ud := L.NewUserData()
+	ud.Value = m
+	reg.RawSetString(pendingKey, ud)
+	return m
+}
+
+// classMetatable is the metatable of a registered class, made now if this
+// is its first use.
+func classMetatable(L *lua.LState, class string) lua.LValue {
+	if mt := L.GetTypeMetatable(class); mt != lua.LNil {
+		return mt
+	}
+	pending := pendingClasses(L)
+	spec, ok := pending[class]
+	if !ok {
+		return lua.LNil
+	}
+	delete(pending, class)
+	return makeClass(L, class, spec)
+}
+
+// makeClasses makes every class still pending (for tools that list them).
+func makeClasses(L *lua.LState) {
+	for class := range pendingClasses(L) {
+		classMetatable(L, class)
+	}
+}
+
+func makeClass(L *lua.LState, class string, spec *classSpec) *lua.LTable {
+	methods, fields := spec.methods, spec.fields
 	mt := L.NewTypeMetatable(class)
 	idx := L.SetFuncs(L.NewTable(), methods)
 	L.SetField(mt, "__methods", idx)
@@ -214,6 +275,10 @@ func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunctio
 		}
 		return 1
 	}))
+	if spec.then != nil {
+		spec.then(mt)
+	}
+	return mt
 }
 
 // checkClass returns the userdata value at n if it is of class, else raises.

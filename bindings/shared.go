@@ -45,7 +45,7 @@ var sharedMethods = map[string]lua.LGFunction{
 }
 
 func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClass(L, sharedClass, sharedMethods, func(L *lua.LState, v any, key string) lua.LValue {
+	registerClassThen(L, sharedClass, sharedMethods, func(L *lua.LState, v any, key string) lua.LValue {
 		s := v.(*shared)
 		if s.v == nil {
 			s.notHere(L)
@@ -58,33 +58,33 @@ func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
 			return newUserData(L, sharedArrayClass, &sharedArray{s: s, f: f})
 		}
 		return s.get(L, f.Name, 0)
+	}, func(mt *lua.LTable) {
+		L.SetField(mt, "__newindex", L.NewFunction(func(L *lua.LState) int {
+			s := checkShared(L)
+			key := L.CheckString(2)
+			if f, ok := s.v.Field(key); ok && f.Count > 0 {
+				L.RaiseError("%s: %s is an array of %d: assign its elements (v.%s[i] = x)", s.what, key, f.Count, key)
+			}
+			s.set(L, key, 0, 3)
+			return 0
+		}))
 	})
-	mt := L.GetTypeMetatable(sharedClass).(*lua.LTable)
-	L.SetField(mt, "__newindex", L.NewFunction(func(L *lua.LState) int {
-		s := checkShared(L)
-		key := L.CheckString(2)
-		if f, ok := s.v.Field(key); ok && f.Count > 0 {
-			L.RaiseError("%s: %s is an array of %d: assign its elements (v.%s[i] = x)", s.what, key, f.Count, key)
-		}
-		s.set(L, key, 0, 3)
-		return 0
-	}))
-	registerClass(L, sharedArrayClass, map[string]lua.LGFunction{}, nil)
-	amt := L.GetTypeMetatable(sharedArrayClass).(*lua.LTable)
-	L.SetField(amt, "__index", L.NewFunction(func(L *lua.LState) int {
-		a := checkClass[*sharedArray](L, 1, "shared array")
-		L.Push(a.s.get(L, a.f.Name, a.index(L, 2)))
-		return 1
-	}))
-	L.SetField(amt, "__newindex", L.NewFunction(func(L *lua.LState) int {
-		a := checkClass[*sharedArray](L, 1, "shared array")
-		a.s.set(L, a.f.Name, a.index(L, 2), 3)
-		return 0
-	}))
-	L.SetField(amt, "__len", L.NewFunction(func(L *lua.LState) int {
-		L.Push(lua.LNumber(checkClass[*sharedArray](L, 1, "shared array").f.Count))
-		return 1
-	}))
+	registerClassThen(L, sharedArrayClass, map[string]lua.LGFunction{}, nil, func(amt *lua.LTable) {
+		L.SetField(amt, "__index", L.NewFunction(func(L *lua.LState) int {
+			a := checkClass[*sharedArray](L, 1, "shared array")
+			L.Push(a.s.get(L, a.f.Name, a.index(L, 2)))
+			return 1
+		}))
+		L.SetField(amt, "__newindex", L.NewFunction(func(L *lua.LState) int {
+			a := checkClass[*sharedArray](L, 1, "shared array")
+			a.s.set(L, a.f.Name, a.index(L, 2), 3)
+			return 0
+		}))
+		L.SetField(amt, "__len", L.NewFunction(func(L *lua.LState) int {
+			L.Push(lua.LNumber(checkClass[*sharedArray](L, 1, "shared array").f.Count))
+			return 1
+		}))
+	})
 	mod.RawSetString("shared", L.NewFunction(env.luaShared))
 }
 

@@ -99,7 +99,9 @@ func realModule(t *testing.T) moduleShape {
 			}
 		})
 	}
-	// Classes registered with registerClass: in the registry by name.
+	// Classes registered with registerClass: in the registry by name, once
+	// made (each is made on its first use).
+	makeClasses(L)
 	L.Get(lua.RegistryIndex).(*lua.LTable).ForEach(func(k, v lua.LValue) {
 		name, isStr := k.(lua.LString)
 		mt, isTable := v.(*lua.LTable)

@@ -4,6 +4,7 @@ import (
 	"github.com/ipcscript/ipcscript/bindings"
 
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -25,7 +26,20 @@ func TestManifestRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, m) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, m)
 	}
-	for _, bad := range []string{"", "v2\n", "v1\nfds 1 2\n", "v1\nproc \"a\" \"b\" x 1\n", "v1\nnope 1\n", "v1\nself \"unterminated\n"} {
+	// A whole group is one line, and comes back as its members.
+	g := &bindings.Manifest{Self: "w.2", Ctl: 3, Status: 4, Source: 5, Procs: []bindings.ManifestProc{
+		{Name: "main", Group: "main", Index: 1, Count: 1},
+		{Name: "w.1", Group: "w", Index: 1, Count: 3}, {Name: "w.2", Group: "w", Index: 2, Count: 3}, {Name: "w.3", Group: "w", Index: 3, Count: 3},
+		{Name: "x.1", Group: "x", Index: 1, Count: 2}, // a spawned member: its group is not whole
+	}}
+	enc := encodeManifest(g)
+	if !strings.Contains(enc, "\ngroup \"w\" 3\n") || strings.Count(enc, "\nproc ") != 2 {
+		t.Errorf("encoded as:\n%s\nwant group \"w\" on one line, main and x.1 on a proc line each", enc)
+	}
+	if got, err := decodeManifest(enc); err != nil || !reflect.DeepEqual(got, g) {
+		t.Fatalf("round trip of a group: %v\n got %+v\nwant %+v", err, got, g)
+	}
+	for _, bad := range []string{"", "v2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v1\nfds 1 2\n", "v1\nproc \"a\" \"b\" x 1\n", "v1\nnope 1\n", "v1\nself \"unterminated\n"} {
 		if _, err := decodeManifest(bad); err == nil {
 			t.Errorf("decodeManifest(%q) succeeded", bad)
 		}

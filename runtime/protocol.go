@@ -140,12 +140,23 @@ func encodeManifest(m *bindings.Manifest) string {
 		n(m.TraceBuf)
 		n(m.TraceBoard)
 	}
-	for _, p := range m.Procs {
+	for i := 0; i < len(m.Procs); {
+		if k := wholeGroup(m.Procs[i:]); k > 0 {
+			// One line for a whole group (a count=64 group: 64 lines that
+			// each child decoded were ~7% of its start).
+			b.WriteString("\ngroup")
+			q(m.Procs[i].Group)
+			n(k)
+			i += k
+			continue
+		}
+		p := m.Procs[i]
 		b.WriteString("\nproc")
 		q(p.Name)
 		q(p.Group)
 		n(p.Index)
 		n(p.Count)
+		i++
 	}
 	decl := func(tag string, d bindings.ManifestDecl) {
 		b.WriteString("\n" + tag)
@@ -227,6 +238,14 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 				return nil, bad()
 			}
 			m.Procs = append(m.Procs, bindings.ManifestProc{Name: f[0].s, Group: f[1].s, Index: f[2].n, Count: f[3].n})
+		case "group":
+			if len(f) != 2 || f[0].num || !f[1].num || f[1].n < 2 || f[1].n > maxManifestFD-len(m.Procs) {
+				return nil, bad()
+			}
+			g, count := f[0].s, f[1].n
+			for j := 1; j <= count; j++ {
+				m.Procs = append(m.Procs, bindings.ManifestProc{Name: groupMember(g, j), Group: g, Index: j, Count: count})
+			}
 		case "decl", "implicit":
 			if len(f) < 4 || len(f)%2 != 0 {
 				return nil, bad()
@@ -260,6 +279,26 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 	}
 	return m, nil
 }
+
+// wholeGroup returns k when procs starts with a whole group of k > 1
+// members named as bindings names them (NAME.1 .. NAME.k, in order), which
+// the manifest writes as one line; else 0.
+func wholeGroup(procs []bindings.ManifestProc) int {
+	k := procs[0].Count
+	if k < 2 || len(procs) < k {
+		return 0
+	}
+	g := procs[0].Group
+	for j, p := range procs[:k] {
+		if p.Group != g || p.Count != k || p.Index != j+1 || p.Name != groupMember(g, j+1) {
+			return 0
+		}
+	}
+	return k
+}
+
+// groupMember is the name of member i of group g (bindings/process.go).
+func groupMember(g string, i int) string { return g + "." + strconv.Itoa(i) }
 
 // maxManifestFD bounds descriptor numbers (no process holds more).
 const maxManifestFD = 1 << 20
