@@ -1,6 +1,8 @@
 package ipc
 
 import (
+	"errors"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -103,3 +105,98 @@ func FutexWaitAny(addrs []*uint32, vals []uint32, deadline time.Time) error {
 // load32 / store32 keep the atomic call sites short in the shm code.
 func load32(p *uint32) uint32     { return atomic.LoadUint32(p) }
 func store32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
+
+// Holding the P. A goroutine that sleeps in a system call lends its P (the
+// Go scheduler's right to run Go code) to the runtime: sysmon, the
+// runtime's monitor thread, takes it back from a call that lasts more than
+// one of its ticks (20 µs while the process is busy) when no other P is
+// idle, which with GOMAXPROCS=1 (a child, launch.go) is always: it hands
+// the P to another thread, which finds nothing to run and sleeps again;
+// the sleeper, woken, takes the idle P back and wakes sysmon, which polls
+// every 20 µs again. Measured on a 32-process token ring (perf stat
+// context-switches; perf record -e context-switches for where): 5.5
+// context switches per hop, of them 1.1 the sleep itself, 1.8 sysmon's
+// polls, 1.0 its deep sleep, 1.0 the borrowing thread; a C ring takes 1.3.
+// GOMAXPROCS=2 (an idle P: no retake for 10 ms) made it 3.2, and 72 on a
+// 256-process ring whose laps outlast 10 ms: sysmon then polls every 20 µs
+// for the whole lap.
+//
+// So a process that runs one goroutine that matters (a child: the Lua
+// state) sleeps on its queues in a raw system call: the runtime sees a
+// goroutine that runs, takes nothing back and starts nobody; sysmon's
+// period grows to 10 ms. The sleep costs one context switch: 1.5-1.6 per
+// hop on the same ring, 14-15 µs CPU per hop against 34-41. The price:
+// while it sleeps no other goroutine of the process runs (one P), so such
+// a sleep runs what is runnable first (runtime.Gosched, at most once a
+// millisecond), lasts at most holdMax, and is used only while this
+// object's sleeps are short (spinner.sleep): holdLong sleeps in a row that
+// outlast holdMax go back to the ordinary call, whose P hand-off then
+// happens once per long sleep, not per message. Sysmon's preemption (a
+// signal after 10 ms on one scheduling tick) ends a held sleep with EINTR;
+// the sleep yields (the preemption is taken, other goroutines run) and
+// goes on.
+//
+// Not solved: with 256 processes a lap takes longer than holdMax under
+// load, so the ring falls back to ordinary sleeps (4-6 context switches a
+// hop), and held or not every blocked process keeps a sysmon that wakes
+// at least every 10 ms. A hop like C's (one thread woken) needs a wait the
+// runtime parks without a thread: a descriptor read through the netpoller.
+
+// holdP is set by SetHoldP.
+var holdP atomic.Bool
+
+// SetHoldP makes sleeps on queues hold the P while they are short (see
+// above). Only for a process whose Go code that matters runs on one
+// goroutine with GOMAXPROCS=1: other goroutines wait up to holdMax while
+// it sleeps.
+func SetHoldP(on bool) { holdP.Store(on) }
+
+// holdMax bounds a sleep that holds the P. Sysmon preempts after 10 ms
+// anyway; 50 ms was tried and was worse on a 256-process ring under load
+// (3.6-13.6 context switches a hop, bimodal: not understood).
+const holdMax = 10 * time.Millisecond
+
+// lastYield is when a held sleep last let other goroutines run
+// (monoNow ns).
+var lastYield atomic.Int64
+
+// futexWaitHeld sleeps like FutexWait, holding the P, until woken, until
+// deadline or for at most holdMax. It returns nil when woken (or *addr had
+// changed), ErrTimeout at deadline, errHoldOver when holdMax passed first.
+func futexWaitHeld(addr *uint32, val uint32, deadline time.Time) error {
+	now := monoNow()
+	if now-lastYield.Load() >= int64(time.Millisecond) {
+		// What became runnable meanwhile runs first, and the scheduling
+		// tick moves on (sysmon preempts a tick older than 10 ms).
+		lastYield.Store(now)
+		runtime.Gosched()
+	}
+	end, fail := now+int64(holdMax), errHoldOver
+	if !deadline.IsZero() {
+		if d := now + int64(time.Until(deadline)); d < end {
+			end, fail = d, ErrTimeout
+		}
+	}
+	ts := unix.NsecToTimespec(end)
+	for {
+		_, _, e := unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitBitset,
+			uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, futexBitsetAll)
+		switch e {
+		case 0, unix.EAGAIN:
+			return nil
+		case unix.ETIMEDOUT:
+			return fail
+		case unix.EINTR:
+			// A signal, most likely sysmon's preemption: let it happen.
+			runtime.Gosched()
+			if load32(addr) != val {
+				return nil
+			}
+		default:
+			return syscall.Errno(e)
+		}
+	}
+}
+
+// errHoldOver: a held sleep reached holdMax.
+var errHoldOver = errors.New("held sleep over")

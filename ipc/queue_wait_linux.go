@@ -35,7 +35,7 @@ func (q *Queue) wait(seen uint32, deadline time.Time, recv bool, peer int32) err
 	sleepers.Add(1)
 	q.publishSleep(seen)
 	q.ws.Enter(op, q.object, peer, !deadline.IsZero())
-	err := FutexWait(q.Word(), seen, deadline)
+	err := q.spin.sleep(q.Word(), seen, deadline)
 	q.ws.Leave()
 	sleepers.Add(^uint32(0))
 	if err == nil {
@@ -166,7 +166,7 @@ func (q *Queue) waitRoom(seen uint32, deadline time.Time) error {
 		if !deadline.IsZero() && deadline.Before(until) {
 			until = deadline
 		}
-		err = FutexWait(q.roomWord(), seen, until)
+		err = q.spin.sleep(q.roomWord(), seen, until)
 		if err != ErrTimeout || !deadline.IsZero() && !time.Now().Before(deadline) {
 			break
 		}

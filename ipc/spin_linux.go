@@ -35,6 +35,7 @@ import (
 type spinner struct {
 	budget atomic.Int64  // ns; 0 = not yet set: spinMax
 	waits  atomic.Uint32 // waits so far, for the re-probe
+	long   atomic.Uint32 // sleeps in a row that outlasted holdMax (futex_linux.go)
 }
 
 const (
@@ -107,4 +108,34 @@ func (sp *spinner) slept(start time.Time) {
 	if d := time.Since(start); d < spinMax {
 		sp.budget.Store(int64(max(2*d, spinMin)))
 	}
+}
+
+// holdLong is how many sleeps in a row must outlast holdMax before this
+// object's sleeps stop holding the P (futex_linux.go): one long sleep
+// among short ones (a peer that paused) does not turn holding off.
+const holdLong = 2
+
+// sleep sleeps while *addr == val, until woken or deadline (FutexWait).
+// With SetHoldP it holds the P (futexWaitHeld) unless this object's
+// latest sleeps were long; a sleep that outlasts the hold goes on as an
+// ordinary one.
+func (sp *spinner) sleep(addr *uint32, val uint32, deadline time.Time) error {
+	if !holdP.Load() {
+		return FutexWait(addr, val, deadline)
+	}
+	if n := sp.long.Load(); n < holdLong {
+		err := futexWaitHeld(addr, val, deadline)
+		if err != errHoldOver {
+			sp.long.Store(0)
+			return err
+		}
+		sp.long.Store(n + 1)
+		return FutexWait(addr, val, deadline)
+	}
+	start := monoNow()
+	err := FutexWait(addr, val, deadline)
+	if err == nil && monoNow()-start < int64(holdMax) {
+		sp.long.Store(0)
+	}
+	return err
 }

@@ -81,6 +81,12 @@ func runChild(manifest string, opts Options) int {
 		debug.SetGCPercent(400)
 		boundHeap()
 	}
+	if runtime.GOMAXPROCS(0) == 1 {
+		// One P, and one goroutine that matters (the Lua state): queue
+		// sleeps keep the P while they are short, so that the runtime
+		// does not hand it around on every message (ipc.SetHoldP).
+		ipc.SetHoldP(true)
+	}
 	ctl := newCtlClient(m.Ctl)
 	go ctl.loop() // the parent check (EOF: the supervisor is gone), and replies to requests
 	report := func(r childResult) {

@@ -1,0 +1,93 @@
+package ipc
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// A sleep that holds the P ends when woken, at its deadline, or after
+// holdMax (errHoldOver), and at once when the word has already changed.
+func TestFutexWaitHeld(t *testing.T) {
+	var w atomic.Uint32
+	addr := (*uint32)(unsafe.Pointer(&w))
+	if err := futexWaitHeld(addr, 1, time.Time{}); err != nil {
+		t.Fatalf("word already changed: %v, want nil", err)
+	}
+	if err := futexWaitHeld(addr, 0, time.Now().Add(time.Millisecond)); err != ErrTimeout {
+		t.Fatalf("deadline before holdMax: %v, want ErrTimeout", err)
+	}
+	if err := futexWaitHeld(addr, 0, time.Time{}); err != errHoldOver {
+		t.Fatalf("no deadline, nobody wakes: %v, want errHoldOver", err)
+	}
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("the waker needs a P of its own")
+	}
+	done := make(chan error)
+	go func() {
+		for w.Load() == 0 {
+			done <- futexWaitHeld(addr, 0, time.Now().Add(time.Minute))
+		}
+		close(done)
+	}()
+	time.Sleep(time.Millisecond)
+	w.Store(1)
+	FutexWake(addr, 1)
+	for err := range done {
+		if err != nil && err != errHoldOver {
+			t.Fatalf("woken: %v, want nil", err)
+		}
+	}
+}
+
+// With SetHoldP, an object's sleeps hold the P until holdLong of them in a
+// row outlast holdMax; then they are ordinary sleeps until one is short.
+func TestSpinnerSleepHold(t *testing.T) {
+	defer SetHoldP(holdP.Load())
+	SetHoldP(true)
+	var sp spinner
+	var w atomic.Uint32
+	addr := (*uint32)(unsafe.Pointer(&w))
+	for i := range holdLong + 1 {
+		// Nobody wakes: the held part ends after holdMax, the rest ends at
+		// the deadline.
+		if err := sp.sleep(addr, 0, time.Now().Add(holdMax+5*time.Millisecond)); err != ErrTimeout {
+			t.Fatalf("sleep %d: %v, want ErrTimeout", i, err)
+		}
+		if n, want := sp.long.Load(), uint32(min(i+1, holdLong)); n != want {
+			t.Fatalf("after %d long sleeps: %d counted, want %d", i+1, n, want)
+		}
+	}
+	if err := sp.sleep(addr, 1, time.Time{}); err != nil { // a short sleep
+		t.Fatal(err)
+	}
+	if n := sp.long.Load(); n != 0 {
+		t.Fatalf("after a short sleep: %d long counted, want 0", n)
+	}
+}
+
+// TestQueueHeldProcesses is TestQueueProcesses and a room-bound run with
+// children that run as a run's children do: GOMAXPROCS=1, queue sleeps
+// holding the P. Every message once, in order per producer.
+func TestQueueHeldProcesses(t *testing.T) {
+	t.Setenv(holdEnv, "1")
+	for _, c := range []struct{ capacity, producers, consumers int }{{1, 2, 1}, {8, 4, 3}, {Unbounded, 1, 1}} {
+		t.Run(fmt.Sprintf("cap%d_%dto%d", c.capacity, c.producers, c.consumers), func(t *testing.T) {
+			queueProcesses(t, c.capacity, c.producers, c.consumers, 6000/c.producers)
+		})
+	}
+}
+
+// holdEnv makes a queue child hold the P in its sleeps, with one P.
+const holdEnv = "IPC_TEST_HOLD"
+
+func init() {
+	if os.Getenv(holdEnv) != "" && os.Getenv(childEnv) != "" {
+		runtime.GOMAXPROCS(1)
+		SetHoldP(true)
+	}
+}
