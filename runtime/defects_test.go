@@ -59,6 +59,29 @@ end)
 	}
 }
 
+// A program a body starts inherits stdin, stdout and stderr and nothing
+// else: none of the descriptors the manifest gave the process (its control
+// socket, the status table, the source, every process's inbox, a pipe's
+// ends), which the child marks close-on-exec at start (one close_range).
+func TestChildProgramsInheritNoDescriptors(t *testing.T) {
+	rep, _, errs := run(t, `
+local ipc = require("ipc")
+local p = ipc.pipe{from = "a", to = "b"}
+for _, name in ipairs{"a", "b"} do
+  ipc.process(name, function()
+    local f = io.popen("ls /proc/self/fd")
+    local fds = f:read("*a")
+    f:close()
+    -- ls itself holds 0, 1 (the popen pipe), 2 and the directory it reads
+    ipc.expect(fds:gsub("%s+", " ") == "0 1 2 3 ", name .. " started a program holding " .. fds:gsub("%s+", " "))
+  end)
+end
+`, runtime.Options{})
+	if !rep.OK {
+		t.Fatalf("%s: %v\n%s", rep.Summary(), rep.Failed, errs)
+	}
+}
+
 // A forged manifest naming more processes than its status table has slots
 // is refused with a message; it panicked the child (index out of range in
 // ipc/status.go).
