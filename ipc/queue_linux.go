@@ -157,7 +157,8 @@ type qheader struct {
 	roomSleepers atomic.Uint32 // senders asleep on room
 	roomWaiting  atomic.Uint32 // senders waiting for room at all, spinning or asleep
 	roomWoken    atomic.Uint32 // 1: a wake on room was issued and no sleeper has run since
-	_            [20]byte
+	roomSpinner  atomic.Uint32 // pid of the one sender spinning for room in a mailbox, 0 = none
+	_            [16]byte
 }
 
 // senderSlot is the per-sender state.

@@ -123,6 +123,10 @@ func (q *Queue) Recover(pid int) {
 		q.h.roomWoken.Store(0)
 		q.wakeRoom()
 	}
+	// So may the wakes that takes skipped while pid spun for room.
+	if q.h.roomSpinner.Load() == uint32(pid) && ownerDead(uint32(pid)) && q.h.roomSpinner.CompareAndSwap(uint32(pid), 0) {
+		q.wakeRoom()
+	}
 	for {
 		// The lock word first: a supervisor calls Recover on every queue for
 		// every exit, and almost always the dead process held none of them.

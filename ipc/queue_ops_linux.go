@@ -84,6 +84,7 @@ func (q *Queue) Send(m *Message, w WaitOpts) error {
 		q.unlock()
 		if ok {
 			q.wake(&q.h.recvSleepers)
+			q.roomLeft()
 			if capacity == 0 {
 				return q.awaitTake(pos, deadline, w.NonBlocking)
 			}

@@ -3,6 +3,7 @@ package ipc
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -339,4 +340,49 @@ func waitInFutex(t *testing.T, addr *uint32) {
 		}
 		return false
 	})
+}
+
+// TestQueueRoomSpinner: while a sender spins for room in a mailbox, a take
+// wakes no sleeper (the spinner takes the room); whoever ends the spin
+// wakes one if room is left (roomLeft), and so does Recover when the
+// spinner died. The spinner is played by setting its mark, so nothing
+// depends on timing; the periodic check is out of reach.
+func TestQueueRoomSpinner(t *testing.T) {
+	defer func(d time.Duration) { roomCheck = d }(roomCheck)
+	roomCheck = 10 * time.Minute
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	q := newTestQueue(t, QueueConfig{Capacity: 1})
+	mustSend(t, q, &Message{Body: []byte("1")})
+	for i, c := range []struct {
+		spinner uint32
+		end     func()
+	}{
+		{uint32(os.Getpid()), func() { q.h.roomSpinner.Store(0); q.roomLeft() }}, // the spin ended
+		{uint32(dead.Process.Pid), func() { q.Recover(dead.Process.Pid) }},       // the spinner died
+	} {
+		q.h.roomSpinner.Store(c.spinner)
+		errc := make(chan error, 1)
+		body := strconv.Itoa(i + 2)
+		go func() { errc <- q.Send(&Message{Body: []byte(body)}, WaitOpts{Timeout: 2 * time.Minute}) }()
+		waitFor(t, "the sender to sleep for room", func() bool { return q.h.roomSleepers.Load() == 1 })
+		if m := mustReceive(t, q, Filter{}); string(m.Body) != strconv.Itoa(i+1) {
+			t.Fatalf("got %q, want %d", m.Body, i+1)
+		}
+		if q.h.roomWoken.Load() != 0 || q.h.roomSleepers.Load() != 1 {
+			t.Fatalf("case %d: a take woke a sleeper while a sender spun (woken %d, asleep %d)", i, q.h.roomWoken.Load(), q.h.roomSleepers.Load())
+		}
+		c.end()
+		if err := <-errc; err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if q.h.roomSpinner.Load() != 0 {
+			t.Fatalf("case %d: spinner mark left: %d", i, q.h.roomSpinner.Load())
+		}
+	}
+	if m := mustReceive(t, q, Filter{}); string(m.Body) != "3" {
+		t.Fatalf("got %q, want 3", m.Body)
+	}
 }
