@@ -3,6 +3,7 @@ package runtime
 import (
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,57 @@ func markInheritedCloseOnExec() {
 
 // start launches one child.
 func (sup *supervisor) start(c *child) error {
+	if err := sup.prepareStart(c); err != nil {
+		return sup.started(c, err)
+	}
+	return sup.started(c, c.cmd.Start())
+}
+
+// launchAll launches the declared processes. Each child's descriptors,
+// manifest and command are prepared here, in order, and handed to one of
+// a few starters, which fork and exec it (cmd.Start waits for the exec)
+// and finish its start: so the next child is prepared while the last one
+// is still being exec'd, and execs overlap. (One at a time, the launch
+// loop was ~90% of a 64-process launch's wall time, two thirds of it
+// waiting in cmd.Start.) A spawned process is launched by launch alone.
+func (sup *supervisor) launchAll(procs []*bindings.Process) {
+	starters := min(4, max(2, goruntime.GOMAXPROCS(0)))
+	if len(procs) < 2*starters {
+		for _, p := range procs {
+			sup.launch(p, false)
+		}
+		return
+	}
+	ready := make(chan *child, starters)
+	var wg sync.WaitGroup
+	for range starters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range ready {
+				if err := sup.started(c, c.cmd.Start()); err != nil {
+					sup.notStarted(c, err)
+				} else {
+					sup.wait(c)
+				}
+			}
+		}()
+	}
+	for _, p := range procs {
+		c := sup.newChild(p, false)
+		if err := sup.prepareStart(c); err != nil {
+			sup.notStarted(c, sup.started(c, err))
+			continue
+		}
+		ready <- c
+	}
+	close(ready)
+	wg.Wait()
+}
+
+// prepareStart makes what child c is started with: its command, with its
+// descriptors, manifest and outputs.
+func (sup *supervisor) prepareStart(c *child) error {
 	p := c.p
 	env := sup.s.env
 	var cmd *exec.Cmd
@@ -94,7 +146,7 @@ func (sup *supervisor) start(c *child) error {
 			return err
 		}
 		c.ctl = ctlParent
-		defer ctlChild.Close()
+		c.outs = append(c.outs, ctlChild) // closed once started
 		files := []*os.File{ctlChild, sup.status.Region.File, sup.source}
 		m.Ctl, m.Status, m.Source = 3, 4, 5
 		// Each declaration with the descriptors of it this process holds.
@@ -161,7 +213,16 @@ func (sup *supervisor) start(c *child) error {
 	c.cmd = cmd
 	c.start = time.Now()
 	sup.traceSpawning(c)
-	err = cmd.Start()
+	return nil
+}
+
+// started finishes the start of child c, whose cmd.Start (or preparation)
+// returned err: the parent's copies of the child's ends are closed and,
+// when it runs,
+// its pid is known and its control socket read. It may run beside other
+// starts (launchAll).
+func (sup *supervisor) started(c *child, err error) error {
+	p, cmd := c.p, c.cmd
 	for _, f := range c.outs { // the child's ends; the parent keeps the read ends
 		f.Close()
 	}

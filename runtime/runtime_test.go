@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	goruntime "runtime"
 	"strings"
@@ -292,5 +293,48 @@ end)
 	rep, out, _ = run(t, src, runtime.Options{})
 	if !rep.OK || !strings.Contains(out, "[a] procs=2 env=2 unset=nil") {
 		t.Fatalf("with GOMAXPROCS=2: ok=%v out=%q", rep.OK, out)
+	}
+}
+
+// The declared processes of a run are started several at a time
+// (launchAll): each still gets its own manifest, descriptors and output,
+// every pid is known before a body runs, and every message arrives.
+func TestManyProcessesStartTogether(t *testing.T) {
+	const n = 24
+	rep, out, errs := run(t, `
+local ipc = require("ipc")
+local n = 24
+ipc.process("w", {count = n}, function(self)
+  ipc.send("sink", {from = self.index, pid = self.pid})
+  print("w " .. self.index)
+end)
+ipc.process("sink", function()
+  local seen, count = {}, 0
+  for _ = 1, n do
+    local m = ipc.receive()
+    ipc.expect(not seen[m.body.from], "twice from " .. tostring(m.body.from))
+    ipc.expect(m.body.pid ~= nil and m.body.pid > 0, "no pid for w." .. tostring(m.body.from))
+    seen[m.body.from], count = true, count + 1
+  end
+  ipc.expect(count == n, "received " .. count)
+end)
+`, runtime.Options{NoPrefix: true})
+	if !rep.OK {
+		t.Fatalf("%s: %v\n%s", rep.Summary(), rep.Failed, errs)
+	}
+	pids := map[int]bool{}
+	for _, p := range rep.Processes {
+		if p.Pid <= 0 || pids[p.Pid] {
+			t.Errorf("process %s: pid %d (missing or twice)", p.Name, p.Pid)
+		}
+		pids[p.Pid] = true
+	}
+	if len(rep.Processes) != n+1 {
+		t.Errorf("%d processes in the report, want %d", len(rep.Processes), n+1)
+	}
+	for i := 1; i <= n; i++ {
+		if !strings.Contains(out, fmt.Sprintf("w %d\n", i)) {
+			t.Errorf("no output line from w.%d in:\n%s", i, out)
+		}
 	}
 }

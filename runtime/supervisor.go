@@ -97,9 +97,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	sup.held = map[uint64]held{}
 	defer sup.releaseHeld(0, true)
 	defer close(sup.over)
-	for _, p := range env.Procs {
-		sup.launch(p, false)
-	}
+	sup.launchAll(env.Procs) // launch.go
 	if sup.status != nil {
 		sup.status.MarkStarted() // bodies may run: every pid is known
 	}
@@ -197,18 +195,29 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 // launch starts process p (declared, or spawned at run time) and has it
 // reaped; a start failure is reported and counts as its exit.
 func (sup *supervisor) launch(p *bindings.Process, spawned bool) error {
-	c := &child{p: p, ctlEnd: make(chan struct{}), spawned: spawned}
-	sup.children = append(sup.children, c)
-	sup.live++
+	c := sup.newChild(p, spawned)
 	if err := sup.start(c); err != nil {
-		c.err = err
-		close(c.ctlEnd)
-		sup.warnf("process %q did not start: %v", p.Name, err)
-		go func() { sup.exitedCh <- exitEvent{c: c} }()
-		return fmt.Errorf("process %q did not start: %v", p.Name, err)
+		return sup.notStarted(c, err)
 	}
 	sup.wait(c)
 	return nil
+}
+
+// newChild counts p's process among the run's children.
+func (sup *supervisor) newChild(p *bindings.Process, spawned bool) *child {
+	c := &child{p: p, ctlEnd: make(chan struct{}), spawned: spawned}
+	sup.children = append(sup.children, c)
+	sup.live++
+	return c
+}
+
+// notStarted reports that c did not start; that counts as its exit.
+func (sup *supervisor) notStarted(c *child, err error) error {
+	c.err = err
+	close(c.ctlEnd)
+	sup.warnf("process %q did not start: %v", c.p.Name, err)
+	go func() { sup.exitedCh <- exitEvent{c: c} }()
+	return fmt.Errorf("process %q did not start: %v", c.p.Name, err)
 }
 
 // wait reaps c when it exits and tells the event loop.
