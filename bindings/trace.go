@@ -3,6 +3,7 @@ package bindings
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -52,6 +53,9 @@ func (e *Env) traceObject(obj int32) (kind, name string) {
 // where(L) says, without formatting a string for every event (it cost a
 // sixth of a traced send).
 func traceWhere(L *lua.LState) string {
+	if fn, pc, ok := callerFrame(L); ok && fn != nil && !fn.IsG && fn.Proto != nil && pc > 0 && pc <= len(fn.Proto.DbgSourcePositions) {
+		return cachedWhere(fn.Proto.SourceName, fn.Proto.DbgSourcePositions[pc-1])
+	}
 	dbg, ok := L.GetStack(1)
 	if !ok {
 		return where(L)
@@ -59,13 +63,28 @@ func traceWhere(L *lua.LState) string {
 	if _, err := L.GetInfo("Sl", dbg, lua.LNil); err != nil || dbg.CurrentLine < 0 {
 		return where(L)
 	}
-	k := whereKey{dbg.Source, dbg.CurrentLine}
-	if v, ok := whereCache.Load(k); ok {
-		return v.(string)
+	return cachedWhere(dbg.Source, dbg.CurrentLine)
+}
+
+// cachedWhere is "source:line", made once.
+func cachedWhere(source string, line int) string {
+	// A loop records from the same few lines again and again: a small
+	// table indexed by the line answers without hashing the source's name
+	// (the map's lookup was half of this function's cost on a traced
+	// receive loop); the source is the same string each time, so its
+	// comparison is a pointer's.
+	slot := &recentWhere[uint(line)%uint(len(recentWhere))]
+	if last := slot.Load(); last != nil && last.line == line && last.source == source {
+		return last.where
 	}
-	s := dbg.Source + ":" + strconv.Itoa(dbg.CurrentLine)
-	whereCache.Store(k, s)
-	return s
+	k := whereKey{source, line}
+	v, ok := whereCache.Load(k)
+	if !ok {
+		v = source + ":" + strconv.Itoa(line)
+		whereCache.Store(k, v)
+	}
+	slot.Store(&whereEntry{whereKey: k, where: v.(string)})
+	return v.(string)
 }
 
 type whereKey struct {
@@ -73,7 +92,16 @@ type whereKey struct {
 	line   int
 }
 
-var whereCache sync.Map // whereKey -> "file:line"
+type whereEntry struct {
+	whereKey
+	where string
+}
+
+var (
+	whereCache sync.Map // whereKey -> "file:line"
+	// recentWhere: the last line looked up, per line modulo 64
+	recentWhere [64]atomic.Pointer[whereEntry]
+)
 
 // traceAcquire records a completed acquire of decl's object (a semaphore
 // wait, a mutex lock) that began at t0: on success it merges the clock

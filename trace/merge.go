@@ -128,6 +128,7 @@ func (c *Collector) Merge() (*Trace, error) {
 		name := c.Procs[p].Name
 		var last *Event
 		start := len(t.Events)
+		dec.next()
 		err := b.Records(func(rec []byte) error {
 			t.Events = append(t.Events, Event{P: p, Proc: name})
 			e := &t.Events[len(t.Events)-1]

@@ -26,12 +26,75 @@ const (
 	hasCause
 	hasFields
 	hasBeginVC
+	// same<field>: the string field is the one the process's previous
+	// record with the same op had (the op: the previous record's), so it
+	// is not written again. A loop records the same few operations, on
+	// the same objects, from the same lines, again and again.
+	sameOp
+	sameKind
+	sameObject
+	sameWhere
+	sameType
+	samePeer
 )
+
+// The string fields of a record, by their index in decoder.last and
+// lastStrings.
+const (
+	strOp = iota
+	strKind
+	strObject
+	strWhere
+	strOutcome
+	strLabel
+	strType
+	strPeer
+)
+
+// lastStrings is what a process's previous record with one op held in
+// its string fields, for the decoder (which reads a process's records in
+// order) to fill in what the encoder left out.
+type lastStrings [8]string
+
+// repeats is the encoder's side: the previous record's op, and per op
+// (the last few used) copies of its last record's string fields. Copies:
+// keeping the event's own strings would make every event's pointers
+// escape to the heap, three allocations a traced receive.
+type repeats struct {
+	op     []byte
+	byOp   [8]opFields
+	victim int
+}
+
+type opFields struct {
+	op []byte
+	f  [8][]byte // nil: not known
+}
+
+// forget makes the next record repeat nothing (the last was dropped).
+func (rp *repeats) forget() { *rp = repeats{} }
+
+// fields finds, or makes, op's entry.
+func (rp *repeats) fields(op string) *[8][]byte {
+	for i := range rp.byOp {
+		if e := &rp.byOp[i]; e.op != nil && string(e.op) == op {
+			return &e.f
+		}
+	}
+	e := &rp.byOp[rp.victim]
+	rp.victim = (rp.victim + 1) % len(rp.byOp)
+	e.op = append(e.op[:0], op...)
+	for i := range e.f {
+		e.f[i] = nil
+	}
+	return &e.f
+}
 
 var errRecord = errors.New("trace: malformed record")
 
-// appendRecord encodes e (its Seq, Time, ... and VC) after b.
-func appendRecord(b []byte, e *Event) []byte {
+// appendRecord encodes e (its Seq, Time, ... and VC) after b. rp is what
+// the process's previous records held (updated; nil: repeat nothing).
+func appendRecord(b []byte, e *Event, rp *repeats) []byte {
 	var mask uint64
 	if e.End != 0 {
 		mask |= hasEnd
@@ -75,20 +138,35 @@ func appendRecord(b []byte, e *Event) []byte {
 	if len(e.Fields) > 0 {
 		mask |= hasFields
 	}
+	if rp != nil {
+		if rp.op != nil && string(rp.op) == e.Op {
+			mask |= sameOp
+		} else {
+			rp.op = append(rp.op[:0], e.Op...)
+		}
+		last := rp.fields(e.Op)
+		mask |= same(last, strKind, e.Kind, sameKind, mask&hasKind != 0)
+		mask |= same(last, strObject, e.Object, sameObject, mask&hasObject != 0)
+		mask |= same(last, strWhere, e.Where, sameWhere, mask&hasWhere != 0)
+		mask |= same(last, strType, e.Type, sameType, mask&hasType != 0)
+		mask |= same(last, strPeer, e.Peer, samePeer, mask&hasPeer != 0)
+	}
 	b = binary.AppendUvarint(b, mask)
 	b = binary.AppendUvarint(b, e.Seq)
 	b = binary.AppendVarint(b, e.Time)
-	b = appendStr(b, e.Op)
+	if mask&sameOp == 0 {
+		b = appendStr(b, e.Op)
+	}
 	if mask&hasEnd != 0 {
 		b = binary.AppendVarint(b, e.End-e.Time)
 	}
-	if mask&hasKind != 0 {
+	if mask&(hasKind|sameKind) == hasKind {
 		b = appendStr(b, e.Kind)
 	}
-	if mask&hasObject != 0 {
+	if mask&(hasObject|sameObject) == hasObject {
 		b = appendStr(b, e.Object)
 	}
-	if mask&hasWhere != 0 {
+	if mask&(hasWhere|sameWhere) == hasWhere {
 		b = appendStr(b, e.Where)
 	}
 	if mask&hasOutcome != 0 {
@@ -101,10 +179,10 @@ func appendRecord(b []byte, e *Event) []byte {
 		b = binary.AppendVarint(b, int64(e.Msg.Src))
 		b = binary.AppendUvarint(b, e.Msg.Seq)
 	}
-	if mask&hasType != 0 {
+	if mask&(hasType|sameType) == hasType {
 		b = appendStr(b, e.Type)
 	}
-	if mask&hasPeer != 0 {
+	if mask&(hasPeer|samePeer) == hasPeer {
 		b = appendStr(b, e.Peer)
 	}
 	if mask&hasOff != 0 {
@@ -133,6 +211,22 @@ func appendRecord(b []byte, e *Event) []byte {
 		b = appendClock(b, e.BeginVC)
 	}
 	return b
+}
+
+// same says whether the string field i (present) repeats the previous
+// record's, giving bit, and remembers it.
+func same(last *[8][]byte, i int, v string, bit uint64, present bool) uint64 {
+	if !present {
+		return 0
+	}
+	if string(last[i]) == v && last[i] != nil {
+		return bit
+	}
+	last[i] = append(last[i][:0], v...)
+	if last[i] == nil {
+		last[i] = []byte{}
+	}
+	return 0
 }
 
 func appendClock(b []byte, vc VC) []byte {
@@ -211,7 +305,9 @@ type decoder struct {
 	// noAccessFields leaves out the fields (the values) of shared-memory
 	// accesses, which the race detector does not read.
 	noAccessFields bool
-	last           [8]string // per string field, the last value: most records repeat it
+	last           lastStrings             // per string field, the last value: most records repeat it
+	prevOp         string                  // the previous record's op (sameOp)
+	byOp           map[string]*lastStrings // per op, the string fields of its last record
 }
 
 // str interns b, the string field i of a record.
@@ -223,6 +319,20 @@ func (d *decoder) str(i int, b []byte) string {
 	d.last[i] = v
 	return v
 }
+
+// field decodes the string field i: written, or that of the last record
+// with the same op (bit set).
+func (d *decoder) field(r *recReader, mask uint64, ls *lastStrings, i int, bit uint64) string {
+	if mask&bit != 0 {
+		return ls[i]
+	}
+	v := d.str(i, r.bytes())
+	ls[i] = v
+	return v
+}
+
+// next begins another process's records: nothing repeats from the last.
+func (d *decoder) next() { d.prevOp, d.byOp = "", nil }
 
 func (d *decoder) clock(r *recReader) VC {
 	n := r.uvarint()
@@ -252,33 +362,46 @@ func (d *decoder) decode(b []byte, e *Event) error {
 	mask := r.uvarint()
 	e.Seq = r.uvarint()
 	e.Time = r.varint()
-	e.Op = d.str(0, r.bytes())
+	if mask&sameOp != 0 {
+		e.Op = d.prevOp
+	} else {
+		e.Op = d.str(strOp, r.bytes())
+		d.prevOp = e.Op
+	}
+	ls := d.byOp[e.Op]
+	if ls == nil {
+		if d.byOp == nil {
+			d.byOp = map[string]*lastStrings{}
+		}
+		ls = &lastStrings{}
+		d.byOp[e.Op] = ls
+	}
 	if mask&hasEnd != 0 {
 		e.End = e.Time + r.varint()
 	}
 	if mask&hasKind != 0 {
-		e.Kind = d.str(1, r.bytes())
+		e.Kind = d.field(&r, mask, ls, strKind, sameKind)
 	}
 	if mask&hasObject != 0 {
-		e.Object = d.str(2, r.bytes())
+		e.Object = d.field(&r, mask, ls, strObject, sameObject)
 	}
 	if mask&hasWhere != 0 {
-		e.Where = d.str(3, r.bytes())
+		e.Where = d.field(&r, mask, ls, strWhere, sameWhere)
 	}
 	if mask&hasOutcome != 0 {
-		e.Outcome = d.str(4, r.bytes())
+		e.Outcome = d.str(strOutcome, r.bytes())
 	}
 	if mask&hasLabel != 0 {
-		e.Label = d.str(5, r.bytes())
+		e.Label = d.str(strLabel, r.bytes())
 	}
 	if mask&hasMsg != 0 {
 		e.Msg = &MsgID{Src: int(r.varint()), Seq: r.uvarint()}
 	}
 	if mask&hasType != 0 {
-		e.Type = d.str(6, r.bytes())
+		e.Type = d.field(&r, mask, ls, strType, sameType)
 	}
 	if mask&hasPeer != 0 {
-		e.Peer = d.str(7, r.bytes())
+		e.Peer = d.field(&r, mask, ls, strPeer, samePeer)
 	}
 	if mask&hasOff != 0 {
 		e.Off = r.varint()

@@ -16,6 +16,7 @@ type Recorder struct {
 	board *Board
 	vc    VC
 	rec   []byte
+	last  repeats // the string fields of the last records in buf
 }
 
 // NewRecorder makes the recorder of process p among n processes. start is
@@ -49,9 +50,11 @@ func (r *Recorder) Tick() uint64 {
 func (r *Recorder) Emit(e *Event) {
 	e.Seq = r.vc[r.P]
 	e.VC = r.vc
-	r.rec = appendRecord(r.rec[:0], e)
+	r.rec = appendRecord(r.rec[:0], e, &r.last)
 	e.VC = nil
-	r.buf.Append(r.rec)
+	if !r.buf.Append(r.rec) { // dropped: the next record must repeat nothing
+		r.last.forget()
+	}
 }
 
 // Record ticks and writes e: an event that carries nothing to anyone.

@@ -3,7 +3,9 @@ package trace
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -142,5 +144,70 @@ func TestOverflowIsRecorded(t *testing.T) {
 	last := tr.Events[len(tr.Events)-1]
 	if last.Op != OpOverflow || uint64(len(tr.Events)-1)+tr.Overflow[0].Dropped != 200 {
 		t.Fatalf("last event %s; %d recorded + %d dropped, want 200", last.Describe(), len(tr.Events)-1, tr.Overflow[0].Dropped)
+	}
+}
+
+// A record leaves out the strings that repeat the process's previous
+// record, and the merge puts them back, in each process's lane apart and
+// after a record dropped for want of room (whose strings the next record
+// must not count on).
+func TestRepeatedStrings(t *testing.T) {
+	c, err := NewCollector("", []Proc{{Name: "a"}, {Name: "b"}}, nil, 0, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var want [2][]Event
+	for p := 0; p < 2; p++ {
+		r := NewRecorder(p, 2, c.Buffer(p), c.Board)
+		b := c.Buffer(p)
+		record := func(e Event) {
+			before, _ := b.Stats()
+			r.Record(&e)
+			if after, _ := b.Stats(); after > before {
+				e.P, e.Proc, e.Seq = p, c.Procs[p].Name, r.Seq()
+				want[p] = append(want[p], e)
+			}
+		}
+		for i := 0; uint64(len(b.data))-atomic.LoadUint64(b.used) > 150; i++ {
+			e := Event{Op: OpSend, Kind: "mailbox", Object: "box", Where: "x.lua:3", Type: "job", Peer: "b", Time: int64(i + 1)}
+			switch {
+			case i%7 == 3:
+				e.Op, e.Where, e.Peer = OpReceive, "x.lua:9", ""
+			case p == 1 && i%5 == 0:
+				e.Kind, e.Object = "pipe", "#2"
+			case i%13 == 7: // more ops than the encoder keeps
+				e.Op = []string{OpPost, OpWait, OpLock, OpUnlock, OpRead, OpWrite, OpMark, OpSpan, OpSelect, OpArrive}[i%10]
+				e.Where = fmt.Sprint("x.lua:", i%3)
+			}
+			record(e)
+		}
+		// no room for this one; the next, which has its object, fits
+		record(Event{Op: OpSend, Kind: "mailbox", Object: "other", Label: strings.Repeat("x", 200), Time: 1000})
+		record(Event{Op: OpSend, Kind: "mailbox", Object: "other", Time: 1001})
+		if n, dropped := b.Stats(); dropped != 1 || want[p][len(want[p])-1].Time != 1001 {
+			t.Fatalf("process %d: %d recorded, %d dropped; want the long record dropped and the last kept", p, n, dropped)
+		}
+	}
+	tr, err := c.Merge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [2][]Event
+	for _, e := range tr.Events {
+		if e.Op != OpOverflow {
+			got[e.P] = append(got[e.P], e)
+		}
+	}
+	for p := 0; p < 2; p++ {
+		if len(got[p]) != len(want[p]) {
+			t.Fatalf("process %d: %d events merged, %d recorded", p, len(got[p]), len(want[p]))
+		}
+		for i, w := range want[p] {
+			g := got[p][i]
+			if g.Seq != w.Seq || g.Op != w.Op || g.Kind != w.Kind || g.Object != w.Object || g.Where != w.Where || g.Type != w.Type || g.Peer != w.Peer || g.Label != w.Label {
+				t.Fatalf("process %d, event %d: merged %+v\nrecorded %+v", p, i, g, w)
+			}
+		}
 	}
 }

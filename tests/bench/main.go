@@ -51,6 +51,7 @@ type options struct {
 	root          string
 	verbose       bool
 	list          bool
+	ab            string // ab.go: "trace", a git revision or a binary
 }
 
 func parseFlags(args []string) (options, error) {
@@ -69,6 +70,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.root, "root", "", "the module's root directory (default: found from the working directory)")
 	fs.BoolVar(&o.verbose, "v", false, "print every run on stderr")
 	fs.BoolVar(&o.list, "list", false, "list the cases and exit")
+	fs.StringVar(&o.ab, "ab", "", "A/B the selected cases' Lua cells in turns: \"trace\" (with --trace ÷ without), a git revision or an ipcscript binary (this tree ÷ it)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -119,6 +121,9 @@ func benchMain(args []string) int {
 	if o.skipIpcscript {
 		enabled[implLua] = false
 	}
+	if o.ab != "" { // the Lua cells only
+		enabled = [numImpls]bool{implLua: true}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -129,6 +134,9 @@ func benchMain(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
+	}
+	if o.ab != "" {
+		return b.runAB(ctx, cases, os.Stdout)
 	}
 	res := b.runAll(ctx, cases)
 	if ctx.Err() != nil {
