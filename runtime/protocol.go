@@ -111,6 +111,7 @@ func decodeResult(b []byte) childResult {
 //	fds <ctl> <status> <source>
 //	trace <buffer> <board>             (only when the run is traced)
 //	proc "<name>" "<group>" <index> <count>
+//	group "<group>" <count>            (a whole group: "<group>.1" .. "<group>.<count>")
 //	decl "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
 //	implicit "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
 //	spawnargs "<encoded args>"         (only for an instance ipc.spawn made)
