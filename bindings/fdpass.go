@@ -1,7 +1,6 @@
 package bindings
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -240,27 +239,35 @@ func (m *messenger) passedObject(L *lua.LState, b []byte) (lua.LValue, error) {
 	case passPipe:
 		p := &pipe{decl: decl}
 		p.what, p.obj, p.tdecl, p.slot = what, obj, decl, e.Slot
+		var r, w *os.File
 		i := 0
 		if roles&1 != 0 {
-			p.r = files[i]
+			r = files[i]
 			i++
 		}
 		if roles&2 != 0 && i < len(files) {
-			p.w = files[i]
+			w = files[i]
+		}
+		var err error
+		if p.r, err = p.newStreamEnd("pipe", r); err == nil {
+			p.w, err = p.newStreamEnd("pipe", w)
+		}
+		if err != nil {
+			p.close()
+			return fail(err)
 		}
 		return newUserData(L, pipeClass, p), nil
 	case passFifo:
-		st, err := ipc.NewStream("fifo", what, files[0])
+		s := &fifoStream{}
+		s.what, s.obj, s.tdecl, s.slot = what, obj, decl, e.Slot
+		st, err := s.newStreamEnd("fifo", files[0])
 		if err != nil {
 			return fail(err)
 		}
-		s := &fifoStream{st: st}
-		s.what, s.obj, s.tdecl, s.slot = what, obj, decl, e.Slot
 		if roles&1 != 0 {
-			s.r = st.File()
-			s.br = bufio.NewReaderSize(st.IO(ipc.WaitOpts{}), streamBuffer)
+			s.r = st
 		} else {
-			s.w = st.File()
+			s.w = st
 		}
 		return newUserData(L, fifoStreamClass, s), nil
 	case passConn:
@@ -296,17 +303,17 @@ func (p *pipe) passOut() (passed, error) {
 	if p.beforeRead == nil && p.beforeWrite == nil && p.r == nil && p.w == nil {
 		return passed{}, fmt.Errorf("%s: this process holds no end of it", p.what)
 	}
-	if p.br != nil && p.br.Buffered() > 0 {
-		return passed{}, fmt.Errorf("%s: %d bytes were read ahead and not consumed; pass the pipe before reading from it", p.what, p.br.Buffered())
+	if n := p.buffered(); n > 0 {
+		return passed{}, fmt.Errorf("%s: %d bytes were read ahead and not consumed; pass the pipe before reading from it", p.what, n)
 	}
 	out := passed{kind: passPipe, obj: p.obj, what: p.what}
 	if p.r != nil {
 		out.roles |= 1
-		out.files = append(out.files, p.r)
+		out.files = append(out.files, p.r.File())
 	}
 	if p.w != nil {
 		out.roles |= 2
-		out.files = append(out.files, p.w)
+		out.files = append(out.files, p.w.File())
 	}
 	if out.files == nil {
 		return passed{}, fmt.Errorf("%s: this process holds no end of it", p.what)
@@ -317,14 +324,14 @@ func (p *pipe) passOut() (passed, error) {
 func (p *pipe) passClose() { p.close() }
 
 func (s *fifoStream) passOut() (passed, error) {
-	if n := s.st.Buffered(); n > 0 || (s.br != nil && s.br.Buffered() > 0) {
+	if s.buffered() > 0 {
 		return passed{}, fmt.Errorf("%s: bytes were read ahead and not consumed; pass it before reading from it", s.what)
 	}
-	out := passed{kind: passFifo, obj: s.obj, what: s.what, files: []*os.File{s.st.File()}}
+	out := passed{kind: passFifo, obj: s.obj, what: s.what}
 	if s.r != nil {
-		out.roles = 1
+		out.roles, out.files = 1, []*os.File{s.r.File()}
 	} else if s.w != nil {
-		out.roles = 2
+		out.roles, out.files = 2, []*os.File{s.w.File()}
 	} else {
 		return passed{}, fmt.Errorf("%s: it is closed", s.what)
 	}
@@ -337,7 +344,7 @@ func (c *conn) passOut() (passed, error) {
 	if c.r == nil && c.w == nil {
 		return passed{}, fmt.Errorf("%s: it is closed", c.what)
 	}
-	if n := c.st.Buffered(); n > 0 || (c.br != nil && c.br.Buffered() > 0) {
+	if c.buffered() > 0 {
 		return passed{}, fmt.Errorf("%s: bytes were read ahead and not consumed; pass the connection before reading from it", c.what)
 	}
 	return passed{kind: passConn, roles: 3, obj: c.obj, what: c.what, sock: c.st.Kind(), files: []*os.File{c.st.File()}}, nil

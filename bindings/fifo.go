@@ -1,7 +1,6 @@
 package bindings
 
 import (
-	"bufio"
 	"fmt"
 	"strconv"
 
@@ -35,11 +34,10 @@ type fifo struct {
 }
 
 // fifoStream is one open end of a FIFO: a stream with read, write, lines
-// and close (stream.go), reading through the ipc.Stream that Open returned
-// so the bytes Open may already have read are not lost.
+// and close (stream.go) over the ipc.Stream that Open returned, so the
+// bytes Open may already have read are not lost.
 type fifoStream struct {
 	stream
-	st *ipc.Stream
 }
 
 func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
@@ -127,20 +125,16 @@ func fifoOpen(L *lua.LState) int {
 	if err != nil {
 		return Outcome(L, err)
 	}
-	s := &fifoStream{st: st}
+	s := &fifoStream{}
 	s.what = fmt.Sprintf("%s (%s end)", f.what, roleName(mode))
 	s.obj = int32(f.decl.Index)
 	s.tdecl = f.decl
 	s.slot = f.slot
+	s.adopt(st) // reads go through st: Open may have read the first bytes already
 	if mode == "r" {
-		s.r = st.File()
-		// Read through st: Open may have read the first bytes already.
-		s.br = bufio.NewReaderSize(st.IO(ipc.WaitOpts{}), streamBuffer)
-		if n := st.Buffered(); n > 0 {
-			s.br.Peek(n) // move them into the buffer select and read look at
-		}
+		s.r = st
 	} else {
-		s.w = st.File()
+		s.w = st
 	}
 	L.Push(newUserData(L, fifoStreamClass, s))
 	return 1

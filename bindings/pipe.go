@@ -2,9 +2,10 @@ package bindings
 
 import (
 	"fmt"
-	"os"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
 )
 
 const pipeClass = "ipc.pipe"
@@ -52,7 +53,24 @@ func (p *pipe) CloseParent() {
 	for _, f := range p.decl.Files {
 		f.File.Close()
 	}
-	p.r, p.w = nil, nil
+}
+
+// closeUnusedEnds arranges that the first read closes the write end this
+// process holds, and the first write the read end, so EOF and hang-ups
+// work.
+func (p *pipe) closeUnusedEnds() {
+	p.beforeRead = func() {
+		if p.w != nil {
+			p.w.Close()
+			p.w = nil
+		}
+	}
+	p.beforeWrite = func() {
+		if p.r != nil {
+			p.r.Close()
+			p.r = nil
+		}
+	}
 }
 
 func openPipe(L *lua.LState, mod *lua.LTable, env *Env) {
@@ -79,7 +97,7 @@ func (e *Env) luaPipe(L *lua.LState) int {
 	d.Object = p
 	e.Make(L, d, MakerFuncs{
 		CreateFn: func(d *Decl) error {
-			r, w, err := os.Pipe()
+			r, w, err := ipc.NewPipe()
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.what, err)
 			}
@@ -91,24 +109,17 @@ func (e *Env) luaPipe(L *lua.LState) int {
 			return nil
 		},
 		OpenFn: func(d *Decl) error {
-			p.r, p.w = d.File("r"), d.File("w")
-			if from != "" {
-				p.readPeer = func() int32 { return e.pidOf(from) }
+			var err error
+			if p.r, err = p.newStreamEnd("pipe", d.File("r")); err != nil {
+				return err
 			}
-			// The first read closes the write end this process holds, the
-			// first write the read end, so EOF and hang-ups work.
-			p.beforeRead = func() {
-				if p.w != nil {
-					p.w.Close()
-					p.w = nil
-				}
+			if p.w, err = p.newStreamEnd("pipe", d.File("w")); err != nil {
+				return err
 			}
-			p.beforeWrite = func() {
-				if p.r != nil {
-					p.r.Close()
-					p.r = nil
-				}
+			if from != "" && p.r != nil {
+				p.r.SetPeer(func() int32 { return e.pidOf(from) })
 			}
+			p.closeUnusedEnds()
 			return nil
 		},
 	})

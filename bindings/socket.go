@@ -1,13 +1,11 @@
 package bindings
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
-	"syscall"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -419,50 +417,42 @@ func udpRead(L *lua.LState) int {
 	if n, ok := L.Get(2).(lua.LNumber); ok {
 		max, opts = int(n), 3
 	}
-	w := WaitOpts(L, opts)
-	br := c.reader(L)
-	if err := c.waitReadable(w); err != nil {
-		return Outcome(L, err)
-	}
-	if br.Buffered() == 0 {
+	st := c.reader(L)
+	if st.Buffered() == 0 {
 		var t0 int64
 		if c.udpRec != nil {
 			t0 = trace.Now()
 		}
-		c.slot.Enter(ipc.OpRead, c.obj, -1, w.Timeout > 0)
-		_, err := br.Peek(1) // one read(2): one datagram
-		c.slot.Leave()
+		err := st.FillDatagram(WaitOpts(L, opts))
 		if c.udpRec != nil {
-			c.traceDatagram(L, br, t0, eofOr(err))
+			c.traceDatagram(L, st, t0, err)
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return Outcome(L, ipc.ErrEOF)
-			}
-			L.RaiseError("%s: read: %v", c.what, err)
+			return readOutcome(L, err)
 		}
 	}
-	n := br.Buffered() - c.udpTrail
+	n := st.Buffered() - c.udpTrail
 	if max >= 0 && max < n {
 		n = max
 	}
-	b := make([]byte, n)
-	io.ReadFull(br, b)
-	if c.udpTrail > 0 && br.Buffered() == c.udpTrail { // the datagram's clock
-		br.Discard(c.udpTrail)
+	b, err := st.Read(n, ipc.WaitOpts{NonBlocking: true}) // what is buffered
+	if err != nil {
+		return readOutcome(L, err)
+	}
+	if c.udpTrail > 0 && st.Buffered() == c.udpTrail { // the datagram's clock
+		st.Discard(c.udpTrail)
 		c.udpTrail = 0
 	}
-	c.slot.Done()
 	L.Push(lua.LString(ownedString(b)))
 	return 1
 }
 
-// traceDatagram records the receive of the datagram now in br (err: why
+// traceDatagram records the receive of the datagram now in st (err: why
 // none came), merging the clock it carries and setting udpTrail.
-func (c *conn) traceDatagram(L *lua.LState, br *bufio.Reader, t0 int64, err error) {
+func (c *conn) traceDatagram(L *lua.LState, st *ipc.Stream, t0 int64, err error) {
 	var all []byte
 	if err == nil {
-		all, _ = br.Peek(br.Buffered())
+		all = st.Peek()
 	}
 	kind, name := c.traceName()
 	payload, traced := traceDatagram(L, c.udpRec, kind, name, all, t0, err, c.env)
@@ -523,14 +513,14 @@ func (c *conn) traceName() (kind, name string) {
 func newConn(env *Env, what string, obj int32, st *ipc.Stream) *conn {
 	c := &conn{st: st, env: env}
 	c.what, c.obj, c.slot = what, obj, env.Slot
-	c.r, c.w = st.File(), st.File()
-	c.br = bufio.NewReaderSize(st.IO(ipc.WaitOpts{}), streamBuffer)
+	c.adopt(st)
+	c.r, c.w = st, st
 	if env.Trace != nil { // its bytes carry clocks, named by the listener
 		name := what
 		if _, n := env.traceObject(obj); n != "" {
 			name = n
 		}
-		c.traceConn(env.Trace, name, int(st.File().Fd()))
+		c.traceConn(env.Trace, name, st.Fd())
 	}
 	return c
 }
@@ -571,13 +561,8 @@ func connSend(L *lua.LState) int {
 	if err != nil {
 		L.RaiseError("%s: send: %v", c.what, err)
 	}
-	if w.NonBlocking || w.Timeout > 0 {
-		if err := ipc.PollFd(c.st.Fd(), unix.POLLOUT, w); err != nil {
-			if err == ipc.ErrTimeout && w.NonBlocking {
-				err = ipc.ErrFull
-			}
-			return Outcome(L, err)
-		}
+	if err := c.w.WaitWritable(w); err != nil {
+		return Outcome(L, err)
 	}
 	msg := &c.out
 	msg.Type, msg.Src, msg.Dst, msg.Seq, msg.Time, msg.Body = typ, socketSrc(m.selfSlot()), c.obj, c.seq+1, ipc.MonoNow(), b
@@ -590,16 +575,21 @@ func connSend(L *lua.LState) int {
 		msg.Body, msg.Flags = m.tbuf, trace.FlagClock
 	}
 	c.slot.Enter(ipc.OpSend, c.obj, -1, false)
-	err = ipc.WriteFrame(c.w, msg)
+	err = ipc.WriteFrame(c.w.IO(ipc.WaitOpts{}), msg) // a frame goes whole
 	c.slot.Leave()
 	msg.Body, msg.Flags = nil, 0
+	closed := errors.Is(err, ipc.ErrClosed)
 	if rec != nil {
-		m.traceSend(L, rec, c.obj, typ, len(b), t0, closedOr(err))
+		outcome := err
+		if closed {
+			outcome = ipc.ErrClosed
+		}
+		m.traceSend(L, rec, c.obj, typ, len(b), t0, outcome)
+	}
+	if closed {
+		return Outcome(L, ipc.ErrClosed)
 	}
 	if err != nil {
-		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-			return Outcome(L, ipc.ErrClosed)
-		}
 		L.RaiseError("%s: send: %v", c.what, err)
 	}
 	c.seq++
@@ -620,8 +610,8 @@ func connReceive(L *lua.LState) int {
 	c := checkConn(L)
 	w := WaitOpts(L, 2)
 	m := c.messenger(L)
-	br := c.reader(L)
-	if err := c.waitReadable(w); err != nil {
+	st := c.reader(L)
+	if err := st.WaitReadable(w); err != nil { // then the frame is read whole
 		return Outcome(L, err)
 	}
 	var t0 int64
@@ -629,7 +619,7 @@ func connReceive(L *lua.LState) int {
 		t0 = trace.Now()
 	}
 	c.slot.Enter(ipc.OpReceive, c.obj, -1, w.Timeout > 0)
-	err := ipc.ReadFrame(br, &c.in)
+	err := ipc.ReadFrame(st.IO(ipc.WaitOpts{}), &c.in)
 	c.slot.Leave()
 	switch {
 	case err == ipc.ErrEOF:

@@ -1,55 +1,58 @@
 package bindings
 
 import (
-	"bufio"
 	"errors"
-	"io"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
-	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/ipc"
 	"github.com/ipcscript/ipcscript/trace"
 )
 
-// stream is the Lua face of a byte stream: a pipe end, an open FIFO, a
-// socket connection. Reads are buffered; writes go straight to the kernel.
-// Descriptors are used in blocking mode (no Go poller): a blocked read is a
-// plain read(2), which is the fastest path between processes; timeouts are
-// done with poll(2) before the read.
+// stream is the one Lua face of every byte stream: a pipe end, an open
+// FIFO, a socket connection, one received in a message. Its methods (read,
+// lines, write, close) are the same for all; the bytes go through an
+// ipc.Stream (r for reading, w for writing: the same Stream on a socket,
+// a pipe's two ends), which keeps the blocking fast path (a read that
+// waits is a plain read(2)) and does the timeouts, block = false and
+// the status slot.
 type stream struct {
 	what string // `pipe at x.lua:3`, `fifo "jobs"`: used in errors
 	obj  int32  // declaration index, for the status table
 	slot *ipc.WaitStatus
-	r    *os.File
-	br   *bufio.Reader
-	w    *os.File
+	r, w *ipc.Stream
 	// beforeRead / beforeWrite run once before the first read / write (a
 	// pipe uses them to close the end this process will not use).
 	beforeRead, beforeWrite func()
-	// readPeer, when set, is the pid of the one process that can write to
-	// this stream (a pipe's `from`), for the deadlock report.
-	readPeer func() int32
 	// tdecl is the declaration whose clock slot a traced read or write
 	// uses (pipes and FIFOs); tconn, a connection's slots (trace.go).
 	tdecl *Decl
 	tconn *connTrace
 }
 
-func (s *stream) peer() int32 {
-	if s.readPeer == nil {
-		return 0
+// newStreamEnd makes the ipc.Stream of one end (f nil: this process does
+// not hold it), naming it as s does and recording in s's status slot.
+func (s *stream) newStreamEnd(kind string, f *os.File) (*ipc.Stream, error) {
+	if f == nil {
+		return nil, nil
 	}
-	return s.readPeer()
+	st, err := ipc.NewStream(kind, s.what, f)
+	if err != nil {
+		return nil, err
+	}
+	s.adopt(st)
+	return st, nil
 }
 
-const streamBuffer = 64 << 10
+// adopt names st as s and makes it record in s's status slot.
+func (s *stream) adopt(st *ipc.Stream) {
+	st.SetWhat(s.what)
+	st.SetStatus(s.slot, s.obj)
+}
 
 func (s *stream) String() string { return s.what }
 
@@ -74,7 +77,7 @@ func toStream(L *lua.LState, n int) *stream {
 
 func (s *stream) byteStream(*lua.LState) *stream { return s }
 
-func (s *stream) reader(L *lua.LState) *bufio.Reader {
+func (s *stream) reader(L *lua.LState) *ipc.Stream {
 	if s.beforeRead != nil {
 		f := s.beforeRead
 		s.beforeRead = nil
@@ -83,30 +86,33 @@ func (s *stream) reader(L *lua.LState) *bufio.Reader {
 	if s.r == nil {
 		L.RaiseError("%s: this process does not hold the read end", s.what)
 	}
-	if s.br == nil {
-		s.br = bufio.NewReaderSize(s.r, streamBuffer)
-	}
-	return s.br
+	return s.r
 }
 
-// waitReadable waits for data when the buffer is empty and a timeout or
-// non-blocking read was asked for. It returns ipc.ErrTimeout / ErrEmpty.
-func (s *stream) waitReadable(w ipc.WaitOpts) error {
-	if s.br.Buffered() > 0 || (w.Timeout == 0 && !w.NonBlocking) {
-		return nil
+func (s *stream) writer(L *lua.LState) *ipc.Stream {
+	if s.beforeWrite != nil {
+		f := s.beforeWrite
+		s.beforeWrite = nil
+		f()
 	}
-	if err := ipc.PollFd(int(s.r.Fd()), unix.POLLIN, w); err != nil {
-		if err == ipc.ErrTimeout && w.NonBlocking {
-			return ipc.ErrEmpty
-		}
-		return err
+	if s.w == nil {
+		L.RaiseError("%s: this process does not hold the write end", s.what)
 	}
-	return nil
+	return s.w
 }
 
-// s:read([fmt], [opts]) -> string | nil, "eof" | nil, "timeout"
+// buffered is how many bytes were read ahead and not consumed.
+func (s *stream) buffered() int {
+	if s.r == nil {
+		return 0
+	}
+	return s.r.Buffered()
+}
+
+// s:read([fmt], [opts]) -> string | nil, "eof" | nil, "timeout" | nil, "empty"
 // fmt as in Lua's io: a byte count, "l" (line, default), "L" (line with its
-// newline), "a" (everything up to EOF), "n" (a number).
+// newline), "a" (everything up to EOF), "n" (a number). With a timeout or
+// block = false, what came before the time was up stays for the next read.
 func streamRead(L *lua.LState) int {
 	s := toStream(L, 1)
 	format := L.Get(2)
@@ -116,102 +122,73 @@ func streamRead(L *lua.LState) int {
 	} else {
 		wopts = WaitOpts(L, 3)
 	}
-	br := s.reader(L)
+	st := s.reader(L)
 	var t0 int64
 	rec := s.recorder()
 	if rec != nil {
 		t0 = trace.Now()
 	}
-	if err := s.waitReadable(wopts); err != nil {
-		if rec != nil {
-			traceStreamRead(L, rec, s, 0, t0, err)
-		}
-		return Outcome(L, err)
-	}
-	s.slot.Enter(ipc.OpRead, s.obj, s.peer(), wopts.Timeout > 0)
-	v, err := readFormat(L, br, format)
-	s.slot.Leave()
+	v, err := readFormat(L, st, format, wopts)
 	if rec != nil {
-		traceStreamRead(L, rec, s, consumed(v, format), t0, eofOr(err))
+		traceStreamRead(L, rec, s, consumed(v, format), t0, err)
 	}
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return Outcome(L, ipc.ErrEOF)
-		}
-		L.RaiseError("%s: read: %v", s.what, err)
+		return readOutcome(L, err)
 	}
-	s.slot.Done()
 	L.Push(v)
 	return 1
 }
 
-func readFormat(L *lua.LState, br *bufio.Reader, format lua.LValue) (lua.LValue, error) {
+// readOutcome pushes a read's outcome (eof, timeout, empty) or raises its
+// error.
+func readOutcome(L *lua.LState, err error) int {
+	switch err {
+	case ipc.ErrEOF, ipc.ErrTimeout, ipc.ErrEmpty:
+		return Outcome(L, err)
+	}
+	L.RaiseError("%s", err.Error())
+	return 0
+}
+
+func readFormat(L *lua.LState, st *ipc.Stream, format lua.LValue, o ipc.WaitOpts) (lua.LValue, error) {
+	var b []byte
+	var err error
 	switch f := format.(type) {
 	case *lua.LNilType:
-		return readLine(br, false)
+		b, err = st.ReadLine(o)
 	case lua.LNumber:
 		n := int(f)
 		if n < 0 {
 			L.ArgError(2, "byte count must be >= 0")
 		}
-		if n == 0 {
-			if _, err := br.Peek(1); err != nil {
-				return nil, err
-			}
-			return lua.LString(""), nil
-		}
-		buf := make([]byte, n)
-		got, err := io.ReadFull(br, buf)
-		if got > 0 {
-			return lua.LString(ownedString(buf[:got])), nil
-		}
-		return nil, err
+		b, err = st.Read(n, o)
 	case lua.LString:
 		switch strings.TrimPrefix(string(f), "*") {
 		case "l":
-			return readLine(br, false)
+			b, err = st.ReadLine(o)
 		case "L":
-			return readLine(br, true)
+			b, err = st.ReadLineKeep(o)
 		case "a":
-			b, err := io.ReadAll(br)
-			if err != nil {
-				return nil, err
-			}
-			return lua.LString(ownedString(b)), nil
+			b, err = st.ReadAll(o)
 		case "n":
-			v, err := readLine(br, false)
-			if err != nil {
+			if b, err = st.ReadLine(o); err != nil {
 				return nil, err
 			}
-			n, perr := strconv.ParseFloat(strings.TrimSpace(string(v.(lua.LString))), 64)
+			n, perr := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
 			if perr != nil {
 				return lua.LNil, nil
 			}
 			return lua.LNumber(n), nil
+		default:
+			L.ArgError(2, "read format must be a byte count, \"l\", \"L\", \"a\" or \"n\"")
 		}
+	default:
+		L.ArgError(2, "read format must be a byte count, \"l\", \"L\", \"a\" or \"n\"")
 	}
-	L.ArgError(2, "read format must be a byte count, \"l\", \"L\", \"a\" or \"n\"")
-	return nil, nil
-}
-
-func readLine(br *bufio.Reader, keep bool) (lua.LValue, error) {
-	line, err := br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull { // a line longer than the buffer
-		var long []byte
-		long = append(long, line...)
-		for err == bufio.ErrBufferFull {
-			line, err = br.ReadSlice('\n')
-			long = append(long, line...)
-		}
-		line = long
-	}
-	if len(line) == 0 && err != nil {
+	if err != nil {
 		return nil, err
 	}
-	if !keep && len(line) > 0 && line[len(line)-1] == '\n' {
-		line = line[:len(line)-1]
-	}
-	return lua.LString(line), nil
+	return lua.LString(ownedString(b)), nil // the Stream's slices are ours
 }
 
 // s:write(...[, {timeout =, block =}]) -> true | nil, "closed" | n?, "full" | n?, "timeout"
@@ -222,25 +199,16 @@ func readLine(br *bufio.Reader, keep bool) (lua.LValue, error) {
 // everything went (true) or the time is up: nil, "timeout" or n, "timeout".
 // A pipe or FIFO write of at most PIPE_BUF (4096) bytes is atomic: it goes
 // whole or not at all, and writes by several processes never interleave
-// inside it; a longer one may be split.
+// inside it; a longer one may be split (ipc.Stream.Write).
 func streamWrite(L *lua.LState) int {
 	s := toStream(L, 1)
-	if s.beforeWrite != nil {
-		f := s.beforeWrite
-		s.beforeWrite = nil
-		f()
-	}
-	if s.w == nil {
-		L.RaiseError("%s: this process does not hold the write end", s.what)
-	}
+	st := s.writer(L)
 	n := L.GetTop()
 	var wopts ipc.WaitOpts
-	hasOpts := false
 	if t, ok := L.Get(n).(*lua.LTable); ok && n >= 2 {
-		wopts, hasOpts = waitOptsFrom(L, t), true
+		wopts = waitOptsFrom(L, t)
 		n--
 	}
-	var err error
 	var buf []byte
 	if n == 2 {
 		buf = luaBytes(L, 2)
@@ -255,113 +223,23 @@ func streamWrite(L *lua.LState) int {
 		t0 = trace.Now()
 		off = traceStreamWrite(rec, s, len(buf))
 	}
-	if hasOpts && (wopts.NonBlocking || wopts.Timeout > 0) {
-		written, outcome := s.writeWithin(L, buf, wopts)
-		if rec != nil {
-			traceStreamWrote(L, rec, s, off, len(buf), written, t0, outcome)
-		}
+	written, err := st.Write(buf, wopts)
+	outcome := err
+	if errors.Is(err, ipc.ErrClosed) {
+		outcome = ipc.ErrClosed
+	}
+	if rec != nil {
+		traceStreamWrote(L, rec, s, off, len(buf), written, t0, outcome)
+	}
+	switch outcome {
+	case nil, ipc.ErrClosed, ipc.ErrFull, ipc.ErrTimeout:
 		return pushWritten(L, written, outcome)
 	}
-	s.slot.Enter(ipc.OpWrite, s.obj, -1, false)
-	err = writeAll(s.w, buf)
-	s.slot.Leave()
-	if rec != nil {
-		wrote := len(buf)
-		if err != nil {
-			wrote = 0
-		}
-		traceStreamWrote(L, rec, s, off, len(buf), wrote, t0, closedOr(err))
-	}
-	if err != nil {
-		if errors.Is(err, syscall.EPIPE) {
-			return Outcome(L, ipc.ErrClosed)
-		}
-		L.RaiseError("%s: write: %v", s.what, err)
-	}
-	s.slot.Done()
-	L.Push(lua.LTrue)
-	return 1
+	L.RaiseError("%s", err.Error())
+	return 0
 }
 
-func writeAll(f *os.File, b []byte) error {
-	_, err := f.Write(b)
-	return err
-}
-
-// writeWithin writes b without blocking (o.NonBlocking) or until o's
-// deadline. The descriptor stays in blocking mode (its file description is
-// shared with other processes, so O_NONBLOCK is not ours to set): each
-// write asks the kernel not to wait (MSG_DONTWAIT on a socket, RWF_NOWAIT
-// on a pipe or FIFO), and poll(2) waits for room in between.
-func (s *stream) writeWithin(L *lua.LState, b []byte, o ipc.WaitOpts) (int, error) {
-	fd := int(s.w.Fd())
-	var st unix.Stat_t
-	sock := unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
-	deadline := o.Deadline()
-	written, entered, nowait := 0, false, true
-	var outcome error
-	for written < len(b) {
-		var m int
-		var err error
-		switch {
-		case sock:
-			m, err = unix.SendmsgN(fd, b[written:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-		case nowait:
-			m, err = unix.Pwritev2(fd, [][]byte{b[written:]}, -1, unix.RWF_NOWAIT)
-			if err == unix.EOPNOTSUPP {
-				nowait = false // a FIFO opened by path: see pipeRoom
-				continue
-			}
-		default:
-			m, err = pipeRoom(fd, b[written:])
-		}
-		if m > 0 {
-			written += m
-			continue
-		}
-		switch err {
-		case nil, unix.EINTR:
-			continue
-		case unix.EAGAIN:
-		case unix.EPIPE, unix.ECONNRESET:
-			outcome = ipc.ErrClosed
-		default:
-			if entered {
-				s.slot.Leave()
-			}
-			L.RaiseError("%s: write: %v", s.what, err)
-		}
-		if outcome != nil {
-			break
-		}
-		if o.NonBlocking {
-			outcome = ipc.ErrFull
-			break
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			outcome = ipc.ErrTimeout
-			break
-		}
-		if !entered {
-			entered = true
-			s.slot.Enter(ipc.OpWrite, s.obj, -1, true)
-		}
-		if err := ipc.PollFd(fd, unix.POLLOUT, ipc.WaitOpts{Timeout: left}); err != nil && err != ipc.ErrTimeout {
-			s.slot.Leave()
-			L.RaiseError("%s: write: %v", s.what, err)
-		}
-	}
-	if entered {
-		s.slot.Leave()
-	}
-	if outcome == nil {
-		s.slot.Done()
-	}
-	return written, outcome
-}
-
-// pushWritten pushes writeWithin's result: true, or n, "full" / n,
+// pushWritten pushes a write's result: true, or n, "full" / n,
 // "timeout" when only n bytes went, or nil and the outcome.
 func pushWritten(L *lua.LState, written int, outcome error) int {
 	if outcome == nil {
@@ -375,28 +253,6 @@ func pushWritten(L *lua.LState, written int, outcome error) int {
 	}
 	return Outcome(L, outcome)
 }
-
-// pipeRoom writes at most PIPE_BUF bytes of b if poll(2) says the pipe
-// has room, else returns EAGAIN. A pipe that polls writable has a free
-// buffer of at least PIPE_BUF bytes, so the write does not block, unless
-// another writer fills it first (then it waits like a plain write): the
-// fallback for pipes that refuse RWF_NOWAIT (a FIFO opened by path).
-func pipeRoom(fd int, b []byte) (int, error) {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-	n, err := unix.Poll(fds, 0)
-	if err != nil {
-		return 0, err
-	}
-	if n == 0 || fds[0].Revents&unix.POLLOUT == 0 {
-		if fds[0].Revents&unix.POLLERR != 0 {
-			return 0, unix.EPIPE
-		}
-		return 0, unix.EAGAIN
-	}
-	return unix.Write(fd, b[:min(len(b), pipeBuf)])
-}
-
-const pipeBuf = 4096 // PIPE_BUF on Linux
 
 // luaBytes returns the bytes of the string or number at n without copying a
 // string (the slice is only read, and only while the Lua value is alive).
@@ -417,27 +273,24 @@ func luaBytes(L *lua.LState, n int) []byte {
 // s:lines() -> iterator over lines until EOF
 func streamLines(L *lua.LState) int {
 	s := toStream(L, 1)
-	br := s.reader(L)
+	st := s.reader(L)
 	L.Push(L.NewFunction(func(L *lua.LState) int {
 		rec := s.recorder()
 		var t0 int64
 		if rec != nil {
 			t0 = trace.Now()
 		}
-		s.slot.Enter(ipc.OpRead, s.obj, s.peer(), false)
-		v, err := readLine(br, false)
-		s.slot.Leave()
+		v, err := readFormat(L, st, lua.LNil, ipc.WaitOpts{})
 		if rec != nil {
-			traceStreamRead(L, rec, s, consumed(v, lua.LNil), t0, eofOr(err))
+			traceStreamRead(L, rec, s, consumed(v, lua.LNil), t0, err)
+		}
+		if err == ipc.ErrEOF {
+			L.Push(lua.LNil)
+			return 1
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				L.Push(lua.LNil)
-				return 1
-			}
-			L.RaiseError("%s: read: %v", s.what, err)
+			return readOutcome(L, err)
 		}
-		s.slot.Done()
 		L.Push(v)
 		return 1
 	}))
@@ -455,12 +308,11 @@ func (s *stream) close() {
 	s.beforeRead, s.beforeWrite = nil, nil
 	if s.r != nil {
 		s.r.Close()
-		s.r = nil
 	}
-	if s.w != nil {
+	if s.w != nil && s.w != s.r {
 		s.w.Close()
-		s.w = nil
 	}
+	s.r, s.w = nil, nil
 }
 
 // A stream is selectable on its read end (select.go): ready when its
@@ -476,10 +328,10 @@ func (s *stream) selectFd() int {
 	if s.r == nil {
 		return -1
 	}
-	return int(s.r.Fd())
+	return s.r.Fd()
 }
 
-func (s *stream) selectBuffered() bool { return s.br != nil && s.br.Buffered() > 0 }
+func (s *stream) selectBuffered() bool { return s.buffered() > 0 }
 
 func (s *stream) selectTake(*lua.LState) (lua.LValue, bool, error) { return nil, true, nil }
 
@@ -522,18 +374,4 @@ func consumed(v lua.LValue, format lua.LValue) int {
 		}
 	}
 	return n
-}
-
-func eofOr(err error) error {
-	if errors.Is(err, io.EOF) {
-		return ipc.ErrEOF
-	}
-	return err
-}
-
-func closedOr(err error) error {
-	if errors.Is(err, syscall.EPIPE) {
-		return ipc.ErrClosed
-	}
-	return err
 }

@@ -15,6 +15,11 @@
 //     else is misuse or a system failure, wrapped with the object's name.
 //   - A process that blocks records what it waits on in its WaitStatus slot
 //     (status.go) so a supervisor can see it without a round trip.
+//   - Every byte stream (pipe end, FIFO, socket connection) is a Stream
+//     (stream.go): a blocking descriptor read and written with plain
+//     read(2)/write(2), timeouts and NonBlocking through Poll (poll_linux.go,
+//     the one poll(2) loop) and calls that do not wait; its file status
+//     flags are left alone when the descriptor is shared.
 //   - Close is local: it unmaps or closes this process's view, and the
 //     object lives on in every other process that holds it. What acts on
 //     the object for every process is named so: Queue.Shutdown (a

@@ -154,7 +154,3 @@ func CloseFiles(fs []*os.File) {
 		f.Close()
 	}
 }
-
-// Kind is the stream's kind as made ("tcp", "unix", "udp", "fifo",
-// "pipe"): a connection passed in a message says what it is.
-func (s *Stream) Kind() string { return s.kind }

@@ -151,32 +151,50 @@ func (f *Fifo) Open(mode string, o WaitOpts) (*Stream, error) {
 		unix.Close(fd)
 		return nil, f.errorf("open", "%s is not a FIFO", f.path)
 	}
-	s, err := newStream("fifo", f.name, os.NewFile(uintptr(fd), f.path))
+	// A read end waits for a writer: while the descriptor is still
+	// non-blocking, a read that says EOF means no writer is there (unless
+	// one came and went: POLLHUP), EAGAIN that one is there with nothing
+	// written yet. Bytes it reads become the Stream's first.
+	var first []byte
+	for mode == "r" {
+		buf := make([]byte, streamBufSize)
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil && n > 0 {
+			first = buf[:n]
+			break
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			unix.Close(fd)
+			return nil, f.errorf("read", "%v", err)
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if k, _ := Poll(pfd, 0); k > 0 && pfd[0].Revents&unix.POLLHUP != 0 {
+			break
+		}
+		if werr := wait(); werr != nil {
+			unix.Close(fd)
+			return nil, werr
+		}
+	}
+	file, err := ownedFile(fd, f.path) // O_NONBLOCK was for open and the check above
+	if err != nil {
+		return nil, f.errorf("open", "%v", err)
+	}
+	s, err := newOwnedStream("fifo", f.name, file)
 	if err != nil {
 		return nil, err
 	}
 	s.SetStatus(f.ws, f.id)
-	if mode == "w" {
-		return s, nil
+	if first != nil {
+		s.buf, s.w = first[:cap(first)], len(first)
 	}
-	for {
-		switch err := s.fill(true, time.Time{}); err {
-		case nil, ErrEmpty: // data, or a writer with nothing written yet
-			return s, nil
-		case ErrEOF: // no writer now: has one come and gone?
-			pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
-			if n, _ := Poll(pfd, 0); n > 0 && pfd[0].Revents&unix.POLLHUP != 0 {
-				return s, nil
-			}
-			if werr := wait(); werr != nil {
-				s.Close()
-				return nil, werr
-			}
-		default:
-			s.Close()
-			return nil, err
-		}
-	}
+	return s, nil
 }
 
 // Remove unlinks the FIFO if path still is one; a FIFO already gone is not

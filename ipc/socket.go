@@ -76,7 +76,7 @@ func Listen(kind, address string) (*Listener, error) {
 	default:
 		return nil, fmt.Errorf("listen %q: kind must be \"tcp\", \"unix\" or \"udp\"", kind)
 	}
-	f, err := detachFile(c, kind+":"+l.address)
+	f, err := detachFile(c, kind+":"+l.address, false)
 	if err == nil {
 		err = l.init(f)
 	}
@@ -209,7 +209,7 @@ func (l *Listener) Accept(o WaitOpts) (*Stream, error) {
 	var errno error
 	accept := func(fd uintptr) {
 		for {
-			nfd, _, errno = unix.Accept4(int(fd), unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+			nfd, _, errno = unix.Accept4(int(fd), unix.SOCK_CLOEXEC)
 			// A connection reset before it was accepted is not ours to
 			// report: take the next one.
 			if errno != unix.EINTR && errno != unix.ECONNABORTED {
@@ -240,7 +240,11 @@ func (l *Listener) Accept(o WaitOpts) (*Stream, error) {
 		unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
 	l.ws.Done()
-	return newStream(l.kind, l.address, os.NewFile(uintptr(nfd), l.kind+":"+l.address))
+	f, err := ownedFile(nfd, l.kind+":"+l.address)
+	if err != nil {
+		return nil, l.errorf("accept", "%v", err)
+	}
+	return newOwnedStream(l.kind, l.address, f)
 }
 
 // wait runs try (one non-blocking system call that sets *errno) until it
@@ -383,12 +387,12 @@ func Dial(kind, address string, o WaitOpts) (*Stream, error) {
 		d := net.Dialer{Deadline: deadline}
 		c, err := d.Dial(kind, address)
 		if err == nil {
-			f, err := detachFile(c.(syscall.Conn), kind+":"+address)
+			f, err := detachFile(c.(syscall.Conn), kind+":"+address, true)
 			c.Close()
 			if err != nil {
 				return nil, errorf("%v", err)
 			}
-			return newStream(kind, address, f)
+			return newOwnedStream(kind, address, f)
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -407,11 +411,12 @@ func Dial(kind, address string, o WaitOpts) (*Stream, error) {
 	}
 }
 
-// detachFile returns a descriptor of its own for the socket behind c, as a
-// non-blocking, pollable *os.File whose Fd method leaves it non-blocking
-// (the File that package net returns turns blocking on Fd, which happens
-// when it is handed to a child).
-func detachFile(c syscall.Conn, name string) (*os.File, error) {
+// detachFile returns a descriptor of its own for the socket behind c
+// (package net's is closed right after): blocking for a connection's
+// Stream, or else non-blocking and pollable, a listener's, whose Fd method
+// leaves it non-blocking (the File that package net returns turns
+// blocking on Fd, which happens when it is handed to a child).
+func detachFile(c syscall.Conn, name string, blocking bool) (*os.File, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -424,10 +429,59 @@ func detachFile(c syscall.Conn, name string) (*os.File, error) {
 	if ferr != nil {
 		return nil, os.NewSyscallError("dup", ferr)
 	}
+	if blocking {
+		return ownedFile(nfd, name)
+	}
 	if err := unix.SetNonblock(nfd, true); err != nil {
 		unix.Close(nfd)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
+	return os.NewFile(uintptr(nfd), name), nil
+}
+
+// pollableFile returns f, or a replacement for it, whose descriptor is
+// non-blocking and registered with the poller (a listener waits for
+// connections in Go's poller; its connections are blocking Streams). A descriptor inherited
+// through ExtraFiles arrives in blocking mode and O_NONBLOCK belongs to the
+// open file, shared with every process that inherited it, so for a pipe or
+// FIFO this opens a new open file on the same pipe through /proc/self/fd:
+// setting O_NONBLOCK there leaves the others (an exec'd program reading
+// its stdin, say) as they were. Other descriptors (sockets) are switched
+// to non-blocking mode in place, as the net package does.
+func pollableFile(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var flags int
+	var ferr error
+	rc.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+	if ferr != nil {
+		return nil, os.NewSyscallError("fcntl", ferr)
+	}
+	if flags&unix.O_NONBLOCK != 0 && f.SetReadDeadline(time.Time{}) == nil {
+		return f, nil // already pollable
+	}
+	nfd := -1
+	rc.Control(func(fd uintptr) {
+		var st unix.Stat_t
+		if unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+			nfd, ferr = unix.Open("/proc/self/fd/"+strconv.Itoa(int(fd)), flags&unix.O_ACCMODE|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if ferr == nil {
+				return
+			}
+		}
+		if nfd, ferr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); ferr == nil {
+			if ferr = unix.SetNonblock(nfd, true); ferr != nil {
+				unix.Close(nfd)
+			}
+		}
+	})
+	if ferr != nil {
+		return nil, os.NewSyscallError("reopen", ferr)
+	}
+	name := f.Name()
+	f.Close()
 	return os.NewFile(uintptr(nfd), name), nil
 }
 

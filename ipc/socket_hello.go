@@ -51,7 +51,7 @@ func (l *Listener) Refused() int64 {
 	return l.check.refused.Load()
 }
 
-// admit reads the hello from a new connection (non-blocking nfd) and
+// admit reads the hello from a new connection (nfd, not yet a Stream) and
 // reports whether it is the run's.
 func (c *helloCheck) admit(nfd int) bool {
 	got := make([]byte, len(c.hello))
@@ -62,7 +62,7 @@ func (c *helloCheck) admit(nfd int) bool {
 		if left <= 0 || PollFd(nfd, unix.POLLIN, WaitOpts{Timeout: left}) != nil {
 			return false
 		}
-		m, err := unix.Read(nfd, got[n:])
+		m, _, err := unix.Recvfrom(nfd, got[n:], unix.MSG_DONTWAIT)
 		switch {
 		case err == unix.EAGAIN || err == unix.EINTR:
 			continue
@@ -78,9 +78,6 @@ func (c *helloCheck) admit(nfd int) bool {
 
 // SendHello writes hello on a new connection, before anything else.
 func (s *Stream) SendHello(hello []byte) error {
-	n, err := s.f.Write(hello)
-	if err == nil && n != len(hello) {
-		err = unix.EAGAIN
-	}
+	_, err := s.writeBlocking(hello)
 	return err
 }

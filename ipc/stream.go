@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -16,15 +14,26 @@ import (
 )
 
 // Stream is a byte stream over a pipe end, an open FIFO or a connected
-// socket. Reads are buffered (Read, ReadLine, ReadAll share one buffer);
-// writes go straight to the kernel.
+// socket: every byte stream of a run (a Lua pipe, FIFO stream or socket
+// connection, one received in a message) is one. Reads are buffered (Read,
+// ReadLine, ReadAll share one buffer); writes go straight to the kernel.
 //
-// Waiting. The descriptor is non-blocking and registered with Go's poller:
-// a read or write that must wait parks the goroutine (no thread is held)
-// and deadlines come from the poller. Every system call runs through the
-// descriptor's syscall.RawConn, so a call with data ready costs one read(2)
-// or write(2), and a wait is recorded in the status slot only when the
-// kernel said EAGAIN.
+// Waiting. The descriptor is used in blocking mode, without Go's poller: a
+// read or write that must wait is a plain read(2) or write(2) that sleeps
+// in the kernel, the fastest path between processes (one system call per
+// read once data comes: no EAGAIN round, no epoll, no goroutine switch).
+// O_NONBLOCK belongs to the open file description, which a pipe end or a
+// FIFO shares with other processes (an exec'd program's stdin, a process
+// that received it in a message), so a Stream never changes it on a
+// descriptor it did not open itself; when it finds one non-blocking, a
+// call that says EAGAIN waits in poll(2) and tries again. Timeouts and
+// NonBlocking never block in a read or write: they wait in Poll (the one
+// EINTR-safe poll) and ask the kernel not to wait (MSG_DONTWAIT on a socket,
+// RWF_NOWAIT on a pipe; a FIFO that refuses RWF_NOWAIT reads after poll
+// says it is readable and writes at most PIPE_BUF bytes after poll says
+// there is room). A blocking wait is recorded in the status slot before
+// the system call (it cannot be known to wait beforehand), a timed one
+// when it polls.
 //
 // Copies. Read(n) reads from the kernel straight into the slice it returns
 // once the buffer is drained; ReadAll hands its buffer over instead of
@@ -32,174 +41,130 @@ import (
 // slices returned are always the caller's own (never aliased by the
 // Stream), so a binding may turn them into strings with unsafe.String.
 //
-// A Stream is for one reading goroutine and one writing goroutine at a time.
+// A Stream is for one reading goroutine and one writing goroutine at a
+// time. Close does not wake a goroutine blocked in a read or write of it
+// (the descriptor is blocking): close the other end, or use a timeout.
 type Stream struct {
 	kind, name string
+	what       string // names the stream in errors: `pipe "jobs"`
 	f          *os.File
-	rc         syscall.RawConn
 	fd         int
+	sock       bool   // a socket: MSG_DONTWAIT says not to wait
+	noNowait   bool   // a pipe that refused RWF_NOWAIT (a FIFO opened by path)
+	owned      bool   // its open file description is this Stream's alone (ownedFile)
 	buf        []byte // read buffer; unread bytes are buf[r:w]
 	r, w       int
-	rdl, wdl   time.Time // deadlines last set on f
 	closed     atomic.Bool
 	ws         *WaitStatus
 	id         int32
+	peer       func() int32 // the one process that can write to it, if known
+	pfd        [1]unix.PollFd
 }
 
 const (
 	streamBufSize = 64 << 10
 	// MaxLineSize bounds a line ReadLine will buffer.
 	MaxLineSize = 64 << 20
+	// PipeBuf is PIPE_BUF on Linux: a pipe or FIFO write of at most this
+	// many bytes is atomic.
+	PipeBuf = 4096
 )
 
-// NewStream wraps f, a pipe end, FIFO or connected socket. kind and name
-// make the errors ("pipe", "jobs" -> `pipe "jobs": read: ...`). The Stream
-// owns f from then on (it may replace it, see pollableFile).
+// NewStream wraps f, a pipe end, FIFO or connected socket, as it is (its
+// file status flags are left alone). kind and name make the errors
+// ("pipe", "jobs" -> `pipe "jobs": read: ...`; see SetWhat). The Stream owns
+// f from then on.
 func NewStream(kind, name string, f *os.File) (*Stream, error) {
 	if f == nil {
 		return nil, fmt.Errorf("%s %q: no descriptor", kind, name)
 	}
-	pf, err := pollableFile(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
-	}
-	return newStream(kind, name, pf)
+	return newStream(kind, name, f)
 }
 
-// newStream wraps an *os.File already made by os.NewFile from a
-// non-blocking descriptor.
 func newStream(kind, name string, f *os.File) (*Stream, error) {
-	s := &Stream{kind: kind, name: name, f: f, id: -1}
+	s := &Stream{kind: kind, name: name, what: fmt.Sprintf("%s %q", kind, name), f: f, id: -1}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
 		return nil, s.errorf("open", "%v", err)
 	}
-	s.rc = rc
+	// Control, not Fd: Fd would switch a pollable file to blocking mode.
 	rc.Control(func(fd uintptr) { s.fd = int(fd) })
+	var st unix.Stat_t
+	if err := unix.Fstat(s.fd, &st); err != nil {
+		f.Close()
+		return nil, s.errorf("open", "%v", os.NewSyscallError("fstat", err))
+	}
+	s.sock = st.Mode&unix.S_IFMT == unix.S_IFSOCK
 	return s, nil
 }
 
-// pollableFile returns f, or a replacement for it, whose descriptor is
-// non-blocking and registered with the poller. A descriptor inherited
-// through ExtraFiles arrives in blocking mode and O_NONBLOCK belongs to the
-// open file, shared with every process that inherited it, so for a pipe or
-// FIFO this opens a new open file on the same pipe through /proc/self/fd:
-// setting O_NONBLOCK there leaves the others (an exec'd program reading
-// its stdin, say) as they were. Other descriptors (sockets) are switched
-// to non-blocking mode in place, as the net package does.
-func pollableFile(f *os.File) (*os.File, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
+// ownedFile makes a *os.File of a descriptor this package just made
+// (accept, connect, open of a FIFO), switching it to blocking mode first:
+// its open file description is the Stream's alone (newOwnedStream).
+func ownedFile(fd int, name string) (*os.File, error) {
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl", err)
 	}
-	var flags int
-	var ferr error
-	rc.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) })
-	if ferr != nil {
-		return nil, os.NewSyscallError("fcntl", ferr)
-	}
-	if flags&unix.O_NONBLOCK != 0 && f.SetReadDeadline(time.Time{}) == nil {
-		return f, nil // already pollable
-	}
-	nfd := -1
-	rc.Control(func(fd uintptr) {
-		var st unix.Stat_t
-		if unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
-			nfd, ferr = unix.Open("/proc/self/fd/"+strconv.Itoa(int(fd)), flags&unix.O_ACCMODE|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-			if ferr == nil {
-				return
-			}
-		}
-		if nfd, ferr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); ferr == nil {
-			if ferr = unix.SetNonblock(nfd, true); ferr != nil {
-				unix.Close(nfd)
-			}
-		}
-	})
-	if ferr != nil {
-		return nil, os.NewSyscallError("reopen", ferr)
-	}
-	name := f.Name()
-	f.Close()
-	return os.NewFile(uintptr(nfd), name), nil
+	return os.NewFile(uintptr(fd), name), nil
 }
 
-// NewPipe makes a pipe whose ends are close-on-exec and ready for Streams
-// (non-blocking, pollable). Handing an end to a child through ExtraFiles
-// keeps it non-blocking (these Files were not put in non-blocking mode by
-// package os, so their Fd method leaves them alone); for an exec'd program
-// that expects a blocking descriptor, hand it BlockingCopy of the end.
+// newOwnedStream is newStream for a file made by ownedFile.
+func newOwnedStream(kind, name string, f *os.File) (*Stream, error) {
+	s, err := newStream(kind, name, f)
+	if err == nil {
+		s.owned = true
+	}
+	return s, err
+}
+
+// NewPipe makes a pipe whose ends are close-on-exec and blocking, ready
+// for Streams and for children (ExtraFiles, an exec'd program's stdin).
 func NewPipe() (r, w *os.File, err error) {
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		return nil, nil, os.NewSyscallError("pipe2", err)
 	}
 	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
-// BlockingCopy returns a blocking descriptor for the same pipe or FIFO as f,
-// on its own open file (through /proc/self/fd), for an exec'd program's
-// stdin or stdout. For other descriptors it returns a duplicate switched to
-// blocking mode (which switches f too: they share the open file).
-func BlockingCopy(f *os.File) (*os.File, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	nfd := -1
-	var ferr error
-	rc.Control(func(fd uintptr) {
-		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-		if err != nil {
-			ferr = err
-			return
-		}
-		var st unix.Stat_t
-		if unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
-			if nfd, ferr = unix.Open("/proc/self/fd/"+strconv.Itoa(int(fd)), flags&unix.O_ACCMODE|unix.O_CLOEXEC|unix.O_NONBLOCK, 0); ferr == nil {
-				// O_NONBLOCK only so that opening a write end cannot block.
-				ferr = unix.SetNonblock(nfd, false)
-				return
-			}
-		}
-		if nfd, ferr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); ferr == nil {
-			ferr = unix.SetNonblock(nfd, false)
-		}
-	})
-	if ferr != nil {
-		if nfd >= 0 {
-			unix.Close(nfd)
-		}
-		return nil, os.NewSyscallError("reopen", ferr)
-	}
-	return os.NewFile(uintptr(nfd), f.Name()), nil
+func (s *Stream) errorf(op, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %s", s.what, op, fmt.Sprintf(format, args...))
 }
 
-func (s *Stream) errorf(op, format string, args ...any) error {
-	return fmt.Errorf("%s %q: %s: %s", s.kind, s.name, op, fmt.Sprintf(format, args...))
-}
+// SetWhat sets how errors name the stream (`pipe at x.lua:3`), instead of
+// kind and name.
+func (s *Stream) SetWhat(what string) { s.what = what }
 
 // SetStatus makes the stream record its blocking waits in ws under the
 // given object id (nil: don't record).
 func (s *Stream) SetStatus(ws *WaitStatus, object int32) { s.ws, s.id = ws, object }
 
-// File is the stream's descriptor (to hand to a child through ExtraFiles).
-// Do not call its Fd method to poll it: use Stream.Fd.
+// SetPeer gives the pid of the one process that can write to the stream
+// (a pipe's `from`), for the status slot of a read that waits.
+func (s *Stream) SetPeer(peer func() int32) { s.peer = peer }
+
+// File is the stream's descriptor (to hand to a child through ExtraFiles or
+// in a message). Do not call its Fd method to poll it: use Stream.Fd.
 func (s *Stream) File() *os.File { return s.f }
 
 // Fd is the descriptor number, for poll(2) in select.
 func (s *Stream) Fd() int { return s.fd }
+
+// Kind is the kind the stream was made with: "pipe", "fifo", "tcp", ...
+func (s *Stream) Kind() string { return s.kind }
 
 // Buffered is the number of bytes read from the kernel and not yet
 // returned: a select must treat a stream with Buffered() > 0 as readable
 // whatever poll says.
 func (s *Stream) Buffered() int { return s.w - s.r }
 
-// Close closes the descriptor. A goroutine waiting in a read or write of
-// this stream returns an error.
+// Close closes the descriptor; later calls on the stream say it is closed.
 func (s *Stream) Close() error {
-	s.closed.Store(true)
+	if s.closed.Swap(true) {
+		return nil
+	}
 	if err := s.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return s.errorf("close", "%v", err)
 	}
@@ -209,14 +174,17 @@ func (s *Stream) Close() error {
 // CloseWrite shuts down the sending side of a socket stream: the peer reads
 // EOF while this side can still read.
 func (s *Stream) CloseWrite() error {
-	var err error
-	if cerr := s.rc.Control(func(fd uintptr) { err = unix.Shutdown(int(fd), unix.SHUT_WR) }); cerr != nil {
-		return s.closedError("close", cerr)
+	if s.closed.Load() {
+		return s.closedError("close")
 	}
-	if err != nil {
+	if err := unix.Shutdown(s.fd, unix.SHUT_WR); err != nil {
 		return s.errorf("close", "shutdown: %v", err)
 	}
 	return nil
+}
+
+func (s *Stream) closedError(op string) error {
+	return s.errorf(op, "%s is closed", s.kind)
 }
 
 // Read reads n bytes, waiting until all n have come or the stream ends (as
@@ -300,17 +268,47 @@ func (s *Stream) ReadSome(p []byte, o WaitOpts) (int, error) {
 	return s.sysRead(p, o.NonBlocking, o.Deadline())
 }
 
+// FillDatagram reads the next datagram into the buffer when nothing is
+// buffered (on a datagram socket one read(2) is one datagram), waiting as
+// o says; then Read takes its bytes, Peek shows them.
+func (s *Stream) FillDatagram(o WaitOpts) error {
+	if s.Buffered() > 0 {
+		return nil
+	}
+	s.r, s.w = 0, 0
+	if len(s.buf) < streamBufSize {
+		s.buf = make([]byte, streamBufSize)
+	}
+	return s.fill(o.NonBlocking, o.Deadline())
+}
+
+// Peek returns the buffered bytes, without taking them: valid until the
+// next read, and not to be written.
+func (s *Stream) Peek() []byte { return s.buf[s.r:s.w] }
+
+// Discard drops the first n buffered bytes (at most all of them).
+func (s *Stream) Discard(n int) { s.r += min(n, s.Buffered()) }
+
 // ReadLine reads up to a newline and returns the line without it (Lua's
 // "l"). A last line without a newline is returned as a line; then ErrEOF.
 // On ErrTimeout / ErrEmpty the partial line stays buffered.
-func (s *Stream) ReadLine(o WaitOpts) ([]byte, error) {
+func (s *Stream) ReadLine(o WaitOpts) ([]byte, error) { return s.readLine(o, false) }
+
+// ReadLineKeep is ReadLine that keeps the newline (Lua's "L").
+func (s *Stream) ReadLineKeep(o WaitOpts) ([]byte, error) { return s.readLine(o, true) }
+
+func (s *Stream) readLine(o WaitOpts, keep bool) ([]byte, error) {
 	deadline := o.Deadline()
 	scanned := 0
+	nl := 0
+	if keep {
+		nl = 1
+	}
 	for {
 		if i := bytes.IndexByte(s.buf[s.r+scanned:s.w], '\n'); i >= 0 {
 			end := s.r + scanned + i
-			line := make([]byte, end-s.r)
-			copy(line, s.buf[s.r:end])
+			line := make([]byte, end+nl-s.r)
+			copy(line, s.buf[s.r:end+nl])
 			s.r = end + 1
 			s.ws.Done()
 			return line, nil
@@ -355,6 +353,65 @@ func (s *Stream) ReadAll(o WaitOpts) ([]byte, error) {
 	}
 }
 
+// WaitReadable returns once a read would not wait: bytes are buffered, or
+// the kernel says the descriptor is readable (data, the end, an error).
+// Without NonBlocking or a Timeout it returns at once (the read waits);
+// NonBlocking says ErrEmpty when nothing is there, a Timeout ErrTimeout.
+// (For a read that must not stop half way: a framed message.)
+func (s *Stream) WaitReadable(o WaitOpts) error {
+	if s.Buffered() > 0 || (!o.NonBlocking && o.Timeout <= 0) {
+		return nil
+	}
+	if err := s.wait(unix.POLLIN, OpRead, o.NonBlocking, o.Deadline()); err != nil {
+		if err == ErrTimeout && o.NonBlocking {
+			return ErrEmpty
+		}
+		return err
+	}
+	return nil
+}
+
+// WaitWritable returns once the kernel says a write would not wait (room,
+// or an error the write will report): ErrFull with NonBlocking when there
+// is no room, ErrTimeout when o's Timeout passes first.
+func (s *Stream) WaitWritable(o WaitOpts) error {
+	if !o.NonBlocking && o.Timeout <= 0 {
+		return nil
+	}
+	if err := s.wait(unix.POLLOUT, OpWrite, o.NonBlocking, o.Deadline()); err != nil {
+		if err == ErrTimeout && o.NonBlocking {
+			return ErrFull
+		}
+		return err
+	}
+	return nil
+}
+
+// wait polls the descriptor for events until the deadline (zero: none;
+// only a look with nonBlocking), recording the wait in the status slot.
+// ErrTimeout when the time ran out.
+func (s *Stream) wait(events int16, op uint32, nonBlocking bool, deadline time.Time) error {
+	if s.closed.Load() {
+		return s.closedError("wait")
+	}
+	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: events}
+	if nonBlocking {
+		n, err := Poll(s.pfd[:], 0)
+		if err == nil && n == 0 {
+			return ErrTimeout
+		}
+		return err
+	}
+	var peer int32 = -1
+	if op == OpRead && s.peer != nil {
+		peer = s.peer()
+	}
+	s.ws.Enter(op, s.id, peer, !deadline.IsZero())
+	_, err := PollUntil(s.pfd[:], deadline)
+	s.ws.Leave()
+	return err
+}
+
 // fill reads once from the kernel into the buffer, making room as needed.
 func (s *Stream) fill(nonBlocking bool, deadline time.Time) error {
 	if s.r == s.w {
@@ -386,161 +443,244 @@ func (s *Stream) unread(p []byte) {
 	s.r, s.w = 0, copy(s.buf, p)
 }
 
-// sysRead is one read(2) into p, waiting as o says.
+// sysRead is one read from the kernel into p: a plain blocking read(2)
+// when it may wait for ever, else reads that do not wait and Poll in
+// between. ErrEOF at the end, ErrEmpty (nonBlocking) or ErrTimeout.
 func (s *Stream) sysRead(p []byte, nonBlocking bool, deadline time.Time) (int, error) {
-	var n int
-	var errno error
-	read := func(fd uintptr) {
-		for {
-			n, errno = unix.Read(int(fd), p)
-			if errno != unix.EINTR {
-				break
-			}
-		}
-		if errno != nil {
-			n = 0
-		}
+	if s.closed.Load() {
+		return 0, s.closedError("read")
 	}
-	if nonBlocking {
-		if err := s.rc.Control(read); err != nil {
-			return 0, s.closedError("read", err)
+	if !nonBlocking && deadline.IsZero() {
+		var peer int32 = -1
+		if s.peer != nil {
+			peer = s.peer()
 		}
-		if errno == unix.EAGAIN {
+		s.ws.Enter(OpRead, s.id, peer, false)
+		n, err := s.readBlocking(p)
+		s.ws.Leave()
+		return n, err
+	}
+	for {
+		n, errno := s.readNow(p)
+		if errno != unix.EAGAIN {
+			if errno != nil {
+				return 0, s.errorf("read", "%v", errno)
+			}
+			if n == 0 {
+				return 0, ErrEOF
+			}
+			return n, nil
+		}
+		if nonBlocking {
 			return 0, ErrEmpty
 		}
-	} else {
-		if err := s.setDeadline(&s.rdl, deadline, s.f.SetReadDeadline); err != nil {
+		if err := s.wait(unix.POLLIN, OpRead, false, deadline); err != nil {
 			return 0, err
 		}
-		entered := false
-		err := s.rc.Read(func(fd uintptr) bool {
-			read(fd)
-			if errno == unix.EAGAIN {
-				if !entered {
-					entered = true
-					s.ws.Enter(OpRead, s.id, -1, !deadline.IsZero())
-				}
-				return false
+	}
+}
+
+// readBlocking is read(2), which sleeps until data comes; on a descriptor
+// found non-blocking it waits in poll.
+func (s *Stream) readBlocking(p []byte) (int, error) {
+	for {
+		n, errno := unix.Read(s.fd, p)
+		switch errno {
+		case nil:
+			if n == 0 {
+				return 0, ErrEOF
 			}
-			return true
-		})
-		if entered {
-			s.ws.Leave()
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
+			if _, err := Poll(s.pfd[:], -1); err != nil {
+				return 0, s.errorf("read", "%v", err)
+			}
+			continue
+		}
+		return 0, s.errorf("read", "%v", errno)
+	}
+}
+
+// readNow is one read that does not wait: EAGAIN when nothing is there.
+func (s *Stream) readNow(p []byte) (int, error) {
+	for {
+		var n int
+		var err error
+		switch {
+		case s.sock:
+			n, _, err = unix.Recvfrom(s.fd, p, unix.MSG_DONTWAIT)
+		case !s.noNowait:
+			n, err = unix.Preadv2(s.fd, [][]byte{p}, -1, unix.RWF_NOWAIT)
+			if err == unix.EOPNOTSUPP {
+				s.noNowait = true
+				continue
+			}
+		case s.owned: // its flags are ours to switch for one read
+			n, err = s.nonblocking(func() (int, error) { return unix.Read(s.fd, p) })
+		default: // poll, then a read that finds what poll saw
+			s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
+			k, perr := Poll(s.pfd[:], 0)
+			if perr != nil {
+				return 0, perr
+			}
+			if k == 0 {
+				return 0, unix.EAGAIN
+			}
+			n, err = unix.Read(s.fd, p)
+		}
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
-			return 0, s.closedError("read", err)
+			n = 0
 		}
+		return n, err
 	}
-	switch {
-	case errno != nil:
-		return 0, s.errorf("read", "%v", errno)
-	case n == 0:
-		return 0, ErrEOF
-	}
-	return n, nil
 }
 
 // Write writes all of b, waiting for room as needed, and returns how many
 // bytes went. With NonBlocking it writes what fits now and returns ErrFull
-// if that was not all (a pipe takes a write of up to 4096 bytes whole or not
-// at all). Writing to a pipe or socket whose reading end is closed returns
-// an error that wraps ErrClosed ("broken pipe").
+// if that was not all; with a Timeout it writes as room appears and
+// returns ErrTimeout with the count written when the time is up. A pipe or
+// FIFO write of at most PipeBuf bytes goes whole or not at all. Writing to
+// a pipe or socket whose reading end is closed returns an error that wraps
+// ErrClosed ("broken pipe").
 func (s *Stream) Write(b []byte, o WaitOpts) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n := 0
-	var errno error
-	write := func(fd uintptr) bool {
-		for n < len(b) {
-			m, err := unix.Write(int(fd), b[n:])
-			switch err {
-			case nil:
-				n += m
-			case unix.EINTR:
-			case unix.EAGAIN:
-				return false
-			default:
-				errno = err
-				return true
-			}
-		}
-		return true
+	if s.closed.Load() {
+		return 0, s.closedError("write")
 	}
-	if o.NonBlocking {
-		if err := s.rc.Control(func(fd uintptr) { write(fd) }); err != nil {
-			return 0, s.closedError("write", err)
-		}
-		if errno == nil && n < len(b) {
-			return n, ErrFull
-		}
-	} else {
-		deadline := o.Deadline()
-		if err := s.setDeadline(&s.wdl, deadline, s.f.SetWriteDeadline); err != nil {
-			return 0, err
-		}
-		entered := false
-		err := s.rc.Write(func(fd uintptr) bool {
-			if write(fd) {
-				return true
-			}
-			if !entered {
-				entered = true
-				s.ws.Enter(OpWrite, s.id, -1, !deadline.IsZero())
-			}
-			return false
-		})
-		if entered {
-			s.ws.Leave()
-		}
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return n, ErrTimeout
-			}
-			return n, s.closedError("write", err)
-		}
+	if o.NonBlocking || o.Timeout > 0 {
+		return s.writeWithin(b, o)
 	}
-	switch errno {
-	case nil:
+	s.ws.Enter(OpWrite, s.id, -1, false)
+	n, err := s.writeBlocking(b)
+	s.ws.Leave()
+	if err == nil {
 		s.ws.Done()
-		return n, nil
-	case unix.EPIPE, unix.ECONNRESET:
-		return n, fmt.Errorf("%s %q: write: broken pipe: the reading end is closed: %w", s.kind, s.name, ErrClosed)
 	}
-	return n, s.errorf("write", "%v", errno)
+	return n, err
+}
+
+// writeBlocking is write(2) until everything went; on a descriptor found
+// non-blocking it waits for room in poll.
+func (s *Stream) writeBlocking(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, errno := unix.Write(s.fd, b[n:])
+		if m > 0 {
+			n += m
+		}
+		switch errno {
+		case nil, unix.EINTR:
+		case unix.EAGAIN:
+			s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLOUT}
+			if _, err := Poll(s.pfd[:], -1); err != nil {
+				return n, s.errorf("write", "%v", err)
+			}
+		default:
+			return n, s.writeError(errno)
+		}
+	}
+	return n, nil
+}
+
+func (s *Stream) writeError(errno error) error {
+	if errno == unix.EPIPE || errno == unix.ECONNRESET {
+		return fmt.Errorf("%s: write: broken pipe: the reading end is closed: %w", s.what, ErrClosed)
+	}
+	return s.errorf("write", "%v", errno)
+}
+
+// writeWithin writes b without blocking (o.NonBlocking) or until o's
+// deadline. Each write asks the kernel not to wait (MSG_DONTWAIT on a
+// socket, RWF_NOWAIT on a pipe or FIFO), and Poll waits for room in
+// between.
+func (s *Stream) writeWithin(b []byte, o WaitOpts) (int, error) {
+	deadline := o.Deadline()
+	written := 0
+	for written < len(b) {
+		var m int
+		var err error
+		switch {
+		case s.sock:
+			m, err = unix.SendmsgN(s.fd, b[written:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		case !s.noNowait:
+			m, err = unix.Pwritev2(s.fd, [][]byte{b[written:]}, -1, unix.RWF_NOWAIT)
+			if err == unix.EOPNOTSUPP {
+				s.noNowait = true // a FIFO opened by path: see pipeRoom
+				continue
+			}
+		case s.owned:
+			m, err = s.nonblocking(func() (int, error) { return unix.Write(s.fd, b[written:]) })
+		default:
+			m, err = s.pipeRoom(b[written:])
+		}
+		if m > 0 {
+			written += m
+			continue
+		}
+		switch err {
+		case nil, unix.EINTR:
+			continue
+		case unix.EAGAIN:
+		default:
+			return written, s.writeError(err)
+		}
+		if o.NonBlocking {
+			return written, ErrFull
+		}
+		if err := s.wait(unix.POLLOUT, OpWrite, false, deadline); err != nil {
+			return written, err
+		}
+	}
+	s.ws.Done()
+	return written, nil
+}
+
+// nonblocking runs call with the descriptor in non-blocking mode, for a
+// FIFO that refuses RWF_NOWAIT and whose open file is the Stream's alone
+// (opened by path): a read then tells "no writer" (EOF) from "nothing
+// written yet" (EAGAIN), which poll cannot.
+func (s *Stream) nonblocking(call func() (int, error)) (int, error) {
+	if err := unix.SetNonblock(s.fd, true); err != nil {
+		return 0, err
+	}
+	n, err := call()
+	if rerr := unix.SetNonblock(s.fd, false); rerr != nil && err == nil {
+		err = rerr
+	}
+	return n, err
+}
+
+// pipeRoom writes at most PipeBuf bytes of b if poll(2) says the pipe has
+// room, else returns EAGAIN. A pipe that polls writable has a free buffer
+// of at least PIPE_BUF bytes, so the write does not block, unless another
+// writer fills it first (then it waits like a plain write): the fallback
+// for pipes that refuse RWF_NOWAIT (a FIFO opened by path).
+func (s *Stream) pipeRoom(b []byte) (int, error) {
+	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLOUT}
+	n, err := Poll(s.pfd[:], 0)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 || s.pfd[0].Revents&unix.POLLOUT == 0 {
+		if s.pfd[0].Revents&unix.POLLERR != 0 {
+			return 0, unix.EPIPE
+		}
+		return 0, unix.EAGAIN
+	}
+	return unix.Write(s.fd, b[:min(len(b), PipeBuf)])
 }
 
 // WriteString is Write for a string, without copying it.
 func (s *Stream) WriteString(str string, o WaitOpts) (int, error) {
 	return s.Write(unsafe.Slice(unsafe.StringData(str), len(str)), o)
-}
-
-// setDeadline sets a read or write deadline on f only when it changes, so
-// calls without a timeout cost nothing.
-func (s *Stream) setDeadline(cur *time.Time, d time.Time, set func(time.Time) error) error {
-	if d.Equal(*cur) {
-		return nil
-	}
-	if err := set(d); err != nil {
-		if errors.Is(err, os.ErrNoDeadline) {
-			return s.errorf("wait", "this descriptor does not support timeouts")
-		}
-		return s.closedError("wait", err)
-	}
-	*cur = d
-	return nil
-}
-
-// closedError maps errors of the descriptor itself: a deadline becomes
-// ErrTimeout, a closed descriptor says so.
-func (s *Stream) closedError(op string, err error) error {
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return ErrTimeout
-	case s.closed.Load() || errors.Is(err, os.ErrClosed):
-		return s.errorf(op, "%s is closed", s.kind)
-	}
-	return s.errorf(op, "%v", err)
 }
 
 // IO returns an io.ReadWriter over the stream that waits as o says, with
