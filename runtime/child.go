@@ -215,9 +215,28 @@ func scriptLine(L *lua.LState, script string) int {
 	return 0
 }
 
-// flushStdout flushes io.write buffering a script may have turned on.
+// flushStdout flushes io.write buffering a script may have turned on:
+// io.stdout:flush(), whatever io.stdout is now, its errors ignored. (It
+// was the chunk "pcall(function() io.stdout:flush() end)", compiled at
+// every exit: 47 µs and 53 KB of a child's ~1.5 ms start.)
 func flushStdout(L *lua.LState) {
-	L.DoString("pcall(function() io.stdout:flush() end)")
+	io, ok := L.GetGlobal("io").(*lua.LTable)
+	if !ok {
+		return
+	}
+	out := L.GetField(io, "stdout")
+	switch out.(type) {
+	case *lua.LUserData, *lua.LTable:
+	default:
+		return
+	}
+	flush := L.GetField(out, "flush")
+	if flush.Type() != lua.LTFunction {
+		return
+	}
+	L.Push(flush)
+	L.Push(out)
+	L.PCall(1, 0, nil)
 }
 
 // sanitizeDescriptors marks the manifest's descriptors close-on-exec, so a

@@ -82,6 +82,28 @@ end
 	}
 }
 
+// What a body wrote with io.write reaches the output when it ends, on
+// every way out: a normal end, an error, and io.stdout replaced by the
+// script (then nothing is flushed, and nothing fails).
+func TestChildFlushesIoWriteAtExit(t *testing.T) {
+	rep, out, errs := run(t, `
+local ipc = require("ipc")
+ipc.process("a", function() io.stdout:setvbuf("full"); io.write("a-partial") end)
+ipc.process("b", function() io.stdout:setvbuf("full"); io.write("b-partial"); error("boom") end)
+ipc.process("c", function() io.stdout:setvbuf("full"); io.stdout = nil end)
+`, runtime.Options{NoPrefix: true})
+	for _, want := range []string{"a-partial", "b-partial"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q lacks %q (stderr %s)", out, want, errs)
+		}
+	}
+	for _, p := range rep.Processes {
+		if (p.Name == "b") == p.OK {
+			t.Errorf("process %s: ok=%v (%s)", p.Name, p.OK, p.Error)
+		}
+	}
+}
+
 // A forged manifest naming more processes than its status table has slots
 // is refused with a message; it panicked the child (index out of range in
 // ipc/status.go).

@@ -196,9 +196,11 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 	if len(lines) == 0 || lines[0] != "v1" {
 		return nil, fmt.Errorf("not a run manifest (want a first line \"v1\")")
 	}
+	var fbuf []field // one buffer for every line's fields (values are copied out)
 	for i, line := range lines[1:] {
 		tag, rest, _ := strings.Cut(line, " ")
-		f, err := splitFields(rest)
+		f, err := splitFields(fbuf[:0], rest)
+		fbuf = f
 		if err != nil {
 			return nil, fmt.Errorf("manifest line %d: %v", i+2, err)
 		}
@@ -342,6 +344,9 @@ func validateManifest(m *bindings.Manifest) error {
 	for _, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
 		for _, d := range ds {
 			for role, n := range d.FDs {
+				if n >= 0 && n < maxManifestFD {
+					continue // valid: no name to build
+				}
 				if err := fd(d.Kind+" "+role, n); err != nil {
 					return err
 				}
@@ -357,9 +362,9 @@ type field struct {
 	num bool
 }
 
-// splitFields splits space-separated quoted strings and integers.
-func splitFields(s string) ([]field, error) {
-	var out []field
+// splitFields appends to out the space-separated quoted strings and
+// integers of s.
+func splitFields(out []field, s string) ([]field, error) {
 	for s != "" {
 		if s[0] == '"' {
 			pre, err := strconv.QuotedPrefix(s)
