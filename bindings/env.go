@@ -82,6 +82,15 @@ type Env struct {
 
 	runDir *ipc.RunDir // created on first use by a named object
 
+	// Slots of processes made at run time (spawn.go), in the parent.
+	// Draining are ended spawned processes whose slots are not free yet
+	// (a message they sent is still queued somewhere).
+	Draining  []*Process
+	freeSlots []int // slots whose process ended and nothing of it is queued
+	slotsUsed int   // slots ever taken (declared processes first)
+	declared  int   // declared process instances
+	slotsInit bool
+
 	ranRun  bool // ipc.run was called
 	running bool // a process body (or the code after ipc.run) is running
 }
@@ -125,7 +134,8 @@ type Process struct {
 	Group  string // declared name: "worker"
 	Index  int    // 1-based index within the group
 	Count  int    // instances in the group
-	Slot   int    // 0-based position among all instances (status table slot)
+	Slot   int    // status table slot and sender index; a spawned instance's is another's once it ended
+	Serial int    // unique in the run, from 1: its place among every process the run started
 	Decl   *Decl
 	Fn     *lua.LFunction // the body (nil for exec processes)
 	Args   lua.LValue     // opts.args
@@ -137,6 +147,9 @@ type Process struct {
 	// SpawnArgs is the encoded args of an instance ipc.spawn made (a
 	// message body; nil for a declared instance).
 	SpawnArgs []byte
+	// end is, in a child, how the process ended once known from the
+	// supervisor (its slot was given to another since).
+	end *endStatus
 }
 
 // Owns reports whether descriptor f goes to process p.
@@ -164,6 +177,11 @@ type ExitObserver interface{ ProcessExited(p *Process) }
 // message-queue name space). The runtime calls Release once, after every
 // process has exited.
 type Releaser interface{ Release() }
+
+// SenderHolder is implemented by objects that hold messages (mailboxes,
+// inboxes): a spawned process's slot (its sender index) is given to
+// another only once no object holds a message it sent.
+type SenderHolder interface{ HoldsFrom(slot int) bool }
 
 // Closer is implemented by objects the parent must close after launch
 // because only the children may hold them (pipe ends).
@@ -197,10 +215,12 @@ type Manifest struct {
 
 // ManifestProc is a process instance as the parent saw it.
 type ManifestProc struct {
-	Name  string
-	Group string
-	Index int
-	Count int
+	Name   string
+	Group  string
+	Index  int
+	Count  int
+	Slot   int // status table slot and sender index
+	Serial int // unique in the run, from 1
 }
 
 // ManifestDecl is a declaration as the parent saw it.
@@ -210,6 +230,9 @@ type ManifestDecl struct {
 	Line string
 	Spec string
 	FDs  map[string]int // role -> descriptor number in this child
+	// Index is an implicit object's index in the parent (-1 - i), when the
+	// manifest lists only some of them; 0: its place in the list.
+	Index int
 }
 
 // Declare records a declaration made at the current script line and tells
@@ -281,6 +304,9 @@ func (e *Env) pidOf(name string) int32 {
 func (e *Env) PidOf(p *Process) int32 {
 	if p == nil || e.Status == nil {
 		return 0
+	}
+	if !e.current(p) {
+		return 0 // it ended, and its slot is another's now
 	}
 	pid := atomic.LoadInt32(&e.Status.Slot(p.Slot).Pid)
 	if pid == 0 {

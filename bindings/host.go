@@ -196,6 +196,9 @@ func (h *childHost) implicit() []*Decl {
 	var ds []*Decl
 	for i, md := range h.m.Implicit {
 		d := &Decl{Index: -1 - i, Kind: md.Kind, Name: md.Name, Line: "(implicit)"}
+		if md.Index != 0 {
+			d.Index = md.Index
+		}
 		d.Files = inherited(md)
 		ds = append(ds, d)
 	}

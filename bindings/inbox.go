@@ -103,11 +103,22 @@ func (m *messenger) createInbox(e *Env, p *Process) error {
 }
 
 // spawned is the parent's OnSpawn hook: the new instance's inbox, and the
-// capacity of its links into the inboxes there are.
+// capacity of its links into the inboxes there are. Its slot may have been
+// an ended process's: every queue forgets that one (ReuseSender).
 func (m *messenger) spawned(e *Env, p *Process) error {
-	for _, ib := range m.inboxes {
-		if ib.proc != nil && ib.q != nil {
-			ib.q.SetSenderCapacity(int32(p.Slot), m.linkCapacity(p, ib.proc))
+	for name, ib := range m.inboxes {
+		switch {
+		case ib.q == nil:
+			delete(m.inboxes, name) // an ended process's, released
+		case ib.proc != nil:
+			ib.q.ReuseSender(int32(p.Slot), m.linkCapacity(p, ib.proc))
+		default:
+			ib.q.ReuseSender(int32(p.Slot), ipc.Unbounded)
+		}
+	}
+	for _, d := range e.Decls {
+		if b, ok := d.Object.(*mailbox); ok && b.q != nil {
+			b.q.ReuseSender(int32(p.Slot), ipc.Unbounded)
 		}
 	}
 	return m.createInbox(e, p)
@@ -179,6 +190,9 @@ func (ib *inbox) ProcessExited(p *Process) {
 	}
 	ib.q.SenderGone(int32(p.Slot))
 }
+
+// HoldsFrom reports whether a message from the process in slot is queued.
+func (ib *inbox) HoldsFrom(slot int) bool { return ib.q != nil && ib.q.HoldsFrom(int32(slot)) }
 
 // Recover repairs the inbox when pid died holding its lock.
 func (ib *inbox) Recover(pid int) {

@@ -8,16 +8,26 @@ import (
 	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
 )
 
 // Limits a script cannot talk its way past: how many processes a run may
 // have, how long a name may be, how far a duration may reach. They are
 // checked where the script says the value, so the error names its line.
 
-// DefaultMaxProcs is the number of processes a run may declare unless the
-// host says otherwise (Env.MaxProcs, --max-procs): room for any exercise,
-// far from what makes a classroom machine swap.
-const DefaultMaxProcs = 256
+// DefaultMaxProcs is the number of processes a run may have at once
+// unless the host says otherwise (Env.MaxProcs, --max-procs): declared
+// ones, and spawned ones until they have ended (a per-connection server
+// may start any number over a run, so many at a time). An idle child
+// costs about 2 MiB of memory and 5 descriptors of the supervisor's
+// (docs/LUA_API.md, ipc.spawn).
+const DefaultMaxProcs = 4000
+
+// MaxProcsLimit is the most --max-procs can say: a process's slot is its
+// sender index in every queue, which tracks ipc.MaxSenders-1 senders (the
+// supervisor is one).
+const MaxProcsLimit = ipc.MaxSenders - 1
 
 // maxNameLen bounds declared names (a name travels in every child's
 // manifest and, for FIFOs and sockets, becomes a file name).
@@ -26,7 +36,7 @@ const maxNameLen = 255
 // maxProcs is the cap in force for this run.
 func (e *Env) maxProcs() int {
 	if e.MaxProcs > 0 {
-		return e.MaxProcs
+		return min(e.MaxProcs, MaxProcsLimit)
 	}
 	return DefaultMaxProcs
 }

@@ -22,6 +22,9 @@ func (m *messenger) luaSend(L *lua.LState) int {
 	to := L.CheckString(1)
 	m.mustRun(L, "ipc.send")
 	ib := m.peerInbox(L, to)
+	if ib == nil { // a spawned process that ended before this one knew it
+		return Outcome(L, ipc.ErrClosed)
+	}
 	typ, w := sendOpts(L, 3)
 	return pushSent(L, m.send(L, destination{what: ib.sendWhat, q: ib.q, obj: ib.obj, peer: m.pid(ib.proc),
 		dst: ib.slot, capacity: ib.capacity, seq: &ib.seq, keep: keepOpt(L, 3), inbox: true}, typ, L.Get(2), w))
@@ -95,7 +98,8 @@ func (m *messenger) isProcessOrGroup(name string) bool {
 }
 
 // peerInbox returns the inbox of the process named to, mapping it on
-// first use.
+// first use; nil for a spawned process that ended before this process
+// learned of it (a send to it says "closed").
 func (m *messenger) peerInbox(L *lua.LState, to string) *inbox {
 	if ib := m.inboxes[to]; ib != nil && ib.q != nil {
 		return ib
@@ -112,6 +116,9 @@ func (m *messenger) peerInbox(L *lua.LState, to string) *inbox {
 	}
 	if ib := m.inboxes[to]; ib != nil && ib.q != nil {
 		return ib
+	}
+	if p != nil && p.end != nil && m.env.ImplicitDecl(inboxKind, to) == nil {
+		return nil // it ended, and the supervisor has let its inbox go
 	}
 	return m.openInbox(L, "ipc.send", to, p)
 }

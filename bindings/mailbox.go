@@ -190,6 +190,9 @@ func (b *mailbox) ProcessExited(p *Process) {
 	}
 }
 
+// HoldsFrom reports whether a message from the process in slot is queued.
+func (b *mailbox) HoldsFrom(slot int) bool { return b.q != nil && b.q.HoldsFrom(int32(slot)) }
+
 // Recover repairs the mailbox when pid died holding its lock.
 func (b *mailbox) Recover(pid int) {
 	if b.q != nil {

@@ -53,8 +53,8 @@ type messenger struct {
 	inboxes   map[string]*inbox // by owner name, opened (child) or created (parent)
 	self      *inbox            // this process's inbox, once opened
 	byName    map[string]*Process
-	known     int          // len(env.Procs) when byName was built
-	names     []lua.LValue // slot -> process name, boxed once
+	known     int        // len(env.Procs) when byName was built
+	names     []slotName // slot -> process name, boxed once
 	links     []*linkDecl
 	mailboxes map[string]*mailbox
 	hooked    bool
@@ -149,13 +149,19 @@ func (m *messenger) process(name string) *Process {
 	return m.env.lookupProcess(name, -1)
 }
 
-// procAt is the process in slot i that this process knows, or nil.
+// procAt is the process in slot i that this process knows, or nil. A
+// slot of a spawned process that ended is given to a later one: the one
+// whose serial the status table shows is the slot's process now.
 func (m *messenger) procAt(i int) *Process {
-	if i < len(m.env.Procs) && m.env.Procs[i].Slot == i {
+	want := uint32(0)
+	if st := m.env.Status; st != nil && i < st.Len() {
+		want = st.SerialOf(i)
+	}
+	if i < len(m.env.Procs) && m.env.Procs[i].Slot == i && (want == 0 || uint32(m.env.Procs[i].Serial) == want) {
 		return m.env.Procs[i]
 	}
-	for _, p := range m.env.Procs {
-		if p.Slot == i {
+	for j := len(m.env.Procs) - 1; j >= 0; j-- {
+		if p := m.env.Procs[j]; p.Slot == i && (want == 0 || uint32(p.Serial) == want) {
 			return p
 		}
 	}
@@ -204,6 +210,12 @@ func (m *messenger) slotOf(L *lua.LState, what, name string) (int32, int32) {
 
 func (m *messenger) pid(p *Process) int32 { return m.env.PidOf(p) }
 
+// slotName is the name of a slot's process, cached with its serial.
+type slotName struct {
+	serial uint32
+	v      lua.LValue
+}
+
 // nameOf is the Lua string naming header index i.
 func (m *messenger) nameOf(i int32) lua.LValue {
 	if i == parentSlot {
@@ -212,20 +224,26 @@ func (m *messenger) nameOf(i int32) lua.LValue {
 	if i == outsideSlot {
 		return lOutside
 	}
-	if i >= 0 && (int(i) >= len(m.names) || m.names[i] == nil) {
-		p := m.procAt(int(i))
-		if p == nil {
-			p = m.env.lookupProcess("", int(i)) // spawned after this process started
-		}
-		if p != nil {
-			for int(i) >= len(m.names) {
-				m.names = append(m.names, nil)
-			}
-			m.names[i] = lua.LString(p.Name)
-		}
+	if i < 0 {
+		return lua.LString(fmt.Sprintf("#%d", i))
 	}
-	if i >= 0 && int(i) < len(m.names) && m.names[i] != nil {
-		return m.names[i]
+	serial := uint32(0)
+	if st := m.env.Status; st != nil && int(i) < st.Len() {
+		serial = st.SerialOf(int(i))
+	}
+	if int(i) < len(m.names) && m.names[i].v != nil && (serial == 0 || m.names[i].serial == serial) {
+		return m.names[i].v
+	}
+	p := m.procAt(int(i))
+	if p == nil {
+		p = m.env.lookupProcess("", int(i)) // spawned after this process started
+	}
+	if p != nil {
+		for int(i) >= len(m.names) {
+			m.names = append(m.names, slotName{})
+		}
+		m.names[i] = slotName{serial: uint32(p.Serial), v: lua.LString(p.Name)}
+		return m.names[i].v
 	}
 	return lua.LString(fmt.Sprintf("#%d", i))
 }
@@ -249,6 +267,11 @@ func keepOpt(L *lua.LState, n int) bool {
 	return optBool(L, optTable(L, n), "keep", false)
 }
 
+// endedPeer is recvOpts's peer when from names a spawned process that
+// ended and whose slot is another's now: the receive says "closed" (a slot
+// is given away only once nothing its process sent is queued).
+const endedPeer = -2
+
 // recvOpts reads {from =, type =, timeout =, block =, into =} at n.
 func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int32, ipc.WaitOpts, *lua.LTable) {
 	var f ipc.Filter
@@ -269,6 +292,9 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 	case lua.LString:
 		f.BySrc = true
 		f.Src, peer = m.slotOf(L, what, string(v))
+		if p := m.process(string(v)); p != nil && !m.env.current(p) {
+			peer = endedPeer // its slot is another's: nothing of it is queued
+		}
 	case *lua.LNilType:
 	default:
 		L.RaiseError("%s: from must be a process name, got %s", what, typeName(v))
@@ -463,6 +489,9 @@ func pushSent(L *lua.LState, err error) int {
 // receive takes one message from q that f matches and pushes its table:
 // into, filled, when it is not nil, else a new one.
 func (m *messenger) receive(L *lua.LState, what string, q *ipc.Queue, obj, peer int32, f ipc.Filter, w ipc.WaitOpts, dst lua.LValue, into *lua.LTable) int {
+	if peer == endedPeer {
+		return Outcome(L, ipc.ErrClosed)
+	}
 	var t0 int64
 	if m.env.Trace != nil {
 		t0 = trace.Now()

@@ -49,8 +49,30 @@ type endStatus struct {
 	exit              int // -1: none (killed by a signal, or never started)
 }
 
-func (e *Env) endStatus(p *Process) (endStatus, bool) {
-	ended, exit, sig, errText := e.Status.Ended(p.Slot)
+// endStatus says whether p has ended and how. Called on the Lua
+// goroutine (it may cache what the supervisor says in p) or, with
+// cache false, on another (a monitor's).
+func (e *Env) endStatus(p *Process, cache bool) (endStatus, bool) {
+	if cache && p.end != nil {
+		return *p.end, true
+	}
+	ended, exit, sig, errText, reused := e.Status.EndedOf(p.Slot, e.serialOf(p))
+	if reused {
+		// Its slot is another's now: the supervisor knows how it ended.
+		st := endStatus{name: p.Name, exit: -1, err: "ended (the supervisor no longer says how)"}
+		if e.Broker != nil {
+			if sp, f, err := e.Broker.Lookup(p.Name, -1); err == nil && sp.Ended {
+				st = *sp.endStatus()
+				if f != nil {
+					f.Close()
+				}
+			}
+		}
+		if cache {
+			p.end = &st
+		}
+		return st, true
+	}
 	if !ended {
 		return endStatus{}, false
 	}
@@ -60,6 +82,9 @@ func (e *Env) endStatus(p *Process) (endStatus, bool) {
 	}
 	return st, true
 }
+
+// serialOf is p's serial as the status table has it (0 counts as 1).
+func (e *Env) serialOf(p *Process) uint32 { return uint32(max(p.Serial, 1)) }
 
 func (st endStatus) ok() bool { return st.exit == 0 && st.signal == "" && st.err == "" }
 
@@ -73,14 +98,14 @@ func (st endStatus) ok() bool { return st.exit == 0 && st.signal == "" && st.err
 func (e *Env) luaWait(L *lua.LState) int {
 	p := e.endTarget(L, "ipc.wait")
 	o := WaitOpts(L, 2)
-	st, ended := e.endStatus(p)
+	st, ended := e.endStatus(p, true)
 	if !ended {
 		if o.NonBlocking {
 			return Outcome(L, ipc.ErrEmpty)
 		}
 		deadline := o.Deadline()
 		e.Slot.Enter(ipc.OpProcWait, -1, e.PidOf(p), !deadline.IsZero())
-		err := e.Status.WaitEnded(p.Slot, deadline)
+		err := e.Status.WaitEndedOf(p.Slot, e.serialOf(p), deadline)
 		e.Slot.Leave()
 		if err != nil {
 			if err == ipc.ErrTimeout {
@@ -88,7 +113,7 @@ func (e *Env) luaWait(L *lua.LState) int {
 			}
 			L.RaiseError("ipc.wait(%q): %v", p.Name, err)
 		}
-		st, _ = e.endStatus(p)
+		st, _ = e.endStatus(p, true)
 	}
 	e.Slot.Done()
 	t := L.CreateTable(0, 5)
@@ -125,8 +150,8 @@ func (e *Env) luaMonitor(L *lua.LState) int {
 	dst := m.selfSlot()
 	status := e.Status
 	go func() {
-		status.WaitEnded(p.Slot, time.Time{})
-		st, _ := e.endStatus(p)
+		status.WaitEndedOf(p.Slot, e.serialOf(p), time.Time{})
+		st, _ := e.endStatus(p, false)
 		msg := &ipc.Message{Type: "DOWN", Src: parentSlot, Dst: dst, Body: st.msgpack()}
 		q.Send(msg, ipc.WaitOpts{}) // an inbox that is closed has no one left to tell
 	}()

@@ -153,7 +153,7 @@ func (e *Env) luaProcess(L *lua.LState) int {
 		if count > 1 {
 			inst = fmt.Sprintf("%s.%d", name, i)
 		}
-		p := &Process{Name: inst, Group: name, Index: i, Count: count, Slot: len(e.Procs), Decl: d,
+		p := &Process{Name: inst, Group: name, Index: i, Count: count, Slot: len(e.Procs), Serial: len(e.Procs) + 1, Decl: d,
 			Fn: fn, Args: args, Exec: exec, Stdin: stdin, Stdout: stdout, Stderr: stderr}
 		e.Procs = append(e.Procs, p)
 		if e.Host.Role() == RoleChild && inst == e.Manifest.Self {

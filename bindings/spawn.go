@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
-
-	"github.com/ipcscript/ipcscript/ipc"
 )
 
 // Processes made at run time. ipc.process(name, {spawn = true}, fn)
@@ -46,9 +44,14 @@ type Broker interface {
 
 // SpawnedProc is what the supervisor says of a process made at run time.
 type SpawnedProc struct {
-	Name, Group string
-	Index, Slot int
-	Inbox       int // the index of its inbox's implicit declaration in the parent (-1 - i)
+	Name, Group         string
+	Index, Slot, Serial int
+	Inbox               int // the index of its inbox's implicit declaration in the parent (-1 - i)
+	// Ended is set for a process that has ended and whose slot may be
+	// another's by now; Exit, Signal and Error say how it ended.
+	Ended         bool
+	Exit          int // -1: none
+	Signal, Error string
 }
 
 // NoHolder is PutFiles's "any process may take these" (a mailbox).
@@ -138,14 +141,20 @@ func (e *Env) templateList() string {
 // run, with its inbox (f, nil for none) as an implicit object.
 func (e *Env) knowProcess(sp SpawnedProc, f *os.File) *Process {
 	for _, p := range e.Procs {
-		if p.Slot == sp.Slot {
+		if p.Serial == sp.Serial {
 			if f != nil {
 				f.Close()
+			}
+			if sp.Ended && p.end == nil {
+				p.end = sp.endStatus()
 			}
 			return p
 		}
 	}
-	p := &Process{Name: sp.Name, Group: sp.Group, Index: sp.Index, Count: sp.Index, Slot: sp.Slot}
+	p := &Process{Name: sp.Name, Group: sp.Group, Index: sp.Index, Count: sp.Index, Slot: sp.Slot, Serial: sp.Serial}
+	if sp.Ended {
+		p.end = sp.endStatus()
+	}
 	if t := e.Templates[sp.Group]; t != nil {
 		p.Decl, p.Fn, p.Args = t.Decl, t.Fn, t.Args
 	}
@@ -157,6 +166,17 @@ func (e *Env) knowProcess(sp SpawnedProc, f *os.File) *Process {
 		e.Implicit = append(e.Implicit, d)
 	}
 	return p
+}
+
+// endStatus is how the process ended, as the supervisor said.
+func (sp SpawnedProc) endStatus() *endStatus {
+	return &endStatus{name: sp.Name, exit: sp.Exit, signal: sp.Signal, err: sp.Error}
+}
+
+// current reports whether p still has its slot: true unless it ended and
+// the slot was given to a process spawned later (or nothing tells).
+func (e *Env) current(p *Process) bool {
+	return e.Status == nil || p.Serial == 0 || p.Slot >= e.Status.Len() || e.Status.SerialOf(p.Slot) == uint32(p.Serial)
 }
 
 // lookupProcess asks the supervisor about a process this child does not
@@ -187,7 +207,7 @@ func (e *Env) StartSpawned(L *lua.LState) error {
 		if t == nil {
 			return fmt.Errorf("declarations differ between the parent and this process: process %q is an instance of %q, which is not a template here", mp.Name, mp.Group)
 		}
-		p := &Process{Name: mp.Name, Group: mp.Group, Index: mp.Index, Count: mp.Count, Slot: i, Decl: t.Decl, Fn: t.Fn, Args: t.Args}
+		p := &Process{Name: mp.Name, Group: mp.Group, Index: mp.Index, Count: mp.Count, Slot: mp.Slot, Serial: mp.Serial, Decl: t.Decl, Fn: t.Fn, Args: t.Args}
 		e.Procs = append(e.Procs, p)
 		if mp.Name == m.Self {
 			e.Self = p
@@ -204,36 +224,43 @@ func (e *Env) StartSpawned(L *lua.LState) error {
 }
 
 // SpawnInstance makes, in the parent, the instance of template tmpl that a
-// process asked for: checks the name and the --max-procs cap, gives it the
-// next slot and runs the OnSpawn hooks (its inbox). The runtime launches
-// it.
+// process asked for: checks the name and the --max-procs cap on live
+// processes, gives it a slot (a free one, or the next) and runs the
+// OnSpawn hooks (its inbox). The runtime launches it.
 func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
 	t := e.Templates[tmpl]
 	if t == nil {
 		return nil, fmt.Errorf("no template named %q (%s)", tmpl, e.templateList())
 	}
-	if len(e.Procs) >= ipc.MaxSenders-1 {
-		return nil, fmt.Errorf("the run has started %d processes, the most a run can address (direct links have %d sender slots)", len(e.Procs), ipc.MaxSenders-1)
+	if name != "" {
+		for _, p := range e.Procs {
+			if p.Name == name || p.Group == name {
+				return nil, fmt.Errorf("a process named %q exists already", name)
+			}
+		}
+		if e.Templates[name] != nil {
+			return nil, fmt.Errorf("%q names a template", name)
+		}
 	}
-	if len(e.Procs) >= e.maxProcs() {
-		return nil, fmt.Errorf("the run has started %d processes, the most it may (--max-procs %d); a spawned process counts even after it ends", len(e.Procs), e.maxProcs())
+	e.initSlots()
+	slot, reused := -1, false
+	if n := len(e.freeSlots); n > 0 {
+		slot, reused = e.freeSlots[n-1], true
+	} else if e.slotsUsed < e.StatusSlots() {
+		slot = e.slotsUsed
+	} else {
+		waiting := ""
+		if len(e.Draining) > 0 {
+			waiting = fmt.Sprintf(" (%d of them ended but a message they sent is still queued: a slot is free again once it is received)", len(e.Draining))
+		}
+		return nil, fmt.Errorf("%d processes are live, the most a run may have at once (--max-procs %d)%s", e.slotsUsed, e.maxProcs(), waiting)
 	}
 	t.Count++
 	index := t.Count
 	if name == "" {
 		name = fmt.Sprintf("%s.%d", tmpl, index)
 	}
-	for _, p := range e.Procs {
-		if p.Name == name || p.Group == name {
-			t.Count--
-			return nil, fmt.Errorf("a process named %q exists already", name)
-		}
-	}
-	if e.Templates[name] != nil {
-		t.Count--
-		return nil, fmt.Errorf("%q names a template", name)
-	}
-	p := &Process{Name: name, Group: tmpl, Index: index, Count: index, Slot: len(e.Procs), Decl: t.Decl, Args: t.Args, SpawnArgs: args}
+	p := &Process{Name: name, Group: tmpl, Index: index, Count: index, Slot: slot, Serial: len(e.Procs) + 1, Decl: t.Decl, Args: t.Args, SpawnArgs: args}
 	e.Procs = append(e.Procs, p)
 	for _, h := range e.OnSpawn {
 		if err := h(e, p); err != nil {
@@ -241,14 +268,68 @@ func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
 			return nil, err
 		}
 	}
+	if reused {
+		e.freeSlots = e.freeSlots[:len(e.freeSlots)-1]
+	} else {
+		e.slotsUsed++
+	}
 	return p, nil
+}
+
+// initSlots counts the declared processes' slots as used (once, before
+// the first spawn).
+func (e *Env) initSlots() {
+	if !e.slotsInit {
+		e.slotsInit = true
+		e.declared = len(e.Procs)
+		e.slotsUsed = e.declared
+	}
+}
+
+// SlotEnded is called by the runtime once spawned process p has ended and
+// been reaped and reported: its slot is free again once no object holds a
+// message p sent (ReleaseSlots).
+func (e *Env) SlotEnded(p *Process) {
+	e.Draining = append(e.Draining, p)
+}
+
+// ReleaseSlots frees the slots of the ended processes (SlotEnded) of which
+// no object holds a message any more; the others wait for a later call.
+func (e *Env) ReleaseSlots() {
+	kept := e.Draining[:0]
+	for _, p := range e.Draining {
+		if e.holdsFrom(p.Slot) {
+			kept = append(kept, p)
+			continue
+		}
+		e.freeSlots = append(e.freeSlots, p.Slot)
+	}
+	clear(e.Draining[len(kept):])
+	e.Draining = kept
+}
+
+func (e *Env) holdsFrom(slot int) bool {
+	for _, d := range e.Objects() {
+		if h, ok := d.Object.(SenderHolder); ok && h.HoldsFrom(slot) {
+			return true
+		}
+	}
+	return false
+}
+
+// LiveSlots is how many slots are taken: by live processes, and by ended
+// ones whose messages are still queued.
+func (e *Env) LiveSlots() int {
+	e.initSlots()
+	return e.slotsUsed - len(e.freeSlots)
 }
 
 // StatusSlots is how many status-table slots the run needs: one per
 // declared instance, and room up to --max-procs when templates can spawn.
 func (e *Env) StatusSlots() int {
+	e.initSlots()
 	if len(e.Templates) > 0 {
-		return max(len(e.Procs), min(e.maxProcs(), ipc.MaxSenders-1))
+		return max(e.declared, e.maxProcs())
 	}
-	return len(e.Procs)
+	return e.declared
 }

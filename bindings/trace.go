@@ -42,9 +42,14 @@ func (e *Env) traceObject(obj int32) (kind, name string) {
 		d := e.Decls[obj]
 		return d.Kind, d.Name
 	}
-	if i := -1 - int(obj); i >= 0 && i < len(e.Implicit) {
+	if i := -1 - int(obj); i >= 0 && i < len(e.Implicit) && e.Implicit[i].Index == int(obj) {
 		d := e.Implicit[i]
 		return d.Kind, d.Name
+	}
+	for _, d := range e.Implicit { // a child lists only some (spawn.go)
+		if d.Index == int(obj) {
+			return d.Kind, d.Name
+		}
 	}
 	return "", ""
 }

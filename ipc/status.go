@@ -57,10 +57,16 @@ type WaitStatus struct {
 	Since    int64  // unix nanoseconds when the current wait began
 	Doorbell uint32 // futex word a process may sleep on to be woken by anyone
 	Line     int32  // the script line of the operation that blocks (0 unknown); see EnterHook
-	Ended    uint32 // futex word: 1 once the supervisor has reaped the process (SetEnded)
-	ExitCode int32  // its exit code, -1 when killed by a signal or never started
-	Signal   int32  // the signal that killed it, or 0
-	_        [4]byte
+	// Ended is a futex word: the serial of the latest process of this
+	// slot that the supervisor has reaped (SetEnded), 0 for none.
+	Ended    uint32
+	ExitCode int32 // its exit code, -1 when killed by a signal or never started
+	Signal   int32 // the signal that killed it, or 0
+	// Serial names the process that has the slot now (Assign): unique in
+	// the run, from 1. A slot is given to a new process once its previous
+	// one has ended (processes made at run time), so a reader that knows a
+	// process by its slot checks the serial. 0 (never assigned) counts as 1.
+	Serial uint32
 }
 
 // EnterHook, when set, runs at the start of every Enter, on the goroutine
@@ -89,10 +95,37 @@ func OpenStatusTable(r *Region) *StatusTable {
 	return &StatusTable{Region: r, n: (len(r.Mem) - slotSize) / (slotSize + epitaphSize)}
 }
 
-// SetEnded records that process i ended: its exit code (-1 when killed or
-// never started), the signal that killed it (0 if none) and its error
-// message (empty if none), then wakes whoever waits for it (WaitEnded). The
-// supervisor calls it once it has reaped the process.
+// serial is the serial of the process that has slot s (see Serial).
+func (s *WaitStatus) serial() uint32 {
+	if v := atomic.LoadUint32(&s.Serial); v != 0 {
+		return v
+	}
+	return 1
+}
+
+// SerialOf is the serial of the process that has slot i now.
+func (t *StatusTable) SerialOf(i int) uint32 { return t.Slot(i).serial() }
+
+// Assign gives slot i to the process with this serial, before it starts:
+// its wait state and pid are cleared. What the slot's previous process
+// recorded at its end (Ended, the exit code, the error) stays readable
+// until this one ends: EndedOf tells them apart by serial.
+func (t *StatusTable) Assign(i int, serial uint32) {
+	s := t.Slot(i)
+	atomic.StoreUint32(&s.State, StateRunning)
+	atomic.StoreUint32(&s.Op, OpNone)
+	atomic.StoreInt32(&s.Object, -1)
+	atomic.StoreInt32(&s.Peer, 0)
+	atomic.StoreUint32(&s.Deadline, 0)
+	atomic.StoreInt32(&s.Pid, 0)
+	atomic.StoreInt32(&s.Line, 0)
+	atomic.StoreUint32(&s.Serial, serial)
+}
+
+// SetEnded records that the process in slot i ended: its exit code (-1
+// when killed or never started), the signal that killed it (0 if none) and
+// its error message (empty if none), then wakes whoever waits for it
+// (WaitEnded). The supervisor calls it once it has reaped the process.
 func (t *StatusTable) SetEnded(i, exitCode, signal int, errText string) {
 	s := t.Slot(i)
 	off := (t.n+1)*slotSize + i*epitaphSize
@@ -101,15 +134,27 @@ func (t *StatusTable) SetEnded(i, exitCode, signal int, errText string) {
 	ep[n] = 0
 	atomic.StoreInt32(&s.ExitCode, int32(exitCode))
 	atomic.StoreInt32(&s.Signal, int32(signal))
-	atomic.StoreUint32(&s.Ended, 1)
+	atomic.StoreUint32(&s.Ended, s.serial())
 	FutexWake(&s.Ended, 1<<30)
 }
 
-// Ended reports whether process i has ended, and if so how.
+// Ended reports whether the process that has slot i now has ended, and if
+// so how.
 func (t *StatusTable) Ended(i int) (ended bool, exitCode, signal int, errText string) {
+	ended, exitCode, signal, errText, _ = t.EndedOf(i, t.SerialOf(i))
+	return
+}
+
+// EndedOf reports whether process serial, given slot i, has ended, and if
+// so how. reused is true when the slot has been given to another process
+// since: it ended, but how is no longer here (the supervisor knows).
+func (t *StatusTable) EndedOf(i int, serial uint32) (ended bool, exitCode, signal int, errText string, reused bool) {
 	s := t.Slot(i)
-	if atomic.LoadUint32(&s.Ended) == 0 {
-		return false, 0, 0, ""
+	if s.serial() != serial {
+		return true, 0, 0, "", true
+	}
+	if atomic.LoadUint32(&s.Ended) != serial {
+		return false, 0, 0, "", false
 	}
 	off := (t.n+1)*slotSize + i*epitaphSize
 	ep := t.Region.Mem[off : off+epitaphSize]
@@ -117,22 +162,36 @@ func (t *StatusTable) Ended(i int) (ended bool, exitCode, signal int, errText st
 	for n < len(ep) && ep[n] != 0 {
 		n++
 	}
-	return true, int(atomic.LoadInt32(&s.ExitCode)), int(atomic.LoadInt32(&s.Signal)), string(ep[:n])
+	exitCode, signal, errText = int(atomic.LoadInt32(&s.ExitCode)), int(atomic.LoadInt32(&s.Signal)), string(ep[:n])
+	if s.serial() != serial { // given away while we read
+		return true, 0, 0, "", true
+	}
+	return true, exitCode, signal, errText, false
 }
 
-// WaitEnded waits until process i has ended (SetEnded), the deadline
-// (zero: none) passes (ErrTimeout).
+// WaitEnded waits until the process that has slot i now has ended
+// (SetEnded), or the deadline (zero: none) passes (ErrTimeout).
 func (t *StatusTable) WaitEnded(i int, deadline time.Time) error {
+	return t.WaitEndedOf(i, t.SerialOf(i), deadline)
+}
+
+// WaitEndedOf waits until process serial, given slot i, has ended (or the
+// slot has been given to another, which means it has), or the deadline
+// (zero: none) passes (ErrTimeout).
+func (t *StatusTable) WaitEndedOf(i int, serial uint32, deadline time.Time) error {
 	s := t.Slot(i)
-	for atomic.LoadUint32(&s.Ended) == 0 {
-		if err := FutexWait(&s.Ended, 0, deadline); err != nil {
-			if err == ErrTimeout && atomic.LoadUint32(&s.Ended) != 0 {
+	for {
+		v := atomic.LoadUint32(&s.Ended)
+		if v == serial || s.serial() != serial {
+			return nil
+		}
+		if err := FutexWait(&s.Ended, v, deadline); err != nil {
+			if err == ErrTimeout && (atomic.LoadUint32(&s.Ended) == serial || s.serial() != serial) {
 				return nil
 			}
 			return err
 		}
 	}
-	return nil
 }
 
 // Len is the number of slots.

@@ -116,17 +116,19 @@ func runChild(manifest string, opts Options) int {
 		return fail("process %q: script source (fd %d): %v", m.Self, m.Source, err)
 	}
 	status := ipc.OpenStatusTable(region)
-	if status.Len() < len(m.Procs) {
-		return fail("process %q: the status table (fd %d) has %d slots for %d processes: not this run's", m.Self, m.Status, status.Len(), len(m.Procs))
+	for _, p := range m.Procs {
+		if p.Slot >= status.Len() {
+			return fail("process %q: the status table (fd %d) has %d slots, no slot %d for %q: not this run's", m.Self, m.Status, status.Len(), p.Slot, p.Name)
+		}
 	}
 
 	// A registry that grows from small: half the allocation of the default
 	// at start, which a child pays on every launch.
 	L := lua.NewState(lua.Options{RegistrySize: 1024, RegistryMaxSize: 1 << 20, RegistryGrowStep: 1024})
 	env := &bindings.Env{Host: bindings.ChildHost(&m), Script: m.Script, Args: m.Args, Manifest: &m, Status: status, Log: os.Stderr, Broker: ctl, Secret: os.Getenv(envRun)}
-	for i, p := range m.Procs {
+	for _, p := range m.Procs {
 		if p.Name == m.Self {
-			env.Slot = status.Slot(i)
+			env.Slot = status.Slot(p.Slot)
 			atomic.StoreInt32(&env.Slot.Pid, int32(os.Getpid()))
 		}
 	}

@@ -24,7 +24,8 @@ import (
 // descriptors (SCM_RIGHTS) where the verb says so:
 //
 //	req spawn "<template>" "<name>" "<tokens>"\n<args> -> ok proc ... + the new inbox
-//	req proc "<name>" <slot>                  -> ok proc "<name>" "<group>" <index> <slot> <inbox> [+ inbox]
+//	req proc "<name>" <slot>                  -> ok proc "<name>" "<group>" <index> <slot> <inbox> <serial>
+//	                                             [ended <exit> "<signal>" "<error>"] [+ inbox]
 //	req put <to> + descriptors                -> ok put <token>...
 //	req take <token>                          -> ok take + the descriptor
 //
@@ -107,14 +108,18 @@ func closeFDs(fds []int) {
 	}
 }
 
-// procReply decodes `ok proc "<name>" "<group>" <index> <slot> <inbox>`.
+// procReply decodes `ok proc "<name>" "<group>" <index> <slot> <inbox>
+// <serial> [ended <exit> "<signal>" "<error>"]`.
 func procReply(r ctlReply) (bindings.SpawnedProc, *os.File, error) {
 	f := ctlFields(strings.TrimPrefix(string(r.b), "ok proc "))
-	if len(f) != 5 {
+	if len(f) != 6 && (len(f) != 10 || f[6] != "ended") {
 		ipc.CloseFiles(r.files)
 		return bindings.SpawnedProc{}, nil, fmt.Errorf("malformed reply %q", r.b)
 	}
-	sp := bindings.SpawnedProc{Name: f[0], Group: f[1], Index: atoi(f[2]), Slot: atoi(f[3]), Inbox: atoi(f[4])}
+	sp := bindings.SpawnedProc{Name: f[0], Group: f[1], Index: atoi(f[2]), Slot: atoi(f[3]), Inbox: atoi(f[4]), Serial: atoi(f[5])}
+	if len(f) == 10 {
+		sp.Ended, sp.Exit, sp.Signal, sp.Error = true, atoi(f[7]), f[8], f[9]
+	}
 	var inbox *os.File
 	if len(r.files) > 0 {
 		inbox = r.files[0]
@@ -373,14 +378,50 @@ func (sup *supervisor) procInfo(p *bindings.Process) ([]byte, []*os.File) {
 			}
 		}
 	}
-	b := fmt.Appendf(nil, "ok proc %q %q %d %d %d", p.Name, p.Group, p.Index, p.Slot, inbox)
+	b := fmt.Appendf(nil, "ok proc %q %q %d %d %d %d", p.Name, p.Group, p.Index, p.Slot, inbox, p.Serial)
+	if c := sup.childOf(p); c != nil && (c.state != nil || c.err != nil) {
+		pr := sup.processReport(c)
+		b = fmt.Appendf(b, " ended %d %q %q", pr.Exit, pr.Signal, pr.Error)
+	}
 	return b, files
+}
+
+// childOf is the child of process p (nil before its launch).
+func (sup *supervisor) childOf(p *bindings.Process) *child {
+	if i := p.Serial - 1; i >= 0 && i < len(sup.children) && sup.children[i].p == p {
+		return sup.children[i]
+	}
+	for _, c := range sup.children {
+		if c.p == p {
+			return c
+		}
+	}
+	return nil
+}
+
+// releaseSpawned lets go of what the supervisor held for spawned process
+// c once it has been reaped and reported: its inbox (its memory and
+// descriptor; a process that still sends to it holds its own mapping and
+// gets "closed"), and, once no message of it is queued, its slot.
+func (sup *supervisor) releaseSpawned(c *child) {
+	env := sup.s.env
+	for _, d := range env.Implicit[sup.declaredImplicit:] {
+		if d.Name == c.p.Name && d.Object != nil {
+			if r, ok := d.Object.(bindings.Releaser); ok {
+				r.Release() // closes the descriptor too
+			}
+			d.Files = nil
+		}
+	}
+	env.SlotEnded(c.p)
+	env.ReleaseSlots()
 }
 
 // findProc finds a process by name, or by slot when name is "".
 func (sup *supervisor) findProc(name string, slot int) *bindings.Process {
-	for _, p := range sup.s.env.Procs {
-		if (name != "" && p.Name == name) || (name == "" && p.Slot == slot) {
+	procs := sup.s.env.Procs
+	for i := len(procs) - 1; i >= 0; i-- { // a slot's latest process
+		if p := procs[i]; (name != "" && p.Name == name) || (name == "" && p.Slot == slot) {
 			return p
 		}
 	}
@@ -392,32 +433,47 @@ func (sup *supervisor) spawn(tmpl, name string, args []byte) (*bindings.Process,
 	if sup.stopping {
 		return nil, errors.New("the run is stopping")
 	}
-	p, err := sup.s.env.SpawnInstance(tmpl, name, args)
+	env := sup.s.env
+	env.ReleaseSlots()
+	p, err := env.SpawnInstance(tmpl, name, args)
 	if err != nil {
 		return nil, err
 	}
 	if err := sup.launch(p, true); err != nil {
 		return nil, err
 	}
-	// Its inbox learns of the processes that ended before it existed, so a
-	// receive from one of them says "closed" rather than waiting forever.
-	for _, e := range sup.children {
-		if e.state == nil && e.err == nil {
-			continue
+	// Its inbox learns of the processes that ended before it existed and
+	// whose slots nobody has taken since, so a receive from one of them
+	// says "closed" rather than waiting forever.
+	var inbox bindings.ExitObserver
+	for _, d := range env.Implicit[sup.declaredImplicit:] {
+		if o, ok := d.Object.(bindings.ExitObserver); ok && d.Name == p.Name {
+			inbox = o
 		}
-		for _, d := range sup.s.env.Implicit {
-			if o, ok := d.Object.(bindings.ExitObserver); ok && d.Name == p.Name {
-				o.ProcessExited(e.p)
+	}
+	if inbox != nil {
+		for _, e := range sup.lastInSlot() {
+			if e.state != nil || e.err != nil {
+				inbox.ProcessExited(e.p)
 			}
 		}
 	}
 	return p, nil
 }
 
-// ended reports whether the process in slot has ended.
-func (sup *supervisor) ended(slot int) bool {
+// lastInSlot is, for each slot, the child that had it last.
+func (sup *supervisor) lastInSlot() map[int]*child {
+	m := map[int]*child{}
 	for _, c := range sup.children {
-		if c.p.Slot == slot {
+		m[c.p.Slot] = c
+	}
+	return m
+}
+
+// ended reports whether the process that had slot last has ended.
+func (sup *supervisor) ended(slot int) bool {
+	for i := len(sup.children) - 1; i >= 0; i-- {
+		if c := sup.children[i]; c.p.Slot == slot {
 			return c.state != nil || c.err != nil
 		}
 	}

@@ -30,6 +30,9 @@ func (sup *supervisor) prepare() error {
 	}
 	sup.status = st
 	env.Status = st
+	for _, p := range env.Procs { // before any starts: a slot's serial says who has it
+		st.Assign(p.Slot, uint32(p.Serial))
+	}
 	fd, err := unix.MemfdCreate("ipcscript:source", unix.MFD_CLOEXEC)
 	if err != nil {
 		return os.NewSyscallError("memfd_create", err)
@@ -138,8 +141,14 @@ func (sup *supervisor) prepareStart(c *child) error {
 			id, _ := env.RunDir()
 			m.RunID = id.ID()
 		}
-		for _, q := range env.Procs {
-			m.Procs = append(m.Procs, bindings.ManifestProc{Name: q.Name, Group: q.Group, Index: q.Index, Count: q.Count})
+		// The declared processes, and a spawned one itself: it learns of
+		// other spawned ones when it names them (ctl.go, req proc), so its
+		// manifest does not grow with every process the run started.
+		for _, q := range env.Procs[:sup.declared] {
+			m.Procs = append(m.Procs, manifestProc(q))
+		}
+		if c.spawned {
+			m.Procs = append(m.Procs, manifestProc(p))
 		}
 		ctlParent, ctlChild, err := socketPair()
 		if err != nil {
@@ -173,8 +182,15 @@ func (sup *supervisor) prepareStart(c *child) error {
 			}
 			m.Decls = append(m.Decls, describe(d))
 		}
-		for _, d := range env.Implicit {
-			m.Implicit = append(m.Implicit, describe(d))
+		for i, d := range env.Implicit {
+			if i >= sup.declaredImplicit && !(c.spawned && d.Name == p.Name) {
+				continue // a spawned process's inbox: asked for when needed
+			}
+			md := describe(d)
+			if i >= sup.declaredImplicit {
+				md.Index = d.Index
+			}
+			m.Implicit = append(m.Implicit, md)
 		}
 		files = sup.traceFiles(c, m, files)
 		cmd.Env = childEnviron(encodeManifest(m), sup.token)
@@ -212,6 +228,9 @@ func (sup *supervisor) prepareStart(c *child) error {
 	}
 	c.cmd = cmd
 	c.start = time.Now()
+	if sup.status != nil && c.spawned {
+		sup.status.Assign(p.Slot, uint32(p.Serial))
+	}
 	sup.traceSpawning(c)
 	return nil
 }
@@ -244,6 +263,10 @@ func (sup *supervisor) started(c *child, err error) error {
 		atomic.StoreInt32(&sup.status.Slot(p.Slot).Pid, int32(p.Pid))
 	}
 	return nil
+}
+
+func manifestProc(q *bindings.Process) bindings.ManifestProc {
+	return bindings.ManifestProc{Name: q.Name, Group: q.Group, Index: q.Index, Count: q.Count, Slot: q.Slot, Serial: q.Serial}
 }
 
 // socketPair returns a close-on-exec SOCK_SEQPACKET pair: message

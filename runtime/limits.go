@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/bindings"
 )
 
 // ExitInternal is ExitSoftware: the exit code of an internal error of
@@ -90,4 +93,24 @@ func RecoverInternal(stderr io.Writer, code *int) {
 	}
 	fmt.Fprintf(stderr, "ipcscript: %s%v\n%s", internalPrefix, r, debug.Stack())
 	*code = ExitInternal
+}
+
+// fdsPerProcess is what a live child costs the supervisor in descriptors:
+// its control socket, its stdout and stderr pipes, its pidfd and its
+// inbox (measured: 2,519 descriptors with 501 children).
+const fdsPerProcess = 5
+
+// defaultMaxProcs is --max-procs when set (n > 0), else
+// bindings.DefaultMaxProcs, or fewer when the descriptor limit (ulimit
+// -n; Go raises the soft limit to the hard one) cannot hold that many
+// live children: the cap's clear error comes before "too many open files".
+func defaultMaxProcs(n int) int {
+	if n > 0 {
+		return n
+	}
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < uint64(bindings.DefaultMaxProcs*fdsPerProcess+256) {
+		return max(16, (int(rl.Cur)-256)/fdsPerProcess)
+	}
+	return bindings.DefaultMaxProcs
 }

@@ -12,12 +12,13 @@ func TestManifestRoundTrip(t *testing.T) {
 	m := &bindings.Manifest{
 		RunID: "abc", RunDir: "/tmp/ipcscript-abc", Script: "x y.lua", Args: []string{"", "a b", "q\"uote\n"},
 		Self: "worker.2", Ctl: 3, Status: 4, Source: 5,
-		Procs: []bindings.ManifestProc{{Name: "worker.1", Group: "worker", Index: 1, Count: 2}, {Name: "worker.2", Group: "worker", Index: 2, Count: 2}},
+		Procs: []bindings.ManifestProc{{Name: "worker.1", Group: "worker", Index: 1, Count: 2, Slot: 0, Serial: 1}, {Name: "worker.2", Group: "worker", Index: 2, Count: 2, Slot: 3, Serial: 9}},
 		Decls: []bindings.ManifestDecl{
 			{Kind: "pipe", Name: "#1", Line: "x y.lua:3", Spec: "from=a to=b", FDs: map[string]int{"r": 6, "w": 7}},
 			{Kind: "process", Name: "worker", Line: "x.lua:4", Spec: "count=2"},
 		},
-		Implicit: []bindings.ManifestDecl{{Kind: "inbox", Name: "main", Line: "(implicit)", FDs: map[string]int{"mem": 8}}},
+		Implicit: []bindings.ManifestDecl{{Kind: "inbox", Name: "main", Line: "(implicit)", FDs: map[string]int{"mem": 8}},
+			{Kind: "inbox", Name: "worker.2", Line: "(implicit)", FDs: map[string]int{"mem": 9}, Index: -7}},
 	}
 	got, err := decodeManifest(encodeManifest(m))
 	if err != nil {
@@ -28,9 +29,9 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 	// A whole group is one line, and comes back as its members.
 	g := &bindings.Manifest{Self: "w.2", Ctl: 3, Status: 4, Source: 5, Procs: []bindings.ManifestProc{
-		{Name: "main", Group: "main", Index: 1, Count: 1},
-		{Name: "w.1", Group: "w", Index: 1, Count: 3}, {Name: "w.2", Group: "w", Index: 2, Count: 3}, {Name: "w.3", Group: "w", Index: 3, Count: 3},
-		{Name: "x.1", Group: "x", Index: 1, Count: 2}, // a spawned member: its group is not whole
+		{Name: "main", Group: "main", Index: 1, Count: 1, Slot: 0, Serial: 1},
+		{Name: "w.1", Group: "w", Index: 1, Count: 3, Slot: 1, Serial: 2}, {Name: "w.2", Group: "w", Index: 2, Count: 3, Slot: 2, Serial: 3}, {Name: "w.3", Group: "w", Index: 3, Count: 3, Slot: 3, Serial: 4},
+		{Name: "x.1", Group: "x", Index: 1, Count: 2, Slot: 2, Serial: 9}, // a spawned member: its group is not whole
 	}}
 	enc := encodeManifest(g)
 	if !strings.Contains(enc, "\ngroup \"w\" 3\n") || strings.Count(enc, "\nproc ") != 2 {
@@ -39,7 +40,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	if got, err := decodeManifest(enc); err != nil || !reflect.DeepEqual(got, g) {
 		t.Fatalf("round trip of a group: %v\n got %+v\nwant %+v", err, got, g)
 	}
-	for _, bad := range []string{"", "v2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v1\nfds 1 2\n", "v1\nproc \"a\" \"b\" x 1\n", "v1\nnope 1\n", "v1\nself \"unterminated\n"} {
+	for _, bad := range []string{"", "v2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v1\nfds 1 2\n", "v1\nproc \"a\" \"b\" x 1\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 0\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\nimplicit 2 \"inbox\" \"a\" \"\" \"\"\n", "v1\nnope 1\n", "v1\nself \"unterminated\n"} {
 		if _, err := decodeManifest(bad); err == nil {
 			t.Errorf("decodeManifest(%q) succeeded", bad)
 		}

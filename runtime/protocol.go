@@ -110,10 +110,13 @@ func decodeResult(b []byte) childResult {
 //	self "<process name>"
 //	fds <ctl> <status> <source>
 //	trace <buffer> <board>             (only when the run is traced)
-//	proc "<name>" "<group>" <index> <count>
-//	group "<group>" <count>            (a whole group: "<group>.1" .. "<group>.<count>")
+//	proc "<name>" "<group>" <index> <count> <slot> <serial>
+//	                                   (a declared process not in a whole group, then a spawned process itself)
+//	group "<group>" <count>            (a whole group: "<group>.1" .. "<group>.<count>", each with
+//	                                    its place in the list as its slot and that plus 1 as its serial)
 //	decl "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
-//	implicit "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
+//	implicit [<index>] "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
+//	                                   (index, < 0: a spawned process's own inbox)
 //	spawnargs "<encoded args>"         (only for an instance ipc.spawn made)
 
 // encodeManifest renders the manifest for IPCSCRIPT_CHILD.
@@ -146,7 +149,7 @@ func encodeManifest(m *bindings.Manifest) string {
 		n(m.TraceBoard)
 	}
 	for i := 0; i < len(m.Procs); {
-		if k := wholeGroup(m.Procs[i:]); k > 0 {
+		if k := wholeGroup(m.Procs[i:], i); k > 0 {
 			// One line for a whole group (a count=64 group: 64 lines that
 			// each child decoded were ~7% of its start).
 			b.WriteString("\ngroup")
@@ -161,10 +164,15 @@ func encodeManifest(m *bindings.Manifest) string {
 		q(p.Group)
 		n(p.Index)
 		n(p.Count)
+		n(p.Slot)
+		n(p.Serial)
 		i++
 	}
 	decl := func(tag string, d bindings.ManifestDecl) {
 		b.WriteString("\n" + tag)
+		if d.Index != 0 {
+			n(d.Index)
+		}
 		q(d.Kind)
 		q(d.Name)
 		q(d.Line)
@@ -241,23 +249,31 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 			}
 			m.TraceBuf, m.TraceBoard = f[0].n, f[1].n
 		case "proc":
-			if len(f) != 4 || !f[2].num || !f[3].num {
+			if len(f) != 6 || !f[2].num || !f[3].num || !f[4].num || !f[5].num {
 				return nil, bad()
 			}
-			m.Procs = append(m.Procs, bindings.ManifestProc{Name: f[0].s, Group: f[1].s, Index: f[2].n, Count: f[3].n})
+			m.Procs = append(m.Procs, bindings.ManifestProc{Name: f[0].s, Group: f[1].s, Index: f[2].n, Count: f[3].n, Slot: f[4].n, Serial: f[5].n})
 		case "group":
 			if len(f) != 2 || f[0].num || !f[1].num || f[1].n < 2 || f[1].n > maxManifestFD-len(m.Procs) {
 				return nil, bad()
 			}
 			g, count := f[0].s, f[1].n
 			for j := 1; j <= count; j++ {
-				m.Procs = append(m.Procs, bindings.ManifestProc{Name: groupMember(g, j), Group: g, Index: j, Count: count})
+				at := len(m.Procs)
+				m.Procs = append(m.Procs, bindings.ManifestProc{Name: groupMember(g, j), Group: g, Index: j, Count: count, Slot: at, Serial: at + 1})
 			}
 		case "decl", "implicit":
+			index := 0
+			if tag == "implicit" && len(f) > 0 && f[0].num { // a spawned process's own inbox
+				if index = f[0].n; index >= 0 {
+					return nil, bad()
+				}
+				f = f[1:]
+			}
 			if len(f) < 4 || len(f)%2 != 0 {
 				return nil, bad()
 			}
-			d := bindings.ManifestDecl{Kind: f[0].s, Name: f[1].s, Line: f[2].s, Spec: f[3].s}
+			d := bindings.ManifestDecl{Kind: f[0].s, Name: f[1].s, Line: f[2].s, Spec: f[3].s, Index: index}
 			for j := 4; j < len(f); j += 2 {
 				if f[j].num || !f[j+1].num {
 					return nil, bad()
@@ -290,14 +306,14 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 // wholeGroup returns k when procs starts with a whole group of k > 1
 // members named as bindings names them (NAME.1 .. NAME.k, in order), which
 // the manifest writes as one line; else 0.
-func wholeGroup(procs []bindings.ManifestProc) int {
+func wholeGroup(procs []bindings.ManifestProc, at int) int {
 	k := procs[0].Count
 	if k < 2 || len(procs) < k {
 		return 0
 	}
 	g := procs[0].Group
 	for j, p := range procs[:k] {
-		if p.Group != g || p.Count != k || p.Index != j+1 || p.Name != groupMember(g, j+1) {
+		if p.Group != g || p.Count != k || p.Index != j+1 || p.Name != groupMember(g, j+1) || p.Slot != at+j || p.Serial != at+j+1 {
 			return 0
 		}
 	}
@@ -339,6 +355,9 @@ func validateManifest(m *bindings.Manifest) error {
 	for _, p := range m.Procs {
 		if p.Index < 1 || p.Count < 1 || p.Index > p.Count {
 			return fmt.Errorf("process %q: index %d of %d", p.Name, p.Index, p.Count)
+		}
+		if p.Slot < 0 || p.Slot >= maxManifestFD || p.Serial < 1 {
+			return fmt.Errorf("process %q: slot %d, serial %d", p.Name, p.Slot, p.Serial)
 		}
 		self = self || p.Name == m.Self
 	}

@@ -149,7 +149,7 @@ func newSession(name, src string, opts Options, host bindings.Host) *session {
 	if opts.Sandbox.Enabled {
 		restrictLua(s.L, func() string { return s.env.RunDirPath() })
 	}
-	s.env = &bindings.Env{Host: host, Script: name, Args: opts.Args, MaxProcs: opts.MaxProcs}
+	s.env = &bindings.Env{Host: host, Script: name, Args: opts.Args, MaxProcs: defaultMaxProcs(opts.MaxProcs)}
 	s.env.Log = s.logWriter(bindings.ParentName)
 	s.luaStdout = &prefixWriter{lw: s.stdout}
 	s.luaStderr = &prefixWriter{lw: s.stderr}

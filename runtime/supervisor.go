@@ -56,6 +56,10 @@ type supervisor struct {
 	exitedCh chan exitEvent
 	live     int             // children not yet reaped
 	held     map[uint64]held // descriptors in messages, by token (ctl.go)
+	// The declared processes and the implicit objects made before launch
+	// (their inboxes): every child's manifest lists them; a spawned
+	// process's manifest adds only itself and its inbox.
+	declared, declaredImplicit int
 }
 
 type exitEvent struct {
@@ -97,6 +101,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	sup.held = map[uint64]held{}
 	defer sup.releaseHeld(0, true)
 	defer close(sup.over)
+	sup.declared, sup.declaredImplicit = len(env.Procs), len(env.Implicit)
 	sup.launchAll(env.Procs) // launch.go
 	if sup.status != nil {
 		sup.status.MarkStarted() // bodies may run: every pid is known
@@ -153,6 +158,7 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 			sup.stop()
 			sup.ctx = context.Background()
 		case <-ticker.C:
+			env.ReleaseSlots() // ended spawned processes whose messages were received since
 			sup.progress(start)
 			if rep.Deadlock == "" && !sup.stopping {
 				if d := watch.check(); d != "" {
@@ -264,6 +270,9 @@ func (sup *supervisor) exited(ev exitEvent) {
 	}
 	sup.traceExited(c)
 	sup.releaseHeld(c.p.Slot, false) // what was passed to it and never taken
+	if c.spawned {
+		sup.releaseSpawned(c)
+	}
 	if !sup.childOK(c) && !sup.stopping {
 		sup.errorf("process %q failed: %s", c.p.Name, describeExit(c))
 		sup.writeTraceback(c.result.Traceback)

@@ -56,7 +56,7 @@ func (s *settings) addFlags(fs *pflag.FlagSet, command string) {
 		fs.BoolVar(&s.race, "race", false, "report unsynchronized shared-memory accesses between processes (docs/CHECKING.md); exit 4")
 		fs.BoolVarP(&s.verbose, "verbose", "v", false, "the full Lua traceback of a failing process; test: every test's output")
 		fs.BoolVar(&s.sandbox, "sandbox", false, "run someone else's script: no programs, files only in the run directory, no network beyond the run's own listeners, limits below (Lua, Landlock, seccomp)")
-		fs.IntVar(&s.maxProcs, "max-procs", 0, "at most `N` processes in a run (default 256)")
+		fs.IntVar(&s.maxProcs, "max-procs", 0, "at most `N` processes live at once, declared and spawned (default 4000, fewer if ulimit -n is low; at most 4095)")
 		fs.IntVar(&s.cpuLimit, "cpu-limit", 0, "--sandbox: CPU `SECONDS` per process (default 60)")
 		fs.IntVar(&s.memLimit, "mem-limit", 0, "--sandbox: address space per process in `MIB` (default 4096)")
 		fs.IntVar(&s.maxFiles, "max-files", 0, "--sandbox: open files per process (default 256)")
