@@ -359,32 +359,30 @@ func (s *Stream) ReadAll(o WaitOpts) ([]byte, error) {
 // NonBlocking says ErrEmpty when nothing is there, a Timeout ErrTimeout.
 // (For a read that must not stop half way: a framed message.)
 func (s *Stream) WaitReadable(o WaitOpts) error {
-	if s.Buffered() > 0 || (!o.NonBlocking && o.Timeout <= 0) {
+	if s.Buffered() > 0 {
 		return nil
 	}
-	if err := s.wait(unix.POLLIN, OpRead, o.NonBlocking, o.Deadline()); err != nil {
-		if err == ErrTimeout && o.NonBlocking {
-			return ErrEmpty
-		}
-		return err
-	}
-	return nil
+	return s.waitFor(unix.POLLIN, OpRead, ErrEmpty, o)
 }
 
 // WaitWritable returns once the kernel says a write would not wait (room,
 // or an error the write will report): ErrFull with NonBlocking when there
 // is no room, ErrTimeout when o's Timeout passes first.
 func (s *Stream) WaitWritable(o WaitOpts) error {
+	return s.waitFor(unix.POLLOUT, OpWrite, ErrFull, o)
+}
+
+// waitFor waits for events as o says: at once without NonBlocking or a
+// Timeout, none (ErrEmpty, ErrFull) when NonBlocking finds nothing.
+func (s *Stream) waitFor(events int16, op uint32, none error, o WaitOpts) error {
 	if !o.NonBlocking && o.Timeout <= 0 {
 		return nil
 	}
-	if err := s.wait(unix.POLLOUT, OpWrite, o.NonBlocking, o.Deadline()); err != nil {
-		if err == ErrTimeout && o.NonBlocking {
-			return ErrFull
-		}
-		return err
+	err := s.wait(events, op, o.NonBlocking, o.Deadline())
+	if err == ErrTimeout && o.NonBlocking {
+		return none
 	}
-	return nil
+	return err
 }
 
 // wait polls the descriptor for events until the deadline (zero: none;
@@ -685,7 +683,7 @@ func (s *Stream) WriteString(str string, o WaitOpts) (int, error) {
 
 // IO returns an io.ReadWriter over the stream that waits as o says, with
 // one deadline for everything read or written through it; io.EOF at the
-// end. It lets io helpers (frames, bufio) use a Stream.
+// end. It lets io helpers (ReadFrame, WriteFrame) use a Stream.
 func (s *Stream) IO(o WaitOpts) io.ReadWriter {
 	if o.Timeout > 0 {
 		return &streamIO{s: s, o: WaitOpts{Timeout: time.Until(o.Deadline())}, deadline: o.Deadline()}
