@@ -81,6 +81,10 @@ type benchCase struct {
 	// memory rows are sampled for peak RSS while they run. A peak RSS
 	// hardly varies, so they take at most 3 repeats.
 	memory bool
+	// interleave, when set, names the rows that take turns with this one
+	// repeat by repeat (as the cells of a row do), run where the first of
+	// them is listed: the rows a target divides one by the other.
+	interleave string
 	// maxRepeats, when set, caps the repeats of a row whose every run is
 	// long by nature (a headless browser's start): memory rows take 3.
 	maxRepeats int
@@ -159,6 +163,18 @@ func both(c *command, py, cc *command) [numImpls]*command {
 	return [numImpls]*command{implLua: c, implGo: c, implPy: py, implC: cc}
 }
 
+// interleaved names the rows that take turns with one another, repeat by
+// repeat (benchCase.interleave): the rows a target divides one by the
+// other, which run minutes apart otherwise (the empty Go program's exec
+// was the last row of the table, its ratio to the bare re-exec taken
+// across every row between them).
+var interleaved = map[string]string{
+	"tput-cap64": "cap64", "tput-16x1": "cap64", "trace-tput-cap64": "cap64",
+	"rtt-mailbox-1cpu": "mailbox-1cpu", "trace-rtt-mailbox-1cpu": "mailbox-1cpu",
+	"shm-getset": "getset", "shm-getset-race": "getset",
+	"launch-spawn": "launch", "launch-fork": "launch", "launch-reexec": "launch", "floor-spawn": "launch", "floor-mingo": "launch",
+}
+
 func allCases(s sizes) []benchCase {
 	var cs []benchCase
 
@@ -190,7 +206,7 @@ func allCases(s sizes) []benchCase {
 			cs = append(cs, benchCase{
 				id: "rtt-" + r.id + "-" + place.suffix, group: 1,
 				title:  r.title + ", " + place.title,
-				metric: perRoundTrip, cpus: place.cpus,
+				metric: perRoundTrip, cpus: place.cpus, interleave: interleaved["rtt-"+r.id+"-"+place.suffix],
 				cmds: both(cmd("pingpong", r.mode, place.n), cmd("pingpong.py", r.py, place.n), cmd("pingpong", r.c, place.n)),
 			})
 		}
@@ -210,7 +226,7 @@ func allCases(s sizes) []benchCase {
 		{"tput-4x4", "mailbox, capacity 64, 4→4", 4, "64", 64, "64"},
 	} {
 		cs = append(cs, benchCase{
-			id: t.id, group: 2, title: t.title, metric: msgsPerSec,
+			id: t.id, group: 2, title: t.title, metric: msgsPerSec, interleave: interleaved[t.id],
 			cmds: both(cmd("tput", t.procs, t.procs, t.capacity, s.msgs),
 				cmd("tput.py", t.procs, t.procs, t.pyCapacity, s.msgsPy),
 				cmd("ring", t.procs, t.procs, t.cCapacity, s.msgs)),
@@ -219,7 +235,7 @@ func allCases(s sizes) []benchCase {
 	// Fan-in: 16 producers on one consumer (Python's peer takes equal
 	// counts only).
 	cs = append(cs, benchCase{
-		id: "tput-16x1", group: 2, title: "mailbox, capacity 64, 16→1", metric: msgsPerSec,
+		id: "tput-16x1", interleave: interleaved["tput-16x1"], group: 2, title: "mailbox, capacity 64, 16→1", metric: msgsPerSec,
 		cmds: [numImpls]*command{
 			implLua: cmd("tput", 16, 1, "64", s.msgs),
 			implGo:  cmd("tput", 16, 1, "64", s.msgs),
@@ -277,11 +293,11 @@ func allCases(s sizes) []benchCase {
 	race.flags = []string{"--race"}
 	cs = append(cs,
 		benchCase{
-			id: "shm-getset", group: 4, title: "get+set pair, 1 process, whole run", metric: opsPerSec,
+			id: "shm-getset", interleave: interleaved["shm-getset"], group: 4, title: "get+set pair, 1 process, whole run", metric: opsPerSec,
 			cmds: [numImpls]*command{implLua: cmd("shmrace", s.getsets)},
 		},
 		benchCase{
-			id: "shm-getset-race", group: 4, title: "get+set pair, 1 process, whole run, --race", metric: opsPerSec,
+			id: "shm-getset-race", interleave: interleaved["shm-getset-race"], group: 4, title: "get+set pair, 1 process, whole run, --race", metric: opsPerSec,
 			cmds: [numImpls]*command{implLua: race},
 		},
 	)
@@ -297,15 +313,15 @@ func allCases(s sizes) []benchCase {
 	}
 	cs = append(cs,
 		benchCase{
-			id: "launch-spawn", group: 5, title: spawnTitle, metric: perProcess,
+			id: "launch-spawn", interleave: interleaved["launch-spawn"], group: 5, title: spawnTitle, metric: perProcess,
 			cmds: both(cmd("launch", n), cmd("launch.py", "spawn", s.procsSpawn), cmd("launch", "spawn", n)),
 		},
 		benchCase{
-			id: "launch-fork", group: 5, title: fmt.Sprintf("%d, against fork", n), metric: perProcess,
+			id: "launch-fork", interleave: interleaved["launch-fork"], group: 5, title: fmt.Sprintf("%d, against fork", n), metric: perProcess,
 			cmds: both(cmd("launch", n), cmd("launch.py", "fork", n), cmd("launch", "fork", n)),
 		},
 		benchCase{
-			id: "launch-reexec", group: 5, title: fmt.Sprintf("%d, bare re-exec of the ipcscript binary", n), metric: perProcess,
+			id: "launch-reexec", interleave: interleaved["launch-reexec"], group: 5, title: fmt.Sprintf("%d, bare re-exec of the ipcscript binary", n), metric: perProcess,
 			cmds: [numImpls]*command{implGo: cmd("reexec", n)},
 		},
 	)
@@ -348,11 +364,11 @@ func allCases(s sizes) []benchCase {
 	}
 	cs = append(cs,
 		benchCase{
-			id: "trace-tput-cap64", group: 9, title: "mailbox, capacity 64, 1→1, --trace", metric: msgsPerSec,
+			id: "trace-tput-cap64", interleave: interleaved["trace-tput-cap64"], group: 9, title: "mailbox, capacity 64, 1→1, --trace", metric: msgsPerSec,
 			cmds: [numImpls]*command{implLua: traced(cmd("tput", 1, 1, "64", s.msgs))},
 		},
 		benchCase{
-			id: "trace-rtt-mailbox-1cpu", group: 9, title: "mailbox round trip, 1 CPU, --trace", metric: perRoundTrip, cpus: []int{0},
+			id: "trace-rtt-mailbox-1cpu", interleave: interleaved["trace-rtt-mailbox-1cpu"], group: 9, title: "mailbox round trip, 1 CPU, --trace", metric: perRoundTrip, cpus: []int{0},
 			cmds: [numImpls]*command{implLua: traced(cmd("pingpong", "mailbox", s.rtt1))},
 		},
 		benchCase{
@@ -382,11 +398,11 @@ func allCases(s sizes) []benchCase {
 			cmds: [numImpls]*command{implC: cmd("pingpong", "pipe", s.rtt2)},
 		},
 		benchCase{
-			id: "floor-spawn", group: 8, title: fmt.Sprintf("%d spawns of a static C program, per process", n), metric: perProcess,
+			id: "floor-spawn", interleave: interleaved["floor-spawn"], group: 8, title: fmt.Sprintf("%d spawns of a static C program, per process", n), metric: perProcess,
 			cmds: [numImpls]*command{implC: cmd("launch", "spawn", n, "@exit0_static")},
 		},
 		benchCase{
-			id: "floor-mingo", group: 8, title: fmt.Sprintf("%d execs of an empty Go program, per process", n), metric: perProcess,
+			id: "floor-mingo", interleave: interleaved["floor-mingo"], group: 8, title: fmt.Sprintf("%d execs of an empty Go program, per process", n), metric: perProcess,
 			cmds: [numImpls]*command{implGo: cmd("reexec", n, "mingo")},
 		},
 	)

@@ -64,12 +64,9 @@ func (r *results) failed() bool {
 func (b *bench) runAll(ctx context.Context, cases []benchCase) *results {
 	res := &results{mach: b.mach, repeats: b.o.repeats, quick: b.o.quick}
 	shared := map[string]*measurement{}
+	rows := make([]rowResult, len(cases))
 	for i, c := range cases {
-		if ctx.Err() != nil {
-			break
-		}
-		t0 := time.Now()
-		row := rowResult{c: c}
+		rows[i] = rowResult{c: c}
 		for im := range numImpls {
 			cmd := c.cmds[im]
 			if cmd == nil {
@@ -84,32 +81,82 @@ func (b *bench) runAll(ctx context.Context, cases []benchCase) *results {
 				}
 				shared[key] = m
 			}
-			row.cells[im] = m
+			rows[i].cells[im] = m
 		}
-		repeats := b.o.repeats
-		if c.memory {
-			repeats = min(repeats, 3)
+	}
+	done := 0
+	for _, unit := range interleaveUnits(cases) {
+		if ctx.Err() != nil {
+			break
 		}
-		if c.maxRepeats > 0 {
-			repeats = min(repeats, c.maxRepeats)
+		// The rows of a unit take turns repeat by repeat, as the cells of
+		// a row do: a target across rows pairs runs taken moments apart.
+		repeats := 0
+		for _, i := range unit {
+			repeats = max(repeats, rowRepeats(rows[i].c, b.o.repeats))
 		}
 		for r := 0; r < repeats && ctx.Err() == nil; r++ {
-			for _, im := range runOrder {
-				m := row.cells[im]
-				if m == nil || m.why != "" || m.err != nil || m.attempts > r {
+			for _, i := range unit {
+				if r >= rowRepeats(rows[i].c, b.o.repeats) {
 					continue
 				}
-				b.measure(ctx, c, m)
+				t := time.Now()
+				for _, im := range runOrder {
+					m := rows[i].cells[im]
+					if m == nil || m.why != "" || m.err != nil || m.attempts > r {
+						continue
+					}
+					b.measure(ctx, rows[i].c, m)
+				}
+				rows[i].secs += time.Since(t).Seconds()
 			}
 		}
-		row.secs = time.Since(t0).Seconds()
-		res.rows = append(res.rows, row)
-		progress("[%2d/%d] %-16s %s  (%.1f s)", i+1, len(cases), c.id, summaryLine(row), row.secs)
+		for _, i := range unit {
+			done++
+			progress("[%2d/%d] %-16s %s  (%.1f s)", done, len(cases), rows[i].c.id, summaryLine(rows[i]), rows[i].secs)
+		}
+	}
+	for i := range rows {
+		if rows[i].secs > 0 || ctx.Err() == nil {
+			res.rows = append(res.rows, rows[i])
+		}
 	}
 	res.leftovers = removeLeftovers()
 	res.total = time.Since(b.start)
 	res.mach.LoadEnd = loadAverage()
 	return res
+}
+
+// rowRepeats is how many runs each cell of row c takes.
+func rowRepeats(c benchCase, repeats int) int {
+	if c.memory {
+		repeats = min(repeats, 3)
+	}
+	if c.maxRepeats > 0 {
+		repeats = min(repeats, c.maxRepeats)
+	}
+	return repeats
+}
+
+// interleaveUnits groups the indexes of cases into units run together:
+// the cases with the same interleave key (in the order listed), at the
+// place of the first of them; every other case alone.
+func interleaveUnits(cases []benchCase) [][]int {
+	var units [][]int
+	at := map[string]int{}
+	for i, c := range cases {
+		if c.interleave == "" {
+			units = append(units, []int{i})
+			continue
+		}
+		if u, ok := at[c.interleave]; ok {
+			units[u] = append(units[u], i)
+			continue
+		}
+		at[c.interleave] = len(units)
+		units = append(units, []int{i})
+	}
+	return units
 }
 
 // measure does one run of m for the row c.
