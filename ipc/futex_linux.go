@@ -151,9 +151,10 @@ var holdP atomic.Bool
 // it sleeps.
 func SetHoldP(on bool) { holdP.Store(on) }
 
-// holdMax bounds a sleep that holds the P. Sysmon preempts after 10 ms
-// anyway; 50 ms was tried and was worse on a 256-process ring under load
-// (3.6-13.6 context switches a hop, bimodal: not understood).
+// holdMax bounds a sleep that holds the P. 50 ms was tried on a
+// 256-process ring: held throughout, 1.1-3.3 context switches a hop, but
+// up to 13.6 in some runs under load, and no clear gain in time (sysmon
+// still wakes every 10 ms in each blocked process: docs/BENCHMARKS.md).
 const holdMax = 10 * time.Millisecond
 
 // lastYield is when a held sleep last let other goroutines run
