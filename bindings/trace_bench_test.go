@@ -37,6 +37,9 @@ func BenchmarkReceiveIntoTraced(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	if n, _ := col.Buffer(0).Stats(); n > 0 {
+		b.ReportMetric(float64(col.Buffer(0).Bytes())/float64(n), "B/event")
+	}
 	if n, dropped := col.Buffer(0).Stats(); dropped > 0 {
 		b.Logf("%d events recorded, %d dropped: the figure is too low", n, dropped)
 	}

@@ -110,6 +110,10 @@ func (b *Buffer) Append(rec []byte) bool {
 	return true
 }
 
+// Bytes is how many bytes the published records take (with their
+// lengths).
+func (b *Buffer) Bytes() uint64 { return atomic.LoadUint64(b.used) }
+
 // Stats reports records published and dropped.
 func (b *Buffer) Stats() (count, dropped uint64) {
 	return atomic.LoadUint64(b.count), atomic.LoadUint64(b.drop)

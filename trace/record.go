@@ -36,6 +36,15 @@ const (
 	sameWhere
 	sameType
 	samePeer
+	// timeDelta: Time is written as the difference from the previous
+	// record's; vcDelta: the clock's components likewise (a clock never
+	// goes back); msgSelf: the message id is this event (a send);
+	// msgCause: it is the cause (a receive). Most records are then small
+	// numbers.
+	timeDelta
+	vcDelta
+	msgSelf
+	msgCause
 )
 
 // The string fields of a record, by their index in decoder.last and
@@ -61,9 +70,13 @@ type lastStrings [8]string
 // keeping the event's own strings would make every event's pointers
 // escape to the heap, three allocations a traced receive.
 type repeats struct {
-	op     []byte
-	byOp   [8]opFields
-	victim int
+	op       []byte
+	byOp     [8]opFields
+	victim   int
+	time     int64 // the previous record's Time, when haveTime
+	vc       VC    // and clock, when haveVC
+	haveTime bool
+	haveVC   bool
 }
 
 type opFields struct {
@@ -94,7 +107,7 @@ var errRecord = errors.New("trace: malformed record")
 
 // appendRecord encodes e (its Seq, Time, ... and VC) after b. rp is what
 // the process's previous records held (updated; nil: repeat nothing).
-func appendRecord(b []byte, e *Event, rp *repeats) []byte {
+func appendRecord(b []byte, p int, e *Event, rp *repeats) []byte {
 	var mask uint64
 	if e.End != 0 {
 		mask |= hasEnd
@@ -150,10 +163,27 @@ func appendRecord(b []byte, e *Event, rp *repeats) []byte {
 		mask |= same(last, strWhere, e.Where, sameWhere, mask&hasWhere != 0)
 		mask |= same(last, strType, e.Type, sameType, mask&hasType != 0)
 		mask |= same(last, strPeer, e.Peer, samePeer, mask&hasPeer != 0)
+		if rp.haveTime {
+			mask |= timeDelta
+		}
+		if rp.haveVC && len(rp.vc) <= len(e.VC) && rp.vc.Leq(e.VC) {
+			mask |= vcDelta
+		}
+	}
+	if m := e.Msg; m != nil {
+		if m.Src == p && m.Seq == e.Seq {
+			mask |= msgSelf
+		} else if c := e.Cause; c != nil && c.P == m.Src && c.Seq == m.Seq {
+			mask |= msgCause
+		}
 	}
 	b = binary.AppendUvarint(b, mask)
 	b = binary.AppendUvarint(b, e.Seq)
-	b = binary.AppendVarint(b, e.Time)
+	if mask&timeDelta != 0 {
+		b = binary.AppendVarint(b, e.Time-rp.time)
+	} else {
+		b = binary.AppendVarint(b, e.Time)
+	}
 	if mask&sameOp == 0 {
 		b = appendStr(b, e.Op)
 	}
@@ -175,7 +205,7 @@ func appendRecord(b []byte, e *Event, rp *repeats) []byte {
 	if mask&hasLabel != 0 {
 		b = appendStr(b, e.Label)
 	}
-	if mask&hasMsg != 0 {
+	if mask&(hasMsg|msgSelf|msgCause) == hasMsg {
 		b = binary.AppendVarint(b, int64(e.Msg.Src))
 		b = binary.AppendUvarint(b, e.Msg.Seq)
 	}
@@ -206,9 +236,20 @@ func appendRecord(b []byte, e *Event, rp *repeats) []byte {
 		}
 		b[at], b[at+1], b[at+2] = byte(n)|0x80, byte(n>>7)|0x80, byte(n>>14)
 	}
-	b = appendClock(b, e.VC)
+	if mask&vcDelta != 0 {
+		b = binary.AppendUvarint(b, uint64(len(e.VC)))
+		for i, x := range e.VC {
+			b = binary.AppendUvarint(b, x-rp.vc.Get(i))
+		}
+	} else {
+		b = appendClock(b, e.VC)
+	}
 	if mask&hasBeginVC != 0 {
 		b = appendClock(b, e.BeginVC)
+	}
+	if rp != nil {
+		rp.time, rp.haveTime = e.Time, true
+		rp.vc, rp.haveVC = append(rp.vc[:0], e.VC...), true
 	}
 	return b
 }
@@ -307,6 +348,8 @@ type decoder struct {
 	noAccessFields bool
 	last           lastStrings             // per string field, the last value: most records repeat it
 	prevOp         string                  // the previous record's op (sameOp)
+	prevTime       int64                   // and Time (timeDelta)
+	prevVC         VC                      // and clock (vcDelta)
 	byOp           map[string]*lastStrings // per op, the string fields of its last record
 }
 
@@ -332,7 +375,7 @@ func (d *decoder) field(r *recReader, mask uint64, ls *lastStrings, i int, bit u
 }
 
 // next begins another process's records: nothing repeats from the last.
-func (d *decoder) next() { d.prevOp, d.byOp = "", nil }
+func (d *decoder) next() { d.prevOp, d.byOp, d.prevTime, d.prevVC = "", nil, 0, nil }
 
 func (d *decoder) clock(r *recReader) VC {
 	n := r.uvarint()
@@ -351,17 +394,15 @@ func (d *decoder) clock(r *recReader) VC {
 	return vc
 }
 
-// decodeRecord decodes a record into e (P, Proc and Decl are left alone).
-func decodeRecord(b []byte, e *Event, in interner) error {
-	d := decoder{in: in}
-	return d.decode(b, e)
-}
-
 func (d *decoder) decode(b []byte, e *Event) error {
 	r := recReader{b: b}
 	mask := r.uvarint()
 	e.Seq = r.uvarint()
 	e.Time = r.varint()
+	if mask&timeDelta != 0 {
+		e.Time += d.prevTime
+	}
+	d.prevTime = e.Time
 	if mask&sameOp != 0 {
 		e.Op = d.prevOp
 	} else {
@@ -394,7 +435,7 @@ func (d *decoder) decode(b []byte, e *Event) error {
 	if mask&hasLabel != 0 {
 		e.Label = d.str(strLabel, r.bytes())
 	}
-	if mask&hasMsg != 0 {
+	if mask&(hasMsg|msgSelf|msgCause) == hasMsg {
 		e.Msg = &MsgID{Src: int(r.varint()), Seq: r.uvarint()}
 	}
 	if mask&hasType != 0 {
@@ -423,6 +464,18 @@ func (d *decoder) decode(b []byte, e *Event) error {
 		}
 	}
 	e.VC = d.clock(&r)
+	if mask&vcDelta != 0 {
+		for i := range e.VC {
+			e.VC[i] += d.prevVC.Get(i)
+		}
+	}
+	d.prevVC = e.VC
+	switch {
+	case mask&msgSelf != 0:
+		e.Msg = &MsgID{Src: e.P, Seq: e.Seq}
+	case mask&msgCause != 0 && e.Cause != nil:
+		e.Msg = &MsgID{Src: e.Cause.P, Seq: e.Cause.Seq}
+	}
 	if mask&hasBeginVC != 0 {
 		e.BeginVC = d.clock(&r)
 	}

@@ -50,7 +50,7 @@ func (r *Recorder) Tick() uint64 {
 func (r *Recorder) Emit(e *Event) {
 	e.Seq = r.vc[r.P]
 	e.VC = r.vc
-	r.rec = appendRecord(r.rec[:0], e, &r.last)
+	r.rec = appendRecord(r.rec[:0], r.P, e, &r.last)
 	e.VC = nil
 	if !r.buf.Append(r.rec) { // dropped: the next record must repeat nothing
 		r.last.forget()
@@ -149,13 +149,15 @@ func SkipClock(body []byte) []byte {
 // Resume sets the clock from the buffer's last record: a process whose
 // buffer already holds its spawn event continues after it.
 func (r *Recorder) Resume() {
-	var last []byte
-	r.buf.Records(func(rec []byte) error { last = rec; return nil })
-	if last == nil {
-		return
-	}
-	var e Event
-	if decodeRecord(last, &e, interner{}) == nil {
-		r.Acquire(e.VC)
-	}
+	d := decoder{in: interner{}}
+	var vc VC
+	r.buf.Records(func(rec []byte) error { // in order: a record may say what changed since the last
+		e := Event{P: r.P}
+		if err := d.decode(rec, &e); err != nil {
+			return err
+		}
+		vc = e.VC
+		return nil
+	})
+	r.Acquire(vc)
 }

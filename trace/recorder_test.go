@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -148,7 +149,8 @@ func TestOverflowIsRecorded(t *testing.T) {
 }
 
 // A record leaves out the strings that repeat the process's previous
-// record, and the merge puts them back, in each process's lane apart and
+// record, and writes times, clocks and message ids as what changed; the
+// merge puts them back, in each process's lane apart and
 // after a record dropped for want of room (whose strings the next record
 // must not count on).
 func TestRepeatedStrings(t *testing.T) {
@@ -165,15 +167,23 @@ func TestRepeatedStrings(t *testing.T) {
 			before, _ := b.Stats()
 			r.Record(&e)
 			if after, _ := b.Stats(); after > before {
-				e.P, e.Proc, e.Seq = p, c.Procs[p].Name, r.Seq()
+				e.P, e.Proc, e.Seq, e.VC = p, c.Procs[p].Name, r.Seq(), r.Clock().Clone()
 				want[p] = append(want[p], e)
 			}
 		}
 		for i := 0; uint64(len(b.data))-atomic.LoadUint64(b.used) > 150; i++ {
-			e := Event{Op: OpSend, Kind: "mailbox", Object: "box", Where: "x.lua:3", Type: "job", Peer: "b", Time: int64(i + 1)}
+			e := Event{Op: OpSend, Kind: "mailbox", Object: "box", Where: "x.lua:3", Type: "job", Peer: "b", Time: int64(1000 + 3*i + i%2),
+				Msg: &MsgID{Src: p, Seq: r.Seq() + 1}}
+			if i%4 == 0 { // another process's clock: a jump in its component
+				r.Acquire(VC{0: uint64(i * 5 * p), 1: uint64(i * 5 * (1 - p))})
+			}
 			switch {
 			case i%7 == 3:
 				e.Op, e.Where, e.Peer = OpReceive, "x.lua:9", ""
+				e.Cause = &Ref{P: 1 - p, Seq: uint64(i)}
+				e.Msg = &MsgID{Src: 1 - p, Seq: uint64(i)}
+			case i%7 == 5:
+				e.Msg = &MsgID{Src: 1 - p, Seq: 7} // neither this event nor its cause
 			case p == 1 && i%5 == 0:
 				e.Kind, e.Object = "pipe", "#2"
 			case i%13 == 7: // more ops than the encoder keeps
@@ -183,9 +193,9 @@ func TestRepeatedStrings(t *testing.T) {
 			record(e)
 		}
 		// no room for this one; the next, which has its object, fits
-		record(Event{Op: OpSend, Kind: "mailbox", Object: "other", Label: strings.Repeat("x", 200), Time: 1000})
-		record(Event{Op: OpSend, Kind: "mailbox", Object: "other", Time: 1001})
-		if n, dropped := b.Stats(); dropped != 1 || want[p][len(want[p])-1].Time != 1001 {
+		record(Event{Op: OpSend, Kind: "mailbox", Object: "other", Label: strings.Repeat("x", 200), Time: 1 << 40})
+		record(Event{Op: OpSend, Kind: "mailbox", Object: "other", Time: 1<<40 + 1})
+		if n, dropped := b.Stats(); dropped != 1 || want[p][len(want[p])-1].Time != 1<<40+1 {
 			t.Fatalf("process %d: %d recorded, %d dropped; want the long record dropped and the last kept", p, n, dropped)
 		}
 	}
@@ -205,7 +215,8 @@ func TestRepeatedStrings(t *testing.T) {
 		}
 		for i, w := range want[p] {
 			g := got[p][i]
-			if g.Seq != w.Seq || g.Op != w.Op || g.Kind != w.Kind || g.Object != w.Object || g.Where != w.Where || g.Type != w.Type || g.Peer != w.Peer || g.Label != w.Label {
+			if g.Seq != w.Seq || g.Op != w.Op || g.Kind != w.Kind || g.Object != w.Object || g.Where != w.Where || g.Type != w.Type || g.Peer != w.Peer || g.Label != w.Label ||
+				g.Time != w.Time || !slices.Equal(g.VC, w.VC) || (g.Msg == nil) != (w.Msg == nil) || g.Msg != nil && *g.Msg != *w.Msg || (g.Cause == nil) != (w.Cause == nil) {
 				t.Fatalf("process %d, event %d: merged %+v\nrecorded %+v", p, i, g, w)
 			}
 		}
