@@ -273,10 +273,13 @@ local Stream = {}
 
 ---Reads as Lua's io does: n bytes, "l" a line (the default), "L" a line
 ---with its end, "a" everything, "n" a number. At the end: nil, "eof".
+---With {timeout = s} or {block = false}: nil, "timeout" / nil, "empty"
+---when nothing complete came (what did come stays for the next read);
+---{block = false} with a count returns what is there now.
 ---@param fmt? integer|string
 ---@param opts? ipc.WaitOpts
 ---@return string|number|nil data
----@return ipc.Outcome? err
+---@return ipc.Outcome? err "eof", "timeout" or "empty"
 function Stream:read(fmt, opts) end
 
 ---Writes its arguments (strings and numbers) in order. A table last is
