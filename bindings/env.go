@@ -209,6 +209,9 @@ type Manifest struct {
 	// TraceBuf and TraceBoard are the process's trace buffer and the run's
 	// clock board (0 when the run is not traced).
 	TraceBuf, TraceBoard int
+	// TraceProc is the process's lane in the trace, plus 1 (a spawned
+	// process's is not its place in Procs).
+	TraceProc int
 	// SpawnArgs is the encoded args of an instance ipc.spawn made.
 	SpawnArgs []byte
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // Processes made at run time. ipc.process(name, {spawn = true}, fn)
@@ -29,7 +31,9 @@ type Broker interface {
 	// Spawn starts an instance of template (named name, or template.N
 	// when name is ""), with args (an encoded body) as self.args; tokens
 	// are the descriptors the args carry (PutFiles), now the instance's.
-	Spawn(template, name string, args []byte, tokens []uint64) (SpawnedProc, *os.File, error)
+	// clock is the spawner's (trace.Recorder.AppendClock) when the run
+	// is traced: the instance's spawn event names the spawner's as cause.
+	Spawn(template, name string, args []byte, tokens []uint64, clock []byte) (SpawnedProc, *os.File, error)
 	// Lookup finds a process by name (or by slot when name is ""), with
 	// its inbox's descriptor (nil for a process without one).
 	Lookup(name string, slot int) (SpawnedProc, *os.File, error)
@@ -112,7 +116,22 @@ func (e *Env) luaSpawn(L *lua.LState) int {
 		}
 		body = b
 	}
-	sp, f, err := e.Broker.Spawn(tmpl, name, body, tokens)
+	var clock []byte
+	var t0 int64
+	rec := e.Trace
+	if rec != nil { // the spawn is an event of the spawner's, the cause of the instance's first
+		t0 = trace.Now()
+		rec.Tick()
+		clock = rec.AppendClock(nil)
+	}
+	sp, f, err := e.Broker.Spawn(tmpl, name, body, tokens, clock)
+	if rec != nil {
+		ev := &trace.Event{Op: trace.OpSpawn, Kind: "process", Object: tmpl, Peer: sp.Name, Where: traceWhere(L), Time: t0, End: trace.Now()}
+		if err != nil {
+			ev.Outcome, ev.Label = "error", err.Error()
+		}
+		rec.Emit(ev)
+	}
 	if err != nil {
 		L.RaiseError("%s: %v", what, err)
 	}

@@ -23,7 +23,8 @@ import (
 // answers it with one datagram, `ok ...` or `error "<quoted>"`, carrying
 // descriptors (SCM_RIGHTS) where the verb says so:
 //
-//	req spawn "<template>" "<name>" "<tokens>"\n<args> -> ok proc ... + the new inbox
+//	req spawn "<template>" "<name>" "<tokens>" "<clock>"\n<args> -> ok proc ... + the new inbox
+//	                                             (clock: the spawner's, when the run is traced)
 //	req proc "<name>" <slot>                  -> ok proc "<name>" "<group>" <index> <slot> <inbox> <serial>
 //	                                             [ended <exit> "<signal>" "<error>"] [+ inbox]
 //	req put <to> + descriptors                -> ok put <token>...
@@ -128,12 +129,12 @@ func procReply(r ctlReply) (bindings.SpawnedProc, *os.File, error) {
 	return sp, inbox, nil
 }
 
-func (c *ctlClient) Spawn(template, name string, args []byte, tokens []uint64) (bindings.SpawnedProc, *os.File, error) {
+func (c *ctlClient) Spawn(template, name string, args []byte, tokens []uint64, clock []byte) (bindings.SpawnedProc, *os.File, error) {
 	ts := make([]string, len(tokens))
 	for i, t := range tokens {
 		ts[i] = strconv.FormatUint(t, 10)
 	}
-	req := append(ctlRequest("spawn", strconv.Quote(template), strconv.Quote(name), strconv.Quote(strings.Join(ts, " "))), '\n')
+	req := append(ctlRequest("spawn", strconv.Quote(template), strconv.Quote(name), strconv.Quote(strings.Join(ts, " ")), strconv.Quote(string(clock))), '\n')
 	req = append(req, args...) // raw: the rest of the datagram
 	r, err := c.call(req, nil)
 	if err != nil {
@@ -284,7 +285,7 @@ func (sup *supervisor) serve(r request) {
 		reply = []byte("error " + strconv.Quote(fmt.Sprintf(format, args...)))
 	}
 	switch {
-	case verb == "spawn" && len(f) == 3:
+	case verb == "spawn" && len(f) == 4:
 		if r.c.state != nil { // the spawner ended before its turn came
 			break
 		}
@@ -292,7 +293,7 @@ func (sup *supervisor) serve(r request) {
 		if tail != "" {
 			args = []byte(tail)
 		}
-		p, err := sup.spawn(f[0], f[1], args)
+		p, err := sup.spawn(f[0], f[1], args, []byte(f[3]))
 		if err != nil {
 			fail("%v", err)
 			break
@@ -429,7 +430,9 @@ func (sup *supervisor) findProc(name string, slot int) *bindings.Process {
 }
 
 // spawn starts an instance of template tmpl, as ipc.spawn asked.
-func (sup *supervisor) spawn(tmpl, name string, args []byte) (*bindings.Process, error) {
+// clock is the spawner's (trace.Recorder.AppendClock; empty when the run
+// is not traced): the cause of the instance's spawn event.
+func (sup *supervisor) spawn(tmpl, name string, args, clock []byte) (*bindings.Process, error) {
 	if sup.stopping {
 		return nil, errors.New("the run is stopping")
 	}
@@ -439,9 +442,12 @@ func (sup *supervisor) spawn(tmpl, name string, args []byte) (*bindings.Process,
 	if err != nil {
 		return nil, err
 	}
-	if err := sup.launch(p, true); err != nil {
-		return nil, err
+	c := sup.newChild(p, true)
+	c.spawnClock = clock
+	if err := sup.start(c); err != nil {
+		return nil, sup.notStarted(c, err)
 	}
+	sup.wait(c)
 	// Its inbox learns of the processes that ended before it existed and
 	// whose slots nobody has taken since, so a receive from one of them
 	// says "closed" rather than waiting forever.

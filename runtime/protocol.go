@@ -109,7 +109,7 @@ func decodeResult(b []byte) childResult {
 //	arg "<value>"                      (one line per argument, in order)
 //	self "<process name>"
 //	fds <ctl> <status> <source>
-//	trace <buffer> <board>             (only when the run is traced)
+//	trace <buffer> <board> <lane+1>    (only when the run is traced)
 //	proc "<name>" "<group>" <index> <count> <slot> <serial>
 //	                                   (a declared process not in a whole group, then a spawned process itself)
 //	group "<group>" <count>            (a whole group: "<group>.1" .. "<group>.<count>", each with
@@ -147,6 +147,7 @@ func encodeManifest(m *bindings.Manifest) string {
 		b.WriteString("\ntrace")
 		n(m.TraceBuf)
 		n(m.TraceBoard)
+		n(m.TraceProc)
 	}
 	for i := 0; i < len(m.Procs); {
 		if k := wholeGroup(m.Procs[i:], i); k > 0 {
@@ -244,10 +245,10 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 			}
 			m.Ctl, m.Status, m.Source = f[0].n, f[1].n, f[2].n
 		case "trace":
-			if len(f) != 2 || !f[0].num || !f[1].num {
+			if len(f) != 3 || !f[0].num || !f[1].num || !f[2].num || f[2].n < 1 || f[2].n > maxManifestFD {
 				return nil, bad()
 			}
-			m.TraceBuf, m.TraceBoard = f[0].n, f[1].n
+			m.TraceBuf, m.TraceBoard, m.TraceProc = f[0].n, f[1].n, f[2].n
 		case "proc":
 			if len(f) != 6 || !f[2].num || !f[3].num || !f[4].num || !f[5].num {
 				return nil, bad()

@@ -32,6 +32,9 @@ type child struct {
 	err     error        // start failure
 	out     *outputLimit // --sandbox: the output limit (sandbox.go)
 	spawned bool         // made at run time by ipc.spawn
+	// spawnClock is the spawner's clock (trace.Recorder.AppendClock) when
+	// the run is traced: the cause of the instance's spawn event.
+	spawnClock []byte
 }
 
 type supervisor struct {

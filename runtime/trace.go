@@ -79,9 +79,15 @@ func (sup *supervisor) traceFiles(c *child, m *bindings.Manifest, files []*os.Fi
 		return files
 	}
 	i, ok := t.idx[c.p]
-	if !ok { // a process made at run time has no buffer: it is not recorded
-		return files
+	if !ok { // a process made at run time: a lane of its own from now on
+		var err error
+		if i, err = t.col.AddProc(trace.Proc{Name: c.p.Name, Group: c.p.Group}); err != nil {
+			sup.warnf("trace: process %q is not recorded: %v", c.p.Name, err)
+			return files
+		}
+		t.idx[c.p] = i
 	}
+	m.TraceProc = i + 1
 	m.TraceBuf = 3 + len(files)
 	files = append(files, t.col.Buffer(i).File())
 	m.TraceBoard = 3 + len(files)
@@ -93,7 +99,11 @@ func (sup *supervisor) traceFiles(c *child, m *bindings.Manifest, files []*os.Fi
 func (sup *supervisor) traceSpawning(c *child) {
 	if t := sup.trace; t != nil {
 		if i, ok := t.idx[c.p]; ok {
-			t.col.Spawned(i)
+			if c.spawned { // the spawner's event is its cause
+				t.col.SpawnedBy(i, c.spawnClock)
+			} else {
+				t.col.Spawned(i)
+			}
 			if c.p.Exec != nil { // its output's reads name its spawn
 				var objs []int
 				for _, d := range []*bindings.Decl{c.p.Stdout, c.p.Stderr} {
@@ -286,12 +296,7 @@ func openRecorder(m *bindings.Manifest) (*trace.Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := 0
-	for i, q := range m.Procs {
-		if q.Name == m.Self {
-			p = i
-		}
-	}
+	p := m.TraceProc - 1 // its lane
 	r := trace.NewRecorder(p, len(m.Procs), buf, board)
 	r.Resume()
 	return r, nil

@@ -22,13 +22,14 @@ type Collector struct {
 	NoAccessFields bool
 	mu             sync.Mutex
 	post           [][]Event // per process: events the supervisor adds after its last own
+	bufSize        int
 }
 
 // NewCollector creates buffers for procs (bufSize bytes each, 0 = default)
 // and a board with slots clock slots (one per declaration: a recorder
 // names an object's slot by its declaration index).
 func NewCollector(script string, procs []Proc, objects []Object, slots, bufSize int) (*Collector, error) {
-	c := &Collector{Script: script, Procs: procs, Objects: objects}
+	c := &Collector{Script: script, Procs: procs, Objects: objects, bufSize: bufSize}
 	var err error
 	if c.Board, err = NewBoard(slots, len(procs)); err != nil {
 		return nil, err
@@ -53,6 +54,40 @@ func (c *Collector) Buffer(p int) *Buffer { return c.bufs[p] }
 func (c *Collector) Spawned(p int) {
 	r := NewRecorder(p, len(c.Procs), c.bufs[p], nil)
 	r.Record(&Event{Op: OpSpawn, Time: Now()})
+}
+
+// AddProc adds a lane for a process made at run time (ipc.spawn) and
+// returns its index: its own buffer, handed to it as the declared ones'
+// are. The board keeps clock components for the processes NewCollector
+// was given only: a clock that travels through the board (semaphores,
+// mutexes, streams) carries none of a later process's own events.
+func (c *Collector) AddProc(p Proc) (int, error) {
+	b, err := NewBuffer(p.Name, c.bufSize)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Procs = append(c.Procs, p)
+	c.bufs = append(c.bufs, b)
+	c.post = append(c.post, nil)
+	return len(c.Procs) - 1, nil
+}
+
+// SpawnedBy records, as process p's first event, that the supervisor
+// starts it at the request of the process whose clock (AppendClock) is
+// clock: the spawn's Cause is that process's event, the edge a view draws
+// from spawner to instance. An empty or malformed clock records a plain
+// spawn. Call it before the process runs.
+func (c *Collector) SpawnedBy(p int, clock []byte) {
+	r := NewRecorder(p, len(c.Procs), c.bufs[p], nil)
+	e := &Event{Op: OpSpawn, Time: Now()}
+	if len(clock) > 0 {
+		if cause, _, err := r.AcquireMessage(clock); err == nil {
+			e.Cause = &cause
+		}
+	}
+	r.Record(e)
 }
 
 // SpawnedWriter records, for process p, an exec'd program that records
