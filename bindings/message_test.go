@@ -151,6 +151,11 @@ func BenchmarkDirect(b *testing.B) {
 // by setup.
 func benchSendReceive(b *testing.B, setup, loop string) {
 	L, _ := parentState(b, setup)
+	runBenchLoop(b, L, loop)
+}
+
+// runBenchLoop runs loop(b.N, a 64-byte body) in L, timed.
+func runBenchLoop(b *testing.B, L *lua.LState, loop string) {
 	fn, err := L.LoadString(loop)
 	if err != nil {
 		b.Fatal(err)

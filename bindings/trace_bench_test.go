@@ -1,10 +1,7 @@
 package bindings
 
 import (
-	"strings"
 	"testing"
-
-	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/trace"
 )
@@ -24,18 +21,7 @@ func BenchmarkReceiveIntoTraced(b *testing.B) {
 	defer col.Close()
 	env.Trace = trace.NewRecorder(0, 1, col.Buffer(0), col.Board)
 	defer func() { env.Trace = nil }()
-	fn, err := L.LoadString(receiveIntoLoop)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	L.Push(fn)
-	L.Push(lua.LNumber(b.N))
-	L.Push(lua.LString(strings.Repeat("x", 64)))
-	if err := L.PCall(2, 0, nil); err != nil {
-		b.Fatal(err)
-	}
+	runBenchLoop(b, L, receiveIntoLoop)
 	b.StopTimer()
 	if n, _ := col.Buffer(0).Stats(); n > 0 {
 		b.ReportMetric(float64(col.Buffer(0).Bytes())/float64(n), "B/event")
