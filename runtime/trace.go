@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -32,7 +33,8 @@ type tracer struct {
 	idx map[*bindings.Process]int
 	// stdin: per exec'd program whose stdin is a pipe or FIFO, a copy of
 	// its read end, to ask when it ends how much it left unread.
-	stdin map[*child]*os.File
+	stdin   map[*child]*os.File
+	stdinMu sync.Mutex // launches and exits may come from more than one goroutine
 }
 
 // traceBegin creates the buffers and the clock board, once the processes
@@ -137,17 +139,21 @@ func (sup *supervisor) traceStdin(c *child) {
 	if err != nil {
 		return
 	}
+	sup.trace.stdinMu.Lock()
 	sup.trace.stdin[c] = os.NewFile(uintptr(fd), "traced stdin")
+	sup.trace.stdinMu.Unlock()
 }
 
 // traceInput gives the exit of an exec'd program the clocks of the writes
 // of the bytes it read from its stdin, and the last of them as cause.
 func (sup *supervisor) traceInput(c *child, e *trace.Event) {
+	sup.trace.stdinMu.Lock()
 	f, ok := sup.trace.stdin[c]
+	delete(sup.trace.stdin, c)
+	sup.trace.stdinMu.Unlock()
 	if !ok {
 		return
 	}
-	delete(sup.trace.stdin, c)
 	defer f.Close()
 	unread, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCINQ) // FIONREAD
 	if err != nil {
@@ -234,10 +240,12 @@ func (sup *supervisor) traceEnd(rep *Report) {
 		return
 	}
 	defer t.col.Close()
+	t.stdinMu.Lock()
 	for c, f := range t.stdin { // a program that never started
 		f.Close()
 		delete(t.stdin, c)
 	}
+	t.stdinMu.Unlock()
 	for _, c := range sup.children {
 		if i, ok := t.idx[c.p]; ok {
 			t.col.SetPid(i, c.p.Pid)
