@@ -125,9 +125,9 @@ func (b *bench) runAB(ctx context.Context, cases []benchCase, w io.Writer) int {
 		}
 		parts := make([]string, len(ratios))
 		for i, x := range ratios {
-			parts[i] = fmt.Sprintf("%.3f", x)
+			parts[i] = fmt.Sprintf("%.3f (%.4g/%.4g)", x, av[i], bv[i])
 		}
-		fmt.Fprintf(w, "%-22s %s  A ÷ B median %.3f, worst %.3f  (A median %.4g, B median %.4g; repeats %s)\n",
+		fmt.Fprintf(w, "%-22s %s  A ÷ B median %.3f, worst %.3f  (A median %.4g, B median %.4g; repeats: ratio (A/B) %s)\n",
 			c.id, c.metric.unit, s.Median, worst, summarise(av).Median, summarise(bv).Median, strings.Join(parts, " "))
 	}
 	fmt.Fprintf(w, "load average %s at the end\n", loadAverage())
