@@ -186,7 +186,6 @@ func (m *Mutex) lockSlow(o WaitOpts) (ownerDied bool, err error) {
 	} else {
 		m.wl.slots[i].state.Store(slotFree)
 	}
-	m.spin.slept(start)
 	return st == slotGrantedBad, nil
 }
 

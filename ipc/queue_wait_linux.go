@@ -38,9 +38,7 @@ func (q *Queue) wait(seen uint32, deadline time.Time, recv bool, peer int32) err
 	err := q.spin.sleep(q.Word(), seen, deadline)
 	q.ws.Leave()
 	sleepers.Add(^uint32(0))
-	if err == nil {
-		q.spin.slept(start)
-	} else if err != ErrTimeout {
+	if err != nil && err != ErrTimeout {
 		return fmt.Errorf("%s: futex wait: %w", q.name, err)
 	}
 	return err
@@ -204,9 +202,7 @@ func (q *Queue) waitRoom(seen uint32, deadline time.Time) error {
 	q.ws.Leave()
 	h.roomSleepers.Add(^uint32(0))
 	h.roomWoken.Store(0)
-	if err == nil && spinner {
-		q.spin.slept(start)
-	} else if err != nil && err != ErrTimeout {
+	if err != nil && err != ErrTimeout {
 		return fmt.Errorf("%s: futex wait: %w", q.name, err)
 	}
 	return err

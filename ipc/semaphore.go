@@ -147,7 +147,6 @@ func (s *Semaphore) Wait(o WaitOpts) error {
 	} else {
 		s.wl.slots[i].state.Store(slotFree) // the unit is ours; the slot is not needed
 	}
-	s.spin.slept(start)
 	s.obj.ws.Done()
 	return nil
 }

@@ -25,6 +25,14 @@ import (
 //     almost never happens: round trips stuck at 14 or 55-74 µs from run
 //     to run instead of ~2.5 µs. The re-probe costs at most spinMax per
 //     spinReprobe waits (~1 µs a wait) when the peer is really slow.
+//   - a short sleep does not raise the budget (it used to: a sleep shorter
+//     than spinMax "would have been caught" by spinning that long). When
+//     the two processes share a CPU (the scheduler's choice under load),
+//     the peer answers soon only because this one slept: every sleep
+//     raised the budget to twice its ~6 µs and the next wait spun that long
+//     for nothing. A link round trip with both processes moved onto one
+//     CPU took 26-36 µs with it and 15-16 without (12.6 pinned, where no
+//     one spins); the re-probe alone brings a lost budget back.
 //
 // spinMax is about the cost of the sleep it saves (measured: 5 µs catches
 // too little of a busy peer's turnaround, 50 µs wastes CPU for no gain).
@@ -101,14 +109,6 @@ func (sp *spinner) won(budget int64, took time.Duration) {
 // lost records a spin, planned with budget, that gave up: the budget
 // halves, down to spinMin.
 func (sp *spinner) lost(budget int64) { sp.budget.Store(max(budget/2, int64(spinMin))) }
-
-// slept records a wait, begun at start, that ended after sleeping: a
-// sleep shorter than spinMax would have been caught by spinning that long.
-func (sp *spinner) slept(start time.Time) {
-	if d := time.Since(start); d < spinMax {
-		sp.budget.Store(int64(max(2*d, spinMin)))
-	}
-}
 
 // holdLong is how many sleeps in a row must outlast holdMax before this
 // object's sleeps stop holding the P (futex_linux.go): one long sleep
