@@ -45,6 +45,9 @@ func Child(opts Options) {
 	os.Unsetenv(envChild)
 	NotDumpable() // other processes of the user cannot open our objects (isolation_linux.go)
 	childReaper() // nothing this process starts outlives it (reaper_linux.go)
+	if len(opts.Modules) > 0 {
+		childSignals() // Go modules may start programs at any time
+	}
 	_, sandboxed = os.LookupEnv(envSandbox)
 	if err := childSandbox(manifest); err != nil { // sandbox_linux.go
 		fmt.Fprintf(os.Stderr, "ipcscript: --sandbox: %v\n", err)
@@ -146,6 +149,7 @@ func runChild(manifest string, opts Options) int {
 	if sandboxed {
 		restrictLua(L, func() string { return m.RunDir })
 	}
+	guardForks(L)
 	bindings.Preload(L, env)
 	for n, mod := range opts.Modules {
 		L.PreloadModule(n, mod)
@@ -197,6 +201,26 @@ func runChild(manifest string, opts Options) int {
 	// The script ended without ipc.run(): run as if it had called it.
 	env.Run(L, bindings.RunOptions{})
 	return ExitOK
+}
+
+// guardForks makes os.execute and io.popen, the script's ways to start a
+// program, install the child's signal handler first (childSignals).
+func guardForks(L *lua.LState) {
+	for _, f := range []struct{ lib, name string }{{"os", "execute"}, {"io", "popen"}} {
+		lib, ok := L.GetGlobal(f.lib).(*lua.LTable)
+		if !ok {
+			continue
+		}
+		orig, ok := lib.RawGetString(f.name).(*lua.LFunction)
+		if !ok || !orig.IsG {
+			continue // removed (--sandbox) or replaced
+		}
+		g := orig.GFunction
+		lib.RawSetString(f.name, L.NewFunction(func(L *lua.LState) int {
+			childSignals()
+			return g(L)
+		}))
+	}
 }
 
 // scriptLine is the current line of the innermost function of the script

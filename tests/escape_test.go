@@ -22,6 +22,7 @@ func TestNoEscapees(t *testing.T) {
 		{"setsid_supervisor_killed", `os.execute("setsid sleep DUR &") ipc.sleep(3600)`},
 		{"background_supervisor_killed", `os.execute("sleep DUR &") ipc.sleep(3600)`},
 		{"double_fork_supervisor_killed", `os.execute("(setsid sh -c 'sleep DUR & wait' &)") ipc.sleep(3600)`},
+		{"popen_supervisor_killed", `local f = io.popen("setsid sleep DUR &") f:close() ipc.sleep(3600)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dur := strconv.Itoa(7300 + i)
