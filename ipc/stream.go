@@ -556,13 +556,53 @@ func (s *Stream) Write(b []byte, o WaitOpts) (int, error) {
 	if o.NonBlocking || o.Timeout > 0 {
 		return s.writeWithin(b, o)
 	}
+	// A write under 32 KiB first tries not to wait: when it finds room (a
+	// reply, a line) it is the only system call and no wait is recorded
+	// (Enter looks up the script line for the deadlock report: ~4% of a
+	// pipe round trip's CPU). A bulk writer's large writes, which mostly
+	// wait for the reader, go straight to the blocking write (trying first
+	// cost them a third more system calls).
+	n := 0
+	if len(b) < streamBufSize/2 && (s.sock || !s.noNowait) {
+		m, err := s.writeNow(b)
+		n = max(m, 0)
+		if n == len(b) {
+			s.ws.Done()
+			return n, nil
+		}
+		if err != nil && err != unix.EAGAIN && err != unix.EOPNOTSUPP {
+			return n, s.writeError(err)
+		}
+	}
 	s.ws.Enter(OpWrite, s.id, -1, false)
-	n, err := s.writeBlocking(b)
+	m, err := s.writeBlocking(b[n:])
 	s.ws.Leave()
+	n += m
 	if err == nil {
 		s.ws.Done()
 	}
 	return n, err
+}
+
+// writeNow is one write that does not wait, on a socket or a pipe that
+// takes RWF_NOWAIT: EAGAIN when there is no room; EOPNOTSUPP (and
+// noNowait set) for a pipe that refuses it.
+func (s *Stream) writeNow(b []byte) (int, error) {
+	for {
+		var m int
+		var err error
+		if s.sock {
+			m, err = unix.SendmsgN(s.fd, b, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		} else {
+			m, err = unix.Pwritev2(s.fd, [][]byte{b}, -1, unix.RWF_NOWAIT)
+			if err == unix.EOPNOTSUPP {
+				s.noNowait = true // a FIFO opened by path: see pipeRoom
+			}
+		}
+		if err != unix.EINTR {
+			return m, err
+		}
+	}
 }
 
 // writeBlocking is write(2) until everything went; on a descriptor found
@@ -606,12 +646,8 @@ func (s *Stream) writeWithin(b []byte, o WaitOpts) (int, error) {
 		var m int
 		var err error
 		switch {
-		case s.sock:
-			m, err = unix.SendmsgN(s.fd, b[written:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-		case !s.noNowait:
-			m, err = unix.Pwritev2(s.fd, [][]byte{b[written:]}, -1, unix.RWF_NOWAIT)
-			if err == unix.EOPNOTSUPP {
-				s.noNowait = true // a FIFO opened by path: see pipeRoom
+		case s.sock || !s.noNowait:
+			if m, err = s.writeNow(b[written:]); err == unix.EOPNOTSUPP {
 				continue
 			}
 		case s.owned:
