@@ -306,7 +306,10 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 
 // wholeGroup returns k when procs starts with a whole group of k > 1
 // members named as bindings names them (NAME.1 .. NAME.k, in order), which
-// the manifest writes as one line; else 0.
+// the manifest writes as one line; else 0. A field added to ManifestProc
+// must be checked here (and derived by the "group" case of
+// decodeManifest) or carried on the group line: the round-trip test and
+// FuzzManifest catch a field the group line drops.
 func wholeGroup(procs []bindings.ManifestProc, at int) int {
 	k := procs[0].Count
 	if k < 2 || len(procs) < k {
