@@ -308,8 +308,8 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 // members named as bindings names them (NAME.1 .. NAME.k, in order), which
 // the manifest writes as one line; else 0. A field added to ManifestProc
 // must be checked here (and derived by the "group" case of
-// decodeManifest) or carried on the group line: the round-trip test and
-// FuzzManifest catch a field the group line drops.
+// decodeManifest) or carried on the group line: TestManifestRoundTrip
+// catches a field the group line drops once its processes set it.
 func wholeGroup(procs []bindings.ManifestProc, at int) int {
 	k := procs[0].Count
 	if k < 2 || len(procs) < k {
