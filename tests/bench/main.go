@@ -341,7 +341,13 @@ func (b *bench) argv(im impl, cmd *command) (argv, env []string, why string) {
 		return argv, nil, ""
 	case implPy:
 		script := filepath.Join(b.root, "tests/bench/peers/py", cmd.prog)
-		return append([]string{b.python, script}, cmd.args...), []string{"PYTHONDONTWRITEBYTECODE=1"}, ""
+		// -S: no site module. The peers use the standard library only,
+		// and what a machine's site-packages runs at start is not
+		// Python's cost (here a .pth hook imported certifi at every
+		// interpreter start: 35 ms, 2/3 of a spawned process, in every
+		// run and every spawned worker). multiprocessing passes the flag
+		// on to the interpreters it starts.
+		return append([]string{b.python, "-S", script}, cmd.args...), []string{"PYTHONDONTWRITEBYTECODE=1"}, ""
 	case implLua:
 		if b.ipc == "" {
 			return nil, nil, "ipcscript " + b.notBuilt
