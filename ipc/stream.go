@@ -52,6 +52,7 @@ type Stream struct {
 	sock       bool   // a socket: MSG_DONTWAIT says not to wait
 	noNowait   bool   // a pipe that refused RWF_NOWAIT (a FIFO opened by path)
 	owned      bool   // its open file description is this Stream's alone (ownedFile)
+	more       bool   // the last blocking read filled its slice: the next one tries without waiting first
 	buf        []byte // read buffer; unread bytes are buf[r:w]
 	r, w       int
 	closed     atomic.Bool
@@ -449,6 +450,22 @@ func (s *Stream) sysRead(p []byte, nonBlocking bool, deadline time.Time) (int, e
 		return 0, s.closedError("read")
 	}
 	if !nonBlocking && deadline.IsZero() {
+		if s.more && (s.sock || !s.noNowait) {
+			// The last read filled what it was given: more is likely
+			// there, so try without waiting (and without Enter, whose
+			// hook looks up the script line) before the blocking read.
+			s.more = false
+			n, errno := s.readNow(p)
+			switch {
+			case errno == nil && n > 0:
+				s.more = n == len(p)
+				return n, nil
+			case errno == nil:
+				return 0, ErrEOF
+			case errno != unix.EAGAIN && errno != unix.EOPNOTSUPP:
+				return 0, s.errorf("read", "%v", errno)
+			}
+		}
 		var peer int32 = -1
 		if s.peer != nil {
 			peer = s.peer()
@@ -456,6 +473,7 @@ func (s *Stream) sysRead(p []byte, nonBlocking bool, deadline time.Time) (int, e
 		s.ws.Enter(OpRead, s.id, peer, false)
 		n, err := s.readBlocking(p)
 		s.ws.Leave()
+		s.more = n == len(p)
 		return n, err
 	}
 	for {
