@@ -136,10 +136,10 @@ func store32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
 // the sleep yields (the preemption is taken, other goroutines run) and
 // goes on.
 //
-// Not solved: with 256 processes a lap takes longer than holdMax under
-// load, so the ring falls back to ordinary sleeps (4-6 context switches a
-// hop), and held or not every blocked process keeps a sysmon that wakes
-// at least every 10 ms. A hop like C's (one thread woken) needs a wait the
+// Not solved: held or not, every blocked process keeps a sysmon that
+// wakes at least every 10 ms (34% of the CPU of a 256-process ring), and
+// under heavy load a lap outlasts holdMax and the ring falls back to
+// ordinary sleeps (4-6 context switches a hop). A hop like C's (one thread woken) needs a wait the
 // runtime parks without a thread: a descriptor read through the netpoller.
 
 // holdP is set by SetHoldP.
@@ -151,11 +151,15 @@ var holdP atomic.Bool
 // it sleeps.
 func SetHoldP(on bool) { holdP.Store(on) }
 
-// holdMax bounds a sleep that holds the P. 50 ms was tried on a
-// 256-process ring: held throughout, 1.1-3.3 context switches a hop, but
-// up to 13.6 in some runs under load, and no clear gain in time (sysmon
-// still wakes every 10 ms in each blocked process: docs/BENCHMARKS.md).
-const holdMax = 10 * time.Millisecond
+// holdMax bounds a sleep that holds the P. A 256-process ring's lap takes
+// 10-15 ms (45-60 µs a hop): with 10 ms it fell back to ordinary sleeps
+// (4-6 context switches a hop), with 50 ms it holds throughout (1.1-3.3).
+// The harness's A/B (go run ./tests/bench --ab, token-ring, 7 and 9
+// repeats in turns): 50 ms faster in 11 of 16 repeats, median hop
+// 45.4 against 57.6 µs, with outliers either way. Sysmon's preemption
+// lets other goroutines run every ~10 ms whatever holdMax is; an idle
+// process pays it for at most holdLong held sleeps.
+const holdMax = 50 * time.Millisecond
 
 // lastYield is when a held sleep last let other goroutines run
 // (monoNow ns).
