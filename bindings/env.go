@@ -82,6 +82,10 @@ type Env struct {
 
 	runDir *ipc.RunDir // created on first use by a named object
 
+	// Main is, in the parent, the process that runs ipc.run{main = fn}
+	// (nil without one): not in Procs, its slot right after theirs.
+	Main *Process
+
 	// Slots of processes made at run time (spawn.go), in the parent.
 	// Draining are ended spawned processes whose slots are not free yet
 	// (a message they sent is still queued somewhere).
@@ -101,6 +105,9 @@ type RunOptions struct {
 	FailFast bool
 	Expect   string // "" | "deadlock" | "failure" | "timeout": the outcome the script expects
 	Trace    bool   // record the run, for report.trace (docs/CHECKING.md)
+	// Main is ipc.run{main = fn}: a body the run starts with the
+	// processes, in a process of its own named "main" (spawn.go).
+	Main *lua.LFunction
 }
 
 // Decl is one declaration: a process or an object.

@@ -53,7 +53,7 @@ func (r *inboxRef) selectTake(L *lua.LState) (lua.LValue, bool, error) {
 // createInboxes is the parent's BeforeLaunch hook: one inbox per process
 // that runs a Lua body, and the supervisor's.
 func (m *messenger) createInboxes(e *Env) error {
-	if len(e.Procs) == 0 {
+	if len(e.Procs) == 0 && e.Main == nil {
 		return nil
 	}
 	for _, l := range m.links {

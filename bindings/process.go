@@ -198,6 +198,13 @@ func (e *Env) luaRun(L *lua.LState) int {
 		default:
 			L.RaiseError("ipc.run: timeout must be a number of seconds, got %s", gotValue(v))
 		}
+		switch v := t.RawGetString("main").(type) {
+		case *lua.LFunction:
+			o.Main = v
+		case *lua.LNilType:
+		default:
+			L.RaiseError("ipc.run: main must be a function, got %s", gotValue(v))
+		}
 		o.FailFast = optBool(L, t, "fail_fast", false)
 		o.Trace = optBool(L, t, "trace", false)
 		o.Expect = optString(L, t, "expect", "")
@@ -214,6 +221,12 @@ func (e *Env) luaRun(L *lua.LState) int {
 	if e.Run == nil {
 		L.Push(lua.LNil)
 		return 1
+	}
+	if o.Main != nil && e.Host.Role() == RoleParent {
+		if len(e.Procs)+1 > e.maxProcs() {
+			L.RaiseError("ipc.run: main makes %d processes, more than the %d a run may have (--max-procs)", len(e.Procs)+1, e.maxProcs())
+		}
+		e.addMain()
 	}
 	rep := e.Run(L, o)
 	e.running = true

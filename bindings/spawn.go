@@ -92,7 +92,7 @@ func (e *Env) luaSpawn(L *lua.LState) int {
 		L.RaiseError("%s: no template named %q (%s)", what, tmpl, e.templateList())
 	}
 	if e.Host.Role() != RoleChild || !e.running || e.Broker == nil {
-		L.RaiseError("%s: processes are spawned from a process body (the supervisor's top level runs before and after the processes, not with them); start one declared process that spawns the others", what)
+		L.RaiseError("%s: processes are spawned from a process body or from ipc.run{main = function() ... end} (the supervisor's top level runs before and after the processes, not with them)", what)
 	}
 	if name != "" {
 		if name == ParentName || strings.ContainsAny(name, ". \t\n") {
@@ -222,6 +222,9 @@ func (e *Env) StartSpawned(L *lua.LState) error {
 	}
 	for i := len(e.Procs); i < len(m.Procs); i++ {
 		mp := m.Procs[i]
+		if mp.Name == ParentName { // the run's main process (ipc.run{main =})
+			continue
+		}
 		t := e.Templates[mp.Group]
 		if t == nil {
 			return fmt.Errorf("declarations differ between the parent and this process: process %q is an instance of %q, which is not a template here", mp.Name, mp.Group)
@@ -295,13 +298,30 @@ func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
 	return p, nil
 }
 
-// initSlots counts the declared processes' slots as used (once, before
-// the first spawn).
+// initSlots counts the declared processes' slots as used, and the main
+// process's (once, before the first spawn).
 func (e *Env) initSlots() {
 	if !e.slotsInit {
 		e.slotsInit = true
 		e.declared = len(e.Procs)
 		e.slotsUsed = e.declared
+		if e.Main != nil {
+			e.declared++
+			e.slotsUsed++
+		}
+	}
+}
+
+// MainSerial is the serial of the run's main process (ipc.run{main =}):
+// it has none among the processes the run started in order.
+const MainSerial = 1 << 30
+
+// addMain makes the run's main process, for ipc.run{main = fn}: a process
+// named "main" that runs fn, with the supervisor's inbox, messages from
+// it say src "main", and a slot after the declared processes'.
+func (e *Env) addMain() {
+	if e.Main == nil && !e.slotsInit {
+		e.Main = &Process{Name: ParentName, Group: ParentName, Index: 1, Count: 1, Slot: len(e.Procs), Serial: MainSerial}
 	}
 }
 

@@ -168,21 +168,27 @@ func runChild(manifest string, opts Options) int {
 		return ExitOK
 	}
 	// ipc.run() in a child: check the declarations, run the body, exit.
-	env.Run = func(L *lua.LState, _ bindings.RunOptions) lua.LValue {
+	env.Run = func(L *lua.LState, o bindings.RunOptions) lua.LValue {
 		if err := env.CheckComplete(); err != nil {
 			os.Exit(exit(childResult{Error: err.Error()}))
 		}
 		if err := env.StartSpawned(L); err != nil {
 			os.Exit(exit(childResult{Error: err.Error()}))
 		}
-		if env.Self == nil {
-			os.Exit(exit(childResult{Error: fmt.Sprintf("declarations differ between the parent and this process: no process named %q was declared", m.Self)}))
+		body := o.Main // the run's main process (ipc.run{main = fn})
+		if m.Self != bindings.ParentName {
+			if env.Self == nil {
+				os.Exit(exit(childResult{Error: fmt.Sprintf("declarations differ between the parent and this process: no process named %q was declared", m.Self)}))
+			}
+			body = env.Self.Fn
+		} else if body == nil {
+			os.Exit(exit(childResult{Error: "declarations differ between the parent and this process: ipc.run has no main function here"}))
 		}
 		env.Running()
 		if env.Trace != nil {
 			env.Trace.Record(&trace.Event{Op: trace.OpStart, Time: trace.Now()})
 		}
-		L.Push(env.Self.Fn)
+		L.Push(body)
 		L.Push(env.SelfTable(L))
 		if err := L.PCall(1, 0, nil); err != nil {
 			os.Exit(exit(childResult{Error: luaMessage(L, err), Traceback: luaTraceback(err), Failed: env.Failed}))

@@ -295,6 +295,13 @@ func (sup *supervisor) serve(r request) {
 		}
 		p, err := sup.spawn(f[0], f[1], args, []byte(f[3]))
 		if err != nil {
+			for _, t := range ctlFields(f[2]) { // nobody will take the args' descriptors
+				n, _ := strconv.ParseUint(t, 10, 64)
+				if h, ok := sup.held[n]; ok {
+					h.f.Close()
+					delete(sup.held, n)
+				}
+			}
 			fail("%v", err)
 			break
 		}

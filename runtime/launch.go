@@ -21,7 +21,7 @@ import (
 // source, /dev/null for stdin.
 func (sup *supervisor) prepare() error {
 	env := sup.s.env
-	if len(env.Procs) == 0 {
+	if len(env.Procs) == 0 && env.Main == nil {
 		return nil
 	}
 	st, err := ipc.NewStatusTable(env.StatusSlots())
@@ -32,6 +32,9 @@ func (sup *supervisor) prepare() error {
 	env.Status = st
 	for _, p := range env.Procs { // before any starts: a slot's serial says who has it
 		st.Assign(p.Slot, uint32(p.Serial))
+	}
+	if env.Main != nil {
+		st.Assign(env.Main.Slot, uint32(env.Main.Serial))
 	}
 	fd, err := unix.MemfdCreate("ipcscript:source", unix.MFD_CLOEXEC)
 	if err != nil {
@@ -147,7 +150,7 @@ func (sup *supervisor) prepareStart(c *child) error {
 		for _, q := range env.Procs[:sup.declared] {
 			m.Procs = append(m.Procs, manifestProc(q))
 		}
-		if c.spawned {
+		if c.spawned || p == env.Main {
 			m.Procs = append(m.Procs, manifestProc(p))
 		}
 		ctlParent, ctlChild, err := socketPair()

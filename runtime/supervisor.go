@@ -106,6 +106,9 @@ func (sup *supervisor) run(o bindings.RunOptions) *Report {
 	defer close(sup.over)
 	sup.declared, sup.declaredImplicit = len(env.Procs), len(env.Implicit)
 	sup.launchAll(env.Procs) // launch.go
+	if env.Main != nil {     // ipc.run{main = fn}: a process of its own
+		sup.launch(env.Main, false)
+	}
 	if sup.status != nil {
 		sup.status.MarkStarted() // bodies may run: every pid is known
 	}
@@ -263,11 +266,14 @@ func (sup *supervisor) exited(ev exitEvent) {
 		}
 		sup.status.SetEnded(c.p.Slot, pr.Exit, sig, pr.Error)
 	}
+	isMain := c.p == sup.s.env.Main
 	for _, d := range sup.s.env.Objects() {
 		if r, ok := d.Object.(bindings.Recoverer); ok && c.p.Pid != 0 {
 			r.Recover(c.p.Pid)
 		}
-		if o, ok := d.Object.(bindings.ExitObserver); ok {
+		// The main process sends as the supervisor ("main", who may still
+		// send) and receives from the supervisor's inbox, which stays open.
+		if o, ok := d.Object.(bindings.ExitObserver); ok && !isMain {
 			o.ProcessExited(c.p)
 		}
 	}
@@ -279,6 +285,11 @@ func (sup *supervisor) exited(ev exitEvent) {
 	if !sup.childOK(c) && !sup.stopping {
 		sup.errorf("process %q failed: %s", c.p.Name, describeExit(c))
 		sup.writeTraceback(c.result.Traceback)
+		if isMain { // the run's own body failed: nobody is left to lead the others
+			sup.warnf("ipc.run{main}: stopping %d processes", sup.live)
+			sup.traceStop("main failed", "")
+			sup.stop()
+		}
 	}
 }
 
