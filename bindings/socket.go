@@ -237,7 +237,7 @@ func listenerSendTo(L *lua.LState) int {
 	t0 := trace.Now()
 	rec.Tick()
 	d := b
-	if l.env.udpRun(to) { // the datagram carries the clock (trace/datagram.go)
+	if l.env.udpRun(to) && datagramRoom(b, rec) { // the datagram carries the clock (trace/datagram.go)
 		d = rec.AppendDatagramClock(b[:len(b):len(b)])
 	}
 	err := l.l.SendTo(to, d)
@@ -295,6 +295,13 @@ func traceDatagram(L *lua.LState, rec *trace.Recorder, kind, name string, b []by
 	}
 	rec.Record(&e)
 	return b, traced
+}
+
+// datagramRoom says whether payload b leaves room for the clock in a
+// datagram: one too long to carry it is sent as it is (its receive has no
+// cause) rather than fail only because the run is traced.
+func datagramRoom(b []byte, rec *trace.Recorder) bool {
+	return len(b)+trace.DatagramTrailer(len(rec.Clock())) <= ipc.MaxDatagram
 }
 
 // udpRun says whether a datagram to address goes to a process of the run
@@ -482,7 +489,7 @@ func udpWrite(L *lua.LState) int {
 	t0 := trace.Now()
 	rec.Tick()
 	d := b
-	if c.trusted {
+	if c.trusted && datagramRoom(b, rec) {
 		d = rec.AppendDatagramClock(b[:len(b):len(b)])
 	}
 	L.SetTop(1)

@@ -634,3 +634,31 @@ end)
 	}
 	checkHappensBefore(t, rep.Trace, src)
 }
+
+// A datagram too long to carry the clock is sent as it is, traced: it
+// arrives whole, and its receive has no cause.
+func TestTraceUDPFullDatagram(t *testing.T) {
+	rep := runTraced(t, `local ipc = require("ipc")
+local srv = ipc.listen("udp", "127.0.0.1:0")
+ipc.process("server", function()
+  local d = srv:recvfrom()
+  ipc.expect(#d == 65500 and d == string.rep("x", 65500), "the whole datagram, as sent: " .. #d .. " bytes")
+end)
+ipc.process("client", function() srv:sendto(srv.address, string.rep("x", 65500)) end)
+`)
+	if !rep.OK {
+		t.Fatalf("script failed: %s", rep.Summary())
+	}
+	n := 0
+	for _, e := range rep.Trace.Events {
+		if e.Op == trace.OpReceive {
+			n++
+			if e.Cause != nil || e.Len != 65500 {
+				t.Errorf("%s: cause %v, %d bytes; want no cause and 65500", e.Describe(), e.Cause, e.Len)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d receives, want 1", n)
+	}
+}
