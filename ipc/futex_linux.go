@@ -152,14 +152,15 @@ var holdP atomic.Bool
 func SetHoldP(on bool) { holdP.Store(on) }
 
 // holdMax bounds a sleep that holds the P. A 256-process ring's lap takes
-// 10-15 ms (45-60 µs a hop): with 10 ms it fell back to ordinary sleeps
-// (4-6 context switches a hop), with 50 ms it holds throughout (1.1-3.3).
-// The harness's A/B (go run ./tests/bench --ab, token-ring, 7 and 9
-// repeats in turns): 50 ms faster in 11 of 16 repeats, median hop
-// 45.4 against 57.6 µs, with outliers either way. Sysmon's preemption
-// lets other goroutines run every ~10 ms whatever holdMax is; an idle
-// process pays it for at most holdLong held sleeps.
-const holdMax = 50 * time.Millisecond
+// 10-15 ms (45-60 µs a hop): with 10 ms it falls back to ordinary sleeps
+// (4-6 context switches a hop), with 50 ms it held throughout (1.1-3.3).
+// A/B of the two (go run ./tests/bench --ab, token-ring, in turns): 50 ms
+// faster at load 3.6-13.7 (11 of 16 repeats, median hop 45.4 against
+// 57.6 µs), slower at load 9-20 (base ÷ it 1.27 over 5 repeats; 4 of 5
+// against 10 ms, 84-157 against 58-100 µs a hop): a process that holds
+// its P through a long lap keeps sysmon polling every 10 ms and takes a
+// preemption signal per 10 ms. 10 ms, the one that degrades less.
+const holdMax = 10 * time.Millisecond
 
 // lastYield is when a held sleep last let other goroutines run
 // (monoNow ns).
