@@ -131,7 +131,7 @@ func (sup *supervisor) prepareStart(c *child) error {
 	var cmd *exec.Cmd
 	if p.Exec != nil {
 		cmd = exec.Command(p.Exec[0], p.Exec[1:]...)
-		cmd.Env = childEnviron("", sup.token)
+		cmd.Env = sup.childEnviron("")
 	} else {
 		exe := sup.s.opts.Executable
 		if exe == "" {
@@ -139,7 +139,11 @@ func (sup *supervisor) prepareStart(c *child) error {
 		}
 		cmd = exec.Command(exe)
 		cmd.Args = []string{os.Args[0] + " [" + p.Name + "]"}
-		m := &bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name, RunDir: env.RunDirPath(), SpawnArgs: p.SpawnArgs}
+		m := &bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name, RunDir: env.RunDirPath(), SpawnArgs: p.SpawnArgs,
+			// Sized at once: a manifest per child, each listing every
+			// process and inbox, was ~1/4 of the supervisor's garbage.
+			Procs: make([]bindings.ManifestProc, 0, sup.declared+1),
+			Decls: make([]bindings.ManifestDecl, 0, len(env.Decls)), Implicit: make([]bindings.ManifestDecl, 0, len(env.Implicit))}
 		if env.RunDirPath() != "" {
 			id, _ := env.RunDir()
 			m.RunID = id.ID()
@@ -159,7 +163,7 @@ func (sup *supervisor) prepareStart(c *child) error {
 		}
 		c.ctl = ctlParent
 		c.outs = append(c.outs, ctlChild) // closed once started
-		files := []*os.File{ctlChild, sup.status.Region.File, sup.source}
+		files := append(make([]*os.File, 0, 3+len(env.Decls)+len(env.Implicit)), ctlChild, sup.status.Region.File, sup.source)
 		m.Ctl, m.Status, m.Source = 3, 4, 5
 		// Each declaration with the descriptors of it this process holds.
 		describe := func(d *bindings.Decl) bindings.ManifestDecl {
@@ -196,7 +200,7 @@ func (sup *supervisor) prepareStart(c *child) error {
 			m.Implicit = append(m.Implicit, md)
 		}
 		files = sup.traceFiles(c, m, files)
-		cmd.Env = childEnviron(encodeManifest(m), sup.token)
+		cmd.Env = sup.childEnviron(encodeManifest(m))
 		cmd.ExtraFiles = files
 	}
 	cmd.Stdin = sup.devnull
@@ -292,20 +296,24 @@ func socketPair() (*os.File, *os.File, error) {
 // childEnviron is the environment without any inherited IPCSCRIPT_CHILD,
 // plus ours when manifest is set: then also GOMAXPROCS=1 unless the user
 // set GOMAXPROCS, which the child removes at once (restoreEnviron), and
-// the run's mark (token, reaper_linux.go).
-func childEnviron(manifest, token string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envChild+"=") && !strings.HasPrefix(kv, envUnset+"=") && !strings.HasPrefix(kv, envRun+"=") {
-			env = append(env, kv)
+// the run's mark (token, reaper_linux.go). The inherited part is read
+// once per run (sup.baseEnv), not once per child.
+func (sup *supervisor) childEnviron(manifest string) []string {
+	sup.baseEnvOnce.Do(func() {
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, envChild+"=") && !strings.HasPrefix(kv, envUnset+"=") && !strings.HasPrefix(kv, envRun+"=") {
+				sup.baseEnv = append(sup.baseEnv, kv)
+			}
 		}
-	}
-	if token != "" {
-		env = append(env, envRun+"="+token)
+		_, sup.userMaxProcs = os.LookupEnv("GOMAXPROCS")
+	})
+	env := append(make([]string, 0, len(sup.baseEnv)+4), sup.baseEnv...)
+	if sup.token != "" {
+		env = append(env, envRun+"="+sup.token)
 	}
 	if manifest != "" {
 		env = append(env, envChild+"="+manifest)
-		if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		if !sup.userMaxProcs {
 			env = append(env, "GOMAXPROCS=1", envUnset+"=GOMAXPROCS")
 		}
 	}

@@ -52,6 +52,10 @@ type supervisor struct {
 	raceOnly  bool         // recorded only for the race detector (recordFor)
 	wd        *watchdog    // bounds the whole run (runtime/watchdog.go)
 	token     string       // marks the run's processes (IPCSCRIPT_RUN, reaper_linux.go)
+	// The environment children inherit, read once per run (childEnviron).
+	baseEnvOnce  sync.Once
+	baseEnv      []string
+	userMaxProcs bool // GOMAXPROCS is set: children keep it
 
 	// Requests of the children at run time (ctl.go).
 	requests chan request
