@@ -90,9 +90,10 @@ type Env struct {
 	// Draining are ended spawned processes whose slots are not free yet
 	// (a message they sent is still queued somewhere).
 	Draining  []*Process
-	freeSlots []int // slots whose process ended and nothing of it is queued
-	slotsUsed int   // slots ever taken (declared processes first)
-	declared  int   // declared process instances
+	freeSlots []int      // slots whose process ended and nothing of it is queued
+	holders   []*Process // by slot, the process that has it (or had it last)
+	slotsUsed int        // slots ever taken (declared processes first)
+	declared  int        // declared process instances
 	slotsInit bool
 
 	ranRun  bool // ipc.run was called

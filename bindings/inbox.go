@@ -83,9 +83,12 @@ func (m *messenger) createInbox(e *Env, p *Process) error {
 	var caps []int // the capacity of the link from each process
 	if p != nil {
 		name = p.Name
-		caps = make([]int, len(e.Procs))
-		for i, s := range e.Procs {
-			caps[i] = m.linkCapacity(s, p)
+		holders := e.slotHolders() // by slot: who may send from each
+		caps = make([]int, len(holders))
+		for i, s := range holders {
+			if s != nil {
+				caps[i] = m.linkCapacity(s, p)
+			}
 		}
 	}
 	d := e.AddImplicit(inboxKind, name)

@@ -284,9 +284,17 @@ func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
 	}
 	p := &Process{Name: name, Group: tmpl, Index: index, Count: index, Slot: slot, Serial: len(e.Procs) + 1, Decl: t.Decl, Args: t.Args, SpawnArgs: args}
 	e.Procs = append(e.Procs, p)
+	holders := e.slotHolders()
+	for len(holders) <= slot {
+		holders = append(holders, nil)
+	}
+	prev := holders[slot]
+	holders[slot] = p
+	e.holders = holders
 	for _, h := range e.OnSpawn {
 		if err := h(e, p); err != nil {
 			e.Procs = e.Procs[:len(e.Procs)-1]
+			holders[slot] = prev
 			return nil, err
 		}
 	}
@@ -296,6 +304,20 @@ func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
 		e.slotsUsed++
 	}
 	return p, nil
+}
+
+// slotHolders is, by slot, the process that has it now (or had it last):
+// the declared ones, then the spawned ones.
+func (e *Env) slotHolders() []*Process {
+	if e.holders == nil {
+		for _, p := range e.Procs {
+			for p.Slot >= len(e.holders) {
+				e.holders = append(e.holders, nil)
+			}
+			e.holders[p.Slot] = p
+		}
+	}
+	return e.holders
 }
 
 // initSlots counts the declared processes' slots as used, and the main

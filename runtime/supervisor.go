@@ -249,6 +249,9 @@ func (sup *supervisor) exited(ev exitEvent) {
 	c := ev.c
 	c.end = time.Now()
 	c.state = ev.state
+	if c.cmd != nil { // a run may start any number: keep what the report needs only
+		c.cmd.Env, c.cmd.ExtraFiles, c.cmd.Args = nil, nil, nil
+	}
 	if c.cmd != nil && c.ctl != nil {
 		select { // the result message arrives before EOF
 		case <-c.ctlEnd:
