@@ -149,7 +149,9 @@ func (e *Env) luaMonitor(L *lua.LState) int {
 	q := m.ownInbox(L, "ipc.monitor").q
 	dst := m.selfSlot()
 	status := e.Status
+	resume := ipc.PauseHold() // the goroutine needs the P when p ends
 	go func() {
+		defer resume()
 		status.WaitEndedOf(p.Slot, e.serialOf(p), time.Time{})
 		st, _ := e.endStatus(p, false)
 		msg := &ipc.Message{Type: "DOWN", Src: parentSlot, Dst: dst, Body: st.msgpack()}

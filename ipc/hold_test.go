@@ -70,6 +70,30 @@ func TestSpinnerSleepHold(t *testing.T) {
 	}
 }
 
+// PauseHold turns holding off until resumed: a sleep that outlasts
+// holdMax is then an ordinary one, and is not counted as a long held one.
+func TestPauseHold(t *testing.T) {
+	defer SetHoldP(holdP.Load())
+	SetHoldP(true)
+	var sp spinner
+	var w atomic.Uint32
+	addr := (*uint32)(unsafe.Pointer(&w))
+	resume := PauseHold()
+	if err := sp.sleep(addr, 0, time.Now().Add(holdMax+5*time.Millisecond)); err != ErrTimeout {
+		t.Fatalf("paused: %v, want ErrTimeout", err)
+	}
+	if n := sp.long.Load(); n != 0 {
+		t.Fatalf("paused: %d long held sleeps counted, want 0 (no held sleep)", n)
+	}
+	resume()
+	if err := sp.sleep(addr, 0, time.Now().Add(holdMax+5*time.Millisecond)); err != ErrTimeout {
+		t.Fatalf("resumed: %v, want ErrTimeout", err)
+	}
+	if n := sp.long.Load(); n != 1 {
+		t.Fatalf("resumed: %d long held sleeps counted, want 1", n)
+	}
+}
+
 // TestQueueHeldProcesses is TestQueueProcesses and a room-bound run with
 // children that run as a run's children do: GOMAXPROCS=1, queue sleeps
 // holding the P. Every message once, in order per producer.
