@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -205,7 +206,9 @@ func encodeManifest(m *bindings.Manifest) string {
 
 // decodeManifest parses what encodeManifest wrote.
 func decodeManifest(s string) (*bindings.Manifest, error) {
-	m := &bindings.Manifest{}
+	// Sized at once: a child of an N-process run reads N inbox lines.
+	m := &bindings.Manifest{Implicit: sized[bindings.ManifestDecl](strings.Count(s, "\nimplicit ")),
+		Decls: sized[bindings.ManifestDecl](strings.Count(s, "\ndecl "))}
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 	if len(lines) == 0 || lines[0] != "v1" {
 		return nil, fmt.Errorf("not a run manifest (want a first line \"v1\")")
@@ -260,6 +263,7 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 				return nil, bad()
 			}
 			g, count := f[0].s, f[1].n
+			m.Procs = slices.Grow(m.Procs, count)
 			for j := 1; j <= count; j++ {
 				at := len(m.Procs)
 				m.Procs = append(m.Procs, bindings.ManifestProc{Name: groupMember(g, j), Group: g, Index: j, Count: count, Slot: at, Serial: at + 1})
@@ -281,7 +285,7 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 					return nil, bad()
 				}
 				if d.FDs == nil {
-					d.FDs = map[string]int{}
+					d.FDs = make(map[string]int, (len(f)-4)/2)
 				}
 				d.FDs[f[j].s] = f[j+1].n
 			}
@@ -303,6 +307,15 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 		return nil, fmt.Errorf("manifest: %v", err)
 	}
 	return m, nil
+}
+
+// sized is an empty slice with room for n, or nil when n is 0 (as
+// appending nothing leaves it).
+func sized[T any](n int) []T {
+	if n == 0 {
+		return nil
+	}
+	return make([]T, 0, n)
 }
 
 // wholeGroup returns k when procs starts with a whole group of k > 1
