@@ -92,8 +92,13 @@ type Env struct {
 	Draining  []*Process
 	freeSlots []int      // slots whose process ended and nothing of it is queued
 	holders   []*Process // by slot, the process that has it (or had it last)
-	slotsUsed int        // slots ever taken (declared processes first)
-	declared  int        // declared process instances
+
+	// In a child: the spawned processes known with their inboxes
+	// (knowProcess), and what lets go of an ended one's (forgetEnded).
+	tracked   []*Process
+	onForget  func(p *Process)
+	slotsUsed int // slots ever taken (declared processes first)
+	declared  int // declared process instances
 	slotsInit bool
 
 	ranRun  bool // ipc.run was called
@@ -158,6 +163,8 @@ type Process struct {
 	// end is, in a child, how the process ended once known from the
 	// supervisor (its slot was given to another since).
 	end *endStatus
+	// gone: in a child, it ended and its inbox was let go (forgetEnded).
+	gone bool
 }
 
 // Owns reports whether descriptor f goes to process p.

@@ -127,6 +127,16 @@ func (m *messenger) spawned(e *Env, p *Process) error {
 	return m.createInbox(e, p)
 }
 
+// forget unmaps, in a child, the inbox of p, which has ended.
+func (m *messenger) forget(p *Process) {
+	if ib := m.inboxes[p.Name]; ib != nil && ib != m.self {
+		if ib.q != nil {
+			ib.q.Close()
+		}
+		delete(m.inboxes, p.Name)
+	}
+}
+
 func (m *messenger) releaseInboxes() {
 	for name, ib := range m.inboxes {
 		ib.Release()

@@ -117,7 +117,7 @@ func (m *messenger) peerInbox(L *lua.LState, to string) *inbox {
 	if ib := m.inboxes[to]; ib != nil && ib.q != nil {
 		return ib
 	}
-	if p != nil && p.end != nil && m.env.ImplicitDecl(inboxKind, to) == nil {
+	if p != nil && (p.gone || p.end != nil && m.env.ImplicitDecl(inboxKind, to) == nil) {
 		return nil // it ended, and the supervisor has let its inbox go
 	}
 	return m.openInbox(L, "ipc.send", to, p)

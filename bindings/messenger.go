@@ -91,6 +91,9 @@ func openMessaging(L *lua.LState, mod *lua.LTable, env *Env) {
 		ud.Value = m
 		reg.RawSetString(messengerKey, ud)
 	}
+	if env.Host.Role() == RoleChild {
+		env.onForget = m.forget
+	}
 	if env.Host.Role() == RoleParent && !m.hooked {
 		m.hooked = true
 		env.BeforeLaunch = append(env.BeforeLaunch, m.createInboxes)

@@ -159,6 +159,7 @@ func (e *Env) templateList() string {
 // knowProcess adds a process made at run time to this child's view of the
 // run, with its inbox (f, nil for none) as an implicit object.
 func (e *Env) knowProcess(sp SpawnedProc, f *os.File) *Process {
+	e.forgetEnded()
 	for _, p := range e.Procs {
 		if p.Serial == sp.Serial {
 			if f != nil {
@@ -183,8 +184,42 @@ func (e *Env) knowProcess(sp SpawnedProc, f *os.File) *Process {
 		d := &Decl{Index: sp.Inbox, Kind: inboxKind, Name: sp.Name, Line: "(implicit)"}
 		d.Files = []DeclFile{{Role: "mem", File: f}}
 		e.Implicit = append(e.Implicit, d)
+		e.tracked = append(e.tracked, p)
 	}
 	return p
+}
+
+// forgetEnded lets go, in a child, of the inboxes of the spawned
+// processes it knew that have ended (their descriptor and mapping), so
+// that a spawner or a receiver that hears from any number of processes
+// over a run holds only the live ones'. A send to one says "closed".
+func (e *Env) forgetEnded() {
+	if e.Status == nil {
+		return
+	}
+	kept := e.tracked[:0]
+	for _, p := range e.tracked {
+		ended, _, _, _, _ := e.Status.EndedOf(p.Slot, e.serialOf(p))
+		if !ended {
+			kept = append(kept, p)
+			continue
+		}
+		p.gone = true
+		if e.onForget != nil {
+			e.onForget(p)
+		}
+		for i, d := range e.Implicit {
+			if d.Kind == inboxKind && d.Name == p.Name {
+				for _, df := range d.Files {
+					df.File.Close() // already closed if its queue was mapped
+				}
+				e.Implicit = append(e.Implicit[:i], e.Implicit[i+1:]...)
+				break
+			}
+		}
+	}
+	clear(e.tracked[len(kept):])
+	e.tracked = kept
 }
 
 // endStatus is how the process ended, as the supervisor said.
