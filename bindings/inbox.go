@@ -83,7 +83,7 @@ func (m *messenger) createInbox(e *Env, p *Process) error {
 	var caps []int // the capacity of the link from each process
 	if p != nil {
 		name = p.Name
-		holders := e.slotHolders() // by slot: who may send from each
+		holders := e.SlotHolders() // by slot: who may send from each
 		caps = make([]int, len(holders))
 		for i, s := range holders {
 			if s != nil {

@@ -319,7 +319,7 @@ func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
 	}
 	p := &Process{Name: name, Group: tmpl, Index: index, Count: index, Slot: slot, Serial: len(e.Procs) + 1, Decl: t.Decl, Args: t.Args, SpawnArgs: args}
 	e.Procs = append(e.Procs, p)
-	holders := e.slotHolders()
+	holders := e.SlotHolders()
 	for len(holders) <= slot {
 		holders = append(holders, nil)
 	}
@@ -341,9 +341,10 @@ func (e *Env) SpawnInstance(tmpl, name string, args []byte) (*Process, error) {
 	return p, nil
 }
 
-// slotHolders is, by slot, the process that has it now (or had it last):
-// the declared ones, then the spawned ones.
-func (e *Env) slotHolders() []*Process {
+// SlotHolders is, by slot, the process that has it now (or had it last):
+// the declared ones, then the spawned ones (nil: none, or the main
+// process's, which sends as the supervisor).
+func (e *Env) SlotHolders() []*Process {
 	if e.holders == nil {
 		for _, p := range e.Procs {
 			for p.Slot >= len(e.holders) {

@@ -396,15 +396,7 @@ func (sup *supervisor) procInfo(p *bindings.Process) ([]byte, []*os.File) {
 
 // childOf is the child of process p (nil before its launch).
 func (sup *supervisor) childOf(p *bindings.Process) *child {
-	if i := p.Serial - 1; i >= 0 && i < len(sup.children) && sup.children[i].p == p {
-		return sup.children[i]
-	}
-	for _, c := range sup.children {
-		if c.p == p {
-			return c
-		}
-	}
-	return nil
+	return sup.byProc[p]
 }
 
 // releaseSpawned lets go of what the supervisor held for spawned process
@@ -465,28 +457,19 @@ func (sup *supervisor) spawn(tmpl, name string, args, clock []byte) (*bindings.P
 		}
 	}
 	if inbox != nil {
-		for _, e := range sup.lastInSlot() {
-			if e.state != nil || e.err != nil {
-				inbox.ProcessExited(e.p)
+		for _, h := range env.SlotHolders() {
+			if e := sup.childOf(h); h != nil && h != p && e != nil && (e.state != nil || e.err != nil) {
+				inbox.ProcessExited(h)
 			}
 		}
 	}
 	return p, nil
 }
 
-// lastInSlot is, for each slot, the child that had it last.
-func (sup *supervisor) lastInSlot() map[int]*child {
-	m := map[int]*child{}
-	for _, c := range sup.children {
-		m[c.p.Slot] = c
-	}
-	return m
-}
-
 // ended reports whether the process that had slot last has ended.
 func (sup *supervisor) ended(slot int) bool {
-	for i := len(sup.children) - 1; i >= 0; i-- {
-		if c := sup.children[i]; c.p.Slot == slot {
+	if hs := sup.s.env.SlotHolders(); slot >= 0 && slot < len(hs) {
+		if c := sup.childOf(hs[slot]); c != nil {
 			return c.state != nil || c.err != nil
 		}
 	}

@@ -67,6 +67,7 @@ type supervisor struct {
 	// (their inboxes): every child's manifest lists them; a spawned
 	// process's manifest adds only itself and its inbox.
 	declared, declaredImplicit int
+	byProc                     map[*bindings.Process]*child // each launched process's child
 }
 
 type exitEvent struct {
@@ -223,6 +224,10 @@ func (sup *supervisor) launch(p *bindings.Process, spawned bool) error {
 func (sup *supervisor) newChild(p *bindings.Process, spawned bool) *child {
 	c := &child{p: p, ctlEnd: make(chan struct{}), spawned: spawned}
 	sup.children = append(sup.children, c)
+	if sup.byProc == nil {
+		sup.byProc = map[*bindings.Process]*child{}
+	}
+	sup.byProc[p] = c
 	sup.live++
 	return c
 }
