@@ -72,10 +72,38 @@ func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Mess
 		boxInt(msg.Seq),
 		lua.LNumber(float64(msg.Time) / 1e9),
 	}
+	if !fastTables {
+		for i, k := range msgKeyNames {
+			t.RawSetString(k, v[i])
+		}
+		return nil
+	}
+	// RawSetString assigns the value and then looks the key up in k2i
+	// (hashing an interface) to list it for pairs(). A key already in
+	// strdict is listed (RawSetString, the only writer of strdict, lists
+	// every key it stores), so it is enough to store a value that
+	// differs: the type, src, dst and len of a stream repeat, boxed once.
+	sd := (*ltable)(unsafe.Pointer(t)).strdict
 	for i, k := range msgKeyNames {
+		if v[i] == lua.LNil {
+			delete(sd, k)
+			continue
+		}
+		if old, ok := sd[k]; ok {
+			if !sameBox(old, v[i]) {
+				sd[k] = v[i]
+			}
+			continue
+		}
 		t.RawSetString(k, v[i])
+		sd = (*ltable)(unsafe.Pointer(t)).strdict // made by the first RawSetString
 	}
 	return nil
+}
+
+// sameBox reports whether a and b are the very same boxed value.
+func sameBox(a, b lua.LValue) bool {
+	return *(*[2]uintptr)(unsafe.Pointer(&a)) == *(*[2]uintptr)(unsafe.Pointer(&b))
 }
 
 // A received message is a table with seven string keys, built for every
