@@ -3,7 +3,6 @@ package ipc
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -66,7 +65,7 @@ func NewRunDir() (*RunDir, error) { return newRunDirIn(runDirBase) }
 func newRunDirIn(base string) (*RunDir, error) {
 	for try := 0; ; try++ {
 		var b [runIDLen / 2]byte
-		if _, err := rand.Read(b[:]); err != nil {
+		if err := RandomBytes(b[:]); err != nil {
 			return nil, fmt.Errorf("run directory: %w", err)
 		}
 		id := hex.EncodeToString(b[:])
@@ -383,4 +382,22 @@ func readProcStat(pid int) (procStat, error) {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	return procStat{state: f[0][0], start: start}, nil
+}
+
+// RandomBytes fills b from the kernel's random source (getrandom(2)). It
+// stands in for crypto/rand, whose package initialisation (the FIPS 140
+// module: self-test state, SHA-2/3, AES-GCM, a DRBG and math/big) every
+// process of a run would otherwise pay at start for 8-16 random bytes.
+func RandomBytes(b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Getrandom(b, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("getrandom: %w", err)
+		}
+		b = b[n:]
+	}
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
@@ -358,7 +357,6 @@ type gcTick struct{ _ *int } // not from the tiny allocator, so it is finalized
 
 func boundHeap() {
 	debug.SetMemoryLimit(heapFloor)
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	var rearm func()
 	rearm = func() {
 		// A finalizer runs after the collection that found its object
@@ -366,13 +364,11 @@ func boundHeap() {
 		// marked by that collection. (runtime.MemStats.HeapAlloc is no
 		// substitute: it still counts the dead objects of spans not yet
 		// swept, so 3x it ran away to 34 MiB on a 16 KiB-body consumer.
-		// runtime/metrics costs every process start ~0.5 M instructions
-		// of initialisation; a bounded heap is worth it.)
+		// The live heap is read as runtime/metrics does, without that
+		// package's start-up cost: see liveHeap.)
 		runtime.SetFinalizer(&gcTick{}, func(*gcTick) {
-			metrics.Read(sample)
-			if sample[0].Value.Kind() == metrics.KindUint64 {
-				live := int64(sample[0].Value.Uint64())
-				debug.SetMemoryLimit(max(heapFloor, 3*live))
+			if live, ok := liveHeap(); ok {
+				debug.SetMemoryLimit(max(heapFloor, 3*int64(live)))
 			}
 			rearm()
 		})

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/hex"
 	"os"
 	"os/signal"
@@ -14,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipcscript/ipcscript/ipc"
 )
 
 // No process a run starts outlives it. Three layers:
@@ -90,7 +91,9 @@ func holdSubreaper() (release func()) {
 // newRunToken is a random mark for one run's processes.
 func newRunToken() string {
 	var b [12]byte
-	rand.Read(b[:])
+	if err := ipc.RandomBytes(b[:]); err != nil {
+		panic(err) // getrandom fails only on a kernel without it (< 3.17)
+	}
 	return hex.EncodeToString(b[:])
 }
 

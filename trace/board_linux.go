@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -72,7 +71,7 @@ func NewBoard(objects, n int) (*Board, error) {
 	binary.LittleEndian.PutUint32(r.Mem[4:], uint32(n))
 	binary.LittleEndian.PutUint32(r.Mem[8:], uint32(objects))
 	var tag [8]byte
-	if _, err := rand.Read(tag[:]); err != nil {
+	if err := ipc.RandomBytes(tag[:]); err != nil {
 		r.Close()
 		return nil, err
 	}

@@ -3,13 +3,14 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ipcscript/ipcscript/runtime"
 )
@@ -278,7 +279,6 @@ type junitReporter struct {
 }
 
 type junitSuites struct {
-	XMLName   xml.Name      `xml:"testsuites"`
 	Name      string        `xml:"name,attr"`
 	Tests     int           `xml:"tests,attr"`
 	Failures  int           `xml:"failures,attr"`
@@ -357,11 +357,124 @@ func (r *junitReporter) end(int, int) {
 		all.Failures += s.Failures
 		all.Errors += s.Errors
 	}
-	fmt.Fprint(r.w, xml.Header)
-	enc := xml.NewEncoder(r.w)
-	enc.Indent("", "  ")
-	enc.Encode(all)
-	fmt.Fprintln(r.w)
+	r.w.Write(all.appendXML(nil))
+}
+
+// appendXML writes the report as encoding/xml's Encoder with Indent("",
+// "  ") would (TestJUnitXMLAsEncodingXML holds the two equal), by hand:
+// encoding/xml's package initialisation ran at the start of every process
+// of every run, for a report only `ipcscript test --junit` writes.
+func (all *junitSuites) appendXML(b []byte) []byte {
+	b = append(b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"...)
+	b = append(b, "<testsuites"...)
+	b = xmlAttr(b, "name", all.Name)
+	b = xmlCounts(b, all.Tests, all.Failures, all.Errors, all.Skipped)
+	b = xmlAttr(b, "time", all.Time)
+	b = xmlAttr(b, "timestamp", all.Timestamp)
+	b = append(b, '>')
+	for _, s := range all.Suites {
+		b = append(b, "\n  <testsuite"...)
+		b = xmlAttr(b, "name", s.Name)
+		b = xmlCounts(b, s.Tests, s.Failures, s.Errors, s.Skipped)
+		b = xmlAttr(b, "time", s.Time)
+		b = xmlAttr(b, "timestamp", s.Timestamp)
+		if s.Hostname != "" {
+			b = xmlAttr(b, "hostname", s.Hostname)
+		}
+		b = append(b, '>')
+		for _, c := range s.Cases {
+			b = append(b, "\n    <testcase"...)
+			b = xmlAttr(b, "name", c.Name)
+			b = xmlAttr(b, "classname", c.Classname)
+			b = xmlAttr(b, "time", c.Time)
+			if c.File != "" {
+				b = xmlAttr(b, "file", c.File)
+			}
+			b = append(b, '>')
+			inner := false
+			for _, p := range []struct {
+				tag string
+				p   *junitProblem
+			}{{"error", c.Error}, {"failure", c.Failure}} {
+				if p.p == nil {
+					continue
+				}
+				b = append(b, "\n      <"+p.tag...)
+				b = xmlAttr(b, "message", p.p.Message)
+				b = xmlAttr(b, "type", p.p.Type)
+				b = append(b, '>')
+				b = xmlEscape(b, p.p.Text)
+				b = append(b, "</"+p.tag+">"...)
+				inner = true
+			}
+			if c.Output != "" {
+				b = append(b, "\n      <system-out>"...)
+				b = xmlEscape(b, c.Output)
+				b = append(b, "</system-out>"...)
+				inner = true
+			}
+			if inner {
+				b = append(b, "\n    "...)
+			}
+			b = append(b, "</testcase>"...)
+		}
+		if len(s.Cases) > 0 {
+			b = append(b, "\n  "...)
+		}
+		b = append(b, "</testsuite>"...)
+	}
+	if len(all.Suites) > 0 {
+		b = append(b, '\n')
+	}
+	return append(b, "</testsuites>\n"...)
+}
+
+func xmlCounts(b []byte, tests, failures, errors, skipped int) []byte {
+	b = xmlAttr(b, "tests", strconv.Itoa(tests))
+	b = xmlAttr(b, "failures", strconv.Itoa(failures))
+	b = xmlAttr(b, "errors", strconv.Itoa(errors))
+	return xmlAttr(b, "skipped", strconv.Itoa(skipped))
+}
+
+func xmlAttr(b []byte, name, value string) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, `="`...)
+	b = xmlEscape(b, value)
+	return append(b, '"')
+}
+
+// xmlEscape appends s escaped as encoding/xml escapes text and attribute
+// values: the five markup characters, tab, newline and carriage return as
+// character references, and what XML cannot hold (invalid UTF-8, control
+// characters) as U+FFFD.
+func xmlEscape(b []byte, s string) []byte {
+	for _, r := range s {
+		switch r {
+		case '"':
+			b = append(b, "&#34;"...)
+		case '\'':
+			b = append(b, "&#39;"...)
+		case '&':
+			b = append(b, "&amp;"...)
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		case '\t':
+			b = append(b, "&#x9;"...)
+		case '\n':
+			b = append(b, "&#xA;"...)
+		case '\r':
+			b = append(b, "&#xD;"...)
+		default:
+			if r < 0x20 || r >= 0xD800 && r < 0xE000 || r == 0xFFFE || r == 0xFFFF {
+				r = utf8.RuneError
+			}
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return b
 }
 
 // traceFileFor names the trace of test file f in dir: its path with the
