@@ -348,9 +348,10 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 		rec.Tick()
 		m.tbuf = append(rec.AppendClock(m.tbuf[:0]), b...)
 		out.Body, out.Flags = m.tbuf, trace.FlagClock
-		// the receiver answers with its clock; not in a run with spawn
-		// templates: a spawned process is not recorded and cannot answer
-		if d.capacity == 0 && len(m.env.Templates) == 0 {
+		// the receiver answers with its clock, in this process's
+		// receipt slot: none for a spawned process beyond the board's
+		// lanes (trace.SpawnLanes)
+		if d.capacity == 0 && rec.Board().Carries(rec.P) {
 			out.Flags |= trace.FlagReceipt
 		}
 	}

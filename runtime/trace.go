@@ -35,6 +35,8 @@ type tracer struct {
 	// its read end, to ask when it ends how much it left unread.
 	stdin   map[*child]*os.File
 	stdinMu sync.Mutex // launches and exits may come from more than one goroutine
+	// uncarried: a spawned process was beyond the board's lanes (warned once)
+	uncarried bool
 }
 
 // traceBegin creates the buffers and the clock board, once the processes
@@ -63,7 +65,18 @@ func (sup *supervisor) traceBegin() error {
 		}
 		objs = append(objs, trace.Object{Kind: d.Kind, Name: d.Name, Decl: d.Line})
 	}
-	col, err := trace.NewCollector(sup.s.name, procs, objs, len(env.Decls), o.Buffer)
+	// A run that may spawn: the board keeps clock components for as many
+	// spawned processes as --max-procs allows live at once and its memory
+	// budget holds (trace.SpawnLanes); the trace says so when more come.
+	lanes := 0
+	if len(env.Templates) > 0 {
+		maxProcs := env.MaxProcs
+		if maxProcs <= 0 {
+			maxProcs = bindings.DefaultMaxProcs
+		}
+		lanes = trace.SpawnLanes(len(env.Decls), len(procs), maxProcs)
+	}
+	col, err := trace.NewSpawnCollector(sup.s.name, procs, objs, len(env.Decls), lanes, o.Buffer)
 	if err != nil {
 		return fmt.Errorf("trace: %w", err)
 	}
@@ -82,12 +95,16 @@ func (sup *supervisor) traceFiles(c *child, m *bindings.Manifest, files []*os.Fi
 	}
 	i, ok := t.idx[c.p]
 	if !ok { // a process made at run time: a lane of its own from now on
-		var err error
-		if i, err = t.col.AddProc(trace.Proc{Name: c.p.Name, Group: c.p.Group}); err != nil {
+		carried, err := false, error(nil)
+		if i, carried, err = t.col.AddProc(trace.Proc{Name: c.p.Name, Group: c.p.Group}); err != nil {
 			sup.warnf("trace: process %q is not recorded: %v", c.p.Name, err)
 			return files
 		}
 		t.idx[c.p] = i
+		if !carried && !t.uncarried {
+			t.uncarried = true
+			sup.warnf("trace: process %q and those spawned after it are beyond the %d lanes of the clock board: their events reach others' clocks through messages only (the trace's header says so, under \"uncarried\")", c.p.Name, t.col.Board.Lanes())
+		}
 	}
 	m.TraceProc = i + 1
 	m.TraceBuf = 3 + len(files)

@@ -173,20 +173,49 @@ func TestTraceClocksAreHappensBefore(t *testing.T) {
 			fmt.Fprintf(&body[s], "  ipc.send(\"p%d\", %d)\n", r, k)
 			fmt.Fprintf(&body[r], "  assert(ipc.receive({from = \"p%d\"}).body == %d)\n", s, k)
 		}
+		// every other round, the last process is an instance p0 spawns
+		// (ipc.spawn) first thing: its events go through the board's
+		// lanes for spawned processes. p0 then tells the others to go,
+		// so none names it before it exists.
+		spawned := round%2 == 1
+		if spawned {
+			var pre strings.Builder
+			fmt.Fprintf(&pre, "  ipc.spawn(\"t\", nil, {name = \"p%d\"})\n", n-1)
+			for p := 1; p < n-1; p++ {
+				fmt.Fprintf(&pre, "  ipc.send(\"p%d\", \"go\")\n", p)
+				body[p] = prepend(&body[p], "  assert(ipc.receive({from = \"p0\"}).body == \"go\")\n")
+			}
+			body[0] = prepend(&body[0], pre.String())
+		}
 		var src strings.Builder
 		src.WriteString("local ipc = require(\"ipc\")\nlocal rv = {}\n")
 		fmt.Fprintf(&src, "for s = 0, %d do rv[s] = {}; for r = 0, %d do rv[s][r] = ipc.mailbox(\"rv\" .. s .. \"_\" .. r, {capacity = 0}) end end\n", n-1, n-1)
 		fmt.Fprintf(&src, "local u, b = {}, ipc.barrier(\"b\", %d)\n", n)
 		fmt.Fprintf(&src, "for s = 0, %d do u[s] = {}; for r = 0, %d do u[s][r] = ipc.listen(\"udp\", \"127.0.0.1:0\") end end\n", n-1, n-1)
 		for p := 0; p < n; p++ {
-			fmt.Fprintf(&src, "ipc.process(\"p%d\", function()\n%send)\n", p, body[p].String())
+			name, opts := fmt.Sprint("p", p), ""
+			if spawned && p == n-1 {
+				name, opts = "t", "{spawn = true}, "
+			}
+			fmt.Fprintf(&src, "ipc.process(%q, %sfunction()\n%send)\n", name, opts, body[p].String())
 		}
 		rep := runTraced(t, src.String())
 		if !rep.OK {
 			t.Fatalf("script failed: %s\n%s", rep.Summary(), src.String())
 		}
+		if spawned && (rep.Trace.ProcIndex(fmt.Sprint("p", n-1)) != n-1 || rep.Trace.Uncarried != nil) {
+			t.Fatalf("the spawned p%d: lanes %v, uncarried %+v", n-1, rep.Trace.Procs, rep.Trace.Uncarried)
+		}
 		checkHappensBefore(t, rep.Trace, src.String())
 	}
+}
+
+// prepend returns s with text before it.
+func prepend(b *strings.Builder, text string) strings.Builder {
+	var out strings.Builder
+	out.WriteString(text)
+	out.WriteString(b.String())
+	return out
 }
 
 func checkHappensBefore(t *testing.T, tr *trace.Trace, src string) {
@@ -232,6 +261,13 @@ func checkHappensBefore(t *testing.T, tr *trace.Trace, src string) {
 			for _, a := range arrivals[phase{e.Object, e.Fields["phase"]}] {
 				hb[a][i] = true
 			}
+		}
+		if e.Op == trace.OpSpawn && e.Cause != nil { // a spawned process's first event
+			c, ok := idx[*e.Cause]
+			if !ok || ev[c].Op != trace.OpSpawn || ev[c].Peer != e.Proc {
+				t.Fatalf("%s: its cause %v is not a spawn naming it", e.Describe(), *e.Cause)
+			}
+			hb[c][i] = true
 		}
 		if e.Op == trace.OpReceive {
 			s, ok := sends[*e.Msg]
@@ -660,5 +696,97 @@ ipc.process("client", function() srv:sendto(srv.address, string.rep("x", 65500))
 	}
 	if n != 1 {
 		t.Errorf("%d receives, want 1", n)
+	}
+}
+
+// A spawned instance's own events travel through the board as a declared
+// process's do: it posts a semaphore, unlocks a mutex and writes a FIFO (a spawned process
+// holds no pipe end unless given one),
+// and the declared process's wait, lock and read (read back from the
+// .jsonl) each know the instance's event they follow. Then, under
+// --max-procs 2 (one declared, so one spawned lane), a second instance,
+// spawned once the first ended, is beyond the board's lanes: the trace
+// says so in its header and on its spawn event, and its post's edge is
+// the one missing.
+const spawnBoardScript = `local ipc = require("ipc")
+local sem = ipc.semaphore("s", 0)
+local mu = ipc.mutex("mu")
+local f = ipc.fifo("f")
+ipc.process("w", {spawn = true}, function(self)
+  mu:lock()
+  ipc.mark("in")
+  sem:post()
+  mu:unlock()
+  if self.index == 1 then f:open("w"):write("x") end
+end)
+ipc.process("boss", function()
+  local w = ipc.spawn("w")
+  sem:wait()
+  mu:lock()
+  mu:unlock()
+  assert(f:open("r"):read(1) == "x")
+  ipc.wait(w)
+  ipc.spawn("w")
+  sem:wait()
+end)
+`
+
+func TestTraceSpawnedThroughBoard(t *testing.T) {
+	path := t.TempDir() + "/spawn.jsonl"
+	var out bytes.Buffer
+	rep, err := runtime.RunString(context.Background(), "t.lua", spawnBoardScript, runtime.Options{
+		Stdout: &out, Stderr: &out, MaxProcs: 2, Trace: runtime.TraceOptions{Path: path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK {
+		t.Fatalf("run failed: %s\n%s", rep.Summary(), out.String())
+	}
+	tr, err := trace.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(proc, op, object string, nth int) *trace.Event {
+		t.Helper()
+		for i := range tr.Events {
+			if e := &tr.Events[i]; e.Proc == proc && e.Op == op && e.Object == object {
+				if nth--; nth == 0 {
+					return e
+				}
+			}
+		}
+		t.Fatalf("no %s %s of %q in the trace", proc, op, object)
+		return nil
+	}
+	for _, edge := range []struct{ fromOp, object, toOp string }{
+		{trace.OpPost, "s", trace.OpWait},
+		{trace.OpUnlock, "mu", trace.OpLock},
+		{trace.OpWrite, "f", trace.OpRead},
+	} {
+		from, to := find("w.1", edge.fromOp, edge.object, 1), find("boss", edge.toOp, edge.object, 1)
+		if !trace.HappensBefore(from, to) {
+			t.Errorf("boss's %s of %q (clock %v) does not know w.1's %s (#%d, clock %v)", edge.toOp, edge.object, to.VC, edge.fromOp, from.Seq, from.VC)
+		}
+		if to.Cause == nil || *to.Cause != from.Ref() {
+			t.Errorf("boss's %s of %q: cause %v, want w.1's %s %v", edge.toOp, edge.object, to.Cause, edge.fromOp, from.Ref())
+		}
+	}
+	// the second instance is beyond the board's one spawned lane
+	u := tr.Uncarried
+	if u == nil || u.Lanes != 2 || u.Spawned != 1 || len(u.Procs) != 1 || u.Procs[0] != "w.2" ||
+		!strings.Contains(u.Note, "clock components of spawned lanes beyond 2") {
+		t.Fatalf("header's uncarried = %+v, want lanes 2, 1 spawned, procs [w.2] and the note", u)
+	}
+	if sp := find("w.2", trace.OpSpawn, "", 1); !strings.Contains(sp.Label, "not carried") {
+		t.Errorf("w.2's spawn label %q does not say its clock is not carried", sp.Label)
+	}
+	if sp := find("w.1", trace.OpSpawn, "", 1); sp.Label != "" {
+		t.Errorf("w.1's spawn label %q: it is within the lanes", sp.Label)
+	}
+	if post, wait := find("w.2", trace.OpPost, "s", 1), find("boss", trace.OpWait, "s", 2); trace.HappensBefore(post, wait) {
+		t.Errorf("w.2's post reached boss's wait through the board, beyond its lanes: the header says it does not")
+	}
+	if !strings.Contains(out.String(), `trace: process "w.2" and those spawned after it are beyond the 2 lanes`) {
+		t.Errorf("no warning about w.2 beyond the lanes; output:\n%s", out.String())
 	}
 }

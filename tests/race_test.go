@@ -72,6 +72,42 @@ ipc.process("inc", {count = 3}, function()
 end)
 `
 
+// The same with spawned instances (ipc.spawn): their accesses are
+// ordered by the mutex, or by the semaphore they post, through the clock
+// board's lanes for spawned processes.
+const raceSpawnMutex = `local ipc = require("ipc")
+local mem = ipc.shm("counter", 8)
+local mu = ipc.mutex("mu")
+local function inc()
+  for _ = 1, 50 do
+    mu:lock()
+    mem:set("i64", 0, mem:get("i64", 0) + 1)
+    mu:unlock()
+  end
+end
+ipc.process("inc", {spawn = true}, inc)
+ipc.process("boss", function()
+  local a, b = ipc.spawn("inc"), ipc.spawn("inc")
+  inc()
+  ipc.wait(a)
+  ipc.wait(b)
+end)
+`
+
+const raceSpawnSemaphore = `local ipc = require("ipc")
+local mem = ipc.shm("counter", 8)
+local s = ipc.semaphore("s", 0)
+ipc.process("w", {spawn = true}, function()
+  mem:set("i64", 0, 41)
+  s:post()
+end)
+ipc.process("boss", function()
+  ipc.spawn("w")
+  s:wait()
+  mem:set("i64", 0, mem:get("i64", 0) + 1)
+end)
+`
+
 func raceRun(t *testing.T, name, src string) *runtime.Report {
 	t.Helper()
 	rep, err := runtime.RunString(context.Background(), name, src, runtime.Options{Race: true, Quiet: true})
@@ -118,6 +154,7 @@ func TestRaceDetectorNoFalsePositives(t *testing.T) {
 	}
 	for _, c := range []struct{ name, src string }{
 		{"mutex.lua", raceMutex}, {"semaphore.lua", raceSemaphore}, {"message.lua", raceMessage}, {"atomic.lua", raceAtomic},
+		{"spawn_mutex.lua", raceSpawnMutex}, {"spawn_semaphore.lua", raceSpawnSemaphore},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

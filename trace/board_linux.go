@@ -58,18 +58,25 @@ const (
 	entryHead   = 32 // off, end, p+1, seq
 )
 
-// NewBoard creates a board for objects objects and n processes.
-func NewBoard(objects, n int) (*Board, error) {
+// NewBoard creates a board for objects objects and n lanes (processes):
+// each slot keeps n clock components, and there are n receipt slots. A
+// lane at or beyond n (a process spawned after the board's lanes ran
+// out) is carried by messages only.
+func NewBoard(objects, n int) (*Board, error) { return newBoard(objects, n, n) }
+
+// newBoard is NewBoard with only the first inUse lanes in use (UseLanes).
+func newBoard(objects, n, inUse int) (*Board, error) {
 	if objects < 1 {
 		objects = 1
 	}
 	size := slotSize(n)
-	r, err := ipc.NewRegion("trace-board", boardHeader+(objects+n+ConnSlots)*size+ConnSlots*8)
+	r, err := ipc.NewRegion("trace-board", BoardBytes(objects, n))
 	if err != nil {
 		return nil, err
 	}
 	binary.LittleEndian.PutUint32(r.Mem[4:], uint32(n))
 	binary.LittleEndian.PutUint32(r.Mem[8:], uint32(objects))
+	binary.LittleEndian.PutUint32(r.Mem[boardInUse:], uint32(min(inUse, n)))
 	var tag [8]byte
 	if err := ipc.RandomBytes(tag[:]); err != nil {
 		r.Close()
@@ -99,6 +106,80 @@ func OpenBoard(f *os.File) (*Board, error) {
 	}
 	return b, nil
 }
+
+// BoardBytes is the size of the memfd of a board for objects objects and
+// n lanes: (objects + n + ConnSlots) slots of slotSize(n) bytes, each
+// 1088 + 264*n bytes rounded up to 64 (a clock of n words, and a ring of
+// ringLen writes each with a clock). Only the pages written cost memory:
+// a semaphore's or a receipt's slot touches its first 64 + 8*n bytes, a
+// stream's its ring as it fills.
+func BoardBytes(objects, n int) int {
+	if objects < 1 {
+		objects = 1
+	}
+	return boardHeader + (objects+n+ConnSlots)*slotSize(n) + ConnSlots*8
+}
+
+// SpawnLaneBudget is the most a board may take (its memfd's size) for the
+// lanes of spawned processes: SpawnLanes gives as many as fit.
+const SpawnLaneBudget = 16 << 20
+
+// SpawnLanes is how many lanes, beyond the declared ones, a run's board
+// keeps clock components for when it may spawn processes (ipc.spawn): at
+// most maxProcs - declared (no more can be live at once; processes
+// spawned later, when earlier ones ended, get lanes beyond those), and as
+// many as keep BoardBytes(objects, declared+K) within SpawnLaneBudget
+// (or none, when the declared ones alone need more).
+func SpawnLanes(objects, declared, maxProcs int) int {
+	k := maxProcs - declared
+	if k <= 0 {
+		return 0
+	}
+	lo, hi := 0, k // the largest K in [0, k] within the budget
+	for lo < hi {
+		m := (lo + hi + 1) / 2
+		if BoardBytes(objects, declared+m) <= SpawnLaneBudget {
+			lo = m
+		} else {
+			hi = m - 1
+		}
+	}
+	return lo
+}
+
+// Lanes is how many processes' clock components the board carries: the
+// lanes below it (lane = process index).
+func (b *Board) Lanes() int { return b.n }
+
+// The board's header keeps (at 12) how many of its lanes are in use: the
+// declared processes', and those of the spawned ones so far. Lanes are
+// given in order and never again, so every component at or beyond it is
+// 0 in every clock and every slot: the board's operations copy and merge
+// only the lanes in use (a run with templates does not pay for its K
+// spawned lanes before it spawns).
+const boardInUse = 12
+
+// width is how many components the board's operations copy and merge.
+func (b *Board) width() int {
+	return min(int(atomic.LoadUint32(b.region.U32(boardInUse))), b.n)
+}
+
+// UseLanes says that lanes below n are in use (NewBoard: all of them;
+// Collector.AddProc, for a spawned process). Call it before a process of
+// lane n-1 can run.
+func (b *Board) UseLanes(n int) {
+	w := b.region.U32(boardInUse)
+	for {
+		v := atomic.LoadUint32(w)
+		if int(v) >= n || atomic.CompareAndSwapUint32(w, v, uint32(n)) {
+			return
+		}
+	}
+}
+
+// Carries reports whether lane p's clock component travels through the
+// board (and p has a receipt slot for rendezvous sends).
+func (b *Board) Carries(p int) bool { return b != nil && p >= 0 && p < b.n }
 
 // File is the memfd to hand to the processes.
 func (b *Board) File() *os.File { return b.region.File }
@@ -149,7 +230,7 @@ func (s slot) unlock() { atomic.StoreUint32(s.b.region.U32(s.base), 0) }
 
 // join merges vc into the n words at off.
 func (s slot) join(off int, vc VC) {
-	for i := 0; i < s.b.n && i < len(vc); i++ {
+	for i, w := 0, s.b.width(); i < w && i < len(vc); i++ {
 		p := s.u64(off + 8*i)
 		if vc[i] > *p {
 			*p = vc[i]
@@ -159,7 +240,7 @@ func (s slot) join(off int, vc VC) {
 
 // acquire merges the n words at off into r's clock.
 func (s slot) acquire(off int, r *Recorder) {
-	for i := 0; i < s.b.n; i++ {
+	for i, w := 0, s.b.width(); i < w; i++ {
 		x := *s.u64(off + 8*i)
 		if i < len(r.vc) {
 			if x > r.vc[i] {
@@ -226,7 +307,7 @@ func (b *Board) StreamWrite(obj int, r *Recorder, n int64) int64 {
 	*s.u64(e + 8) = off + uint64(n)
 	*s.u64(e + 16) = uint64(r.P + 1)
 	*s.u64(e + 24) = r.vc[r.P]
-	for i := 0; i < b.n; i++ {
+	for i, w := 0, b.width(); i < w; i++ {
 		*s.u64(e + entryHead + 8*i) = r.vc.Get(i)
 	}
 	*s.u64(32) = c + 1
@@ -417,11 +498,11 @@ func (b *Board) BarrierArrive(obj int, phase uint32, r *Recorder) {
 	e := s.entry(uint64(phase))
 	if tag := uint64(phase) + 1; *s.u64(e) != tag {
 		*s.u64(e) = tag
-		for i := 0; i < b.n; i++ {
+		for i, w := 0, b.width(); i < w; i++ {
 			*s.u64(e + entryHead + 8*i) = 0
 		}
 	}
-	for i := 0; i < b.n && i < len(r.vc); i++ {
+	for i, w := 0, b.width(); i < w && i < len(r.vc); i++ {
 		if p := s.u64(e + entryHead + 8*i); r.vc[i] > *p {
 			*p = r.vc[i]
 		}

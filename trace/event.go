@@ -165,6 +165,21 @@ type Overflow struct {
 	Dropped  uint64 `json:"dropped"`
 }
 
+// Uncarried says that the clock board of a run with spawn templates had
+// lanes for Lanes processes (the declared ones and Spawned spawned ones),
+// and that Procs, spawned after those, were recorded but their own clock
+// components were not carried through the board (semaphores, mutexes,
+// streams, conds, barriers, rendezvous receipts): an edge from one of
+// their events through such an object is missing from the clocks (the
+// race detector may call accesses it orders concurrent). Messages carry
+// whole clocks and are not affected.
+type Uncarried struct {
+	Lanes   int      `json:"lanes"`
+	Spawned int      `json:"spawned_lanes"`
+	Procs   []string `json:"procs"`
+	Note    string   `json:"note"`
+}
+
 // Trace is a whole recorded run: the header and the events, ordered by
 // completion (Done, then process), so each process's events are in sequence
 // order and an event comes after every event that happened before it.
@@ -174,7 +189,10 @@ type Trace struct {
 	Procs    []Proc     `json:"procs"`
 	Objects  []Object   `json:"objects,omitempty"`
 	Overflow []Overflow `json:"overflow,omitempty"`
-	Events   []Event    `json:"-"`
+	// Uncarried: processes spawned beyond the board's lanes, whose clock
+	// components go with messages only (nil when there were none).
+	Uncarried *Uncarried `json:"uncarried,omitempty"`
+	Events    []Event    `json:"-"`
 }
 
 // ProcIndex returns the index of the named process, or -1.

@@ -23,15 +23,24 @@ type Collector struct {
 	mu             sync.Mutex
 	post           [][]Event // per process: events the supervisor adds after its last own
 	bufSize        int
+	declared       int        // lanes of the processes NewCollector was given
+	uncarried      *Uncarried // processes added beyond the board's lanes
 }
 
 // NewCollector creates buffers for procs (bufSize bytes each, 0 = default)
 // and a board with slots clock slots (one per declaration: a recorder
 // names an object's slot by its declaration index).
 func NewCollector(script string, procs []Proc, objects []Object, slots, bufSize int) (*Collector, error) {
-	c := &Collector{Script: script, Procs: procs, Objects: objects, bufSize: bufSize}
+	return NewSpawnCollector(script, procs, objects, slots, 0, bufSize)
+}
+
+// NewSpawnCollector is NewCollector for a run that may spawn processes
+// (AddProc): its board keeps clock components for spawnLanes more lanes
+// (trace.SpawnLanes), those of the first spawnLanes processes added.
+func NewSpawnCollector(script string, procs []Proc, objects []Object, slots, spawnLanes, bufSize int) (*Collector, error) {
+	c := &Collector{Script: script, Procs: procs, Objects: objects, bufSize: bufSize, declared: len(procs)}
 	var err error
-	if c.Board, err = NewBoard(slots, len(procs)); err != nil {
+	if c.Board, err = newBoard(slots, len(procs)+max(spawnLanes, 0), len(procs)); err != nil {
 		return nil, err
 	}
 	for _, p := range procs {
@@ -58,21 +67,39 @@ func (c *Collector) Spawned(p int) {
 
 // AddProc adds a lane for a process made at run time (ipc.spawn) and
 // returns its index: its own buffer, handed to it as the declared ones'
-// are. The board keeps clock components for the processes NewCollector
-// was given only: a clock that travels through the board (semaphores,
-// mutexes, streams) carries none of a later process's own events.
-func (c *Collector) AddProc(p Proc) (int, error) {
+// are. The board keeps clock components for the lanes NewSpawnCollector
+// made room for: a process added beyond them is recorded, but a clock
+// that travels through the board (semaphores, mutexes, streams, conds,
+// barriers) carries none of its own events. The trace says so
+// (Trace.Uncarried, and the label of the process's spawn event), and
+// carried is false.
+func (c *Collector) AddProc(p Proc) (lane int, carried bool, err error) {
 	b, err := NewBuffer(p.Name, c.bufSize)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.Procs = append(c.Procs, p)
 	c.bufs = append(c.bufs, b)
 	c.post = append(c.post, nil)
-	return len(c.Procs) - 1, nil
+	lane = len(c.Procs) - 1
+	if carried = c.Board.Carries(lane); carried {
+		c.Board.UseLanes(lane + 1)
+	} else {
+		if c.uncarried == nil {
+			n := c.Board.Lanes()
+			c.uncarried = &Uncarried{Lanes: n, Spawned: n - c.declared,
+				Note: fmt.Sprintf("clock components of spawned lanes beyond %d (the %d declared and %d spawned processes) are not carried through semaphores, mutexes, streams, conds, barriers or rendezvous receipts; messages carry them", n, c.declared, n-c.declared)}
+		}
+		c.uncarried.Procs = append(c.uncarried.Procs, p.Name)
+	}
+	return lane, carried, nil
 }
+
+// uncarriedLabel is the label of the spawn event of a process beyond the
+// board's lanes.
+const uncarriedLabel = "clock components not carried by the board (beyond its lanes): only messages carry this process's events"
 
 // SpawnedBy records, as process p's first event, that the supervisor
 // starts it at the request of the process whose clock (AppendClock) is
@@ -82,6 +109,9 @@ func (c *Collector) AddProc(p Proc) (int, error) {
 func (c *Collector) SpawnedBy(p int, clock []byte) {
 	r := NewRecorder(p, len(c.Procs), c.bufs[p], nil)
 	e := &Event{Op: OpSpawn, Time: Now()}
+	if !c.Board.Carries(p) {
+		e.Label = uncarriedLabel
+	}
 	if len(clock) > 0 {
 		if cause, _, err := r.AcquireMessage(clock); err == nil {
 			e.Cause = &cause
@@ -144,7 +174,7 @@ func (c *Collector) Close() {
 func (c *Collector) Merge() (*Trace, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &Trace{Version: Version, Script: c.Script, Procs: c.Procs, Objects: c.Objects}
+	t := &Trace{Version: Version, Script: c.Script, Procs: c.Procs, Objects: c.Objects, Uncarried: c.uncarried}
 	decl := make(map[[2]string]string, len(c.Objects))
 	for _, o := range c.Objects {
 		decl[[2]string{o.Kind, o.Name}] = o.Decl

@@ -222,3 +222,21 @@ func TestRepeatedStrings(t *testing.T) {
 		}
 	}
 }
+
+// SpawnLanes: at most --max-procs minus the declared processes, and as
+// many as keep the board within SpawnLaneBudget (one more would not).
+func TestSpawnLanes(t *testing.T) {
+	if k := SpawnLanes(10, 3, 20); k != 17 {
+		t.Errorf("SpawnLanes(10, 3, max 20) = %d, want 17", k)
+	}
+	if k := SpawnLanes(10, 30, 20); k != 0 {
+		t.Errorf("SpawnLanes with more declared than the cap = %d, want 0", k)
+	}
+	k := SpawnLanes(10, 3, 4000)
+	if k <= 17 || k >= 4000-3 || BoardBytes(10, 3+k) > SpawnLaneBudget || BoardBytes(10, 3+k+1) <= SpawnLaneBudget {
+		t.Errorf("SpawnLanes(10, 3, 4000) = %d: board %d bytes, one more lane %d, budget %d", k, BoardBytes(10, 3+k), BoardBytes(10, 3+k+1), SpawnLaneBudget)
+	}
+	if k := SpawnLanes(100000, 3, 4000); k != 0 {
+		t.Errorf("SpawnLanes with a board already over the budget = %d, want 0", k)
+	}
+}
