@@ -100,6 +100,10 @@ type Trace struct {
 	Events []*Event
 	Procs  []string
 	Start  int64 // the run's start, for times shown relative to it
+	// Uncarried: the processes spawned beyond the clock board's lanes
+	// (trace.Uncarried), whose own clock components travel with
+	// messages only.
+	Uncarried map[int]bool
 }
 
 // New makes the checks' view of a recorded run.
@@ -125,7 +129,16 @@ func New(t *trace.Trace) *Trace {
 			e.BeginClock = e.Event.BeginVC // recorded: better than derived
 		}
 	}
-	return newTrace(procs, evs)
+	ct := newTrace(procs, evs)
+	if u := t.Uncarried; u != nil {
+		ct.Uncarried = map[int]bool{}
+		for _, name := range u.Procs {
+			if i := t.ProcIndex(name); i >= 0 {
+				ct.Uncarried[i] = true
+			}
+		}
+	}
+	return ct
 }
 
 // accessOf classifies shared memory operations (ipc.shm, and the

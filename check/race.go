@@ -184,6 +184,13 @@ func (t *Trace) Explain(r Race) *Violation {
 		t.Describe(r.A) + "; " + sync(r.SyncA),
 		t.Describe(r.B) + "; " + sync(r.SyncB),
 	}
+	// an order from a process beyond the board's lanes through a
+	// semaphore, mutex, stream, cond or barrier is not in the clocks
+	for _, e := range []*Event{r.A, r.B} {
+		if t.Uncarried[e.P] {
+			v.Details = append(v.Details, fmtf("%s was spawned beyond the clock board's lanes (the trace header's \"uncarried\"): its clock components travel with messages only, so an order through a semaphore, mutex, stream, cond or barrier from it is not seen, and this race may not be one (more lanes: a higher --max-procs, within the board's 16 MiB)", e.Proc))
+		}
+	}
 	return v
 }
 

@@ -204,3 +204,45 @@ end)
 		t.Fatalf("v:add reported: %q (%s)", rep.Races, rep.Summary())
 	}
 }
+
+// A process spawned beyond the clock board's lanes (under --max-procs 2,
+// one declared process leaves one spawned lane): its post's order is not
+// in the clocks, so the race detector reports accesses it ordered, and
+// says why this race may not be one. The first instance, within the
+// lanes, is ordered by the same post.
+func TestRaceDetectorSpawnedBeyondLanes(t *testing.T) {
+	t.Parallel()
+	src := `local ipc = require("ipc")
+local mem = ipc.shm("counter", 8)
+local s = ipc.semaphore("s", 0)
+ipc.process("w", {spawn = true}, function()
+  mem:set("i64", 0, mem:get("i64", 0) + 1)
+  s:post()
+end)
+ipc.process("boss", function()
+  for _ = 1, 2 do
+    local w = ipc.spawn("w")
+    s:wait()
+    mem:set("i64", 0, mem:get("i64", 0) + 1)
+    ipc.wait(w)
+  end
+end)
+`
+	rep, err := runtime.RunString(context.Background(), "beyond.lua", src, runtime.Options{Race: true, Quiet: true, MaxProcs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Races) != 1 {
+		t.Fatalf("%d races, want the one of w.2 (beyond the lanes): %q", len(rep.Races), rep.Races)
+	}
+	r := rep.Races[0]
+	for _, want := range []string{"w.2", "beyond.lua:5", "beyond.lua:12",
+		`w.2 was spawned beyond the clock board's lanes (the trace header's "uncarried")`} {
+		if !strings.Contains(r, want) {
+			t.Errorf("report lacks %q:\n%s", want, r)
+		}
+	}
+	if strings.Contains(r, "w.1") {
+		t.Errorf("w.1 is within the lanes, ordered by its post:\n%s", r)
+	}
+}
