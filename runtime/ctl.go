@@ -49,6 +49,11 @@ type ctlClient struct {
 	fd      int
 	mu      sync.Mutex
 	replies chan ctlReply
+	// buf is on the heap, not on loop's stack: a 64 KiB stack buffer
+	// grew that goroutine's stack to 128 KiB and zeroed it in every child
+	// at start; a fresh heap span is zero already, and only the pages a
+	// datagram fills are touched.
+	buf []byte
 }
 
 type ctlReply struct {
@@ -57,13 +62,13 @@ type ctlReply struct {
 }
 
 func newCtlClient(fd int) *ctlClient {
-	return &ctlClient{fd: fd, replies: make(chan ctlReply, 1)}
+	return &ctlClient{fd: fd, replies: make(chan ctlReply, 1), buf: make([]byte, maxCtlMessage)}
 }
 
 // loop reads the control socket until EOF, handing replies to call. EOF
 // (or an error) means the supervisor is gone: this process ends.
 func (c *ctlClient) loop() {
-	buf := make([]byte, maxCtlMessage)
+	buf := c.buf
 	for {
 		n, files, err := ipc.RecvFDs(c.fd, buf)
 		if err != nil || n == 0 {
