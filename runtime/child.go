@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 
@@ -302,25 +301,9 @@ func sanitizeDescriptors(m *bindings.Manifest) {
 	}
 }
 
-// startProfile writes a CPU profile of this child to
-// $IPCSCRIPT_CPUPROFILE.<process name> when that variable is set (go tool
-// pprof reads it): the way to see where a script's time goes per process.
-func startProfile(name string) (stop func()) {
-	base := os.Getenv("IPCSCRIPT_CPUPROFILE")
-	if base == "" {
-		return func() {}
-	}
-	f, err := os.Create(base + "." + name)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ipcscript: IPCSCRIPT_CPUPROFILE: %v\n", err)
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return func() {}
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
-}
+// envCPUProfile names the file prefix of per-process CPU profiles
+// (startProfile, in profile_on.go or profile_off.go).
+const envCPUProfile = "IPCSCRIPT_CPUPROFILE"
 
 // The supervisor starts children with GOMAXPROCS=1 (launch.go): a child
 // runs one Lua state, and with one P its runtime starts fewer threads and

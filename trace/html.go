@@ -2,7 +2,6 @@ package trace
 
 import (
 	"bufio"
-	"compress/gzip"
 	_ "embed"
 	"encoding/base64"
 	"encoding/binary"
@@ -64,7 +63,10 @@ func WriteHTML(w io.Writer, t *Trace) error {
 // it with the browser's own DecompressionStream).
 func writeInline(bw io.Writer, blob func(io.Writer) error) error {
 	b64 := base64.NewEncoder(base64.StdEncoding, bw)
-	zw, _ := gzip.NewWriterLevel(b64, gzip.DefaultCompression)
+	zw, err := newGzipWriter(b64)
+	if err != nil {
+		return err
+	}
 	zb := bufio.NewWriterSize(zw, 1<<16)
 	if err := blob(zb); err != nil {
 		return err

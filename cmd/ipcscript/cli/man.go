@@ -74,7 +74,7 @@ func writeMan(w io.Writer, root *cobra.Command) {
 	}
 	p(".SH ENVIRONMENT")
 	p(".TP\n.B NO_COLOR\nWhen set, no colour in the status line.")
-	p(".TP\n.B IPCSCRIPT_CPUPROFILE\nWrite a CPU profile of each process to this path plus .<process name>.")
+	p(".TP\n.B IPCSCRIPT_CPUPROFILE\nWrite a CPU profile of each process to this path plus .<process name>, in a binary built with go build -tags cpuprofile (others say that they write none).")
 	p(".SH EXAMPLES")
 	p(".nf")
 	p("%s", roffEscape(root.Example))
