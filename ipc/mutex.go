@@ -324,6 +324,11 @@ func (m *Mutex) recover(pid uint32) bool {
 			break
 		}
 	}
+	if held {
+		// It may have been handed the lock while it lay dead in the
+		// list: the others who died there go too, before the hand-off.
+		m.wl.dropDead(m.pid)
+	}
 	m.settle()
 	return held
 }

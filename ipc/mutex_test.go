@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -263,4 +264,54 @@ func TestMutexOpenChecksKind(t *testing.T) {
 	defer f.Close()
 	_, err = OpenMutex(f, "m")
 	wantErr(t, err, `mutex "m": open: descriptor`, "does not hold a mutex")
+}
+
+// TestMutexDeadSleepersLeaveTogether: sleepers killed in their sleep and
+// not recovered, with the lock handed to the first of them, are cleared by
+// the one repair that finds the holder dead, so the lock reaches the live
+// sleeper behind them in one hand-off rather than one per dead sleeper and
+// check period (a list that filled with dead sleepers faster than that
+// starved TestMutexStressKills's incrementers on a loaded machine).
+func TestMutexDeadSleepersLeaveTogether(t *testing.T) {
+	const dead = 8
+	var pids []uint32
+	for range dead + 1 {
+		cmd := exec.Command("true")
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, uint32(cmd.Process.Pid)) // reaped: gone
+	}
+	m := newTestMutex(t, "m")
+	m.wl.lock()
+	for _, pid := range pids[1:] {
+		i := m.wl.join()
+		m.wl.slots[i].pid.Store(pid)
+	}
+	m.wl.unlock()
+	store32(m.word, pids[0]|handBit) // handed to a process that is gone
+
+	var handoffs atomic.Int32
+	testHook = func(p hookPoint) {
+		if p == hookHandoff {
+			handoffs.Add(1)
+		}
+	}
+	t.Cleanup(func() { testHook = nil })
+	died, err := m.Lock(WaitOpts{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !died {
+		t.Error("Lock did not report that the holder died")
+	}
+	if n := handoffs.Load(); n != 1 {
+		t.Errorf("%d hand-offs to reach the live sleeper behind %d dead ones, want 1", n, dead)
+	}
+	if q := m.wl.queued(); q != 0 {
+		t.Errorf("%d still queued", q)
+	}
+	if h := m.Holder(); h != os.Getpid() {
+		t.Errorf("holder %d, want this process %d", h, os.Getpid())
+	}
 }

@@ -222,6 +222,27 @@ func (w *waitlist) dropPid(pid uint32) (granted int) {
 	return granted
 }
 
+// dropDead frees the waiting slots of sleepers whose process is gone
+// (locked), other than self's. A repair that finds one dead process calls
+// it, so that sleepers killed in their sleep and not yet recovered by the
+// supervisor leave the list together: otherwise each of them in turn is
+// handed the lock and found dead by a sleeper's periodic check, one per
+// check period, and a list that fills faster than that (processes killed
+// every few milliseconds while they wait, as TestMutexStressKills does on a
+// loaded machine) starves the live sleepers behind them. It reads /proc for
+// each live sleeper: a repair's cost, never an unlock's.
+func (w *waitlist) dropDead(self uint32) {
+	for i := range w.slots {
+		s := &w.slots[i]
+		if s.state.Load() != slotWaiting {
+			continue
+		}
+		if pid := s.pid.Load(); pid != self && ownerDead(pid) {
+			w.leave(i)
+		}
+	}
+}
+
 // granted reports whether process pid has a slot that was granted and not
 // yet taken: it has been woken and will run (read without the lock, for
 // the deadlock watch).
