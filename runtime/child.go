@@ -333,8 +333,12 @@ func restoreEnviron() {
 // little live data stays within a few MiB of heapFloor whatever the traffic
 // (with GOGC=400 alone the heap grows to 5x live, at least 16 MiB), and a
 // script that keeps a lot of data is collected at 3x its live heap rather
-// than thrashing against a fixed limit.
-const heapFloor = 12 << 20
+// than thrashing against a fixed limit. 10 MiB, not 12: the GC pacer
+// budgets scan work for every byte of data and bss, and until crypto/rand
+// left the binary that was 33 MiB (a FIPS scratch buffer), which started
+// each cycle early; without it the 12 MiB floor let a 16 KiB-body consumer
+// peak at 20-25 MiB RSS (1 GiB through cap 64), 10 MiB keeps it at 14-16.
+const heapFloor = 10 << 20
 
 type gcTick struct{ _ *int } // not from the tiny allocator, so it is finalized
 
