@@ -48,7 +48,7 @@ func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
 			return lua.LString(f.path)
 		}
 		return lua.LNil
-	})
+	}, "path")
 	registerClass(L, fifoStreamClass, streamMethods, nil)
 	mod.RawSetString("fifo", L.NewFunction(env.luaFifo))
 }

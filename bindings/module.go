@@ -2,6 +2,7 @@ package bindings
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -189,8 +190,14 @@ func newUserData(L *lua.LState, class string, v any) *lua.LUserData {
 // here: every process of a run requires the module, and most use two or
 // three of its eighteen classes. Making them all cost each child ~145 KB
 // of tables and functions, a third of what its start allocated.
-func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue) {
+//
+// known, when given, lists every field a class with fields has: any other
+// key that is not a method then gives what a class without fields gives
+// (a function that raises when called, naming the object and the nearest
+// method or field: q:sned() says "did you mean send?").
+func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, known ...string) {
 	registerClassThen(L, class, methods, fields, nil)
+	pendingClasses(L)[class].known = known
 }
 
 // registerClassThen is registerClass, with then called on the metatable
@@ -203,6 +210,7 @@ func registerClassThen(L *lua.LState, class string, methods map[string]lua.LGFun
 type classSpec struct {
 	methods map[string]lua.LGFunction
 	fields  func(L *lua.LState, v any, key string) lua.LValue
+	known   []string // the fields' names, when the class lists them
 	then    func(mt *lua.LTable)
 }
 
@@ -260,6 +268,10 @@ func makeClass(L *lua.LState, class string, spec *classSpec) *lua.LTable {
 			key := L.CheckString(2)
 			if m := idx.RawGetString(key); m != lua.LNil {
 				L.Push(m)
+				return 1
+			}
+			if len(spec.known) > 0 && !slices.Contains(spec.known, key) {
+				L.Push(noSuchMember(L, key, append(tableKeys(idx), spec.known...)))
 				return 1
 			}
 			L.Push(fields(L, ud.Value, key))

@@ -34,7 +34,7 @@ func openMqueue(L *lua.LState, mod *lua.LTable, env *Env) {
 		"receive": mqueueReceive,
 		"len":     mqueueLen,
 		"close":   mqueueClose,
-	}, mqueueField)
+	}, mqueueField, "name", "capacity", "msgsize")
 	mod.RawSetString("mqueue", L.NewFunction(env.luaMqueue))
 }
 

@@ -83,7 +83,7 @@ func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
 			return lua.LString(l.l.Address())
 		}
 		return lua.LNil
-	})
+	}, "kind", "address")
 	methods := map[string]lua.LGFunction{
 		"send":    connSend,
 		"receive": connReceive,

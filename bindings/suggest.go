@@ -57,18 +57,24 @@ func strictMethods(L *lua.LState, idx *lua.LTable, optional ...string) {
 				return 1
 			}
 		}
-		name := string(key)
-		L.Push(L.NewFunction(func(L *lua.LState) int {
-			hint := ""
-			if s := closest(name, tableKeys(idx)); s != "" {
-				hint = "; did you mean " + s + "?"
-			}
-			L.RaiseError("%s: no such method on %s%s", name, describeValue(L.Get(1)), hint)
-			return 0
-		}))
+		L.Push(noSuchMember(L, string(key), tableKeys(idx)))
 		return 1
 	}))
 	L.SetMetatable(idx, mt)
+}
+
+// noSuchMember is what a missing method's lookup gives: a function that
+// raises when called, naming the object (its first argument) and the
+// nearest of names.
+func noSuchMember(L *lua.LState, name string, names []string) *lua.LFunction {
+	return L.NewFunction(func(L *lua.LState) int {
+		hint := ""
+		if s := closest(name, names); s != "" {
+			hint = "; did you mean " + s + "?"
+		}
+		L.RaiseError("%s: no such method on %s%s", name, describeValue(L.Get(1)), hint)
+		return 0
+	})
 }
 
 // describeValue names an ipc object as errors do (mailbox "jobs"), or the
