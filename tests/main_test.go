@@ -31,6 +31,12 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata",
+		// The scripts' work directories under the test's own temporary
+		// directory, which the testing package removes: testscript's own
+		// root in /tmp is removed by its last script, so a run filtered
+		// with -run (the others never start) left an empty
+		// /tmp/go-test-script* behind each time.
+		WorkdirRoot: t.TempDir(),
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"noprocs": cmdNoProcs,
 		},
