@@ -10,7 +10,7 @@ import (
 // GetStack(1) does, wherever the call is: a chunk, a nested function, a
 // tail call, pcall, a coroutine, a method in a loop.
 func TestTraceWhereMatchesGetStack(t *testing.T) {
-	if !frameLayout.ok {
+	if !frameLayout().ok {
 		t.Fatal("gopher-lua's call frames are not laid out as trace_where.go expects: traceWhere falls back to GetStack (slower)")
 	}
 	L := lua.NewState()

@@ -393,9 +393,8 @@ func (s *Stream) wait(events int16, op uint32, nonBlocking bool, deadline time.T
 	if s.closed.Load() {
 		return s.closedError("wait")
 	}
-	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: events}
 	if nonBlocking {
-		n, err := Poll(s.pfd[:], 0)
+		n, err := s.poll(events, 0)
 		if err == nil && n == 0 {
 			return ErrTimeout
 		}
@@ -406,9 +405,17 @@ func (s *Stream) wait(events int16, op uint32, nonBlocking bool, deadline time.T
 		peer = s.peer()
 	}
 	s.ws.Enter(op, s.id, peer, !deadline.IsZero())
+	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: events}
 	_, err := PollUntil(s.pfd[:], deadline)
 	s.ws.Leave()
 	return err
+}
+
+// poll is one Poll of the descriptor for events (timeout as Poll's: 0 a
+// look, -1 until ready); s.pfd[0].Revents says what came.
+func (s *Stream) poll(events int16, timeout time.Duration) (int, error) {
+	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: events}
+	return Poll(s.pfd[:], timeout)
 }
 
 // fill reads once from the kernel into the buffer, making room as needed.
@@ -510,8 +517,7 @@ func (s *Stream) readBlocking(p []byte) (int, error) {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
-			if _, err := Poll(s.pfd[:], -1); err != nil {
+			if _, err := s.poll(unix.POLLIN, -1); err != nil {
 				return 0, s.errorf("read", "%v", err)
 			}
 			continue
@@ -537,8 +543,7 @@ func (s *Stream) readNow(p []byte) (int, error) {
 		case s.owned: // its flags are ours to switch for one read
 			n, err = s.nonblocking(func() (int, error) { return unix.Read(s.fd, p) })
 		default: // poll, then a read that finds what poll saw
-			s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
-			k, perr := Poll(s.pfd[:], 0)
+			k, perr := s.poll(unix.POLLIN, 0)
 			if perr != nil {
 				return 0, perr
 			}
@@ -635,8 +640,7 @@ func (s *Stream) writeBlocking(b []byte) (int, error) {
 		switch errno {
 		case nil, unix.EINTR:
 		case unix.EAGAIN:
-			s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLOUT}
-			if _, err := Poll(s.pfd[:], -1); err != nil {
+			if _, err := s.poll(unix.POLLOUT, -1); err != nil {
 				return n, s.errorf("write", "%v", err)
 			}
 		default:
@@ -716,8 +720,7 @@ func (s *Stream) nonblocking(call func() (int, error)) (int, error) {
 // writer fills it first (then it waits like a plain write): the fallback
 // for pipes that refuse RWF_NOWAIT (a FIFO opened by path).
 func (s *Stream) pipeRoom(b []byte) (int, error) {
-	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLOUT}
-	n, err := Poll(s.pfd[:], 0)
+	n, err := s.poll(unix.POLLOUT, 0)
 	if err != nil {
 		return 0, err
 	}

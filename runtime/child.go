@@ -233,6 +233,9 @@ func guardForks(L *lua.LState) {
 // 0 is that Go function, which has no line (its GetStack and GetInfo were
 // half of this function's cost, ~1.8% of a pinned round trip).
 func scriptLine(L *lua.LState, script string) int {
+	if line, ok := bindings.CallerLine(L, script); ok {
+		return line // the common case, read without GetStack's allocations
+	}
 	for level := 1; level < 9; level++ {
 		dbg, ok := L.GetStack(level)
 		if !ok {
