@@ -1,10 +1,11 @@
 // Package cli is the ipcscript command line: flags in, runtime.Options out,
 // an exit code back. It lives apart from main so tests can run it in-process.
 //
-// The commands are cobra commands (cobra gives per-command help, `help
-// [cmd]`, shell completion and "did you mean" for commands from one
-// definition, and man.go writes the man page from the same definitions).
-// Each Main builds a fresh command tree, so tests can call it many times.
+// The commands are a small tree (command.go) over pflag flag sets: one
+// definition gives per-command help, `help [cmd]`, shell completion
+// (complete.go) and "did you mean" for commands, and man.go writes the man
+// page from the same definitions. Each Main builds a fresh command tree,
+// so tests can call it many times.
 //
 // # Adding a flag
 //
@@ -32,8 +33,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-
-	"github.com/spf13/cobra"
 
 	"github.com/ipcscript/ipcscript/runtime"
 )
@@ -88,20 +87,27 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // a runtime.SignalCause) to stop the run.
 func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	defer runtime.RecoverInternal(stderr, &code) // a panic exits 70, not Go's 2 (usage)
-	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
-	cmd, err := root.ExecuteContextC(ctx)
+	root := newRoot(ctx, stdout, stderr)
+	root.helpCommand = newHelpCmd()
+	root.addCommand(root.helpCommand, newCompletionCmd())
+	addCompleteCmd(root, args)
+	cmd, args := root.find(args)
+	err := cmd.execute(args)
+	if errors.Is(err, errHelp) {
+		writeHelp(stdout, cmd)
+		return runtime.ExitOK
+	}
 	if err == nil {
 		return runtime.ExitOK
 	}
 	usageHint := "Run 'ipcscript --help' for usage."
-	if cmd != nil && cmd != root {
-		usageHint = fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
+	if cmd != root {
+		usageHint = fmt.Sprintf("Run '%s --help' for usage.", cmd.path())
 	}
 	var ee *exitError
 	if !errors.As(err, &ee) {
-		// cobra's own errors (an unknown command to help, a bad flag value
-		// it parsed) are usage errors.
+		// The other errors (too many arguments, an unknown command to
+		// help) are usage errors.
 		ee = &exitError{code: runtime.ExitUsage, msg: err.Error(), hint: usageHint}
 	}
 	if ee.msg != "" {
@@ -125,92 +131,82 @@ const exitCodes = `Exit codes:
 `
 
 // newRoot builds the command tree. The root command runs a script, as
-// `run` does: `ipcscript x.lua` is `ipcscript run x.lua`.
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	root := &cobra.Command{
-		Use:   "ipcscript [flags] file.lua [-- script args]",
-		Short: "run Lua scripts whose processes are real OS processes",
-		Long: `ipcscript runs a Lua script whose processes are real OS processes, connected
+// `run` does: `ipcscript x.lua` is `ipcscript run x.lua`. MainContext adds
+// `help`, `completion` and, when it is called, `__complete`.
+func newRoot(ctx context.Context, stdout, stderr io.Writer) *command {
+	root := &command{
+		use:   "ipcscript [flags] file.lua [-- script args]",
+		short: "run Lua scripts whose processes are real OS processes",
+		long: `ipcscript runs a Lua script whose processes are real OS processes, connected
 by pipes, mailboxes, message queues, semaphores, shared memory and sockets.
 'ipcscript file.lua' is short for 'ipcscript run file.lua'.`,
-		Example: `  ipcscript scripts/pipeline.lua
+		example: `  ipcscript scripts/pipeline.lua
   ipcscript run --timeout 1m scripts/fanout.lua -- 8
   ipcscript --json scripts/pipeline.lua > report.json
   ipcscript check scripts/pipeline.lua
   ipcscript test -o junit exercises/ > results.xml
   ipcscript help test`,
-		Version:       version,
-		SilenceErrors: true,
-		SilenceUsage:  true,
-		Args:          cobra.ArbitraryArgs,
+		version: version,
 		// A script, or a command: complete both.
-		ValidArgsFunction: completeScript,
+		complete: completeScript,
+		out:      stdout,
+		errOut:   stderr,
 	}
-	root.SuggestionsMinimumDistance = 2
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.SetVersionTemplate("ipcscript {{.Version}}\n")
-	root.CompletionOptions.HiddenDefaultCmd = false
-	root.SetFlagErrorFunc(flagError)
-	root.SetHelpFunc(func(c *cobra.Command, _ []string) { writeHelp(c.OutOrStdout(), c) })
-	root.SetUsageFunc(func(c *cobra.Command) error { writeUsage(c.OutOrStderr(), c); return nil })
 
 	var rs settings
-	rs.addFlags(root.Flags(), "run")
-	root.Flags().SetInterspersed(false) // what follows the script is the script's
-	root.RunE = func(c *cobra.Command, args []string) error {
+	rs.addFlags(root.flagSet(), "run")
+	root.flagSet().SetInterspersed(false) // what follows the script is the script's
+	root.run = func(c *command, args []string) error {
 		if len(args) == 0 {
 			return usagef("no script given")
 		}
-		return runScript(c, &rs, args, stdout, stderr)
+		return runScript(ctx, c, &rs, args, stdout, stderr)
 	}
 
 	var run settings
-	runCmd := &cobra.Command{
-		Use:   "run [flags] file.lua [-- script args]",
-		Short: "run a script (the default command)",
-		Long: `Run a script: its declarations create the kernel objects, ipc.run() starts
+	runCmd := &command{
+		use:   "run [flags] file.lua [-- script args]",
+		short: "run a script (the default command)",
+		long: `Run a script: its declarations create the kernel objects, ipc.run() starts
 its processes, and the run ends when every process has exited. Each
 process's output lines are prefixed with [name]. On failure, a summary on
 stderr says which process failed and why, with a Lua traceback (-v: all of it).`,
-		Example: `  ipcscript run scripts/pipeline.lua
+		example: `  ipcscript run scripts/pipeline.lua
   ipcscript run --timeout 1m scripts/fanout.lua -- 8
   ipcscript run --json scripts/pipeline.lua > report.json`,
-		Args:              cobra.ArbitraryArgs,
-		ValidArgsFunction: completeLua,
-		RunE: func(c *cobra.Command, args []string) error {
+		complete: completeLua,
+		run: func(c *command, args []string) error {
 			if len(args) == 0 {
 				return usagef("run: no script given")
 			}
-			return runScript(c, &run, args, stdout, stderr)
+			return runScript(ctx, c, &run, args, stdout, stderr)
 		},
 	}
-	run.addFlags(runCmd.Flags(), "run")
-	runCmd.Flags().SetInterspersed(false)
+	run.addFlags(runCmd.flagSet(), "run")
+	runCmd.flagSet().SetInterspersed(false)
 
 	var chk settings
-	checkCmd := &cobra.Command{
-		Use:   "check [flags] file.lua",
-		Short: "list a script's processes and objects; launch nothing",
-		Long: `Load a script and list its declarations (kind, name, line, parameters) and
+	checkCmd := &command{
+		use:   "check [flags] file.lua",
+		short: "list a script's processes and objects; launch nothing",
+		long: `Load a script and list its declarations (kind, name, line, parameters) and
 its processes, without creating any object or starting any process.`,
-		Example:           `  ipcscript check scripts/pipeline.lua`,
-		Args:              cobra.ArbitraryArgs,
-		ValidArgsFunction: completeLua,
-		RunE: func(c *cobra.Command, args []string) error {
+		example:  `  ipcscript check scripts/pipeline.lua`,
+		complete: completeLua,
+		run: func(c *command, args []string) error {
 			if len(args) != 1 {
 				return usagef("check: want one script, got %d arguments", len(args))
 			}
 			return checkScript(&chk, args[0], stdout, stderr)
 		},
 	}
-	chk.addFlags(checkCmd.Flags(), "check")
+	chk.addFlags(checkCmd.flagSet(), "check")
 
 	var tst settings
-	testCmd := &cobra.Command{
-		Use:   "test [flags] [paths...]",
-		Short: "run test scripts (*_test.lua); each passes or fails",
-		Long: `Run every *_test.lua under the given paths (a file is taken as given, a
+	testCmd := &command{
+		use:   "test [flags] [paths...]",
+		short: "run test scripts (*_test.lua); each passes or fails",
+		long: `Run every *_test.lua under the given paths (a file is taken as given, a
 directory is searched; no path means the current directory). A test passes
 when its run is ok: every process exited 0, no expectation failed, and no
 deadlock or timeout happened that the script did not declare as expected
@@ -218,82 +214,85 @@ deadlock or timeout happened that the script did not declare as expected
 -o tap writes TAP 14, -o junit JUnit XML, -o json the event stream of
 'go test -json' (gotestsum and CI dashboards read it). Exit 5 when no test
 is found.`,
-		Example: `  ipcscript test exercises/
+		example: `  ipcscript test exercises/
   ipcscript test exercises/01_processes
   ipcscript test -o tap exercises/ > results.tap
   ipcscript test -o junit exercises/ > results.xml
   ipcscript test -o json exercises/ > events.json; gotestsum --raw-command -- cat events.json`,
-		ValidArgsFunction: completeLua,
-		RunE: func(c *cobra.Command, args []string) error {
-			return runTests(c.Context(), &tst, args, stdout, stderr)
+		complete: completeLua,
+		run: func(c *command, args []string) error {
+			return runTests(ctx, &tst, args, stdout, stderr)
 		},
 	}
-	tst.addFlags(testCmd.Flags(), "test")
+	tst.addFlags(testCmd.flagSet(), "test")
 
-	versionCmd := &cobra.Command{
-		Use:   "version",
-		Short: "print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, args []string) error {
+	versionCmd := &command{
+		use:   "version",
+		short: "print the version",
+		args:  noArgs,
+		run: func(c *command, args []string) error {
 			fmt.Fprintln(stdout, "ipcscript", version)
 			return nil
 		},
 	}
-	manCmd := &cobra.Command{
-		Use:   "man",
-		Short: "write the man page (roff) to stdout",
-		Long: `Write the ipcscript(1) man page, generated from the same definitions as
+	manCmd := &command{
+		use:   "man",
+		short: "write the man page (roff) to stdout",
+		long: `Write the ipcscript(1) man page, generated from the same definitions as
 --help, to stdout: 'ipcscript man > ipcscript.1; man -l ipcscript.1'.`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, args []string) error {
-			writeMan(stdout, c.Root())
+		args: noArgs,
+		run: func(c *command, args []string) error {
+			writeMan(stdout, c.root())
 			return nil
 		},
 	}
-	helpCmd := &cobra.Command{
-		Use:   "help [command]",
-		Short: "help about a command",
-		Long:  `Help about a command: the same text as 'ipcscript <command> --help'.`,
-		Args:  cobra.MaximumNArgs(1),
-		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	root.addCommand(runCmd, checkCmd, testCmd, newTraceCmd(), versionCmd, manCmd)
+	root.initHelpFlag()
+	for _, c := range root.commands() {
+		c.initHelpFlag() // now, so `help CMD` lists it as `CMD --help` does
+	}
+	return root
+}
+
+// newHelpCmd is `ipcscript help [command]`.
+func newHelpCmd() *command {
+	return &command{
+		use:   "help [command]",
+		short: "help about a command",
+		long:  `Help about a command: the same text as 'ipcscript <command> --help'.`,
+		args:  maximumNArgs(1),
+		complete: func(c *command, args []string, _ string) ([]string, compDirective) {
 			var names []string
-			for _, sub := range c.Root().Commands() {
-				names = append(names, sub.Name())
+			for _, sub := range c.root().commands() {
+				names = append(names, sub.name())
 			}
-			return names, cobra.ShellCompDirectiveNoFileComp
+			return names, compNoFileComp
 		},
-		RunE: func(c *cobra.Command, args []string) error {
+		run: func(c *command, args []string) error {
+			root := c.root()
 			if len(args) == 0 {
-				writeHelp(stdout, c.Root())
+				writeHelp(root.out, root)
 				return nil
 			}
-			for _, sub := range c.Root().Commands() {
-				if sub.Name() == args[0] {
-					writeHelp(stdout, sub)
+			for _, sub := range root.commands() {
+				if sub.name() == args[0] {
+					writeHelp(root.out, sub)
 					return nil
 				}
 			}
 			e := usagef("help: no command %q", args[0])
-			if sugg := c.Root().SuggestionsFor(args[0]); len(sugg) > 0 {
+			if sugg := root.suggestionsFor(args[0]); len(sugg) > 0 {
 				e.(*exitError).hint = fmt.Sprintf("Did you mean 'ipcscript help %s'?", sugg[0])
 			}
 			return e
 		},
 	}
-	root.SetHelpCommand(helpCmd)
-	root.AddCommand(runCmd, checkCmd, testCmd, newTraceCmd(stdout), versionCmd, manCmd)
-	root.InitDefaultHelpFlag()
-	for _, c := range root.Commands() {
-		c.SetFlagErrorFunc(flagError)
-		c.InitDefaultHelpFlag() // now, so `help CMD` lists it as `CMD --help` does
-	}
-	return root
 }
 
 // flagError makes a flag parse error a usage error with a hint.
-func flagError(c *cobra.Command, err error) error {
+func flagError(c *command, err error) error {
 	return &exitError{code: runtime.ExitUsage, msg: err.Error(),
-		hint: fmt.Sprintf("Run '%s --help' for usage.", c.CommandPath())}
+		hint: fmt.Sprintf("Run '%s --help' for usage.", c.path())}
 }
 
 // scriptArgs splits what follows the flags into the script and its
@@ -347,7 +346,7 @@ func signalContext() (ctx context.Context, caught func() syscall.Signal, stop fu
 }
 
 // runScript is `ipcscript [run] file.lua`.
-func runScript(c *cobra.Command, s *settings, args []string, stdout, stderr io.Writer) error {
+func runScript(ctx context.Context, c *command, s *settings, args []string, stdout, stderr io.Writer) error {
 	script, sargs, err := scriptArgs(args)
 	if err != nil {
 		return err
@@ -364,7 +363,7 @@ func runScript(c *cobra.Command, s *settings, args []string, stdout, stderr io.W
 		opts.Stdout = stderr // stdout carries only the report
 	}
 	setProgress(&opts, s.progress, stderr)
-	rep, err := runtime.RunFile(c.Context(), script, opts)
+	rep, err := runtime.RunFile(ctx, script, opts)
 	if err != nil {
 		return &exitError{code: runtime.ExitSoftware, msg: err.Error()}
 	}
@@ -405,11 +404,11 @@ func exitCode(code int) error {
 
 // noSuchScript catches `ipcscript tset`: a script that does not exist but
 // reads like a mistyped command gets a hint.
-func noSuchScript(c *cobra.Command, script string) error {
-	if _, err := os.Stat(script); err == nil || strings.HasSuffix(script, ".lua") || c.HasParent() {
+func noSuchScript(c *command, script string) error {
+	if _, err := os.Stat(script); err == nil || strings.HasSuffix(script, ".lua") || c.hasParent() {
 		return nil
 	}
-	if sugg := c.Root().SuggestionsFor(script); len(sugg) > 0 {
+	if sugg := c.root().suggestionsFor(script); len(sugg) > 0 {
 		return &exitError{code: runtime.ExitNoInput, msg: fmt.Sprintf("cannot read script %s: no such file", script),
 			hint: fmt.Sprintf("Did you mean the command 'ipcscript %s'?", sugg[0])}
 	}
@@ -452,56 +451,56 @@ func writeJSON(w io.Writer, v any) {
 }
 
 // completeLua offers *.lua files and directories.
-func completeLua(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	return []string{"lua"}, cobra.ShellCompDirectiveFilterFileExt
+func completeLua(c *command, args []string, toComplete string) ([]string, compDirective) {
+	return []string{"lua"}, compFilterFileExt
 }
 
 // completeScript (the root) offers the commands and *.lua files.
-func completeScript(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+func completeScript(c *command, args []string, toComplete string) ([]string, compDirective) {
 	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveDefault
+		return nil, compDefault
 	}
-	return []string{"lua"}, cobra.ShellCompDirectiveFilterFileExt
+	return []string{"lua"}, compFilterFileExt
 }
 
 // writeHelp is a command's --help: its description, then its usage.
-func writeHelp(w io.Writer, c *cobra.Command) {
-	fmt.Fprintf(w, "%s\n\n", strings.TrimSpace(c.Long))
+func writeHelp(w io.Writer, c *command) {
+	fmt.Fprintf(w, "%s\n\n", strings.TrimSpace(c.long))
 	writeUsage(w, c)
 }
 
 // writeUsage lists usage, examples, commands, flags (and for run, the exit
 // codes).
-func writeUsage(w io.Writer, c *cobra.Command) {
+func writeUsage(w io.Writer, c *command) {
 	fmt.Fprintf(w, "Usage:\n  %s\n", useLine(c))
-	if !c.HasParent() {
+	if !c.hasParent() {
 		fmt.Fprintf(w, "  ipcscript <command> [flags] [args]\n")
 	}
-	if c.Example != "" {
-		fmt.Fprintf(w, "\nExamples:\n%s\n", c.Example)
+	if c.example != "" {
+		fmt.Fprintf(w, "\nExamples:\n%s\n", c.example)
 	}
-	if !c.HasParent() {
+	if !c.hasParent() {
 		fmt.Fprintf(w, "\nCommands:\n")
-		for _, sub := range c.Commands() {
-			if sub.IsAvailableCommand() || sub.Name() == "help" {
-				fmt.Fprintf(w, "  %-11s %s\n", sub.Name(), sub.Short)
+		for _, sub := range c.commands() {
+			if sub.available() || sub.name() == "help" {
+				fmt.Fprintf(w, "  %-11s %s\n", sub.name(), sub.short)
 			}
 		}
 	}
-	if fs := c.LocalFlags(); fs.HasAvailableFlags() {
-		fmt.Fprintf(w, "\nFlags:\n%s", flagUsages(fs))
+	if c.hasAvailableFlags() {
+		fmt.Fprintf(w, "\nFlags:\n%s", flagUsages(c.flags))
 	}
-	if c.Name() == "run" || !c.HasParent() || c.Name() == "test" || c.Name() == "check" {
+	if c.name() == "run" || !c.hasParent() || c.name() == "test" || c.name() == "check" {
 		fmt.Fprintf(w, "\n%s", exitCodes)
 	}
-	if !c.HasParent() {
+	if !c.hasParent() {
 		fmt.Fprintf(w, "\nUse \"ipcscript help <command>\" or \"ipcscript <command> --help\" for more about a command.\n")
 	}
 }
 
-func useLine(c *cobra.Command) string {
-	if c.HasParent() {
-		return c.Parent().CommandPath() + " " + c.Use
+func useLine(c *command) string {
+	if c.hasParent() {
+		return c.parent.path() + " " + c.use
 	}
-	return c.Use
+	return c.use
 }

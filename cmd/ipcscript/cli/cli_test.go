@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"strings"
@@ -40,13 +41,13 @@ func TestManPageUpToDate(t *testing.T) {
 func TestEveryFlagDocumented(t *testing.T) {
 	var man bytes.Buffer
 	Main([]string{"man"}, &man, &man)
-	root := newRoot(&bytes.Buffer{}, &bytes.Buffer{})
-	for _, c := range root.Commands() {
+	root := newRoot(context.Background(), &bytes.Buffer{}, &bytes.Buffer{})
+	for _, c := range root.commands() {
 		var help bytes.Buffer
-		Main([]string{c.Name(), "--help"}, &help, &help)
-		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		Main([]string{c.name(), "--help"}, &help, &help)
+		c.flagSet().VisitAll(func(f *pflag.Flag) {
 			if !strings.Contains(help.String(), "--"+f.Name) {
-				t.Errorf("%s --help does not list --%s", c.Name(), f.Name)
+				t.Errorf("%s --help does not list --%s", c.name(), f.Name)
 			}
 			if f.Name != "help" && !strings.Contains(man.String(), `\-\-`+strings.ReplaceAll(f.Name, "-", `\-`)) {
 				t.Errorf("the man page does not list --%s", f.Name)

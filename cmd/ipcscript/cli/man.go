@@ -5,68 +5,67 @@ import (
 	"io"
 	"strings"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
 // writeMan writes ipcscript(1) in roff (man(7) macros) from the command
 // definitions, so the page says what --help says. One page for all
 // commands: they share most flags, and a reader wants them side by side.
-func writeMan(w io.Writer, root *cobra.Command) {
+func writeMan(w io.Writer, root *command) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	p(`.TH IPCSCRIPT 1 "" "ipcscript %s" "User Commands"`, roffEscape(version))
 	p(".SH NAME")
-	p(`ipcscript \- %s`, roffEscape(root.Short))
+	p(`ipcscript \- %s`, roffEscape(root.short))
 	p(".SH SYNOPSIS")
-	for _, c := range append([]*cobra.Command{root}, root.Commands()...) {
-		if !c.IsAvailableCommand() && c != root {
+	for _, c := range append([]*command{root}, root.commands()...) {
+		if !c.available() && c != root {
 			continue
 		}
 		p(".B ipcscript")
 		if c != root {
-			p(".B %s", c.Name())
+			p(".B %s", c.name())
 		}
-		if _, args, ok := strings.Cut(strings.TrimPrefix(c.Use, c.Name()), " "); ok {
+		if _, args, ok := strings.Cut(strings.TrimPrefix(c.use, c.name()), " "); ok {
 			p(".RI %q", args)
-		} else if c.HasSubCommands() {
+		} else if len(c.commands()) > 0 {
 			var subs []string
-			for _, sub := range c.Commands() {
-				subs = append(subs, sub.Name())
+			for _, sub := range c.commands() {
+				subs = append(subs, sub.name())
 			}
 			p(".RI %q", strings.Join(subs, "|"))
 		}
 		p(".br")
 	}
 	p(".SH DESCRIPTION")
-	p("%s", roffText(root.Long))
+	p("%s", roffText(root.long))
 	p(".SH COMMANDS")
-	var cmds []*cobra.Command
-	for _, c := range root.Commands() {
+	var cmds []*command
+	for _, c := range root.commands() {
 		cmds = append(cmds, c)
-		if c.Name() != "completion" {
-			cmds = append(cmds, c.Commands()...) // trace convert
+		if c.name() != "completion" {
+			cmds = append(cmds, c.commands()...) // trace convert
 		}
 	}
 	for _, c := range cmds {
-		if !c.IsAvailableCommand() {
+		if !c.available() {
 			continue
 		}
 		p(".TP")
 		p(`.B ipcscript %s`, roffEscape(useLine(c)[len("ipcscript "):]))
-		long := c.Long
+		long := c.long
 		if long == "" {
-			long = c.Short
+			long = c.short
 		}
 		p("%s", roffText(long))
-		if fs := c.LocalFlags(); fs.HasAvailableFlags() {
+		if c.hasAvailableFlags() {
 			p(".RS")
-			writeManFlags(w, fs)
+			writeManFlags(w, c.flags)
 			p(".RE")
 		}
 	}
 	p(".SH OPTIONS")
 	p("Flags of the default command (run); flags go before the script:")
-	writeManFlags(w, root.LocalFlags())
+	writeManFlags(w, root.flagSet())
 	p(".SH EXIT STATUS")
 	for _, line := range strings.Split(strings.TrimSpace(exitCodes), "\n")[1:] {
 		p("%s", roffText(strings.TrimSpace(line)))
@@ -77,7 +76,7 @@ func writeMan(w io.Writer, root *cobra.Command) {
 	p(".TP\n.B IPCSCRIPT_CPUPROFILE\nWrite a CPU profile of each process to this path plus .<process name>, in a binary built with go build -tags cpuprofile (others say that they write none).")
 	p(".SH EXAMPLES")
 	p(".nf")
-	p("%s", roffEscape(root.Example))
+	p("%s", roffEscape(root.example))
 	p(".fi")
 	p(".SH SEE ALSO")
 	p("The Lua API: docs/LUA_API.md in the source tree.")
