@@ -49,6 +49,7 @@ var kinds = []func(L *lua.LState, mod *lua.LTable, env *Env){
 	openCond,      // cond (cond.go)
 	openBarrier,   // barrier (barrier.go)
 	openShm,       // shm (shm.go)
+	openBuffer,    // buffer (buffer.go)
 	openShared,    // shared (shared.go)
 	openSocket,    // listen, connect (socket.go)
 }

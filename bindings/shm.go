@@ -102,10 +102,21 @@ func (m *shm) fail(L *lua.LState, err error) {
 }
 
 // mem:read(off, n) -> string of n bytes
+// mem:read(off, n, {into = b}) -> n: the bytes go into the buffer b
 func shmRead(L *lua.LState) int {
 	m := checkShm(L)
 	off := m.offset(L, 2, "read")
 	n := checkInt(L, 3, "byte count")
+	if into := intoBuffer(L, optTable(L, 4), m.what, "read"); into != nil {
+		if err := m.m.ReadInto(off, into.room(L, n, m.what, "read")); err != nil {
+			m.fail(L, err)
+		}
+		if m.decl.Trace != nil {
+			m.trace(L, trace.OpRead, "bytes", off, n, nil)
+		}
+		L.Push(into.filled(n))
+		return 1
+	}
 	s, err := m.m.ReadString(off, n, m.lastRead)
 	if err != nil {
 		m.fail(L, err)
@@ -126,7 +137,7 @@ func shmRead(L *lua.LState) int {
 	return 1
 }
 
-// mem:write(off, bytes)
+// mem:write(off, bytes) (a string or a buffer)
 // Not atomic: guard records that others read with a mutex.
 func shmWrite(L *lua.LState) int {
 	m := checkShm(L)

@@ -424,6 +424,9 @@ func udpRead(L *lua.LState) int {
 	if n, ok := L.Get(2).(lua.LNumber); ok {
 		max, opts = int(n), 3
 	}
+	if intoBuffer(L, optTable(L, opts), c.what, "read") != nil {
+		L.RaiseError("%s: read: a udp read returns each datagram as a string; into is for byte streams", c.what)
+	}
 	st := c.reader(L)
 	if st.Buffered() == 0 {
 		var t0 int64

@@ -113,16 +113,25 @@ func (s *stream) buffered() int {
 // fmt as in Lua's io: a byte count, "l" (line, default), "L" (line with its
 // newline), "a" (everything up to EOF), "n" (a number). With a timeout or
 // block = false, what came before the time was up stays for the next read.
+// s:read(n, {into = b}) -> count read: the bytes go into the buffer b
+// (buffer.go) instead of a new string.
 func streamRead(L *lua.LState) int {
 	s := toStream(L, 1)
 	format := L.Get(2)
-	var wopts ipc.WaitOpts
+	var opts *lua.LTable
 	if t, ok := format.(*lua.LTable); ok { // s:read{timeout=...}
-		wopts, format = waitOptsFrom(L, t), lua.LNil
+		opts, format = t, lua.LNil
 	} else {
-		wopts = WaitOpts(L, 3)
+		opts = optTable(L, 3)
+	}
+	var wopts ipc.WaitOpts
+	if opts != nil {
+		wopts = waitOptsFrom(L, opts)
 	}
 	st := s.reader(L)
+	if into := intoBuffer(L, opts, s.what, "read"); into != nil {
+		return s.readInto(L, st, format, wopts, into)
+	}
 	var t0 int64
 	rec := s.recorder()
 	if rec != nil {
@@ -136,6 +145,32 @@ func streamRead(L *lua.LState) int {
 		return readOutcome(L, err)
 	}
 	L.Push(v)
+	return 1
+}
+
+// readInto is s:read(n, {into = b}): up to n bytes into b (fewer only at
+// the end, or with block = false), and their count. A read that returns
+// nil leaves b empty.
+func (s *stream) readInto(L *lua.LState, st *ipc.Stream, format lua.LValue, o ipc.WaitOpts, b *buffer) int {
+	f, ok := format.(lua.LNumber)
+	if !ok {
+		L.RaiseError("%s: read: into = %s takes a byte count, got %s", s.what, b.what, gotValue(format))
+	}
+	p := b.room(L, int(f), s.what, "read")
+	var t0 int64
+	rec := s.recorder()
+	if rec != nil {
+		t0 = trace.Now()
+	}
+	n, err := st.ReadInto(p, o)
+	if rec != nil {
+		traceStreamRead(L, rec, s, n, t0, err)
+	}
+	if err != nil {
+		b.b = b.b[:0]
+		return readOutcome(L, err)
+	}
+	L.Push(b.filled(n))
 	return 1
 }
 
@@ -192,7 +227,7 @@ func readFormat(L *lua.LState, st *ipc.Stream, format lua.LValue, o ipc.WaitOpts
 }
 
 // s:write(...[, {timeout =, block =}]) -> true | nil, "closed" | n?, "full" | n?, "timeout"
-// Strings and numbers, as io.write. Without options a write waits until
+// Strings and numbers, as io.write, and buffers (their bytes). Without options a write waits until
 // everything is written. With block = false it writes what fits now:
 // true when that was everything, else nil, "full" when nothing went, or
 // n, "full" when the first n bytes did. With a timeout it writes until
@@ -254,8 +289,9 @@ func pushWritten(L *lua.LState, written int, outcome error) int {
 	return Outcome(L, outcome)
 }
 
-// luaBytes returns the bytes of the string or number at n without copying a
-// string (the slice is only read, and only while the Lua value is alive).
+// luaBytes returns the bytes of the string, number or buffer at n without
+// copying a string or a buffer (the slice is only read, and only while the
+// Lua value is alive and the buffer is not read into).
 func luaBytes(L *lua.LState, n int) []byte {
 	switch v := L.Get(n).(type) {
 	case lua.LString:
@@ -265,8 +301,12 @@ func luaBytes(L *lua.LState, n int) []byte {
 		return unsafe.Slice(unsafe.StringData(string(v)), len(v))
 	case lua.LNumber:
 		return []byte(v.String())
+	case *lua.LUserData:
+		if b, ok := bufferBytes(v); ok {
+			return b
+		}
 	}
-	L.ArgError(n, "string or number expected, got "+L.Get(n).Type().String())
+	L.ArgError(n, "string, number or buffer expected, got "+typeName(L.Get(n)))
 	return nil
 }
 

@@ -111,6 +111,20 @@ func (m *Shm) Read(off, n int) ([]byte, error) {
 	return out, nil
 }
 
+// ReadInto copies len(p) bytes at off into p, memory the caller owns:
+// nothing is allocated. Like Read, it is not atomic.
+func (m *Shm) ReadInto(off int, p []byte) error {
+	if err := m.obj.enter("read"); err != nil {
+		return err
+	}
+	defer m.obj.exit()
+	if err := m.span("read", off, len(p)); err != nil {
+		return err
+	}
+	copy(p, m.data[off:off+len(p)])
+	return nil
+}
+
 // ReadString returns the n bytes at off as a string. When they equal last
 // (a previous result) it returns last itself, allocating nothing: a reader
 // polling a block that seldom changes makes no garbage. Otherwise the new

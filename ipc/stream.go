@@ -36,7 +36,7 @@ import (
 // when it polls.
 //
 // Copies. Read(n) reads from the kernel straight into the slice it returns
-// once the buffer is drained; ReadAll hands its buffer over instead of
+// once the buffer is drained, ReadInto into the caller's slice; ReadAll hands its buffer over instead of
 // copying it; Write and WriteString write the caller's bytes as they are. The
 // slices returned are always the caller's own (never aliased by the
 // Stream), so a binding may turn them into strings with unsafe.String.
@@ -198,35 +198,78 @@ func (s *Stream) Read(n int, o WaitOpts) ([]byte, error) {
 		return nil, s.errorf("read", "byte count %d is negative", n)
 	}
 	deadline := o.Deadline()
-	if n >= streamBufSize/2 && s.Buffered() < n && !o.NonBlocking {
-		return s.readDirect(n, deadline)
-	}
-	for want := max(n, 1); s.Buffered() < want; {
-		err := s.fill(o.NonBlocking, deadline)
-		if err == ErrEOF || (err == ErrEmpty && o.NonBlocking) {
-			if s.Buffered() == 0 {
-				return nil, err
-			}
-			break
-		}
+	if s.direct(n, o) {
+		out := make([]byte, n)
+		k, err := s.readDirect(out, deadline)
 		if err != nil {
 			return nil, err
 		}
-		if o.NonBlocking {
-			break // what is there now
-		}
+		return out[:k], nil
 	}
-	k := min(n, s.Buffered())
+	k, err := s.buffer(n, o.NonBlocking, deadline)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]byte, k)
 	s.r += copy(out, s.buf[s.r:s.r+k])
 	s.ws.Done()
 	return out, nil
 }
 
-// readDirect serves a large Read by reading from the kernel straight into
-// the slice it returns.
-func (s *Stream) readDirect(n int, deadline time.Time) ([]byte, error) {
-	out := make([]byte, n)
+// ReadInto is Read into p, memory the caller owns: it reads len(p) bytes
+// into p, waiting until all have come or the stream ends, and returns how
+// many it read (fewer only at the end, or with NonBlocking: what is there
+// now), ErrEOF when the stream had ended, ErrEmpty / ErrTimeout as Read.
+// Nothing is allocated: a large read goes from the kernel straight into
+// p, a small one through the Stream's buffer. After an error p's bytes are
+// undefined (those that came stay buffered for the next read).
+func (s *Stream) ReadInto(p []byte, o WaitOpts) (int, error) {
+	deadline := o.Deadline()
+	if s.direct(len(p), o) {
+		return s.readDirect(p, deadline)
+	}
+	k, err := s.buffer(len(p), o.NonBlocking, deadline)
+	if err != nil {
+		return 0, err
+	}
+	s.r += copy(p, s.buf[s.r:s.r+k])
+	s.ws.Done()
+	return k, nil
+}
+
+// direct says whether a read of n bytes goes from the kernel straight into
+// the caller's memory: a large one that the buffer does not hold already
+// and that may wait.
+func (s *Stream) direct(n int, o WaitOpts) bool {
+	return n >= streamBufSize/2 && s.Buffered() < n && !o.NonBlocking
+}
+
+// buffer fills the buffer until it holds n bytes (at least one for n = 0),
+// the stream ends, or (nonBlocking) nothing more is there now, and returns
+// how many of them a read of n takes: ErrEOF / ErrEmpty when none.
+func (s *Stream) buffer(n int, nonBlocking bool, deadline time.Time) (int, error) {
+	for want := max(n, 1); s.Buffered() < want; {
+		err := s.fill(nonBlocking, deadline)
+		if err == ErrEOF || (err == ErrEmpty && nonBlocking) {
+			if s.Buffered() == 0 {
+				return 0, err
+			}
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if nonBlocking {
+			break // what is there now
+		}
+	}
+	return min(n, s.Buffered()), nil
+}
+
+// readDirect serves a large read by reading from the kernel straight into
+// out, after what the buffer holds.
+func (s *Stream) readDirect(out []byte, deadline time.Time) (int, error) {
+	n := len(out)
 	k := copy(out, s.buf[s.r:s.w])
 	s.r, s.w = 0, 0
 	for k < n {
@@ -234,17 +277,17 @@ func (s *Stream) readDirect(n int, deadline time.Time) ([]byte, error) {
 		k += m
 		if err == ErrEOF {
 			if k == 0 {
-				return nil, ErrEOF
+				return 0, ErrEOF
 			}
 			break
 		}
 		if err != nil {
 			s.unread(out[:k])
-			return nil, err
+			return 0, err
 		}
 	}
 	s.ws.Done()
-	return out[:k], nil
+	return k, nil
 }
 
 // ReadSome reads at least one byte into p (fewer than len(p) when fewer are

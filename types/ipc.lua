@@ -43,6 +43,9 @@ ipc.INVALID = "invalid"
 ---@field timeout? number seconds; 0 = do not wait
 ---@field block? boolean default true; false returns at once
 
+---@class ipc.ReadOpts: ipc.WaitOpts
+---@field into? ipc.buffer read into this buffer (with a byte count): the read returns the count
+
 ---@class ipc.SendOpts: ipc.WaitOpts
 ---@field type? string the message's type (at most 255 bytes)
 ---@field keep? boolean descriptors in the body (pipe ends, FIFO streams, connections, listeners) stay open in the sender too
@@ -276,17 +279,19 @@ local Stream = {}
 ---With {timeout = s} or {block = false}: nil, "timeout" / nil, "empty"
 ---when nothing complete came (what did come stays for the next read);
 ---{block = false} with a count returns what is there now.
+---s:read(n, {into = b}) reads into the ipc.buffer b instead of a new
+---string and returns the count read (nil, "eof" at the end; b is then empty).
 ---@param fmt? integer|string
----@param opts? ipc.WaitOpts
----@return string|number|nil data
+---@param opts? ipc.ReadOpts
+---@return string|number|integer|nil data
 ---@return ipc.Outcome? err "eof", "timeout" or "empty"
 function Stream:read(fmt, opts) end
 
----Writes its arguments (strings and numbers) in order. A table last is
+---Writes its arguments (strings, numbers and buffers) in order. A table last is
 ---the options: {block = false} writes what fits now ("full" otherwise),
 ---{timeout = s} gives up after s seconds ("timeout"); then the first
 ---result is the bytes written (nil for none).
----@param ... string|number|ipc.WaitOpts
+---@param ... string|number|ipc.buffer|ipc.WaitOpts
 ---@return true|integer|nil ok
 ---@return ipc.Outcome? err "closed", "full" or "timeout"
 function Stream:write(...) end
@@ -548,13 +553,16 @@ local shm = {}
 ---@return ipc.shm
 function ipc.shm(name, size) end
 
+---The n bytes at off as a string; with {into = b}, copied into the
+---ipc.buffer b instead, returning n.
 ---@param off integer byte offset from 0
 ---@param n integer
----@return string
-function shm:read(off, n) end
+---@param opts? {into: ipc.buffer}
+---@return string|integer
+function shm:read(off, n, opts) end
 
 ---@param off integer
----@param bytes string
+---@param bytes string|ipc.buffer
 function shm:write(off, bytes) end
 
 ---@return integer
@@ -584,6 +592,33 @@ function shm:add(t, off, delta) end
 ---@param new number
 ---@return boolean swapped
 function shm:cas(t, off, old, new) end
+
+---Memory this process owns to read bytes into, instead of a new string per
+---read: s:read(n, {into = b}), mem:read(off, n, {into = b}). #b is the
+---bytes it holds; tostring(b) is them as a string. Anything that takes
+---bytes (write, mem:write, q:send) takes a buffer.
+---@class ipc.buffer
+local buffer = {}
+
+---@param capacity integer bytes, 1 to 2^30
+---@return ipc.buffer
+function ipc.buffer(capacity) end
+
+---The bytes i..j (as string.sub; all of them by default) as a new string.
+---@param i? integer
+---@param j? integer
+---@return string
+function buffer:string(i, j) end
+
+---The bytes i..j as numbers (as string.byte; the first by default), at
+---most 1024 at once.
+---@param i? integer
+---@param j? integer
+---@return integer ...
+function buffer:byte(i, j) end
+
+---@return integer bytes the most it can hold
+function buffer:capacity() end
 
 -- ---------------------------------------------------------------------------
 -- Sockets

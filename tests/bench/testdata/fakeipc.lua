@@ -201,6 +201,43 @@ function Mailbox:receive(opts)
   return block(function() return take(self.q, opts) end)
 end
 
+-- Buffers: a string and a capacity; reads {into = b} replace the string.
+
+local Buffer = {}
+Buffer.__index = Buffer
+Buffer.__len = function(b) return #b.s end
+Buffer.__tostring = function(b) return b.s end
+
+function ipc.buffer(capacity)
+  assert(type(capacity) == "number" and capacity >= 1, "buffer: capacity")
+  return setmetatable({s = "", cap = capacity}, Buffer)
+end
+
+function Buffer:capacity() return self.cap end
+function Buffer:string(i, j) return self.s:sub(i or 1, j or -1) end
+function Buffer:byte(i, j) return self.s:byte(i or 1, j or i or 1) end
+
+-- bytes is what a write takes: a string or a buffer's string.
+local function bytes(v)
+  if getmetatable(v) == Buffer then
+    return v.s
+  end
+  return v
+end
+
+-- into puts s into the read options' buffer and returns what the read
+-- returns: s, or with a buffer its count.
+local function into(opts, n, s)
+  local b = opts and opts.into
+  if not b then
+    return s
+  end
+  assert(getmetatable(b) == Buffer, "into must be an ipc.buffer")
+  assert(n <= b.cap, "read: the count does not fit the buffer")
+  b.s = s or ""
+  return s and #s
+end
+
 -- Byte streams: pipes and unix connections.
 
 local Stream = {}
@@ -217,20 +254,20 @@ function Stream:write(...)
   end
   assert(not self.out.closed, "write on a closed stream")
   for _, s in ipairs({...}) do
-    self.out.data = self.out.data .. s
+    self.out.data = self.out.data .. bytes(s)
   end
   progress = progress + 1
   return true
 end
 
-function Stream:read(n)
+function Stream:read(n, opts)
   assert(self.inp, "read on a write end")
   if self.reader then
     assert(is(current, self.reader), "pipe: only " .. self.reader .. " holds the read end")
   end
   assert(type(n) == "number", "the fake reads counts only")
   local inp = self.inp
-  return block(function()
+  return into(opts, n, block(function()
     if #inp.data > 0 then
       local s = inp.data:sub(1, n)
       inp.data = inp.data:sub(n + 1)
@@ -239,7 +276,7 @@ function Stream:read(n)
     if inp.closed then
       return false
     end
-  end) or nil
+  end) or nil)
 end
 
 function Stream:close()
@@ -378,15 +415,16 @@ function Shm:size()
   return self.n
 end
 
-function Shm:write(off, bytes)
-  bounds(self, off, #bytes)
-  self.bytes = self.bytes:sub(1, off) .. bytes .. self.bytes:sub(off + #bytes + 1)
+function Shm:write(off, b)
+  b = bytes(b)
+  bounds(self, off, #b)
+  self.bytes = self.bytes:sub(1, off) .. b .. self.bytes:sub(off + #b + 1)
   progress = progress + 1
 end
 
-function Shm:read(off, n)
+function Shm:read(off, n, opts)
   bounds(self, off, n)
-  return self.bytes:sub(off + 1, off + n)
+  return into(opts, n, self.bytes:sub(off + 1, off + n))
 end
 
 local function typed(mem, t, off)
