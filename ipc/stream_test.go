@@ -2,8 +2,12 @@ package ipc
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestStreamReadInto: ReadInto reads into the caller's slice, as Read
@@ -52,5 +56,91 @@ func TestStreamReadInto(t *testing.T) {
 	}
 	if _, err := r.ReadInto(p[:1], WaitOpts{}); err != ErrEOF {
 		t.Fatalf("small read at the end: %v", err)
+	}
+}
+
+// With SetHoldP, blocking reads and writes wait for the descriptor in a
+// held poll: every byte still arrives, in order, through a pipe and a
+// socket pair, with the reader and the writer each waiting on the other.
+// Waits that outlast holdMax holdLong times in a row stop holding until
+// one is short.
+func TestStreamHeldWaits(t *testing.T) {
+	defer SetHoldP(holdP.Load())
+	SetHoldP(true)
+	pipe := func() (*Stream, *Stream) {
+		rf, wf, err := NewPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := NewStream("pipe", "p", rf)
+		w, _ := NewStream("pipe", "p", wf)
+		return r, w
+	}
+	pair := func() (*Stream, *Stream) {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := NewStream("unix", "a", os.NewFile(uintptr(fds[0]), "a"))
+		w, _ := NewStream("unix", "b", os.NewFile(uintptr(fds[1]), "b"))
+		return r, w
+	}
+	for name, mk := range map[string]func() (*Stream, *Stream){"pipe": pipe, "unix": pair} {
+		r, w := mk()
+		const chunk, chunks = 65536, 64
+		data := make([]byte, chunk)
+		done := make(chan error, 1)
+		go func() {
+			for i := range chunks {
+				for j := range data {
+					data[j] = byte(i + j)
+				}
+				if n, err := w.Write(data, WaitOpts{}); n != chunk || err != nil {
+					done <- fmt.Errorf("write %d: %d %v", i, n, err)
+					return
+				}
+			}
+			done <- w.Close()
+		}()
+		p := make([]byte, chunk)
+		for i := range chunks {
+			n, err := r.ReadInto(p, WaitOpts{})
+			if n != chunk || err != nil {
+				t.Fatalf("%s: read %d: %d %v", name, i, n, err)
+			}
+			for j := range p {
+				if p[j] != byte(i+j) {
+					t.Fatalf("%s: chunk %d byte %d is %d, want %d", name, i, j, p[j], byte(i+j))
+				}
+			}
+		}
+		if _, err := r.ReadInto(p, WaitOpts{}); err != ErrEOF {
+			t.Fatalf("%s: read at the end: %v", name, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		r.Close()
+	}
+
+	// Long waits: nobody writes for longer than holdMax.
+	r, w := pipe()
+	defer r.Close()
+	defer w.Close()
+	for i := range holdLong + 2 {
+		go func() {
+			time.Sleep(holdMax + 5*time.Millisecond)
+			w.WriteString("x", WaitOpts{})
+		}()
+		if b, err := r.Read(1, WaitOpts{}); err != nil || string(b) != "x" {
+			t.Fatalf("long wait %d: %q %v", i, b, err)
+		}
+		if want := min(int32(i+1), holdLong); r.long != want {
+			t.Fatalf("after long wait %d: %d long waits in a row, want %d", i, r.long, want)
+		}
+	}
+	w.WriteString("y", WaitOpts{}) // a short wait turns holding back on
+	if b, err := r.Read(1, WaitOpts{}); err != nil || string(b) != "y" || r.long != 0 {
+		t.Fatalf("short wait: %q %v, %d long waits in a row", b, err, r.long)
 	}
 }

@@ -27,31 +27,40 @@ ipc.process("reader", function()
   mem:write(0, string.rep("x", bytes))
   local b = ipc.buffer(bytes)
   local into = {into = b}
-  -- read() copies the block out and returns the count read.
-  local read, s
-  if strings then
-    read = function()
-      s = mem:read(0, bytes)
-      return #s
-    end
-  else
-    read = function()
-      return mem:read(0, bytes, into)
-    end
-  end
+  local s
   for _ = 1, math.max(10, math.floor(n / 10)) do
-    read()
+    if strings then
+      s = mem:read(0, bytes)
+    else
+      mem:read(0, bytes, into)
+    end
   end
-  local got = 0
+  -- Each loop adds up the counts read (C keeps each copy by reading a
+  -- byte of it); "changing" alternates the byte it writes ("y", "x", ...;
+  -- not x, y = y, x, which gopher-lua compiles wrong for two locals).
+  local got, odd = 0, true
   local t0 = ipc.now()
-  if changing then
-    for i = 1, n do
-      mem:write(0, i % 2 == 0 and "x" or "y")
-      got = got + read()
+  if strings and changing then
+    for _ = 1, n do
+      mem:write(0, odd and "y" or "x")
+      odd = not odd
+      s = mem:read(0, bytes)
+      got = got + #s
+    end
+  elseif strings then
+    for _ = 1, n do
+      s = mem:read(0, bytes)
+      got = got + #s
+    end
+  elseif changing then
+    for _ = 1, n do
+      mem:write(0, odd and "y" or "x")
+      odd = not odd
+      got = got + mem:read(0, bytes, into)
     end
   else
     for _ = 1, n do
-      got = got + read()
+      got = got + mem:read(0, bytes, into)
     end
   end
   local secs = ipc.now() - t0
