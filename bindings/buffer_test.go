@@ -267,3 +267,39 @@ func benchShmRead(b *testing.B, read string) {
 	b.ResetTimer()
 	callN(b, L, fn, b.N)
 }
+
+// go test ./bindings -run - -bench StreamWrite -benchmem: a 64 KiB string
+// write allocates nothing (the string's bytes go to write(2) as they are).
+func BenchmarkStreamWrite(b *testing.B) {
+	L, _ := parentState(b, `ipc = require("ipc")`)
+	r, w, err := ipc.NewPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &stream{what: "pipe q"}
+	if s.w, err = s.newStreamEnd("pipe", w); err != nil {
+		b.Fatal(err)
+	}
+	L.SetGlobal("q", newUserData(L, pipeClass, s))
+	go func() {
+		p := make([]byte, 65536)
+		for {
+			if _, err := r.Read(p); err != nil {
+				return
+			}
+		}
+	}()
+	b.Cleanup(func() { s.close(); r.Close() })
+	fn, err := L.LoadString(`
+		local n = ...
+		local data = string.rep("x", 65536)
+		for _ = 1, n do q:write(data) end
+		return n`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(65536)
+	b.ReportAllocs()
+	b.ResetTimer()
+	callN(b, L, fn, b.N)
+}
