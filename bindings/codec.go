@@ -72,6 +72,10 @@ type bodyEncoder struct {
 	// pass collects the descriptors of a body that may carry them
 	// (fdpass.go); nil when the message cannot (a socket connection).
 	pass *passList
+	// last is the string body whose encoding buf holds, when lastOK: see
+	// encodeString.
+	last   string
+	lastOK bool
 }
 
 // encodeError says what cannot be sent and where in the body it is.
@@ -165,6 +169,10 @@ func (e *bodyEncoder) WriteByte(c byte) error {
 // counts against ipc.MaxMessageSize with the body. The bytes returned are
 // valid until the next call.
 func (e *bodyEncoder) encode(v lua.LValue, typeLen int) ([]byte, error) {
+	if s, ok := v.(lua.LString); ok {
+		return e.encodeString(string(s), typeLen)
+	}
+	e.last, e.lastOK = "", false
 	if cap(e.buf) > 1<<20 {
 		e.buf = make([]byte, 0, 512) // a one-off large body is not kept
 	}
@@ -178,6 +186,62 @@ func (e *bodyEncoder) encode(v lua.LValue, typeLen int) ([]byte, error) {
 	if e.n > e.limit {
 		return nil, &bodySizeError{size: e.n + typeLen}
 	}
+	return e.buf, nil
+}
+
+// encodeString encodes a body that is one string, the common message,
+// without the generic encoder: the str (valid UTF-8) or bin header, then
+// the bytes, the same encoding value() gives. A string sent again (the
+// same bytes in memory: Lua strings never change, so the same pointer and
+// length is the same string), as a loop sending one body or echoing the
+// body it received does, is already encoded in buf: neither its UTF-8
+// check nor its copy is repeated. ~450 instructions for 64 bytes through
+// the generic encoder, ~40 on a repeat.
+func (e *bodyEncoder) encodeString(s string, typeLen int) ([]byte, error) {
+	limit := ipc.MaxMessageSize - typeLen
+	if e.lastOK && len(s) == len(e.last) && unsafe.StringData(s) == unsafe.StringData(e.last) {
+		if len(e.buf) > limit {
+			return nil, &bodySizeError{size: len(e.buf) + typeLen}
+		}
+		return e.buf, nil
+	}
+	e.last, e.lastOK = "", false
+	n := len(s)
+	var h [5]byte
+	var hdr []byte
+	switch utf := utf8.ValidString(s); {
+	case utf && n < 32:
+		h[0] = 0xa0 | byte(n) // fixstr
+		hdr = h[:1]
+	case n < 256:
+		h[0], h[1] = mpStr8, byte(n)
+		if !utf {
+			h[0] = mpBin8
+		}
+		hdr = h[:2]
+	case n <= math.MaxUint16:
+		h[0] = mpStr16
+		if !utf {
+			h[0] = mpBin16
+		}
+		binary.BigEndian.PutUint16(h[1:], uint16(n))
+		hdr = h[:3]
+	default:
+		h[0] = mpStr32
+		if !utf {
+			h[0] = mpBin32
+		}
+		binary.BigEndian.PutUint32(h[1:], uint32(n))
+		hdr = h[:5]
+	}
+	if size := len(hdr) + n; size > limit {
+		return nil, &bodySizeError{size: size + typeLen}
+	}
+	if cap(e.buf) > 1<<20 && len(hdr)+n <= 512 {
+		e.buf = make([]byte, 0, 512) // a one-off large body is not kept
+	}
+	e.buf = append(append(e.buf[:0], hdr...), s...)
+	e.last, e.lastOK = s, true
 	return e.buf, nil
 }
 
@@ -393,6 +457,9 @@ type bodyDecoder struct {
 	// The last short string body decoded, and its bytes: see decode.
 	lastShort lua.LValue
 	lastBytes string
+	// reused: the last decode returned lastShort again, a value that a
+	// table may already hold (fillMessageTable).
+	reused bool
 	// files makes the object a descriptor extension describes (fdpass.go);
 	// nil where a body may not carry descriptors (from a socket).
 	files func(L *lua.LState, payload []byte) (lua.LValue, error)
@@ -435,6 +502,7 @@ func newBodyDecoder() *bodyDecoder {
 var errBody = errors.New("body is not a valid message body")
 
 func (d *bodyDecoder) decode(L *lua.LState, body []byte) (v lua.LValue, err error) {
+	d.reused = false
 	if len(body) == 0 { // a sender outside Lua may send no body at all
 		return lua.LNil, nil
 	}
@@ -444,6 +512,7 @@ func (d *bodyDecoder) decode(L *lua.LState, body []byte) (v lua.LValue, err erro
 		// rather than allocate its copy again. Lua strings are values, so
 		// nobody can tell, except by the garbage not made.
 		if d.lastShort != nil && string(b) == d.lastBytes {
+			d.reused = true
 			return d.lastShort, nil
 		}
 		s := lua.LString(b)
@@ -502,6 +571,7 @@ const (
 	mpFalse   = 0xc2
 	mpTrue    = 0xc3
 	mpBin8    = 0xc4
+	mpBin16   = 0xc5
 	mpBin32   = 0xc6
 	mpFloat32 = 0xca
 	mpFloat64 = 0xcb
@@ -510,6 +580,7 @@ const (
 	mpInt8    = 0xd0
 	mpInt64   = 0xd3
 	mpStr8    = 0xd9
+	mpStr16   = 0xda
 	mpStr32   = 0xdb
 	mpArray16 = 0xdc
 	mpArray32 = 0xdd

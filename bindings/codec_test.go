@@ -424,3 +424,53 @@ func TestCodecArrayWithHoles(t *testing.T) {
 		}
 	}
 }
+
+// A string body is encoded without the generic encoder (encodeString):
+// the same bytes msgpack writes, str or bin by UTF-8 validity, at each
+// length form; a repeat of the very same string returns the encoding kept,
+// and anything encoded in between makes it encode again.
+func TestCodecStringFastPath(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 32, 255, 256, 65535, 65536} {
+		for _, valid := range []bool{true, false} {
+			s := strings.Repeat("é", n/2) + strings.Repeat("x", n%2)
+			if !valid {
+				if n == 0 {
+					continue
+				}
+				s = "\xff" + s[1:]
+			}
+			var want bytes.Buffer
+			enc := msgpack.NewEncoder(&want)
+			if valid {
+				enc.EncodeString(s)
+			} else {
+				enc.EncodeBytes([]byte(s))
+			}
+			e := newBodyEncoder()
+			got, err := e.encode(lua.LString(s), 0)
+			if err != nil || !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("%d bytes (valid UTF-8 %v): %x..., %v; want %x...", n, valid, got[:min(len(got), 4)], err, want.Bytes()[:min(want.Len(), 4)])
+			}
+			if again, _ := e.encode(lua.LString(s), 0); !bytes.Equal(again, want.Bytes()) {
+				t.Fatalf("%d bytes: the repeat differs", n)
+			}
+		}
+	}
+	e := newBodyEncoder()
+	s := lua.LString("the same string")
+	e.encode(s, 0)
+	e.encode(lua.LNumber(7), 0)
+	if got, _ := e.encode(s, 0); string(got) != "\xafthe same string" {
+		t.Fatalf("after another body: %q", got)
+	}
+	big := lua.LString(strings.Repeat("x", ipc.MaxMessageSize-5))
+	if _, err := e.encode(big, 0); err != nil {
+		t.Fatalf("a body that fits: %v", err)
+	}
+	if _, err := e.encode(big, 1); !errors.Is(err, ipc.ErrTooLarge) {
+		t.Fatalf("the same body with a type that makes it too large: %v", err)
+	}
+	if _, err := e.encode(big+"x", 0); !errors.Is(err, ipc.ErrTooLarge) {
+		t.Fatalf("a body too large: %v", err)
+	}
+}

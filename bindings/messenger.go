@@ -62,6 +62,7 @@ type messenger struct {
 	lastType  string // the last type received, boxed once
 	lastTypeV lua.LValue
 	tmpl      msgTemplate
+	nums      numBoxes // seq and time of received messages
 
 	sel selectState
 
@@ -251,17 +252,29 @@ func (m *messenger) nameOf(i int32) lua.LValue {
 	return lua.LString(fmt.Sprintf("#%d", i))
 }
 
+// sendOptNames are the options sendOpts reads.
+var sendOptNames = []string{"type", "timeout", "block"}
+
 // sendOpts reads {type =, timeout =, block =} at n.
 func sendOpts(L *lua.LState, n int) (string, ipc.WaitOpts) {
 	t := optTable(L, n)
 	if t == nil {
 		return "", ipc.WaitOpts{}
 	}
-	typ := optString(L, t, "type", "")
+	var v [3]lua.LValue
+	optFields(t, sendOptNames, v[:])
+	var typ string
+	switch s := v[0].(type) {
+	case lua.LString:
+		typ = string(s)
+	case *lua.LNilType:
+	default:
+		L.RaiseError("type must be a string, got %s", gotValue(s))
+	}
 	if len(typ) > ipc.MaxTypeLen {
 		L.RaiseError("a message type of %d bytes: at most %d", len(typ), ipc.MaxTypeLen)
 	}
-	return typ, waitOptsFrom(L, t)
+	return typ, waitOptsOf(L, v[1], v[2])
 }
 
 // keepOpt reads {keep = true} at n: a message's descriptors stay open in
@@ -275,6 +288,10 @@ func keepOpt(L *lua.LState, n int) bool {
 // is given away only once nothing its process sent is queued).
 const endedPeer = -2
 
+// recvOptNames are the options recvOpts reads, into first: a receive
+// loop's options are most often {into = t} alone.
+var recvOptNames = []string{"into", "from", "type", "timeout", "block"}
+
 // recvOpts reads {from =, type =, timeout =, block =, into =} at n.
 func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int32, ipc.WaitOpts, *lua.LTable) {
 	var f ipc.Filter
@@ -282,8 +299,10 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 	if t == nil {
 		return f, 0, ipc.WaitOpts{}, nil
 	}
+	var o [5]lua.LValue
+	optFields(t, recvOptNames, o[:])
 	var into *lua.LTable
-	switch v := t.RawGetString("into").(type) {
+	switch v := o[0].(type) {
 	case *lua.LTable:
 		into = v
 	case *lua.LNilType:
@@ -291,7 +310,7 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 		L.RaiseError("%s: into must be a table, got %s", what, typeName(v))
 	}
 	var peer int32
-	switch v := t.RawGetString("from").(type) {
+	switch v := o[1].(type) {
 	case lua.LString:
 		f.BySrc = true
 		f.Src, peer = m.slotOf(L, what, string(v))
@@ -302,14 +321,14 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 	default:
 		L.RaiseError("%s: from must be a process name, got %s", what, typeName(v))
 	}
-	switch v := t.RawGetString("type").(type) {
+	switch v := o[2].(type) {
 	case lua.LString:
 		f.ByType, f.Type = true, string(v)
 	case *lua.LNilType:
 	default:
 		L.RaiseError("%s: type must be a string, got %s", what, typeName(v))
 	}
-	return f, peer, waitOptsFrom(L, t), into
+	return f, peer, waitOptsOf(L, o[3], o[4]), into
 }
 
 // destination is where a send goes, as the sender sees it.

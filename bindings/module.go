@@ -82,8 +82,13 @@ func WaitOpts(L *lua.LState, n int) ipc.WaitOpts {
 }
 
 func waitOptsFrom(L *lua.LState, t *lua.LTable) ipc.WaitOpts {
+	return waitOptsOf(L, t.RawGetString("timeout"), t.RawGetString("block"))
+}
+
+// waitOptsOf reads the values of the options timeout and block.
+func waitOptsOf(L *lua.LState, timeout, block lua.LValue) ipc.WaitOpts {
 	var w ipc.WaitOpts
-	switch v := t.RawGetString("timeout").(type) {
+	switch v := timeout.(type) {
 	case lua.LNumber:
 		d, err := Seconds("timeout", float64(v))
 		if err != nil {
@@ -97,7 +102,7 @@ func waitOptsFrom(L *lua.LState, t *lua.LTable) ipc.WaitOpts {
 	default:
 		L.RaiseError("timeout must be a number of seconds, got %s", gotValue(v))
 	}
-	switch v := t.RawGetString("block").(type) {
+	switch v := block.(type) {
 	case lua.LBool:
 		w.NonBlocking = w.NonBlocking || !bool(v)
 	case *lua.LNilType:

@@ -26,12 +26,7 @@ func (m *messenger) typeValue(t string) lua.LValue {
 // {type=, body=, src=, dst=, len=, seq=, time=}.
 func (m *messenger) messageTable(L *lua.LState, msg *ipc.Message, dst lua.LValue) (*lua.LTable, error) {
 	body, err := m.dec.decode(L, msg.Body)
-	// len is the body's size in bytes as the script sees it: a string's
-	// length (#body), else the size of its encoding.
-	n := len(msg.Body)
-	if s, ok := body.(lua.LString); ok {
-		n = len(s)
-	}
+	n := bodyLen(body, msg.Body)
 	if cap(msg.Body) > 1<<20 {
 		msg.Body = nil // a one-off large message is not kept
 	}
@@ -44,9 +39,18 @@ func (m *messenger) messageTable(L *lua.LState, msg *ipc.Message, dst lua.LValue
 		m.nameOf(msg.Src),
 		dst,
 		boxInt(n),
-		boxInt(msg.Seq),
-		lua.LNumber(float64(msg.Time) / 1e9),
+		m.nums.int(msg.Seq),
+		m.nums.box(float64(msg.Time) / 1e9),
 	}), nil
+}
+
+// bodyLen is a message's len: the body's size in bytes as the script
+// sees it, a string's length (#body), else the size of its encoding.
+func bodyLen(body lua.LValue, encoded []byte) int {
+	if s, ok := body.(lua.LString); ok {
+		return len(s)
+	}
+	return len(encoded)
 }
 
 // fillMessageTable sets the fields of the message just received in t, a
@@ -57,48 +61,78 @@ func (m *messenger) messageTable(L *lua.LState, msg *ipc.Message, dst lua.LValue
 // numbers that need a box).
 func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Message, dst lua.LValue) error {
 	body, err := m.dec.decode(L, msg.Body)
+	n := bodyLen(body, msg.Body)
 	if cap(msg.Body) > 1<<20 {
 		msg.Body = nil // a one-off large message is not kept
 	}
 	if err != nil {
 		return fmt.Errorf("message from %s: %w", m.nameOf(msg.Src), err)
 	}
-	v := [msgFields]lua.LValue{
-		m.typeValue(msg.Type),
-		body,
-		m.nameOf(msg.Src),
-		dst,
-		boxInt(len(msg.Body)),
-		boxInt(msg.Seq),
-		lua.LNumber(float64(msg.Time) / 1e9),
-	}
+	typ, src := m.typeValue(msg.Type), m.nameOf(msg.Src)
+	seq, tm := m.nums.int(msg.Seq), m.nums.box(float64(msg.Time)/1e9)
 	if !fastTables {
-		for i, k := range msgKeyNames {
-			t.RawSetString(k, v[i])
+		for i, x := range [msgFields]lua.LValue{typ, body, src, dst, boxInt(n), seq, tm} {
+			t.RawSetString(msgKeyNames[i], x)
 		}
 		return nil
 	}
 	// RawSetString assigns the value and then looks the key up in k2i
 	// (hashing an interface) to list it for pairs(). A key already in
 	// strdict is listed (RawSetString, the only writer of strdict, lists
-	// every key it stores), so it is enough to store a value that
-	// differs: the type, src, dst and len of a stream repeat, boxed once.
-	sd := (*ltable)(unsafe.Pointer(t)).strdict
-	for i, k := range msgKeyNames {
-		if v[i] == lua.LNil {
-			delete(sd, k)
-			continue
-		}
-		if old, ok := sd[k]; ok {
-			if !sameBox(old, v[i]) {
-				sd[k] = v[i]
-			}
-			continue
-		}
-		t.RawSetString(k, v[i])
-		sd = (*ltable)(unsafe.Pointer(t)).strdict // made by the first RawSetString
+	// every key it stores), so a value can be stored straight into
+	// strdict when the key was there: a store that makes strdict longer
+	// added the key, which RawSetString then lists. Each map access hashes
+	// the key (~130 instructions), so every field costs one access:
+	//   - seq and time differ from message to message: stored blind;
+	//   - type, src, dst and len repeat in a stream (boxed once): looked up
+	//     and stored only when they differ;
+	//   - body is stored blind when the decoder made it for this message,
+	//     looked up when it is the previous message's string again;
+	//   - an absent field is looked up, and deleted only when present.
+	lt := (*ltable)(unsafe.Pointer(t))
+	if lt.strdict == nil {
+		// One group of 8 slots: the seven fields and one key of the
+		// script's own (Lua's {} has none; RawSetString would make 32).
+		lt.strdict = make(map[string]lua.LValue, msgFields+1)
 	}
+	sd := lt.strdict
+	keepField(t, sd, "type", typ)
+	if m.dec.reused {
+		keepField(t, sd, "body", body)
+	} else {
+		putField(t, sd, "body", body)
+	}
+	keepField(t, sd, "src", src)
+	keepField(t, sd, "dst", dst)
+	keepField(t, sd, "len", boxInt(n))
+	putField(t, sd, "seq", seq)
+	putField(t, sd, "time", tm)
 	return nil
+}
+
+// keepField sets t[k] = x (sd is t's strdict), looking k up first: a
+// value that is the very box t holds is not stored again. nil deletes.
+func keepField(t *lua.LTable, sd map[string]lua.LValue, k string, x lua.LValue) {
+	old, ok := sd[k]
+	switch {
+	case x == lua.LNil:
+		if ok {
+			delete(sd, k)
+		}
+	case !ok:
+		t.RawSetString(k, x) // lists k
+	case !sameBox(old, x):
+		sd[k] = x
+	}
+}
+
+// putField sets t[k] = x (not nil) without looking k up first.
+func putField(t *lua.LTable, sd map[string]lua.LValue, k string, x lua.LValue) {
+	n := len(sd)
+	sd[k] = x
+	if len(sd) != n {
+		t.RawSetString(k, x) // a new key: list it
+	}
 }
 
 // sameBox reports whether a and b are the very same boxed value.
@@ -258,4 +292,77 @@ func (tm *msgTemplate) newMessageTable(v *[msgFields]lua.LValue) *lua.LTable {
 	lt.keys = msgKeys
 	lt.k2i = maps.Clone(msgKeyPos)
 	return t
+}
+
+// optFields reads the fields names of an options table t into v, in
+// names order, lua.LNil where absent. Looking each name up costs a map
+// access (a string hash) per name, present or not, and a receive has five
+// options; an options table usually holds one or two ({into = t}), so
+// when t has no more keys than there are names, only the keys t lists
+// (LTable.keys: every string key RawSetString ever stored, see
+// fillMessageTable) are looked up. Keys that are not options are ignored
+// either way.
+func optFields(t *lua.LTable, names []string, v []lua.LValue) {
+	for i := range v {
+		v[i] = lua.LNil
+	}
+	if fastTables {
+		lt := (*ltable)(unsafe.Pointer(t))
+		if len(lt.keys) <= len(names) {
+			for _, k := range lt.keys {
+				s, ok := k.(lua.LString)
+				if !ok {
+					continue
+				}
+				for i, name := range names {
+					if string(s) == name {
+						if x, ok := lt.strdict[name]; ok {
+							v[i] = x
+						}
+						break
+					}
+				}
+			}
+			return
+		}
+	}
+	for i, name := range names {
+		v[i] = t.RawGetString(name)
+	}
+}
+
+// numBoxes boxes the numbers of received messages (seq, time) as Lua
+// values. A number in an interface is a pointer to 8 bytes, which Go
+// allocates one at a time (convT64: a malloc per number, two per message,
+// ~220 instructions); here they are cut from a slab of numSlab, one malloc
+// per numSlab numbers. The bytes are the same 8 per number; a number the
+// script keeps holds its slab (numSlab*8 bytes) alive. An interface's data
+// word is never written through, so the slab's slots are never shared.
+type numBoxes struct {
+	slab []float64 // what is left of the current slab
+}
+
+const numSlab = 64
+
+// numProto is a boxed LNumber whose type word the boxes copy.
+var numProto lua.LValue = lua.LNumber(0)
+
+func (b *numBoxes) box(f float64) lua.LValue {
+	if len(b.slab) == 0 {
+		b.slab = make([]float64, numSlab)
+	}
+	p := &b.slab[0]
+	*p = f
+	b.slab = b.slab[1:]
+	v := numProto
+	(*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] = unsafe.Pointer(p)
+	return v
+}
+
+// int is boxInt, small numbers shared, others from the slab.
+func (b *numBoxes) int(n uint64) lua.LValue {
+	if n < 1024 {
+		return boxInt(n)
+	}
+	return b.box(float64(n))
 }

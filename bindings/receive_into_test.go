@@ -19,7 +19,7 @@ func TestReceiveInto(t *testing.T) {
 		local m = box:receive({into = t})
 		assert(m == t, "returns the table it was given")
 		assert(t.type == "a" and t.body == "one" and t.src == "main" and t.dst == "jobs", "fields")
-		assert(t.len == 4 and t.seq == 1 and type(t.time) == "number", "len/seq/time")
+		assert(t.len == 3 and t.seq == 1 and type(t.time) == "number", "len/seq/time")
 		assert(t.mine == "kept", "other keys are left alone")
 		local m = box:receive({into = t})
 		assert(m == t and t.type == nil and t.body.x == 2 and t.seq == 2, "a field the message lacks is cleared")
@@ -32,6 +32,15 @@ func TestReceiveInto(t *testing.T) {
 		assert(not ok and err:find("into must be a table"), tostring(err))
 		local v, err = box:receive({into = t, block = false})
 		assert(v == nil and err == "empty" and t.body == "direct", "a failed receive leaves t alone")
+		-- fields the script changed or removed between receives are set again
+		assert(box:send("direct"))
+		t.src, t.body, t.type, t.seq, t.len = "someone", "else", "t", nil, nil
+		assert(box:receive({into = t}) == t)
+		assert(t.src == "main" and t.body == "direct" and t.type == nil and t.seq == 3 and t.len == 6, "refilled: " .. tostring(t.src) .. " " .. tostring(t.body) .. " " .. tostring(t.type) .. " " .. tostring(t.seq) .. " " .. tostring(t.len))
+		local keys = {}
+		for k in pairs(t) do keys[#keys + 1] = k end
+		table.sort(keys)
+		assert(table.concat(keys, " ") == "body dst len mine seq src time", table.concat(keys, " "))
 	`)
 	if err != nil {
 		t.Fatal(err)
@@ -113,4 +122,18 @@ func TestReceiveIntoAllocs(t *testing.T) {
 	if perMsg > 64 {
 		t.Fatalf("%.1f bytes allocated per 64-byte message received into a table, want at most 64", perMsg)
 	}
+}
+
+// BenchmarkDirectInto is the direct-link loop of tests/bench/lua/pingpong.lua
+// in one process: ipc.send to a process, ipc.receive into a table the
+// script owns, the body read back.
+func BenchmarkDirectInto(b *testing.B) {
+	benchSendReceive(b, `ipc = require("ipc"); ipc.process("p", function() end)`, `
+		local n, body = ...
+		local ipc = ipc
+		local into = {into = {}}
+		for _ = 1, n do
+			ipc.send("main", body)
+			body = ipc.receive(into).body
+		end`)
 }
