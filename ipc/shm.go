@@ -121,7 +121,7 @@ func (m *Shm) ReadInto(off int, p []byte) error {
 	if err := m.span("read", off, len(p)); err != nil {
 		return err
 	}
-	copy(p, m.data[off:off+len(p)])
+	copyLarge(p, m.data[off:off+len(p)])
 	return nil
 }
 
@@ -158,7 +158,7 @@ func (m *Shm) Write(off int, b []byte) error {
 	if err := m.span("write", off, len(b)); err != nil {
 		return err
 	}
-	copy(m.data[off:], b)
+	copyLarge(m.data[off:], b)
 	return nil
 }
 
