@@ -124,8 +124,10 @@ func runChild(manifest string, opts Options) int {
 	}
 
 	// A registry that grows from small: half the allocation of the default
-	// at start, which a child pays on every launch.
-	L := lua.NewState(lua.Options{RegistrySize: 1024, RegistryMaxSize: 1 << 20, RegistryGrowStep: 1024})
+	// at start, which a child pays on every launch. The standard libraries
+	// open on first use (stdlib.go), but under --sandbox, where restrictLua
+	// edits them first.
+	L := lua.NewState(lua.Options{RegistrySize: 1024, RegistryMaxSize: 1 << 20, RegistryGrowStep: 1024, SkipOpenLibs: !sandboxed})
 	env := &bindings.Env{Host: bindings.ChildHost(&m), Script: m.Script, Args: m.Args, Manifest: &m, Status: status, Log: os.Stderr, Broker: ctl, Secret: os.Getenv(envRun)}
 	for _, p := range m.Procs {
 		if p.Name == m.Self {
@@ -143,11 +145,22 @@ func runChild(manifest string, opts Options) int {
 		}
 		env.Trace = rec
 	}
-	openRandom(L)
+	var libs *lazyLibs
 	if sandboxed {
+		openRandom(L)
 		restrictLua(L, func() string { return m.RunDir })
+		for _, lib := range []string{lua.OsLibName, lua.IoLibName} {
+			if t, ok := L.GetGlobal(lib).(*lua.LTable); ok {
+				guardForks(L, lib, t)
+			}
+		}
+	} else {
+		libs = openLibsLazily(L, map[string]func(*lua.LState, *lua.LTable){
+			lua.MathLibName: openRandomIn,
+			lua.OsLibName:   func(L *lua.LState, t *lua.LTable) { guardForks(L, lua.OsLibName, t) },
+			lua.IoLibName:   func(L *lua.LState, t *lua.LTable) { guardForks(L, lua.IoLibName, t) },
+		})
 	}
-	guardForks(L)
 	bindings.Preload(L, env)
 	for n, mod := range opts.Modules {
 		L.PreloadModule(n, mod)
@@ -158,7 +171,7 @@ func runChild(manifest string, opts Options) int {
 	exit := func(r childResult) int {
 		endChildDescendants()
 		stopProfile()
-		flushStdout(L)
+		flushStdout(L, libs)
 		report(r)
 		if r.Error != "" {
 			return ExitFailed
@@ -208,23 +221,19 @@ func runChild(manifest string, opts Options) int {
 }
 
 // guardForks makes os.execute and io.popen, the script's ways to start a
-// program, install the child's signal handler first (childSignals).
-func guardForks(L *lua.LState) {
-	for _, f := range []struct{ lib, name string }{{"os", "execute"}, {"io", "popen"}} {
-		lib, ok := L.GetGlobal(f.lib).(*lua.LTable)
-		if !ok {
-			continue
-		}
-		orig, ok := lib.RawGetString(f.name).(*lua.LFunction)
-		if !ok || !orig.IsG {
-			continue // removed (--sandbox) or replaced
-		}
-		g := orig.GFunction
-		lib.RawSetString(f.name, L.NewFunction(func(L *lua.LState) int {
-			childSignals()
-			return g(L)
-		}))
+// program, install the child's signal handler first (childSignals): lib
+// is the os or the io library's table.
+func guardForks(L *lua.LState, name string, lib *lua.LTable) {
+	fn := map[string]string{lua.OsLibName: "execute", lua.IoLibName: "popen"}[name]
+	orig, ok := lib.RawGetString(fn).(*lua.LFunction)
+	if !ok || !orig.IsG {
+		return // removed (--sandbox) or replaced
 	}
+	g := orig.GFunction
+	lib.RawSetString(fn, L.NewFunction(func(L *lua.LState) int {
+		childSignals()
+		return g(L)
+	}))
 }
 
 // scriptLine is the current line of the innermost function of the script
@@ -255,9 +264,9 @@ func scriptLine(L *lua.LState, script string) int {
 // io.stdout:flush(), whatever io.stdout is now, its errors ignored. (It
 // was the chunk "pcall(function() io.stdout:flush() end)", compiled at
 // every exit: 47 µs and 53 KB of a child's ~1.5 ms start.)
-func flushStdout(L *lua.LState) {
+func flushStdout(L *lua.LState, libs *lazyLibs) {
 	io, ok := L.GetGlobal("io").(*lua.LTable)
-	if !ok {
+	if !ok || libs.unopened(io) { // never opened: nothing buffered
 		return
 	}
 	out := L.GetField(io, "stdout")

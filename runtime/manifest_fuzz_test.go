@@ -18,6 +18,7 @@ func FuzzManifest(f *testing.F) {
 		Decls: []bindings.ManifestDecl{{Kind: "pipe", Name: "#1", Line: "x.lua:3", FDs: map[string]int{"r": 6}}},
 	}
 	f.Add(encodeManifest(good))
+	f.Add(encodeManifest(manifest64()))
 	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\n")
 	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 5 1\n")
 	f.Add("v1\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n")

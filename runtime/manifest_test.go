@@ -40,7 +40,23 @@ func TestManifestRoundTrip(t *testing.T) {
 	if got, err := decodeManifest(enc); err != nil || !reflect.DeepEqual(got, g) {
 		t.Fatalf("round trip of a group: %v\n got %+v\nwant %+v", err, got, g)
 	}
-	for _, bad := range []string{"", "v2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v1\nfds 1 2\n", "v1\nproc \"a\" \"b\" x 1\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 0\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\nimplicit 2 \"inbox\" \"a\" \"\" \"\"\n", "v1\nnope 1\n", "v1\nself \"unterminated\n"} {
+	// The inboxes of a whole group are one line too; a group whose
+	// descriptors are not consecutive, or a lone member, are not.
+	im := manifest64()
+	im.Implicit = append(im.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: "v.1", Line: "(implicit)", FDs: map[string]int{"mem": 90}},
+		bindings.ManifestDecl{Kind: "inbox", Name: "v.2", Line: "(implicit)", FDs: map[string]int{"mem": 92}},
+		bindings.ManifestDecl{Kind: "inbox", Name: "main", Line: "(implicit)", FDs: map[string]int{"mem": 93}})
+	enc = encodeManifest(im)
+	if !strings.Contains(enc, "\nimplicits \"inbox\" \"(implicit)\" \"\" \"mem\" 6 \"w\" 64\n") || strings.Count(enc, "\nimplicit ") != 3 {
+		t.Errorf("encoded as:\n%s\nwant the inboxes of w on one line, v.1, v.2 and main on a line each", enc)
+	}
+	if got, err := decodeManifest(enc); err != nil || !reflect.DeepEqual(got, im) {
+		t.Fatalf("round trip of a group's inboxes: %v\n got %+v\nwant %+v", err, got, im)
+	}
+	for _, bad := range []string{"", "v2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 6 \"w\" 1\n",
+		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" -1 \"w\" 2\n",
+		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 1048575 \"w\" 2\n",
+		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" 6 \"w\" 2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v1\nfds 1 2\n", "v1\nproc \"a\" \"b\" x 1\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 0\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\nimplicit 2 \"inbox\" \"a\" \"\" \"\"\n", "v1\nnope 1\n", "v1\nself \"unterminated\n"} {
 		if _, err := decodeManifest(bad); err == nil {
 			t.Errorf("decodeManifest(%q) succeeded", bad)
 		}

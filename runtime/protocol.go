@@ -118,6 +118,9 @@ func decodeResult(b []byte) childResult {
 //	decl "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
 //	implicit [<index>] "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
 //	                                   (index, < 0: a spawned process's own inbox)
+//	implicits "<kind>" "<line>" "<spec>" "<role>" <fd> "<group>" <count>
+//	                                   (count implicit lines in one: the objects of "<group>.1" ..
+//	                                    "<group>.<count>", each with one descriptor, fd, fd+1, ...)
 //	spawnargs "<encoded args>"         (only for an instance ipc.spawn made)
 
 // encodeManifest renders the manifest for IPCSCRIPT_CHILD.
@@ -193,8 +196,26 @@ func encodeManifest(m *bindings.Manifest) string {
 	for _, d := range m.Decls {
 		decl("decl", d)
 	}
-	for _, d := range m.Implicit {
-		decl("implicit", d)
+	for i := 0; i < len(m.Implicit); {
+		if k, role := wholeImplicitGroup(m.Implicit[i:]); k > 0 {
+			// One line for the inboxes of a whole group (a child of a
+			// 64-process run decoded 64 lines of 6 quoted fields: ~1/8
+			// of its start, and the supervisor wrote them for every child).
+			d := m.Implicit[i]
+			g, _, _ := strings.Cut(d.Name, ".")
+			b.WriteString("\nimplicits")
+			q(d.Kind)
+			q(d.Line)
+			q(d.Spec)
+			q(role)
+			n(d.FDs[role])
+			q(g)
+			n(k)
+			i += k
+			continue
+		}
+		decl("implicit", m.Implicit[i])
+		i++
 	}
 	if m.SpawnArgs != nil {
 		b.WriteString("\nspawnargs")
@@ -294,6 +315,17 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 			} else {
 				m.Implicit = append(m.Implicit, d)
 			}
+		case "implicits":
+			if len(f) != 7 || f[0].num || f[1].num || f[2].num || f[3].num || !f[4].num || f[5].num || !f[6].num ||
+				f[6].n < 2 || f[6].n > maxManifestFD || f[4].n < 0 || f[4].n > maxManifestFD-f[6].n {
+				return nil, bad()
+			}
+			fd, g, count := f[4].n, f[5].s, f[6].n
+			m.Implicit = slices.Grow(m.Implicit, count)
+			for j := range count {
+				m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: f[0].s, Name: groupMember(g, j+1), Line: f[1].s, Spec: f[2].s,
+					FDs: map[string]int{f[3].s: fd + j}})
+			}
 		case "spawnargs":
 			if len(f) != 1 {
 				return nil, bad()
@@ -336,6 +368,38 @@ func wholeGroup(procs []bindings.ManifestProc, at int) int {
 		}
 	}
 	return k
+}
+
+// wholeImplicitGroup returns k and the role when ds starts with the
+// implicit objects of a whole group of k > 1 ("g.1" .. "g.k", in order),
+// alike but for their one descriptor each, numbered consecutively, which
+// the manifest writes as one line; else 0.
+func wholeImplicitGroup(ds []bindings.ManifestDecl) (int, string) {
+	d := ds[0]
+	g, one, ok := strings.Cut(d.Name, ".")
+	if !ok || one != "1" || d.Index != 0 || len(d.FDs) != 1 || len(ds) < 2 {
+		return 0, ""
+	}
+	var role string
+	for r := range d.FDs {
+		role = r
+	}
+	fd := d.FDs[role]
+	k := 0
+	for _, e := range ds {
+		if e.Kind != d.Kind || e.Line != d.Line || e.Spec != d.Spec || e.Index != 0 || len(e.FDs) != 1 ||
+			e.Name != groupMember(g, k+1) {
+			break
+		}
+		if v, ok := e.FDs[role]; !ok || v != fd+k {
+			break
+		}
+		k++
+	}
+	if k < 2 {
+		return 0, ""
+	}
+	return k, role
 }
 
 // groupMember is the name of member i of group g (bindings/process.go).

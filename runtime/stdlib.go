@@ -13,12 +13,16 @@ import (
 // different declarations in the parent and its children. With a generator
 // per state, equal seeds give equal draws in every process, as in Lua.
 func openRandom(L *lua.LState) {
+	if math, ok := L.GetGlobal("math").(*lua.LTable); ok {
+		openRandomIn(L, math)
+	}
+}
+
+// openRandomIn replaces math.random and math.randomseed in the math
+// library table math.
+func openRandomIn(L *lua.LState, math *lua.LTable) {
 	src := rand.NewPCG(rand.Uint64(), rand.Uint64())
 	r := rand.New(src)
-	math, ok := L.GetGlobal("math").(*lua.LTable)
-	if !ok {
-		return
-	}
 	math.RawSetString("randomseed", L.NewFunction(func(L *lua.LState) int {
 		seed := L.CheckNumber(1)
 		src.Seed(uint64(int64(seed)), uint64(int64(L.OptNumber(2, 0))))
@@ -45,4 +49,152 @@ func openRandom(L *lua.LState) {
 		L.Push(lua.LNumber(lo + r.Int64N(hi-lo+1)))
 		return 1
 	}))
+}
+
+// A child's standard libraries open on first use. Opening all ten cost a
+// child ~420k instructions (callgrind), a third of what it does before its
+// body runs, for a body that may use none of them: gopher-lua makes a
+// function object and three map entries per library function. The base
+// library and package open at once; table, io, os, string, math, debug,
+// channel and coroutine are each an empty table at first (in _G and
+// package.loaded, where the library would be), whose metatable opens the
+// library into that same table on the first read or write of a field and
+// then goes away. What could see the difference first opens the
+// library: the base functions next, pairs, rawget, rawset, getmetatable
+// and setmetatable given such a table, and debug.getmetatable and
+// debug.setmetatable. A string's methods ("x"):upper() go through the
+// string table, so they open it too. The Go side (flushStdout) checks
+// unopened() before reading a library table.
+
+// lazyLib is a library not opened yet.
+type lazyLib struct {
+	name string
+	open lua.LGFunction
+	hook func(L *lua.LState, lib *lua.LTable) // after opening (openRandom, guardForks)
+}
+
+// lazyLibs are the libraries of a state that open on first use.
+type lazyLibs struct {
+	mt   *lua.LTable // the metatable of every unopened library table
+	libs map[*lua.LTable]*lazyLib
+}
+
+// openLibsLazily opens the base library and package, and the others on
+// first use; hooks[name] runs right after library name opens.
+func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTable)) *lazyLibs {
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{{lua.LoadLibName, lua.OpenPackage}, {lua.BaseLibName, lua.OpenBase}} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	z := &lazyLibs{mt: L.NewTable(), libs: make(map[*lua.LTable]*lazyLib, 8)}
+	z.mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		z.open(L, t)
+		L.Push(L.GetTable(t, L.Get(2)))
+		return 1
+	}))
+	z.mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		z.open(L, t)
+		L.SetTable(t, L.Get(2), L.Get(3))
+		return 0
+	}))
+	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
+	for _, lib := range []lazyLib{
+		// The order of lua.OpenLibs, so that pairs(_G) lists them in it.
+		{name: lua.TabLibName, open: lua.OpenTable}, {name: lua.IoLibName, open: lua.OpenIo},
+		{name: lua.OsLibName, open: lua.OpenOs}, {name: lua.StringLibName, open: lua.OpenString},
+		{name: lua.MathLibName, open: lua.OpenMath}, {name: lua.DebugLibName, open: lua.OpenDebug},
+		{name: lua.ChannelLibName, open: lua.OpenChannel}, {name: lua.CoroutineLibName, open: lua.OpenCoroutine},
+	} {
+		lib.hook = hooks[lib.name]
+		t := L.NewTable()
+		t.Metatable = z.mt
+		z.libs[t] = &lib
+		L.SetGlobal(lib.name, t)
+		loaded.RawSetString(lib.name, t)
+		if lib.name == lua.StringLibName {
+			// The strings' metatable, until the library sets its own
+			// (the string table itself).
+			mt := L.NewTable()
+			mt.RawSetString("__index", t)
+			L.SetMetatable(lua.LString(""), mt)
+		}
+	}
+	// The base functions that would see an unopened table as it is.
+	opening := func(orig *lua.LFunction) *lua.LFunction {
+		g := orig.GFunction
+		upvalues := make([]lua.LValue, len(orig.Upvalues))
+		for i, uv := range orig.Upvalues {
+			upvalues[i] = uv.Value()
+		}
+		return L.NewClosure(func(L *lua.LState) int {
+			if t, ok := L.Get(1).(*lua.LTable); ok && t.Metatable == z.mt {
+				z.open(L, t)
+			}
+			return g(L)
+		}, upvalues...)
+	}
+	g := L.Get(lua.GlobalsIndex).(*lua.LTable)
+	for _, name := range []string{"next", "pairs", "rawget", "rawset", "getmetatable", "setmetatable"} {
+		if orig, ok := g.RawGetString(name).(*lua.LFunction); ok && orig.IsG {
+			g.RawSetString(name, opening(orig))
+		}
+	}
+	debugHook := hooks[lua.DebugLibName]
+	for _, lib := range z.libs {
+		if lib.name == lua.DebugLibName {
+			lib.hook = func(L *lua.LState, dbg *lua.LTable) {
+				for _, name := range []string{"getmetatable", "setmetatable"} {
+					if orig, ok := dbg.RawGetString(name).(*lua.LFunction); ok && orig.IsG {
+						dbg.RawSetString(name, opening(orig))
+					}
+				}
+				if debugHook != nil {
+					debugHook(L, dbg)
+				}
+			}
+		}
+	}
+	return z
+}
+
+// open opens the library whose table t is, into t, if it is not open yet.
+func (z *lazyLibs) open(L *lua.LState, t *lua.LTable) {
+	lib := z.libs[t]
+	if lib == nil || t.Metatable != z.mt {
+		return
+	}
+	t.Metatable = lua.LNil
+	delete(z.libs, t)
+	// The library's open function fills the table at _G[name] and sets
+	// package.loaded[name]: make both t for it, then put back whatever
+	// the script had put there instead.
+	g := L.Get(lua.GlobalsIndex).(*lua.LTable)
+	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
+	inG, inLoaded := g.RawGetString(lib.name), loaded.RawGetString(lib.name)
+	g.RawSetString(lib.name, t)
+	loaded.RawSetString(lib.name, lua.LNil)
+	L.Push(L.NewFunction(lib.open))
+	L.Push(lua.LString(lib.name))
+	L.Call(1, 0)
+	if inG != t {
+		g.RawSetString(lib.name, inG)
+	}
+	if inLoaded != t {
+		loaded.RawSetString(lib.name, inLoaded)
+	}
+	if lib.hook != nil {
+		lib.hook(L, t)
+	}
+}
+
+// unopened reports whether v is a library table not opened yet.
+func (z *lazyLibs) unopened(v lua.LValue) bool {
+	t, ok := v.(*lua.LTable)
+	return ok && z != nil && t.Metatable == z.mt
 }

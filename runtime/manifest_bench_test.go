@@ -1,0 +1,41 @@
+package runtime
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/ipcscript/ipcscript/bindings"
+)
+
+// manifest64 is the manifest of process w.1 of a run of one 64-process
+// group (the launch benchmark's): every process's inbox.
+func manifest64() *bindings.Manifest {
+	m := &bindings.Manifest{Script: "launch.lua", Args: []string{"64"}, Self: "w.1", Ctl: 3, Status: 4, Source: 5,
+		Decls: []bindings.ManifestDecl{{Kind: "process", Name: "w", Line: "launch.lua:14", Spec: "count=64"}}}
+	for i := 1; i <= 64; i++ {
+		name := "w." + strconv.Itoa(i)
+		m.Procs = append(m.Procs, bindings.ManifestProc{Name: name, Group: "w", Index: i, Count: 64, Slot: i - 1, Serial: i})
+		m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: name, Line: "(implicit)", FDs: map[string]int{"mem": 5 + i}})
+	}
+	return m
+}
+
+// The supervisor encodes a manifest per child, each child decodes its own.
+func BenchmarkManifest64(b *testing.B) {
+	m := manifest64()
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			encodeManifest(m)
+		}
+	})
+	s := encodeManifest(m)
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeManifest(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
