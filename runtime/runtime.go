@@ -12,6 +12,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/internal/luaload"
 	"github.com/ipcscript/ipcscript/ipc"
 )
 
@@ -72,7 +73,7 @@ func Check(path string, opts Options) (*Report, error) {
 	s := newSession(path, string(src), opts, bindings.CheckHost())
 	defer s.close()
 	rep := &Report{Script: path}
-	fn, err := s.L.Load(bytes.NewReader(src), path)
+	fn, err := luaload.Load(s.L, bytes.NewReader(src), path)
 	if err != nil {
 		rep.LoadError, rep.Error = true, loadMessage(err, string(src))
 		return rep, nil
@@ -146,6 +147,7 @@ func newSession(name, src string, opts Options, host bindings.Host) *session {
 	}
 	s.L = lua.NewState()
 	openRandom(s.L)
+	luaload.Open(s.L)
 	if opts.Sandbox.Enabled {
 		restrictLua(s.L, func() string { return s.env.RunDirPath() })
 	}
@@ -192,7 +194,7 @@ func setArgs(L *lua.LState, script string, args []string) {
 // that the watchdog can end a run whose top-level code does not stop.
 func (s *session) runParent(ctx context.Context) (*Report, error) {
 	rep := &Report{Script: s.name}
-	fn, err := s.L.Load(strings.NewReader(s.src), s.name)
+	fn, err := luaload.Load(s.L, strings.NewReader(s.src), s.name)
 	if err != nil {
 		rep.LoadError, rep.Error = true, loadMessage(err, s.src)
 		return rep, nil
