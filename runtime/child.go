@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/internal/luaload"
 	"github.com/ipcscript/ipcscript/ipc"
 	"github.com/ipcscript/ipcscript/trace"
 )
@@ -148,6 +149,7 @@ func runChild(manifest string, opts Options) int {
 	var libs *lazyLibs
 	if sandboxed {
 		openRandom(L)
+		luaload.Open(L)
 		restrictLua(L, func() string { return m.RunDir })
 		for _, lib := range []string{lua.OsLibName, lua.IoLibName} {
 			if t, ok := L.GetGlobal(lib).(*lua.LTable); ok {
@@ -160,6 +162,7 @@ func runChild(manifest string, opts Options) int {
 			lua.OsLibName:   func(L *lua.LState, t *lua.LTable) { guardForks(L, lua.OsLibName, t) },
 			lua.IoLibName:   func(L *lua.LState, t *lua.LTable) { guardForks(L, lua.IoLibName, t) },
 		})
+		luaload.Open(L)
 	}
 	bindings.Preload(L, env)
 	for n, mod := range opts.Modules {
@@ -207,7 +210,7 @@ func runChild(manifest string, opts Options) int {
 		os.Exit(exit(childResult{Failed: env.Failed}))
 		return lua.LNil
 	}
-	fn, err := L.Load(bytes.NewReader(src), m.Script)
+	fn, err := luaload.Load(L, bytes.NewReader(src), m.Script)
 	if err != nil {
 		return exit(childResult{Error: loadMessage(err)})
 	}
