@@ -54,9 +54,11 @@ func FutexWait(addr *uint32, val uint32, deadline time.Time) error {
 	}
 }
 
-// FutexWake wakes up to n processes sleeping on addr.
+// FutexWake wakes up to n processes sleeping on addr. A raw system call
+// (it never blocks): through entersyscall it would wake this process's
+// sysmon from its deep sleep (see "Holding the P" below).
 func FutexWake(addr *uint32, n int) {
-	unix.Syscall(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n))
+	unix.RawSyscall(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n))
 }
 
 // futexWaitv is the kernel's struct futex_waitv.
