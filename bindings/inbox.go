@@ -129,6 +129,7 @@ func (m *messenger) spawned(e *Env, p *Process) error {
 
 // forget unmaps, in a child, the inbox of p, which has ended.
 func (m *messenger) forget(p *Process) {
+	m.lastTo, m.lastPeer = "", nil
 	if ib := m.inboxes[p.Name]; ib != nil && ib != m.self {
 		if ib.q != nil {
 			ib.q.Close()
@@ -138,6 +139,7 @@ func (m *messenger) forget(p *Process) {
 }
 
 func (m *messenger) releaseInboxes() {
+	m.lastTo, m.lastPeer = "", nil
 	for name, ib := range m.inboxes {
 		ib.Release()
 		delete(m.inboxes, name)

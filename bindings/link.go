@@ -25,9 +25,9 @@ func (m *messenger) luaSend(L *lua.LState) int {
 	if ib == nil { // a spawned process that ended before this one knew it
 		return Outcome(L, ipc.ErrClosed)
 	}
-	typ, w := sendOpts(L, 3)
-	return pushSent(L, m.send(L, destination{what: ib.sendWhat, q: ib.q, obj: ib.obj, peer: m.pid(ib.proc),
-		dst: ib.slot, capacity: ib.capacity, seq: &ib.seq, keep: keepOpt(L, 3), inbox: true}, typ, L.Get(2), w))
+	typ, w, keep := sendOptsKeep(L, 3)
+	return pushSent(L, m.send(L, destination{what: ib.sendWhat, q: ib.q, obj: ib.obj, peer: ib.proc,
+		dst: ib.slot, capacity: ib.capacity, seq: &ib.seq, keep: keep, inbox: true}, typ, L.Get(2), w))
 }
 
 // ipc.receive([{from =, type =, timeout =, block =}]) -> message | nil, err
@@ -101,7 +101,13 @@ func (m *messenger) isProcessOrGroup(name string) bool {
 // first use; nil for a spawned process that ended before this process
 // learned of it (a send to it says "closed").
 func (m *messenger) peerInbox(L *lua.LState, to string) *inbox {
+	// The last one asked for, without the map's string hash: a loop
+	// sends to one peer. forget and releaseInboxes clear it.
+	if ib := m.lastPeer; ib != nil && ib.q != nil && to == m.lastTo {
+		return ib
+	}
 	if ib := m.inboxes[to]; ib != nil && ib.q != nil {
+		m.lastTo, m.lastPeer = to, ib
 		return ib
 	}
 	var p *Process

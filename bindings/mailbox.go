@@ -139,9 +139,9 @@ func mailboxCloseWhat(b *mailbox) string   { return b.closeWhat }
 // at once), "timeout". Sending to a closed mailbox raises an error.
 func mailboxSend(L *lua.LState) int {
 	b := checkMailbox(L, mailboxSendWhat)
-	typ, w := sendOpts(L, 3)
+	typ, w, keep := sendOptsKeep(L, 3)
 	err := b.m.send(L, destination{what: b.sendWhat, q: b.q, obj: b.obj,
-		dst: b.obj, capacity: b.capacity, seq: &b.seq, keep: keepOpt(L, 3)}, typ, L.Get(2), w) // a mailbox's header dst is its index
+		dst: b.obj, capacity: b.capacity, seq: &b.seq, keep: keep}, typ, L.Get(2), w) // a mailbox's header dst is its index
 	if err == ipc.ErrClosed && !b.m.afterRun() {
 		L.RaiseError("%s: the mailbox is closed", b.sendWhat)
 	}

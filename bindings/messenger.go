@@ -51,7 +51,9 @@ type messenger struct {
 	in  ipc.Message // reused by every receive
 
 	inboxes   map[string]*inbox // by owner name, opened (child) or created (parent)
-	self      *inbox            // this process's inbox, once opened
+	lastTo    string            // peerInbox's last answer, and the name asked
+	lastPeer  *inbox
+	self      *inbox // this process's inbox, once opened
 	byName    map[string]*Process
 	known     int        // len(env.Procs) when byName was built
 	names     []slotName // slot -> process name, boxed once
@@ -252,17 +254,32 @@ func (m *messenger) nameOf(i int32) lua.LValue {
 	return lua.LString(fmt.Sprintf("#%d", i))
 }
 
-// sendOptNames are the options sendOpts reads.
-var sendOptNames = []string{"type", "timeout", "block"}
+// sendOptNames are the options sendOpts and sendOptsKeep read.
+var sendOptNames = []string{"type", "timeout", "block", "keep"}
 
 // sendOpts reads {type =, timeout =, block =} at n.
 func sendOpts(L *lua.LState, n int) (string, ipc.WaitOpts) {
+	typ, w, _ := sendOptsKeep(L, n)
+	return typ, w
+}
+
+// sendOptsKeep reads {type =, timeout =, block =, keep =} at n; keep: a
+// message's descriptors stay open in the sender too (fdpass.go).
+func sendOptsKeep(L *lua.LState, n int) (string, ipc.WaitOpts, bool) {
 	t := optTable(L, n)
 	if t == nil {
-		return "", ipc.WaitOpts{}
+		return "", ipc.WaitOpts{}, false
 	}
-	var v [3]lua.LValue
+	var v [4]lua.LValue
 	optFields(t, sendOptNames, v[:])
+	var keep bool
+	switch b := v[3].(type) {
+	case lua.LBool:
+		keep = bool(b)
+	case *lua.LNilType:
+	default:
+		L.RaiseError("keep must be a boolean, got %s", gotValue(b))
+	}
 	var typ string
 	switch s := v[0].(type) {
 	case lua.LString:
@@ -274,13 +291,7 @@ func sendOpts(L *lua.LState, n int) (string, ipc.WaitOpts) {
 	if len(typ) > ipc.MaxTypeLen {
 		L.RaiseError("a message type of %d bytes: at most %d", len(typ), ipc.MaxTypeLen)
 	}
-	return typ, waitOptsOf(L, v[1], v[2])
-}
-
-// keepOpt reads {keep = true} at n: a message's descriptors stay open in
-// the sender too (fdpass.go).
-func keepOpt(L *lua.LState, n int) bool {
-	return optBool(L, optTable(L, n), "keep", false)
+	return typ, waitOptsOf(L, v[1], v[2]), keep
 }
 
 // endedPeer is recvOpts's peer when from names a spawned process that
@@ -336,8 +347,10 @@ type destination struct {
 	what string     // names the operation in errors: ipc.send to "b"
 	q    *ipc.Queue // the receiver's inbox or the mailbox
 	obj  int32      // status-table object id of q
-	peer int32      // pid a blocked send waits on (0 = not one process)
-	dst  int32      // the header's dst: receiver's slot, or the mailbox's index
+	// peer is the process a blocked send waits on (nil = not one
+	// process): its pid is looked up only if the send blocks.
+	peer *Process
+	dst  int32 // the header's dst: receiver's slot, or the mailbox's index
 	// capacity is what the sender knows of the link: 0 = rendezvous (the
 	// send waits for the take, so it is recorded as a wait at once).
 	capacity int
@@ -349,7 +362,7 @@ type destination struct {
 // send encodes body and sends it to d. It returns nil or an outcome for
 // Outcome; any other failure raises.
 func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LValue, w ipc.WaitOpts) error {
-	what, q, obj, peer, seq := d.what, d.q, d.obj, d.peer, d.seq
+	what, q, obj, seq := d.what, d.q, d.obj, d.seq
 	holder := NoHolder
 	if d.inbox {
 		holder = int(d.dst)
@@ -385,13 +398,13 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 			if m.afterRun() {
 				err = ipc.ErrClosed // every process has exited: no room will come
 			} else {
-				ws.Enter(ipc.OpSend, obj, peer, w.Timeout > 0)
+				ws.Enter(ipc.OpSend, obj, m.pid(d.peer), w.Timeout > 0)
 				err = q.Send(out, w)
 				ws.Leave()
 			}
 		}
 	} else {
-		ws.Enter(ipc.OpSend, obj, peer, w.Timeout > 0)
+		ws.Enter(ipc.OpSend, obj, m.pid(d.peer), w.Timeout > 0)
 		err = q.Send(out, w)
 		ws.Leave()
 	}

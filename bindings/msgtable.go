@@ -89,11 +89,23 @@ func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Mess
 	//   - body is stored blind when the decoder made it for this message,
 	//     looked up when it is the previous message's string again;
 	//   - an absent field is looked up, and deleted only when present.
+	if fillSlots(t, typ, body, src, dst, boxInt(n), seq, tm) {
+		return nil // in place (fieldslots.go)
+	}
 	lt := (*ltable)(unsafe.Pointer(t))
 	if lt.strdict == nil {
 		// One group of 8 slots: the seven fields and one key of the
-		// script's own (Lua's {} has none; RawSetString would make 32).
+		// script's own (Lua's {} has none; RawSetString would make 32),
+		// which later receives fill in place.
 		lt.strdict = make(map[string]lua.LValue, msgFields+1)
+	} else if len(lt.strdict) <= 1 && slotsOK && smallGroup(lt.strdict) == nil {
+		// A table RawSetString gave 32 slots, holding one key: the
+		// same in a map of one group.
+		sd := make(map[string]lua.LValue, msgFields+1)
+		for k, v := range lt.strdict {
+			sd[k] = v
+		}
+		lt.strdict = sd
 	}
 	sd := lt.strdict
 	keepField(t, sd, "type", typ)
