@@ -55,6 +55,8 @@ type Stream struct {
 	owned      bool   // its open file description is this Stream's alone (ownedFile)
 	more       bool   // the last blocking read filled its slice: the next one tries without waiting first
 	long       int32  // held waits in a row that outlasted holdMax (waitHeld)
+	full       bool   // the last write found no room: the next one waits for room first
+	waited     bool   // the last waitHeld did not find the descriptor ready at once
 	buf        []byte // read buffer; unread bytes are buf[r:w]
 	r, w       int
 	closed     atomic.Bool
@@ -595,6 +597,8 @@ func (s *Stream) waitHeld(events int16) bool {
 		switch {
 		case e == 0 && n > 0:
 			s.long = 0
+			// Ready within a few µs: it did not sleep (a wake-up takes longer).
+			s.waited = monoNow()-now > int64(5*time.Microsecond)
 			return true
 		case e == 0: // holdMax passed
 			s.long++
@@ -705,12 +709,29 @@ func (s *Stream) Write(b []byte, o WaitOpts) (int, error) {
 	// wait for the reader, go straight to the blocking write (trying first
 	// cost them a third more system calls), unless waits hold the P
 	// (waitHeld): then every write writes what fits without waiting and
-	// waits for room in a held poll.
+	// waits for room in a held poll; on a pipe, first when the last write
+	// had to wait (a writer ahead of its reader: a poll and a write per
+	// chunk, not a write that finds no room, a poll and a write). Not on
+	// a socket: poll says a unix socket is writable only once its queue
+	// is down to a quarter of SO_SNDBUF, where a send finds room as soon
+	// as there is some; polling first there took one wait per chunk, not
+	// per three (context switches 14k -> 28k for 1 GiB).
 	n := 0
 	nowait := s.sock || !s.noNowait
 	held := nowait && s.holding()
 	if nowait && (held || len(b) < streamBufSize/2) {
+		wait := held && s.full && !s.sock
+		s.full = false
 		for {
+			if wait {
+				s.ws.Enter(OpWrite, s.id, -1, false)
+				ready := s.waitHeld(unix.POLLOUT)
+				s.ws.Leave()
+				if !ready {
+					break
+				}
+				s.full = s.full || s.waited
+			}
 			m, err := s.writeNow(b[n:])
 			n += max(m, 0)
 			if n == len(b) {
@@ -723,12 +744,7 @@ func (s *Stream) Write(b []byte, o WaitOpts) (int, error) {
 			if !held || err == unix.EOPNOTSUPP {
 				break
 			}
-			s.ws.Enter(OpWrite, s.id, -1, false)
-			ready := s.waitHeld(unix.POLLOUT)
-			s.ws.Leave()
-			if !ready {
-				break
-			}
+			wait, s.full = true, true
 		}
 	}
 	s.ws.Enter(OpWrite, s.id, -1, false)

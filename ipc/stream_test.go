@@ -123,24 +123,32 @@ func TestStreamHeldWaits(t *testing.T) {
 		r.Close()
 	}
 
-	// Long waits: nobody writes for longer than holdMax.
+	// Long waits: a held wait that nobody ends gives up after holdMax;
+	// holdLong of them in a row turn holding off, and a short wait turns
+	// it back on. A read that outlasts the hold still gets its bytes.
 	r, w := pipe()
 	defer r.Close()
 	defer w.Close()
-	for i := range holdLong + 2 {
-		go func() {
-			time.Sleep(holdMax + 5*time.Millisecond)
-			w.WriteString("x", WaitOpts{})
-		}()
-		if b, err := r.Read(1, WaitOpts{}); err != nil || string(b) != "x" {
-			t.Fatalf("long wait %d: %q %v", i, b, err)
+	for i := range holdLong {
+		if r.waitHeld(unix.POLLIN) {
+			t.Fatalf("held wait %d on an empty pipe: ready", i)
 		}
-		if want := min(int32(i+1), holdLong); r.long != want {
-			t.Fatalf("after long wait %d: %d long waits in a row, want %d", i, r.long, want)
+		if r.long != int32(i+1) {
+			t.Fatalf("after held wait %d: %d long waits in a row, want %d", i, r.long, i+1)
 		}
 	}
-	w.WriteString("y", WaitOpts{}) // a short wait turns holding back on
-	if b, err := r.Read(1, WaitOpts{}); err != nil || string(b) != "y" || r.long != 0 {
+	if r.holding() {
+		t.Fatal("still holding after holdLong long waits")
+	}
+	w.WriteString("x", WaitOpts{})
+	if b, err := r.Read(1, WaitOpts{}); err != nil || string(b) != "x" || r.long != 0 || !r.holding() {
 		t.Fatalf("short wait: %q %v, %d long waits in a row", b, err, r.long)
+	}
+	go func() {
+		time.Sleep(3 * holdMax)
+		w.WriteString("y", WaitOpts{})
+	}()
+	if b, err := r.Read(1, WaitOpts{}); err != nil || string(b) != "y" {
+		t.Fatalf("a read that outlasts the hold: %q %v", b, err)
 	}
 }
