@@ -36,8 +36,7 @@ ipc.process("reader", function()
     end
   end
   -- Each loop adds up the counts read (C keeps each copy by reading a
-  -- byte of it); "changing" alternates the byte it writes ("y", "x", ...;
-  -- not x, y = y, x, which gopher-lua compiles wrong for two locals).
+  -- byte of it); "changing" alternates the byte it writes ("y", "x", ...).
   local got, odd = 0, true
   local t0 = ipc.now()
   if strings and changing then
