@@ -234,7 +234,8 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 	if len(lines) == 0 || lines[0] != "v1" {
 		return nil, fmt.Errorf("not a run manifest (want a first line \"v1\")")
 	}
-	var fbuf []field // one buffer for every line's fields (values are copied out)
+	var fbuf []field          // one buffer for every line's fields (values are copied out)
+	var groups map[string]int // a group line's name: where its members start in m.Procs
 	for i, line := range lines[1:] {
 		tag, rest, _ := strings.Cut(line, " ")
 		f, err := splitFields(fbuf[:0], rest)
@@ -285,6 +286,10 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 			}
 			g, count := f[0].s, f[1].n
 			m.Procs = slices.Grow(m.Procs, count)
+			if groups == nil {
+				groups = map[string]int{}
+			}
+			groups[g] = len(m.Procs)
 			for j := 1; j <= count; j++ {
 				at := len(m.Procs)
 				m.Procs = append(m.Procs, bindings.ManifestProc{Name: groupMember(g, j), Group: g, Index: j, Count: count, Slot: at, Serial: at + 1})
@@ -322,8 +327,20 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 			}
 			fd, g, count := f[4].n, f[5].s, f[6].n
 			m.Implicit = slices.Grow(m.Implicit, count)
+			// The members' names as the group line made them, when it
+			// did (one string per member, not two).
+			var names []bindings.ManifestProc
+			if at, ok := groups[g]; ok && at+count <= len(m.Procs) && m.Procs[at].Count == count {
+				names = m.Procs[at : at+count]
+			}
 			for j := range count {
-				m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: f[0].s, Name: groupMember(g, j+1), Line: f[1].s, Spec: f[2].s,
+				name := ""
+				if names != nil {
+					name = names[j].Name
+				} else {
+					name = groupMember(g, j+1)
+				}
+				m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: f[0].s, Name: name, Line: f[1].s, Spec: f[2].s,
 					FDs: map[string]int{f[3].s: fd + j}})
 			}
 		case "spawnargs":
