@@ -2,7 +2,6 @@ package ipc
 
 import (
 	"errors"
-	"golang.org/x/sys/unix"
 	"time"
 )
 
@@ -35,8 +34,4 @@ func (o WaitOpts) Deadline() time.Time {
 
 // MonoNow is CLOCK_MONOTONIC in nanoseconds: one clock for every process of
 // a run, so send and receive times can be compared across processes.
-func MonoNow() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
-}
+func MonoNow() int64 { return monoNow() }

@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Waiting. A waiter reads Word, checks its condition, and waits for Word to
@@ -104,15 +102,19 @@ func (q *Queue) publishSleep(seen uint32) {
 }
 
 // monoNow is CLOCK_MONOTONIC in ns without a system call: the runtime's
-// monotonic clock is CLOCK_MONOTONIC, read through the vDSO; one real
-// clock_gettime at start gives the offset.
-func monoNow() int64 { return monoBase + int64(time.Since(monoStart)) }
+// nanotime, which on Linux is clock_gettime(CLOCK_MONOTONIC) through the
+// vDSO (a linkname the runtime keeps for outside packages, go.dev/issue/67401).
+// It is the same clock in every process of a run, read exactly: a message's
+// time, stamped by the sender, and ipc.now() in the receiver compare. (It
+// was one clock_gettime at start plus time.Since: the two start reads were
+// apart by however long the process was preempted between them, so each
+// process's clock ran behind by that much, and a message could be stamped
+// before the ipc.now() its sender read just earlier; TestMessageTable saw
+// it 13 times in 200 at load 12.)
+func monoNow() int64 { return nanotime() }
 
-var monoBase, monoStart = func() (int64, time.Time) {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano(), time.Now()
-}()
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
 
 // Waiting for room. A sender that finds the queue full (or the ring's
 // bytes exhausted) waits on its own futex word, room, so that a take wakes
