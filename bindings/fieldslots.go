@@ -28,7 +28,7 @@ import (
 // swissMap mirrors the head of internal/runtime/maps.Map.
 type swissMap struct {
 	used   uint64
-	seed   uintptr
+	_      uintptr        // seed
 	dirPtr unsafe.Pointer // a small map's one group
 	dirLen int            // 0 for a small map
 }
