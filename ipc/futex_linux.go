@@ -143,6 +143,18 @@ func store32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
 // under heavy load a lap outlasts holdMax and the ring falls back to
 // ordinary sleeps (4-6 context switches a hop). A hop like C's (one thread woken) needs a wait the
 // runtime parks without a thread: a descriptor read through the netpoller.
+//
+// Tried on 2026-12-02 and not landed: a per-process doorbell, a pipe read
+// through the netpoller with raw reads, rung by wakers through
+// /proc/PID/fd after a sleep outlasted the held one. Context switches per
+// hop on a standalone 256-process Go ring (GOMAXPROCS=1): C pipes 1.68,
+// the netpoller pipe 1.84, futex through syscall.Syscall 5.08,
+// entersyscallblock 7.2 (it starts a spinning thread and wakes sysmon on
+// return), a futex held for ever 51; on the Lua ring 4.8-6.6 fell to
+// 1.2-1.3. It lost a wake about once in ten runs of three parallel
+// 128-process rings at load 40 (the sleeper on the queue's board, the
+// word changed, no byte in its pipe), and it was not faster in wall time
+// at that load, so it stayed off main; the direction holds.
 
 // holdP is set by SetHoldP; holdPaused counts PauseHold calls not yet
 // resumed.
@@ -183,17 +195,30 @@ const holdMax = 10 * time.Millisecond
 // (monoNow ns).
 var lastYield atomic.Int64
 
+// holding says whether a sleep may hold the P now, for an object whose
+// latest long sleeps in a row number long (spinner.sleep, Stream.holding).
+func holding(long int) bool {
+	return holdP.Load() && holdPaused.Load() == 0 && long < holdLong
+}
+
+// yieldBeforeHold lets what became runnable meanwhile run first, at most
+// once a millisecond, before a wait that holds the P; the scheduling tick
+// moves on too (sysmon preempts a tick older than 10 ms). It returns
+// monoNow.
+func yieldBeforeHold() int64 {
+	now := monoNow()
+	if now-lastYield.Load() >= int64(time.Millisecond) {
+		lastYield.Store(now)
+		runtime.Gosched()
+	}
+	return now
+}
+
 // futexWaitHeld sleeps like FutexWait, holding the P, until woken, until
 // deadline or for at most holdMax. It returns nil when woken (or *addr had
 // changed), ErrTimeout at deadline, errHoldOver when holdMax passed first.
 func futexWaitHeld(addr *uint32, val uint32, deadline time.Time) error {
-	now := monoNow()
-	if now-lastYield.Load() >= int64(time.Millisecond) {
-		// What became runnable meanwhile runs first, and the scheduling
-		// tick moves on (sysmon preempts a tick older than 10 ms).
-		lastYield.Store(now)
-		runtime.Gosched()
-	}
+	now := yieldBeforeHold()
 	end, fail := now+int64(holdMax), errHoldOver
 	if !deadline.IsZero() {
 		if d := now + int64(time.Until(deadline)); d < end {

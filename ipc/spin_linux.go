@@ -120,7 +120,7 @@ const holdLong = 2
 // latest sleeps were long; a sleep that outlasts the hold goes on as an
 // ordinary one.
 func (sp *spinner) sleep(addr *uint32, val uint32, deadline time.Time) error {
-	if !holdP.Load() || holdPaused.Load() != 0 {
+	if !holding(0) {
 		return FutexWait(addr, val, deadline)
 	}
 	if n := sp.long.Load(); n < holdLong {

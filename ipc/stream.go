@@ -573,7 +573,7 @@ func (s *Stream) sysRead(p []byte, nonBlocking bool, deadline time.Time) (int, e
 
 // holding says whether a blocking wait holds the P now.
 func (s *Stream) holding() bool {
-	return holdP.Load() && holdPaused.Load() == 0 && s.long < holdLong
+	return holding(int(s.long))
 }
 
 // waitHeld waits, holding the P, until the descriptor reports events (or
@@ -582,12 +582,7 @@ func (s *Stream) holding() bool {
 // another reader or writer may still have to wait); false when the caller
 // must wait as usual.
 func (s *Stream) waitHeld(events int16) bool {
-	now := monoNow()
-	if now-lastYield.Load() >= int64(time.Millisecond) {
-		// What became runnable meanwhile runs first (as futexWaitHeld).
-		lastYield.Store(now)
-		runtime.Gosched()
-	}
+	now := yieldBeforeHold()
 	end := now + int64(holdMax)
 	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: events}
 	for {
