@@ -196,6 +196,15 @@ func feed(w *os.File) {
 	}
 }
 
+// bench64K runs fn's loop b.N times, one op being 64 KiB, allocations
+// reported.
+func bench64K(b *testing.B, L *lua.LState, fn *lua.LFunction) {
+	b.SetBytes(65536)
+	b.ReportAllocs()
+	b.ResetTimer()
+	callN(b, L, fn, b.N)
+}
+
 func callN(t testing.TB, L *lua.LState, fn *lua.LFunction, n int) int {
 	L.Push(fn)
 	L.Push(lua.LNumber(n))
@@ -240,10 +249,7 @@ func benchStreamRead(b *testing.B, strings bool) {
 	w := testStream(b, L, "p")
 	go feed(w)
 	fn := readLoop(b, L, strings)
-	b.SetBytes(65536)
-	b.ReportAllocs()
-	b.ResetTimer()
-	callN(b, L, fn, b.N)
+	bench64K(b, L, fn)
 }
 
 func BenchmarkShmReadInto(b *testing.B)           { benchShmRead(b, `mem:read(0, 65536, o)`) }
@@ -262,10 +268,7 @@ func benchShmRead(b *testing.B, read string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(65536)
-	b.ReportAllocs()
-	b.ResetTimer()
-	callN(b, L, fn, b.N)
+	bench64K(b, L, fn)
 }
 
 // go test ./bindings -run - -bench StreamWrite -benchmem: a 64 KiB string
@@ -298,8 +301,5 @@ func BenchmarkStreamWrite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(65536)
-	b.ReportAllocs()
-	b.ResetTimer()
-	callN(b, L, fn, b.N)
+	bench64K(b, L, fn)
 }

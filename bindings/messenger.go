@@ -272,22 +272,8 @@ func sendOptsKeep(L *lua.LState, n int) (string, ipc.WaitOpts, bool) {
 	}
 	var v [4]lua.LValue
 	optFields(t, sendOptNames, v[:])
-	var keep bool
-	switch b := v[3].(type) {
-	case lua.LBool:
-		keep = bool(b)
-	case *lua.LNilType:
-	default:
-		L.RaiseError("keep must be a boolean, got %s", gotValue(b))
-	}
-	var typ string
-	switch s := v[0].(type) {
-	case lua.LString:
-		typ = string(s)
-	case *lua.LNilType:
-	default:
-		L.RaiseError("type must be a string, got %s", gotValue(s))
-	}
+	keep := boolValue(L, "keep", v[3], false)
+	typ := stringValue(L, "type", v[0], "")
 	if len(typ) > ipc.MaxTypeLen {
 		L.RaiseError("a message type of %d bytes: at most %d", len(typ), ipc.MaxTypeLen)
 	}

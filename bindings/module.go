@@ -102,12 +102,8 @@ func waitOptsOf(L *lua.LState, timeout, block lua.LValue) ipc.WaitOpts {
 	default:
 		L.RaiseError("timeout must be a number of seconds, got %s", gotValue(v))
 	}
-	switch v := block.(type) {
-	case lua.LBool:
-		w.NonBlocking = w.NonBlocking || !bool(v)
-	case *lua.LNilType:
-	default:
-		L.RaiseError("block must be a boolean, got %s", gotValue(v))
+	if !boolValue(L, "block", block, true) {
+		w.NonBlocking = true
 	}
 	return w
 }
@@ -148,7 +144,12 @@ func optString(L *lua.LState, t *lua.LTable, field, def string) string {
 	if t == nil {
 		return def
 	}
-	switch v := t.RawGetString(field).(type) {
+	return stringValue(L, field, t.RawGetString(field), def)
+}
+
+// stringValue is optString for a value already read from the table.
+func stringValue(L *lua.LState, field string, v lua.LValue, def string) string {
+	switch v := v.(type) {
 	case lua.LString:
 		return string(v)
 	case *lua.LNilType:
@@ -164,7 +165,12 @@ func optBool(L *lua.LState, t *lua.LTable, field string, def bool) bool {
 	if t == nil {
 		return def
 	}
-	switch v := t.RawGetString(field).(type) {
+	return boolValue(L, field, t.RawGetString(field), def)
+}
+
+// boolValue is optBool for a value already read from the table.
+func boolValue(L *lua.LState, field string, v lua.LValue, def bool) bool {
+	switch v := v.(type) {
 	case lua.LBool:
 		return bool(v)
 	case *lua.LNilType:

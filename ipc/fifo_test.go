@@ -176,21 +176,27 @@ func TestMakeFifoExclusiveNoSymlinks(t *testing.T) {
 	wantErr(t, FifoAt("f", reg).Remove(), "is no longer a FIFO")
 }
 
-// TestPipeStream covers the Stream operations over a pipe.
-func TestPipeStream(t *testing.T) {
+// pipeStreams returns the two ends of a new pipe as Streams; the read end
+// is closed when the test ends (closing the write end is the test's).
+func pipeStreams(t *testing.T) (r, w *Stream) {
+	t.Helper()
 	rf, wf, err := NewPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewStream("pipe", "p", rf)
-	if err != nil {
+	if r, err = NewStream("pipe", "p", rf); err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	w, err := NewStream("pipe", "p", wf)
-	if err != nil {
+	t.Cleanup(func() { r.Close() })
+	if w, err = NewStream("pipe", "p", wf); err != nil {
 		t.Fatal(err)
 	}
+	return r, w
+}
+
+// TestPipeStream covers the Stream operations over a pipe.
+func TestPipeStream(t *testing.T) {
+	r, w := pipeStreams(t)
 	if _, err := r.Read(1, WaitOpts{NonBlocking: true}); err != ErrEmpty {
 		t.Fatalf("non-blocking read of an empty pipe: %v", err)
 	}
@@ -200,6 +206,7 @@ func TestPipeStream(t *testing.T) {
 	w.WriteString("one\ntwo\nthree", WaitOpts{})
 	for _, want := range []string{"one", "tw"} {
 		var got []byte
+		var err error
 		if want == "one" {
 			got, err = r.ReadLine(WaitOpts{})
 		} else {

@@ -15,19 +15,7 @@ import (
 // through the buffer, what came before a timeout kept for the next read,
 // fewer bytes only at the end, then ErrEOF.
 func TestStreamReadInto(t *testing.T) {
-	rf, wf, err := NewPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewStream("pipe", "p", rf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	w, err := NewStream("pipe", "p", wf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, w := pipeStreams(t)
 	p := make([]byte, 200000)
 	if _, err := r.ReadInto(p[:1], WaitOpts{NonBlocking: true}); err != ErrEmpty {
 		t.Fatalf("non-blocking read of an empty pipe: %v", err)
