@@ -111,9 +111,19 @@ func TestStreamHeldWaits(t *testing.T) {
 		r.Close()
 	}
 
-	// Long waits: a held wait that nobody ends gives up after holdMax;
-	// holdLong of them in a row turn holding off, and a short wait turns
-	// it back on. A read that outlasts the hold still gets its bytes.
+	// Long waits: a held wait that nobody ends gives up after holdMax
+	// (ended by sysmon's preemption signal, or by the ppoll's timeout
+	// without asynchronous preemption); holdLong of them in a row turn
+	// holding off, and a short wait turns it back on. A read that outlasts
+	// the hold still gets its bytes.
+	defer func(on bool) { preemptSignals = on }(preemptSignals)
+	for _, signals := range []bool{true, false} {
+		preemptSignals = signals
+		heldLongWaits(t, pipe)
+	}
+}
+
+func heldLongWaits(t *testing.T, pipe func() (*Stream, *Stream)) {
 	r, w := pipe()
 	defer r.Close()
 	defer w.Close()
@@ -138,5 +148,18 @@ func TestStreamHeldWaits(t *testing.T) {
 	}()
 	if b, err := r.Read(1, WaitOpts{}); err != nil || string(b) != "y" {
 		t.Fatalf("a read that outlasts the hold: %q %v", b, err)
+	}
+}
+
+// GODEBUG's asyncpreemptoff decides whether a held wait may leave its end
+// to sysmon's preemption signal: the last setting wins, 0 is on.
+func TestAsyncPreemptOff(t *testing.T) {
+	for godebug, off := range map[string]bool{
+		"": false, "asyncpreemptoff=1": true, "gctrace=1,asyncpreemptoff=1": true,
+		"asyncpreemptoff=0": false, "asyncpreemptoff=1,asyncpreemptoff=0": false, "xasyncpreemptoff=1": false,
+	} {
+		if got := asyncPreemptOff(godebug); got != off {
+			t.Errorf("GODEBUG=%q: asyncPreemptOff %v, want %v", godebug, got, off)
+		}
 	}
 }
