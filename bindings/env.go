@@ -247,10 +247,45 @@ type ManifestDecl struct {
 	Name string
 	Line string
 	Spec string
-	FDs  map[string]int // role -> descriptor number in this child
+	FDs  []ManifestFD // the descriptors this child holds, one per role, in role order
 	// Index is an implicit object's index in the parent (-1 - i), when the
 	// manifest lists only some of them; 0: its place in the list.
 	Index int
+}
+
+// ManifestFD is one descriptor of a declaration in a child: its role
+// ("r", "w", "mem", ...) and its number. A slice of them, not a map: a
+// child decoded one map per inbox of the run (64 in a 64-process launch,
+// ~50k of its instructions), and an implicit group's entries share one
+// backing array.
+type ManifestFD struct {
+	Role string
+	FD   int
+}
+
+// FD returns the descriptor of role, if the declaration has one.
+func (d *ManifestDecl) FD(role string) (int, bool) {
+	for _, f := range d.FDs {
+		if f.Role == role {
+			return f.FD, true
+		}
+	}
+	return 0, false
+}
+
+// SetFD sets the descriptor of role, keeping FDs in role order.
+func (d *ManifestDecl) SetFD(role string, fd int) {
+	i := 0
+	for i < len(d.FDs) && d.FDs[i].Role < role {
+		i++
+	}
+	if i < len(d.FDs) && d.FDs[i].Role == role {
+		d.FDs[i].FD = fd
+		return
+	}
+	d.FDs = append(d.FDs, ManifestFD{})
+	copy(d.FDs[i+1:], d.FDs[i:])
+	d.FDs[i] = ManifestFD{Role: role, FD: fd}
 }
 
 // Declare records a declaration made at the current script line and tells

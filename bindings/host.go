@@ -208,8 +208,8 @@ func (h *childHost) implicit() []*Decl {
 // inherited wraps the descriptors a manifest entry lists.
 func inherited(md ManifestDecl) []DeclFile {
 	var fs []DeclFile
-	for role, fd := range md.FDs {
-		fs = append(fs, DeclFile{Role: role, File: os.NewFile(uintptr(fd), fmt.Sprintf("%s %q %s", md.Kind, md.Name, role))})
+	for _, f := range md.FDs {
+		fs = append(fs, DeclFile{Role: f.Role, File: os.NewFile(uintptr(f.FD), fmt.Sprintf("%s %q %s", md.Kind, md.Name, f.Role))})
 	}
 	return fs
 }

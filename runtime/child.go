@@ -309,8 +309,8 @@ func sanitizeDescriptors(m *bindings.Manifest) {
 	}
 	for _, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
 		for _, d := range ds {
-			for _, fd := range d.FDs {
-				unix.CloseOnExec(fd)
+			for _, f := range d.FDs {
+				unix.CloseOnExec(f.FD)
 			}
 		}
 	}

@@ -172,10 +172,7 @@ func (sup *supervisor) prepareStart(c *child) error {
 				if !f.Owns(p) || f.File == nil {
 					continue
 				}
-				if md.FDs == nil {
-					md.FDs = map[string]int{}
-				}
-				md.FDs[f.Role] = 3 + len(files)
+				md.SetFD(f.Role, 3+len(files))
 				files = append(files, f.File)
 			}
 			return md

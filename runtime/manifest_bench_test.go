@@ -15,7 +15,7 @@ func manifest64() *bindings.Manifest {
 	for i := 1; i <= 64; i++ {
 		name := "w." + strconv.Itoa(i)
 		m.Procs = append(m.Procs, bindings.ManifestProc{Name: name, Group: "w", Index: i, Count: 64, Slot: i - 1, Serial: i})
-		m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: name, Line: "(implicit)", FDs: map[string]int{"mem": 5 + i}})
+		m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: name, Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 5 + i}}})
 	}
 	return m
 }

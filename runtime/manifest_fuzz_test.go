@@ -15,7 +15,7 @@ func FuzzManifest(f *testing.F) {
 		RunID: "abc", RunDir: "/tmp/ipcscript-abc", Script: "x.lua", Args: []string{"a"},
 		Self: "w.1", Ctl: 3, Status: 4, Source: 5,
 		Procs: []bindings.ManifestProc{{Name: "w.1", Group: "w", Index: 1, Count: 2}, {Name: "w.2", Group: "w", Index: 2, Count: 2}},
-		Decls: []bindings.ManifestDecl{{Kind: "pipe", Name: "#1", Line: "x.lua:3", FDs: map[string]int{"r": 6}}},
+		Decls: []bindings.ManifestDecl{{Kind: "pipe", Name: "#1", Line: "x.lua:3", FDs: []bindings.ManifestFD{{Role: "r", FD: 6}}}},
 	}
 	f.Add(encodeManifest(good))
 	f.Add(encodeManifest(manifest64()))

@@ -14,11 +14,11 @@ func TestManifestRoundTrip(t *testing.T) {
 		Self: "worker.2", Ctl: 3, Status: 4, Source: 5,
 		Procs: []bindings.ManifestProc{{Name: "worker.1", Group: "worker", Index: 1, Count: 2, Slot: 0, Serial: 1}, {Name: "worker.2", Group: "worker", Index: 2, Count: 2, Slot: 3, Serial: 9}},
 		Decls: []bindings.ManifestDecl{
-			{Kind: "pipe", Name: "#1", Line: "x y.lua:3", Spec: "from=a to=b", FDs: map[string]int{"r": 6, "w": 7}},
+			{Kind: "pipe", Name: "#1", Line: "x y.lua:3", Spec: "from=a to=b", FDs: []bindings.ManifestFD{{Role: "r", FD: 6}, {Role: "w", FD: 7}}},
 			{Kind: "process", Name: "worker", Line: "x.lua:4", Spec: "count=2"},
 		},
-		Implicit: []bindings.ManifestDecl{{Kind: "inbox", Name: "main", Line: "(implicit)", FDs: map[string]int{"mem": 8}},
-			{Kind: "inbox", Name: "worker.2", Line: "(implicit)", FDs: map[string]int{"mem": 9}, Index: -7}},
+		Implicit: []bindings.ManifestDecl{{Kind: "inbox", Name: "main", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 8}}},
+			{Kind: "inbox", Name: "worker.2", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 9}}, Index: -7}},
 	}
 	got, err := decodeManifest(encodeManifest(m))
 	if err != nil {
@@ -40,12 +40,23 @@ func TestManifestRoundTrip(t *testing.T) {
 	if got, err := decodeManifest(enc); err != nil || !reflect.DeepEqual(got, g) {
 		t.Fatalf("round trip of a group: %v\n got %+v\nwant %+v", err, got, g)
 	}
+	// Members' names across the widths of their numbers (they are cut
+	// from one string).
+	big := &bindings.Manifest{Self: "w.105", Ctl: 3, Status: 4, Source: 5}
+	for i := 1; i <= 105; i++ {
+		big.Procs = append(big.Procs, bindings.ManifestProc{Name: groupMember("w", i), Group: "w", Index: i, Count: 105, Slot: i - 1, Serial: i})
+	}
+	if enc := encodeManifest(big); strings.Count(enc, "\ngroup ") != 1 {
+		t.Errorf("encoded as:\n%s\nwant one group line", enc)
+	} else if got, err := decodeManifest(enc); err != nil || !reflect.DeepEqual(got, big) {
+		t.Fatalf("round trip of a 105-member group: %v\n got %+v\nwant %+v", err, got, big)
+	}
 	// The inboxes of a whole group are one line too; a group whose
 	// descriptors are not consecutive, or a lone member, are not.
 	im := manifest64()
-	im.Implicit = append(im.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: "v.1", Line: "(implicit)", FDs: map[string]int{"mem": 90}},
-		bindings.ManifestDecl{Kind: "inbox", Name: "v.2", Line: "(implicit)", FDs: map[string]int{"mem": 92}},
-		bindings.ManifestDecl{Kind: "inbox", Name: "main", Line: "(implicit)", FDs: map[string]int{"mem": 93}})
+	im.Implicit = append(im.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: "v.1", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 90}}},
+		bindings.ManifestDecl{Kind: "inbox", Name: "v.2", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 92}}},
+		bindings.ManifestDecl{Kind: "inbox", Name: "main", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 93}}})
 	enc = encodeManifest(im)
 	if !strings.Contains(enc, "\nimplicits \"inbox\" \"(implicit)\" \"\" \"mem\" 6 \"w\" 64\n") || strings.Count(enc, "\nimplicit ") != 3 {
 		t.Errorf("encoded as:\n%s\nwant the inboxes of w on one line, v.1, v.2 and main on a line each", enc)
@@ -56,7 +67,10 @@ func TestManifestRoundTrip(t *testing.T) {
 	for _, bad := range []string{"", "v2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 6 \"w\" 1\n",
 		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" -1 \"w\" 2\n",
 		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 1048575 \"w\" 2\n",
-		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" 6 \"w\" 2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v1\nfds 1 2\n", "v1\nproc \"a\" \"b\" x 1\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 0\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\nimplicit 2 \"inbox\" \"a\" \"\" \"\"\n", "v1\nnope 1\n", "v1\nself \"unterminated\n"} {
+		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" 6 \"w\" 2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v1\nfds 1 2\n", "v1\nproc \"a\" \"b\" x 1\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 0\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\nimplicit 2 \"inbox\" \"a\" \"\" \"\"\n", "v1\nnope 1\n", "v1\nself \"unterminated\n",
+		// A declaration's roles in order, each once, as encodeManifest writes them.
+		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"w\" 6 \"r\" 7\n",
+		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"r\" 6 \"r\" 7\n"} {
 		if _, err := decodeManifest(bad); err == nil {
 			t.Errorf("decodeManifest(%q) succeeded", bad)
 		}

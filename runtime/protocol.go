@@ -3,7 +3,6 @@ package runtime
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -183,21 +182,20 @@ func encodeManifest(m *bindings.Manifest) string {
 		q(d.Name)
 		q(d.Line)
 		q(d.Spec)
-		roles := make([]string, 0, len(d.FDs))
-		for r := range d.FDs {
-			roles = append(roles, r)
+		fds := d.FDs
+		if !slices.IsSortedFunc(fds, byRole) {
+			fds = slices.SortedFunc(slices.Values(fds), byRole)
 		}
-		sort.Strings(roles)
-		for _, r := range roles {
-			q(r)
-			n(d.FDs[r])
+		for _, f := range fds {
+			q(f.Role)
+			n(f.FD)
 		}
 	}
 	for _, d := range m.Decls {
 		decl("decl", d)
 	}
 	for i := 0; i < len(m.Implicit); {
-		if k, role := wholeImplicitGroup(m.Implicit[i:]); k > 0 {
+		if k := wholeImplicitGroup(m.Implicit[i:]); k > 0 {
 			// One line for the inboxes of a whole group (a child of a
 			// 64-process run decoded 64 lines of 6 quoted fields: ~1/8
 			// of its start, and the supervisor wrote them for every child).
@@ -207,8 +205,8 @@ func encodeManifest(m *bindings.Manifest) string {
 			q(d.Kind)
 			q(d.Line)
 			q(d.Spec)
-			q(role)
-			n(d.FDs[role])
+			q(d.FDs[0].Role)
+			n(d.FDs[0].FD)
 			q(g)
 			n(k)
 			i += k
@@ -290,9 +288,17 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 				groups = map[string]int{}
 			}
 			groups[g] = len(m.Procs)
+			// The members' names, g.1 .. g.count, cut from one string (one
+			// allocation, not one per member).
+			nb := make([]byte, 0, count*(len(g)+1+decimalDigits(count)))
 			for j := 1; j <= count; j++ {
-				at := len(m.Procs)
-				m.Procs = append(m.Procs, bindings.ManifestProc{Name: groupMember(g, j), Group: g, Index: j, Count: count, Slot: at, Serial: at + 1})
+				nb = strconv.AppendInt(append(append(nb, g...), '.'), int64(j), 10)
+			}
+			names, from := string(nb), 0
+			for j := 1; j <= count; j++ {
+				at, to := len(m.Procs), from+len(g)+1+decimalDigits(j)
+				m.Procs = append(m.Procs, bindings.ManifestProc{Name: names[from:to], Group: g, Index: j, Count: count, Slot: at, Serial: at + 1})
+				from = to
 			}
 		case "decl", "implicit":
 			index := 0
@@ -306,14 +312,15 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 				return nil, bad()
 			}
 			d := bindings.ManifestDecl{Kind: f[0].s, Name: f[1].s, Line: f[2].s, Spec: f[3].s, Index: index}
+			if len(f) > 4 {
+				d.FDs = make([]bindings.ManifestFD, 0, (len(f)-4)/2)
+			}
 			for j := 4; j < len(f); j += 2 {
-				if f[j].num || !f[j+1].num {
+				// Roles in order, each once (as encodeManifest writes them).
+				if f[j].num || !f[j+1].num || (j > 4 && f[j].s <= f[j-2].s) {
 					return nil, bad()
 				}
-				if d.FDs == nil {
-					d.FDs = make(map[string]int, (len(f)-4)/2)
-				}
-				d.FDs[f[j].s] = f[j+1].n
+				d.FDs = append(d.FDs, bindings.ManifestFD{Role: f[j].s, FD: f[j+1].n})
 			}
 			if tag == "decl" {
 				m.Decls = append(m.Decls, d)
@@ -333,6 +340,7 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 			if at, ok := groups[g]; ok && at+count <= len(m.Procs) && m.Procs[at].Count == count {
 				names = m.Procs[at : at+count]
 			}
+			fds := make([]bindings.ManifestFD, count) // one array for the group's descriptors
 			for j := range count {
 				name := ""
 				if names != nil {
@@ -340,8 +348,9 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 				} else {
 					name = groupMember(g, j+1)
 				}
+				fds[j] = bindings.ManifestFD{Role: f[3].s, FD: fd + j}
 				m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: f[0].s, Name: name, Line: f[1].s, Spec: f[2].s,
-					FDs: map[string]int{f[3].s: fd + j}})
+					FDs: fds[j : j+1 : j+1]})
 			}
 		case "spawnargs":
 			if len(f) != 1 {
@@ -387,36 +396,41 @@ func wholeGroup(procs []bindings.ManifestProc, at int) int {
 	return k
 }
 
-// wholeImplicitGroup returns k and the role when ds starts with the
-// implicit objects of a whole group of k > 1 ("g.1" .. "g.k", in order),
-// alike but for their one descriptor each, numbered consecutively, which
-// the manifest writes as one line; else 0.
-func wholeImplicitGroup(ds []bindings.ManifestDecl) (int, string) {
+// wholeImplicitGroup returns k when ds starts with the implicit objects
+// of a whole group of k > 1 ("g.1" .. "g.k", in order), alike but for
+// their one descriptor each, numbered consecutively, which the manifest
+// writes as one line; else 0.
+func wholeImplicitGroup(ds []bindings.ManifestDecl) int {
 	d := ds[0]
 	g, one, ok := strings.Cut(d.Name, ".")
 	if !ok || one != "1" || d.Index != 0 || len(d.FDs) != 1 || len(ds) < 2 {
-		return 0, ""
+		return 0
 	}
-	var role string
-	for r := range d.FDs {
-		role = r
-	}
-	fd := d.FDs[role]
+	role, fd := d.FDs[0].Role, d.FDs[0].FD
 	k := 0
 	for _, e := range ds {
 		if e.Kind != d.Kind || e.Line != d.Line || e.Spec != d.Spec || e.Index != 0 || len(e.FDs) != 1 ||
-			e.Name != groupMember(g, k+1) {
-			break
-		}
-		if v, ok := e.FDs[role]; !ok || v != fd+k {
+			e.FDs[0].Role != role || e.FDs[0].FD != fd+k || e.Name != groupMember(g, k+1) {
 			break
 		}
 		k++
 	}
 	if k < 2 {
-		return 0, ""
+		return 0
 	}
-	return k, role
+	return k
+}
+
+// byRole orders a declaration's descriptors (ManifestDecl.FDs).
+func byRole(a, b bindings.ManifestFD) int { return strings.Compare(a.Role, b.Role) }
+
+// decimalDigits is the length of n > 0 in decimal.
+func decimalDigits(n int) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }
 
 // groupMember is the name of member i of group g (bindings/process.go).
@@ -465,11 +479,11 @@ func validateManifest(m *bindings.Manifest) error {
 	}
 	for _, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
 		for _, d := range ds {
-			for role, n := range d.FDs {
-				if n >= 0 && n < maxManifestFD {
+			for _, f := range d.FDs {
+				if f.FD >= 0 && f.FD < maxManifestFD {
 					continue // valid: no name to build
 				}
-				if err := fd(d.Kind+" "+role, n); err != nil {
+				if err := fd(d.Kind+" "+f.Role, f.FD); err != nil {
 					return err
 				}
 			}

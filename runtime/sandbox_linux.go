@@ -237,7 +237,7 @@ func landlockRestrict(abi int, m *bindings.Manifest, exe string) error {
 			if d.Kind != "listener" || !strings.Contains(d.Spec, "kind=tcp") {
 				continue
 			}
-			fd, ok := d.FDs["l"]
+			fd, ok := d.FD("l")
 			if !ok {
 				continue
 			}
