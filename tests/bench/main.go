@@ -375,7 +375,14 @@ func (b *bench) argv(im impl, cmd *command) (argv, env []string, why string) {
 			}
 			env = append(env, envIpcscriptBin+"="+b.ipc)
 		}
-		return append([]string{b.self}, cmd.args...), env, ""
+		argv := []string{b.self}
+		for _, a := range cmd.args { // "@tmp/x": a file in the harness's temporary directory
+			if rest, ok := strings.CutPrefix(a, "@tmp/"); ok {
+				a = filepath.Join(b.tmp, rest)
+			}
+			argv = append(argv, a)
+		}
+		return argv, env, ""
 	}
 	panic("unknown implementation")
 }

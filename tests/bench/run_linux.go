@@ -52,6 +52,7 @@ func (r run) start(ctx context.Context) (figures, error) {
 	// has exited: stop waiting for it (sweep finds it).
 	c.WaitDelay = time.Second
 
+	t0 := time.Now()
 	if err := startPinned(c, r.cpus); err != nil {
 		return nil, err
 	}
@@ -85,11 +86,13 @@ func (r run) start(ctx context.Context) (figures, error) {
 	if errors.Is(err, exec.ErrWaitDelay) {
 		err = nil // the run exited; what held its stdout, sweep reports
 	}
+	exited := time.Since(t0)
 	cancel()
 	<-samplerDone
 	// Whatever outlives the run by more than a grace period is a leak of
 	// the program under test.
 	leaked := sweep(pid, time.Second)
+	wall := time.Since(t0)
 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v%s", strings.Join(r.argv, " "), err, stderr.excerpt())
@@ -104,6 +107,11 @@ func (r run) start(ctx context.Context) (figures, error) {
 	if leaked > 0 {
 		return nil, fmt.Errorf("%s: left %d process(es) behind (killed)", strings.Join(r.argv, " "), leaked)
 	}
+	// The run's wall time, from its start to the harness's last check of
+	// it, and of that the part after the run ended: what the harness spends
+	// beyond the program's own "secs" (--json, -v).
+	fig["wall_secs"] = wall.Seconds()
+	fig["after_exit_secs"] = (wall - exited).Seconds()
 	if sampler != nil {
 		if err := sampler.addTo(fig, r.needPids); err != nil {
 			return nil, fmt.Errorf("%s: %v", strings.Join(r.argv, " "), err)

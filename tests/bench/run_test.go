@@ -59,3 +59,20 @@ func TestRunPinsToCPU(t *testing.T) {
 		t.Errorf("the run may use CPUs %v, want 0", f["cpus"])
 	}
 }
+
+// The memory rows' sampler finds every process of a run's tree, its
+// grandchildren too (a parent listed after its child in /proc included),
+// and only those: a shell, two children and a grandchild that sleep.
+func TestRunSamplesEveryProcessOfTheTree(t *testing.T) {
+	f, err := run{argv: []string{"sh", "-c", `sleep 0.3 & sh -c 'sleep 0.3 & wait' & wait; echo '{"ok":true}'`},
+		sampleRSS: true, timeout: 30 * time.Second}.start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f["rss_processes"]; n != 4.0 {
+		t.Errorf("sampled %v processes, want 4 (sh, sleep, sh, sleep)", n)
+	}
+	if kib, _ := f["rss_max_kib"].(float64); kib <= 0 {
+		t.Errorf("rss_max_kib = %v, want a peak", f["rss_max_kib"])
+	}
+}
