@@ -81,6 +81,9 @@ type passList struct {
 }
 
 func (p *passList) reset() {
+	if len(p.objs) == 0 && len(p.files) == 0 && len(p.at) == 0 && len(p.tokens) == 0 {
+		return // every message's case: nothing passed, nothing to store
+	}
 	clear(p.objs)
 	clear(p.files)
 	p.objs, p.files, p.at, p.tokens = p.objs[:0], p.files[:0], p.at[:0], p.tokens[:0]

@@ -1,6 +1,7 @@
 package bindings
 
 import (
+	"math/bits"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -60,38 +61,136 @@ func smallGroup(sd map[string]lua.LValue) unsafe.Pointer {
 }
 
 // msgSlots are the value slots of the seven message fields in a group,
-// nil for a field that is not there.
-type msgSlots struct {
-	typ, body, src, dst, len, seq, time *lua.LValue
+// in msgKeyNames order, nil for a field that is not there.
+type msgSlots [msgFields]*lua.LValue
+
+// The fields' indexes in msgSlots.
+const (
+	fType = iota
+	fBody
+	fSrc
+	fDst
+	fLen
+	fSeq
+	fTime
+)
+
+// fullSlots is a bit per full slot of a group's control word (the high
+// bit of each slot's byte), iterated with bits.TrailingZeros64: only the
+// slots that hold a key are visited.
+func fullSlots(g unsafe.Pointer) uint64 {
+	return ^*(*uint64)(g) & 0x8080808080808080
 }
 
-// find sets the slots of the message fields in group g.
-func (s *msgSlots) find(g unsafe.Pointer) {
-	*s = msgSlots{}
-	ctrl := *(*uint64)(g)
-	for i := uintptr(0); i < groupSlots; i, ctrl = i+1, ctrl>>8 {
-		if ctrl&0x80 != 0 {
-			continue // empty or deleted
-		}
-		slot := unsafe.Add(g, groupCtrlSize+i*strSlotSize)
+// slotAt is the slot of the lowest bit of fullSlots' mask.
+func slotAt(g unsafe.Pointer, full uint64) unsafe.Pointer {
+	return unsafe.Add(g, groupCtrlSize+uintptr(bits.TrailingZeros64(full)>>3)*strSlotSize)
+}
+
+// findSlots returns the slots of the message fields in group g. A key the
+// receive path stored is one of msgKeyNames, a slice of msgKeyBlob, so its
+// address says which field it is; a key stored otherwise (by the script:
+// t.body = x) is compared as a string. byName has a bit per slot (bit 7
+// of its byte, as in the control word) whose key is a field found by name,
+// other a bit per slot whose key is no field. (Returned by value: stores
+// into a caller's msgSlots would each check for the write barrier.)
+func findSlots(g unsafe.Pointer) (s msgSlots, byName, other uint64) {
+	base := uintptr(unsafe.Pointer(unsafe.StringData(msgKeyBlob)))
+	for full := fullSlots(g); full != 0; full &= full - 1 {
+		slot := slotAt(g, full)
 		v := (*lua.LValue)(unsafe.Add(slot, strElemOff))
-		switch *(*string)(slot) {
-		case "type":
-			s.typ = v
-		case "body":
-			s.body = v
-		case "src":
-			s.src = v
-		case "dst":
-			s.dst = v
-		case "len":
-			s.len = v
-		case "seq":
-			s.seq = v
-		case "time":
-			s.time = v
+		k := *(*string)(slot)
+		if off := uintptr(unsafe.Pointer(unsafe.StringData(k))) - base; off < uintptr(len(msgKeyAt)) {
+			if at := msgKeyAt[off]; int(at.n) == len(k) {
+				s[at.f] = v
+				continue
+			}
+		}
+		if f := fieldOf(k); f >= 0 {
+			s[f] = v
+			byName |= full & -full
+		} else {
+			other |= full & -full
 		}
 	}
+	return s, byName, other
+}
+
+// fieldOf is the message field named k, -1 for none.
+func fieldOf(k string) int {
+	switch k {
+	case "type":
+		return fType
+	case "body":
+		return fBody
+	case "src":
+		return fSrc
+	case "dst":
+		return fDst
+	case "len":
+		return fLen
+	case "seq":
+		return fSeq
+	case "time":
+		return fTime
+	}
+	return -1
+}
+
+// slotCache remembers the slots findSlots found in the group of the table
+// last received into, for the next receive into it: a loop fills the same
+// table, whose keys stay where they are. It is used again only when the
+// same group has the same control word (no key added or removed since,
+// save one removed and another added in its slot with the same hash
+// bits), every field slot still holds its msgKeyNames key (known by its
+// address: no other string can be there) and every other full slot still
+// holds a key that is no field (compared by name: a field the script added
+// in a removed key's slot). Fields found by name are not cached (a key at
+// the same address may be another string now).
+type slotCache struct {
+	g     unsafe.Pointer
+	ctrl  uint64
+	other uint64
+	s     msgSlots
+}
+
+// slots returns the message fields' slots in group g.
+func (c *slotCache) slots(g unsafe.Pointer) *msgSlots {
+	if g != c.g || *(*uint64)(g) != c.ctrl || !c.holds(g) {
+		s, byName, other := findSlots(g)
+		c.g, c.ctrl, c.other, c.s = g, *(*uint64)(g), other, s
+		if byName != 0 {
+			c.g = nil // not for the next receive
+		}
+	}
+	return &c.s
+}
+
+// holds checks c's keys in g (same group, same control word).
+func (c *slotCache) holds(g unsafe.Pointer) bool {
+	s := &c.s
+	if !keyIs(s[fType], fType) || !keyIs(s[fBody], fBody) || !keyIs(s[fSrc], fSrc) || !keyIs(s[fDst], fDst) ||
+		!keyIs(s[fLen], fLen) || !keyIs(s[fSeq], fSeq) || !keyIs(s[fTime], fTime) {
+		return false
+	}
+	for other := c.other; other != 0; other &= other - 1 {
+		if fieldOf(*(*string)(slotAt(g, other))) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// keyIs reports whether value slot p (nil: none) has field f's key.
+func keyIs(p *lua.LValue, f int) bool {
+	return p == nil || unsafe.StringData(*(*string)(unsafe.Add(unsafe.Pointer(p), -strElemOff))) == msgKeyData[f]
+}
+
+// isNil is v == lua.LNil without runtime.ifaceeq (which comparing two
+// interfaces of the same dynamic type calls: ~20 instructions).
+func isNil(v lua.LValue) bool {
+	_, ok := v.(*lua.LNilType)
+	return ok
 }
 
 // put stores x in slot p unless it holds that very box already.
@@ -104,27 +203,68 @@ func put(p *lua.LValue, x lua.LValue) {
 // fillSlots sets the message fields in t in place when they all can be:
 // t's strdict is one group that holds every field the message has and
 // none it lacks. It returns false, having changed nothing, otherwise.
-func fillSlots(t *lua.LTable, typ, body, src, dst, n, seq, tm lua.LValue) bool {
+func fillSlots(c *slotCache, t *lua.LTable, typ, body, src, dst, n, seq, tm lua.LValue) bool {
 	g := strdictGroup((*ltable)(unsafe.Pointer(t)).strdict)
 	if g == nil {
 		return false
 	}
-	var s msgSlots
-	s.find(g)
-	if s.body == nil || s.src == nil || s.dst == nil || s.len == nil || s.seq == nil || s.time == nil ||
-		(s.typ == nil) != (typ == lua.LNil) || body == lua.LNil {
+	s := c.slots(g)
+	if s[fBody] == nil || s[fSrc] == nil || s[fDst] == nil || s[fLen] == nil || s[fSeq] == nil || s[fTime] == nil ||
+		(s[fType] == nil) != isNil(typ) || isNil(body) {
 		return false
 	}
-	if s.typ != nil {
-		put(s.typ, typ)
+	if s[fType] != nil {
+		put(s[fType], typ)
 	}
-	put(s.body, body)
-	put(s.src, src)
-	put(s.dst, dst)
-	put(s.len, n)
-	*s.seq = seq
-	*s.time = tm
+	put(s[fBody], body)
+	put(s[fSrc], src)
+	put(s[fDst], dst)
+	put(s[fLen], n)
+	*s[fSeq] = seq
+	*s[fTime] = tm
 	return true
+}
+
+// groupFields is optFields for a strdict of one group: each key the group
+// holds is compared with names, and the value of a match read in place,
+// with no hash of a name (an options table is small: {into = t} is one
+// group with one key). It returns false, having read nothing, when sd is
+// not one group or the layout is not the one expected.
+func groupFields(sd map[string]lua.LValue, names []string, v []lua.LValue) bool {
+	g := strdictGroup(sd)
+	if g == nil {
+		return false
+	}
+	for full := fullSlots(g); full != 0; full &= full - 1 {
+		slot := slotAt(g, full)
+		k := *(*string)(slot)
+		for j, name := range names {
+			if k == name {
+				v[j] = *(*lua.LValue)(unsafe.Add(slot, strElemOff))
+				break
+			}
+		}
+	}
+	return true
+}
+
+// soleField returns the one key of sd and its value, read in place; ok is
+// false when sd holds another number of keys, is not one group, or the
+// layout is not the one expected.
+func soleField(sd map[string]lua.LValue) (k string, v lua.LValue, ok bool) {
+	if !slotsOK {
+		return "", nil, false
+	}
+	m := *(**swissMap)(unsafe.Pointer(&sd))
+	if m == nil || m.dirLen != 0 || m.used != 1 || m.dirPtr == nil {
+		return "", nil, false
+	}
+	full := fullSlots(m.dirPtr)
+	if full == 0 {
+		return "", nil, false
+	}
+	slot := slotAt(m.dirPtr, full)
+	return *(*string)(slot), *(*lua.LValue)(unsafe.Add(slot, strElemOff)), true
 }
 
 // slotsLayoutMatches reports whether a map[string]lua.LValue is laid out
@@ -152,9 +292,8 @@ func slotsLayoutMatches() bool {
 	if g == nil || (*(**swissMap)(unsafe.Pointer(&sd))).used != uint64(len(names)) {
 		return false
 	}
-	var s msgSlots
-	s.find(g)
-	for i, p := range []*lua.LValue{s.typ, s.body, s.src, s.dst, s.len, s.seq, s.time} {
+	s, _, _ := findSlots(g)
+	for i, p := range s {
 		if p == nil || *p != lua.LNumber(i+1) {
 			return false
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -64,7 +65,8 @@ type messenger struct {
 	lastType  string // the last type received, boxed once
 	lastTypeV lua.LValue
 	tmpl      msgTemplate
-	nums      numBoxes // seq and time of received messages
+	nums      numBoxes  // seq and time of received messages
+	slots     slotCache // where the fields are in the table last received into
 
 	sel selectState
 
@@ -295,6 +297,15 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 	t := optTable(L, n)
 	if t == nil {
 		return f, 0, ipc.WaitOpts{}, nil
+	}
+	if fastTables {
+		// {into = t} alone, a receive loop's options: its one key read in
+		// place, without optFields' look-ups of the five names.
+		if k, v, ok := soleField((*ltable)(unsafe.Pointer(t)).strdict); ok && k == "into" {
+			if into, ok := v.(*lua.LTable); ok {
+				return f, 0, ipc.WaitOpts{}, into
+			}
+		}
 	}
 	var o [5]lua.LValue
 	optFields(t, recvOptNames, o[:])

@@ -89,7 +89,7 @@ func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Mess
 	//   - body is stored blind when the decoder made it for this message,
 	//     looked up when it is the previous message's string again;
 	//   - an absent field is looked up, and deleted only when present.
-	if fillSlots(t, typ, body, src, dst, boxInt(n), seq, tm) {
+	if fillSlots(&m.slots, t, typ, body, src, dst, boxInt(n), seq, tm) {
 		return nil // in place (fieldslots.go)
 	}
 	lt := (*ltable)(unsafe.Pointer(t))
@@ -108,17 +108,19 @@ func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Mess
 		lt.strdict = sd
 	}
 	sd := lt.strdict
-	keepField(t, sd, "type", typ)
+	// The keys are msgKeyNames' strings, which the next fillSlots knows
+	// by their address.
+	keepField(t, sd, msgKeyNames[fType], typ)
 	if m.dec.reused {
-		keepField(t, sd, "body", body)
+		keepField(t, sd, msgKeyNames[fBody], body)
 	} else {
-		putField(t, sd, "body", body)
+		putField(t, sd, msgKeyNames[fBody], body)
 	}
-	keepField(t, sd, "src", src)
-	keepField(t, sd, "dst", dst)
-	keepField(t, sd, "len", boxInt(n))
-	putField(t, sd, "seq", seq)
-	putField(t, sd, "time", tm)
+	keepField(t, sd, msgKeyNames[fSrc], src)
+	keepField(t, sd, msgKeyNames[fDst], dst)
+	keepField(t, sd, msgKeyNames[fLen], boxInt(n))
+	putField(t, sd, msgKeyNames[fSeq], seq)
+	putField(t, sd, msgKeyNames[fTime], tm)
 	return nil
 }
 
@@ -166,14 +168,38 @@ func sameBox(a, b lua.LValue) bool {
 const msgFields = 7
 
 var (
-	msgKeyNames = [msgFields]string{"type", "body", "src", "dst", "len", "seq", "time"}
-	msgKeys     []lua.LValue       // msgKeyNames boxed, len == cap
-	msgKeyPos   map[lua.LValue]int // key -> index in msgKeys
+	// msgKeyBlob holds the field names end to end and msgKeyNames are its
+	// slices, so a key the receive path stored in an into table is known
+	// by its address (findSlots): msgKeyAt[offset] is its field and length.
+	msgKeyBlob  = "typebodysrcdstlenseqtime"
+	msgKeyNames = [msgFields]string{msgKeyBlob[0:4], msgKeyBlob[4:8], msgKeyBlob[8:11], msgKeyBlob[11:14], msgKeyBlob[14:17], msgKeyBlob[17:20], msgKeyBlob[20:24]}
+	msgKeyAt    = keyOffsets()
+	msgKeyData  = [msgFields]*byte{unsafe.StringData(msgKeyNames[0]), unsafe.StringData(msgKeyNames[1]), unsafe.StringData(msgKeyNames[2]),
+		unsafe.StringData(msgKeyNames[3]), unsafe.StringData(msgKeyNames[4]), unsafe.StringData(msgKeyNames[5]), unsafe.StringData(msgKeyNames[6])}
+	msgKeys   []lua.LValue       // msgKeyNames boxed, len == cap
+	msgKeyPos map[lua.LValue]int // key -> index in msgKeys
 	// msgStrTemplate has every key (with a placeholder value): each
 	// message's strdict starts as a clone of it. Never written.
 	msgStrTemplate map[string]lua.LValue
 	fastTables     = tableLayoutMatches()
 )
+
+// keyAt is what msgKeyAt says of an offset in msgKeyBlob: the field whose
+// name starts there and the name's length (n = 0xff: none starts there,
+// and no key that long can start within the blob).
+type keyAt struct{ f, n uint8 }
+
+func keyOffsets() (at [len("typebodysrcdstlenseqtime")]keyAt) {
+	for i := range at {
+		at[i].n = 0xff
+	}
+	off := 0
+	for f, k := range [msgFields]string{"type", "body", "src", "dst", "len", "seq", "time"} {
+		at[off] = keyAt{uint8(f), uint8(len(k))}
+		off += len(k)
+	}
+	return at
+}
 
 func init() {
 	msgKeys = make([]lua.LValue, msgFields)
@@ -320,6 +346,9 @@ func optFields(t *lua.LTable, names []string, v []lua.LValue) {
 	}
 	if fastTables {
 		lt := (*ltable)(unsafe.Pointer(t))
+		if groupFields(lt.strdict, names, v) {
+			return // read in place (fieldslots.go)
+		}
 		if len(lt.keys) <= len(names) {
 			for _, k := range lt.keys {
 				s, ok := k.(lua.LString)

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -59,11 +60,23 @@ func testReceiveInto(t *testing.T) {
 		assert(box:receive({into = t}).type == "x" and t.body == "a")
 		assert(box:receive({into = t}).type == nil and t.body == "b")
 		assert(box:receive({into = t}).type == "y" and t.body == "c")
+		-- the slots found for one receive (slotCache) are not trusted
+		-- blindly by the next: a key the script added, removed or moved
+		local v = {}
+		assert(box:send(1) and box:receive({into = v}).body == 1)
+		v.own = 1
+		assert(box:send(2) and box:receive({into = v}).body == 2 and v.own == 1)
+		v.own, v.type = nil, "mine"
+		assert(box:send(3) and box:receive({into = v}).type == nil and v.body == 3 and v.len == 1)
+		v.body, v.extra = nil, true
+		assert(box:send(4) and box:receive({into = v}).body == 4 and v.extra and v.type == nil)
+		v.type = "again"
+		assert(box:send(5) and box:receive({into = v}).type == nil and v.body == 5)
 		local u = {}
 		u.own = 1
 		for i = 1, 3 do
 			assert(box:send(i))
-			assert(box:receive({into = u}).body == i and u.own == 1 and u.seq == 6 + i and u.len == 1)
+			assert(box:receive({into = u}).body == i and u.own == 1 and u.seq == 11 + i and u.len == 1)
 		end
 	`)
 	if err != nil {
@@ -160,4 +173,37 @@ func BenchmarkDirectInto(b *testing.B) {
 			ipc.send("main", body)
 			body = ipc.receive(into).body
 		end`)
+}
+
+// The keys fillMessageTable stores are known by their address when an
+// into table is filled again (msgSlots.find): each of msgKeyNames must be
+// a slice of msgKeyBlob that msgKeyAt maps back to its field. A compiler
+// that made them copies would send every key through the string compare.
+func TestMsgKeysByAddress(t *testing.T) {
+	base := uintptr(unsafe.Pointer(unsafe.StringData(msgKeyBlob)))
+	for i, k := range msgKeyNames {
+		off := uintptr(unsafe.Pointer(unsafe.StringData(k))) - base
+		if off >= uintptr(len(msgKeyAt)) || int(msgKeyAt[off].f) != i || int(msgKeyAt[off].n) != len(k) {
+			t.Errorf("field %d %q: at offset %d of the blob, msgKeyAt says %v", i, k, off, msgKeyAt[min(off, uintptr(len(msgKeyAt)-1))])
+		}
+	}
+	// A table filled once, found again: every slot by address or by name.
+	L, _ := parentState(t, `ipc = require("ipc"); box = ipc.mailbox("m")`)
+	if err := L.DoString(`o = {into = {}}; box:send("x", {type = "t"}); box:receive(o)`); err != nil {
+		t.Fatal(err)
+	}
+	into := L.GetGlobal("o").(*lua.LTable).RawGetString("into").(*lua.LTable)
+	g := strdictGroup((*ltable)(unsafe.Pointer(into)).strdict)
+	if g == nil {
+		t.Skip("the in-place fill is off")
+	}
+	s, byName, _ := findSlots(g)
+	if byName != 0 {
+		t.Errorf("fields found by name, not by address: %#x", byName)
+	}
+	for i, p := range s {
+		if p == nil || *p != into.RawGetString(msgKeyNames[i]) {
+			t.Errorf("field %s: slot %v, table says %v", msgKeyNames[i], p, into.RawGetString(msgKeyNames[i]))
+		}
+	}
 }
