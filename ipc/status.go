@@ -54,7 +54,7 @@ type WaitStatus struct {
 	Deadline uint32 // 1 when the wait has a timeout (it will end by itself)
 	Pid      int32
 	Progress uint64 // completed IPC operations; deadlock needs it to stand still
-	Since    int64  // unix nanoseconds when the current wait began
+	Since    int64  // MonoNow() when the current wait began (CLOCK_MONOTONIC: one clock for every process)
 	Doorbell uint32 // futex word a process may sleep on to be woken by anyone
 	Line     int32  // the script line of the operation that blocks (0 unknown); see EnterHook
 	// Ended is a futex word: the serial of the latest process of this
@@ -241,7 +241,7 @@ func (s *WaitStatus) Enter(op uint32, object, peer int32, hasDeadline bool) {
 	atomic.StoreInt32(&s.Peer, peer)
 	atomic.StoreUint32(&s.Op, op)
 	atomic.StoreUint32(&s.Deadline, d)
-	atomic.StoreInt64(&s.Since, time.Now().UnixNano())
+	atomic.StoreInt64(&s.Since, monoNow()) // not time.Now(): two clock reads, on every wait
 	atomic.StoreUint32(&s.State, StateBlocked)
 }
 

@@ -430,7 +430,7 @@ func (sup *supervisor) whereAll() []string {
 			part, _ := sup.describeWait(c)
 			part = sup.waitLine(c) + part
 			if since := atomic.LoadInt64(&s.Since); since > 0 {
-				part += fmt.Sprintf(" (for %.1fs)", time.Since(time.Unix(0, since)).Seconds())
+				part += fmt.Sprintf(" (for %.1fs)", time.Duration(ipc.MonoNow()-since).Seconds())
 			}
 			where = append(where, part)
 		case ipc.StateSleeping:
