@@ -163,3 +163,165 @@ func TestAsyncPreemptOff(t *testing.T) {
 		}
 	}
 }
+
+// A held pipe read or write in one io_uring_enter (heldRW): a request that
+// nobody completes is cancelled when sysmon's signal ends the wait, gives
+// up after holdMax (counted as a long wait) and takes nothing: the bytes
+// written later go to the next read, whole.
+func TestStreamHeldRWCancelled(t *testing.T) {
+	defer SetHoldP(holdP.Load())
+	SetHoldP(true)
+	rf, wf, err := NewPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := NewStream("pipe", "p", rf)
+	w, _ := NewStream("pipe", "p", wf)
+	defer r.Close()
+	defer w.Close()
+	p := make([]byte, 8)
+	n, errno, how := r.heldRW(uringOpRead, p)
+	if how == rwNo {
+		t.Skip("no io_uring here")
+	}
+	if how != rwLong || n != 0 || errno != 0 || r.long != 1 {
+		t.Fatalf("held read of an empty pipe: %d %v, how %d, %d long waits; want nothing, rwLong, 1", n, errno, how, r.long)
+	}
+	if _, err := w.WriteString("abcdefgh", WaitOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	n, errno, how = r.heldRW(uringOpRead, p)
+	if how != rwDone || n != 8 || errno != 0 || string(p) != "abcdefgh" || r.long != 0 {
+		t.Fatalf("held read after a write: %d %q %v, how %d, %d long waits", n, p[:n], errno, how, r.long)
+	}
+	// A pipe someone made non-blocking: a blocking read still waits for
+	// its bytes (io_uring polls it; where it says EAGAIN, the ordinary
+	// wait does).
+	if err := unix.SetNonblock(r.Fd(), true); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(holdMax / 2)
+		w.WriteString("12345678", WaitOpts{})
+	}()
+	if n, err := r.ReadInto(p, WaitOpts{}); n != 8 || err != nil || string(p) != "12345678" {
+		t.Fatalf("read of a non-blocking pipe: %d %q %v", n, p[:n], err)
+	}
+}
+
+// Several held writers on one pipe (each its own Stream on its own
+// descriptor, as processes that inherited it), writing more than the
+// pipe holds: every write of at most PIPE_BUF bytes arrives whole and
+// each writer's in order, and every byte of the larger writes arrives.
+func TestStreamHeldWritersShareAPipe(t *testing.T) {
+	defer SetHoldP(holdP.Load())
+	SetHoldP(true)
+	rf, wf, err := NewPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := NewStream("pipe", "p", rf)
+	defer r.Close()
+	const writers, records, big = 4, 300, 3 * 65536
+	done := make(chan error, writers)
+	for id := range writers {
+		fd, err := unix.Dup(int(wf.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := NewStream("pipe", "p", os.NewFile(uintptr(fd), "w"))
+		go func() {
+			defer w.Close()
+			rec := make([]byte, PipeBuf)
+			for i := range records {
+				rec[0], rec[1], rec[2] = 'R', byte(id), byte(i)
+				for j := 3; j < len(rec); j++ {
+					rec[j] = byte(id*31 + i)
+				}
+				if n, err := w.Write(rec, WaitOpts{}); n != len(rec) || err != nil {
+					done <- fmt.Errorf("writer %d record %d: %d %v", id, i, n, err)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	wf.Close()
+	next := make([]int, writers)
+	rec := make([]byte, PipeBuf)
+	for k := range writers * records {
+		if n, err := r.ReadInto(rec, WaitOpts{}); n != len(rec) || err != nil {
+			t.Fatalf("record %d: %d %v", k, n, err)
+		}
+		id, i := int(rec[1]), int(rec[2])
+		if rec[0] != 'R' || id >= writers || byte(next[id]) != byte(i) {
+			t.Fatalf("record %d: header %q %d %d, writer's next %d", k, rec[0], id, i, next[id])
+		}
+		for j := 3; j < len(rec); j++ {
+			if rec[j] != byte(id*31+i) {
+				t.Fatalf("record %d (writer %d, %d): byte %d is %d: torn", k, id, i, j, rec[j])
+			}
+		}
+		next[id]++
+	}
+	if _, err := r.ReadInto(rec[:1], WaitOpts{}); err != ErrEOF {
+		t.Fatalf("after every record: %v, want ErrEOF", err)
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Writes larger than the pipe, from each writer: every byte comes,
+	// each writer's bytes their own count.
+	rf, wf, err = NewPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ = NewStream("pipe", "p", rf)
+	defer r.Close()
+	for id := range writers {
+		fd, err := unix.Dup(int(wf.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := NewStream("pipe", "p", os.NewFile(uintptr(fd), "w"))
+		go func() {
+			defer w.Close()
+			b := bytes.Repeat([]byte{byte('a' + id)}, big)
+			for range 4 {
+				if n, err := w.Write(b, WaitOpts{}); n != big || err != nil {
+					done <- fmt.Errorf("writer %d: %d %v", id, n, err)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	wf.Close()
+	counts := make([]int, writers)
+	p := make([]byte, 65536)
+	for {
+		n, err := r.ReadInto(p, WaitOpts{})
+		if err == ErrEOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range p[:n] {
+			counts[c-'a']++
+		}
+	}
+	for id, c := range counts {
+		if c != 4*big {
+			t.Errorf("writer %d: %d bytes came, want %d", id, c, 4*big)
+		}
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
