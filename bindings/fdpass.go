@@ -130,6 +130,12 @@ func (e *bodyEncoder) descriptor(o passable, name fmt.Stringer) error {
 // to is the receiving process's slot (NoHolder for a mailbox's).
 func (m *messenger) encodePassing(body lua.LValue, typeLen, to int) ([]byte, *passList, error) {
 	pl := &m.passing
+	if s, ok := body.(lua.LString); ok && len(pl.objs) == 0 && len(pl.files) == 0 {
+		// A string carries no descriptor: the common body, without the
+		// list's bookkeeping around it.
+		b, err := m.enc.encodeString(string(s), typeLen)
+		return b, pl, err
+	}
 	pl.reset()
 	m.enc.pass = pl
 	b, err := m.enc.encode(body, typeLen)

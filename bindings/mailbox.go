@@ -146,7 +146,12 @@ func mailboxCloseWhat(b *mailbox) string   { return b.closeWhat }
 // at once), "timeout". Sending to a closed mailbox raises an error.
 func mailboxSend(L *lua.LState) int {
 	b := checkMailbox(L, mailboxSendWhat)
-	typ, w, keep := sendOptsKeep(L, 3)
+	var typ string
+	var w ipc.WaitOpts
+	var keep bool
+	if L.GetTop() >= 3 { // box:send(body), the common call, has no options
+		typ, w, keep = sendOptsKeep(L, 3)
+	}
 	err := b.m.send(L, destination{what: b.sendWhat, q: b.q, obj: b.obj,
 		dst: b.obj, capacity: b.capacity, seq: &b.seq, keep: keep}, typ, L.Get(2), w) // a mailbox's header dst is its index
 	if err == ipc.ErrClosed && !b.m.afterRun() {
