@@ -103,7 +103,11 @@ var (
 	uringMu    sync.Mutex
 	uringSpare []*uring
 	// uringLeaked keeps the memory of requests that could not be
-	// cancelled (a ring that failed) from being freed and reused.
+	// cancelled (a ring that failed) from being freed and reused. That rw
+	// stores its p here also makes p escape (go build -gcflags=-m:
+	// "leaking param: p", up to Stream.ReadInto and Write): a request's
+	// memory is always on the heap, which does not move, never on a
+	// goroutine stack, which moves when it grows.
 	uringLeaked [][]byte
 )
 
