@@ -131,7 +131,7 @@ var fullSizes = sizes{
 	addC: 20000000, addPy: 500000, addLua: 1000000,
 	mutexC: 10000000, mutexPy: 2000000, mutexPy2: 500000, mutexLua: 1000000,
 	procs: 64, procsSpawn: 16,
-	idleMS:    100,
+	idleMS:    250,
 	ringProcs: 256, ringLaps: 10,
 	sustained: 1 << 30, sustainedAt: 16 << 10,
 	reads:       20000,
