@@ -152,7 +152,7 @@ type qheader struct {
 	wokeUpTo  atomic.Uint32 // a wake-all was issued once Word had reached this
 	selects   atomic.Uint32 // selects registered as waiters (AddWaiter)
 	// Senders waiting for room sleep on their own futex word, so that a
-	// take wakes one of them, not every sleeper (queue_wait_linux.go):
+	// take wakes one of them, not every sleeper (queue_room_linux.go):
 	room         atomic.Uint32 // futex word: bumped when room is made (take, withdraw, close, repair)
 	roomSleepers atomic.Uint32 // senders asleep on room
 	roomWaiting  atomic.Uint32 // senders waiting for room at all, spinning or asleep

@@ -60,15 +60,21 @@ func (q *Queue) Send(m *Message, w WaitOpts) error {
 		now = monoNow()
 	}
 	deadline := w.Deadline()
+	held := q.claimRoom(capacity)
+	if held {
+		hook(hookRoomClaimed)
+	}
 	for {
 		seen := q.h.room.Load()
 		q.lock()
 		if q.h.closed.Load() != 0 {
 			q.unlock()
+			q.releaseRoom(&held)
 			return ErrClosed
 		}
 		if capacity == 0 && w.NonBlocking && q.h.recvWaiting.Load() == 0 {
 			q.unlock()
+			q.releaseRoom(&held)
 			return ErrFull
 		}
 		var queued int
@@ -84,7 +90,8 @@ func (q *Queue) Send(m *Message, w WaitOpts) error {
 		q.unlock()
 		if ok {
 			q.wake(&q.h.recvSleepers)
-			q.roomLeft()
+			hook(hookRoomSent)
+			q.releaseRoom(&held)
 			if capacity == 0 {
 				return q.awaitTake(pos, deadline, w.NonBlocking)
 			}
@@ -92,9 +99,11 @@ func (q *Queue) Send(m *Message, w WaitOpts) error {
 			return nil
 		}
 		if w.NonBlocking {
+			q.releaseRoom(&held)
 			return ErrFull
 		}
-		if err := q.waitRoom(seen, deadline); err != nil {
+		if err := q.waitRoom(seen, deadline, &held); err != nil {
+			q.releaseRoom(&held)
 			return err
 		}
 	}

@@ -386,3 +386,103 @@ func TestQueueRoomSpinner(t *testing.T) {
 		t.Fatalf("got %q, want 3", m.Body)
 	}
 }
+
+// TestQueueRoomMarkHeldThroughSend: a mailbox sender that starts a Send
+// while others sleep for room holds the spinner mark until its Send ends,
+// so the takes made meanwhile wake nobody (it takes the room itself), and
+// its Send's end wakes a sleeper when room is left. With the mark held
+// only while spinning, a take during the sender's send woke a sleeper that
+// then found the queue refilled and slept again: a futex wake and two
+// context switches for nothing, about once per 25 messages with 16
+// producers on one consumer. The sender is stopped at hooks, so nothing
+// depends on timing; the periodic check is out of reach.
+func TestQueueRoomMarkHeldThroughSend(t *testing.T) {
+	defer func(d time.Duration) { roomCheck = d }(roomCheck)
+	roomCheck = 10 * time.Minute
+	q := newTestQueue(t, QueueConfig{Capacity: 2})
+	cons, holder, sleeper := openView(t, q), openView(t, q), openView(t, q)
+	mustSend(t, q, &Message{Seq: 0})
+	mustSend(t, q, &Message{Seq: 1})
+
+	if !spinning {
+		t.Skip("one CPU: no sender spins or holds the mark")
+	}
+	// The hook is set before any sender runs (it reads it unlocked).
+	var claimArmed, sentArmed atomic.Bool
+	claimAt, claimGo := make(chan struct{}), make(chan struct{})
+	sentAt, sentGo := make(chan struct{}), make(chan struct{})
+	testHook = func(p hookPoint) {
+		switch {
+		case p == hookRoomClaimed && claimArmed.CompareAndSwap(true, false):
+			claimAt <- struct{}{}
+			<-claimGo
+		case p == hookRoomSent && sentArmed.CompareAndSwap(true, false):
+			sentAt <- struct{}{}
+			<-sentGo
+		}
+	}
+	slept := make(chan error, 1)
+	defer func() {
+		q.Shutdown() // a failed test's sleeper returns at once
+		<-slept      // the sleeper has returned: nothing reads the hook any more
+		testHook = nil
+	}()
+
+	// A sender asleep for room.
+	go func() { slept <- sleeper.Send(&Message{Seq: 9}, WaitOpts{Timeout: 10 * time.Minute}) }()
+	waitFor(t, "the sender to sleep for room", func() bool { return q.h.roomSleepers.Load() == 1 })
+
+	claimArmed.Store(true)
+	sentArmed.Store(true)
+	sent := make(chan error, 1)
+	go func() { sent <- holder.Send(&Message{Seq: 2}, WaitOpts{Timeout: 10 * time.Minute}) }()
+	select {
+	case <-claimAt:
+	case <-time.After(time.Minute): // a liveness guard
+		t.Fatalf("a Send started while a sender slept for room did not claim the spinner mark (spinner %d)", q.h.roomSpinner.Load())
+	}
+	noWake := func(when string) {
+		t.Helper()
+		if q.h.roomWoken.Load() != 0 || q.h.roomSleepers.Load() != 1 || q.h.roomSpinner.Load() == 0 {
+			t.Fatalf("%s: woken mark %d, %d asleep, spinner %d: a take woke a sleeper while a sender held the mark",
+				when, q.h.roomWoken.Load(), q.h.roomSleepers.Load(), q.h.roomSpinner.Load())
+		}
+	}
+	// 1. A take before the holder has looked at the queue.
+	var m Message
+	if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != 0 {
+		t.Fatalf("take 1: seq %d, %v", m.Seq, err)
+	}
+	noWake("a take before the holder locked")
+	close(claimGo)
+	// 2. The holder sent (into the room take 1 made) and stops before its
+	// Send ends; another take.
+	<-sentAt
+	if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != 1 {
+		t.Fatalf("take 2: seq %d, %v", m.Seq, err)
+	}
+	noWake("a take while the holder sent")
+	// 3. The holder's Send ends with room left: the sleeper must be woken.
+	close(sentGo)
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-slept:
+		slept <- err // for the deferred reset
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a liveness guard, far beyond any delay
+		t.Fatalf("the sleeper still sleeps with room free: the holder's Send ended without a wake (room %d, woken mark %d, %d asleep, spinner %d)",
+			q.h.room.Load(), q.h.roomWoken.Load(), q.h.roomSleepers.Load(), q.h.roomSpinner.Load())
+	}
+	if s := q.h.roomSpinner.Load(); s != 0 {
+		t.Fatalf("spinner mark left: %d", s)
+	}
+	for _, want := range []uint64{2, 9} {
+		if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != want {
+			t.Fatalf("got seq %d (%v), want %d", m.Seq, err, want)
+		}
+	}
+}
