@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -210,7 +209,7 @@ func runChild(manifest string, opts Options) int {
 		os.Exit(exit(childResult{Failed: env.Failed}))
 		return lua.LNil
 	}
-	fn, err := luaload.Load(L, bytes.NewReader(src), m.Script)
+	fn, err := loadScriptImage(L, src, m.Script)
 	if err != nil {
 		return exit(childResult{Error: loadMessage(err)})
 	}

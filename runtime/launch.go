@@ -36,13 +36,17 @@ func (sup *supervisor) prepare() error {
 	if env.Main != nil {
 		st.Assign(env.Main.Slot, uint32(env.Main.Serial))
 	}
-	fd, err := unix.MemfdCreate("ipcscript:source", unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate("ipcscript:source", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return os.NewSyscallError("memfd_create", err)
 	}
 	sup.source = os.NewFile(uintptr(fd), "memfd:ipcscript:source")
-	if _, err := sup.source.WriteString(sup.s.src); err != nil {
+	if _, err := sup.source.Write(scriptImage(sup.s.src, sup.s.proto)); err != nil {
 		return err
+	}
+	// Every child runs the code in it: none may change it (script.go).
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		return os.NewSyscallError("fcntl F_ADD_SEALS", err)
 	}
 	sup.devnull, err = os.Open(os.DevNull)
 	inheritedCloseOnExec.Do(markInheritedCloseOnExec)

@@ -19,7 +19,8 @@ import (
 //	for each process (launch.go):
 //	  socketpair(SEQPACKET) ctl ---- fd 3 -----> ctl: parent check (EOF = parent died)
 //	  memfd status table ----------- fd 4 -----> its slot: state/op/object, no syscalls
-//	  memfd script source ---------- fd 5 -----> runs the same script
+//	  memfd script (sealed) -------- fd 5 -----> runs the same script (the parent's compiled
+//	    chunk, then the source: script.go)
 //	  declared objects' fds -------- fd 6.. ---> declarations bind to them in order
 //	  env IPCSCRIPT_CHILD = manifest ----------> marks fds 3.. close-on-exec
 //	    (quoted lines, not JSON: identity,

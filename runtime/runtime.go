@@ -106,6 +106,7 @@ func isStopCheck(err error) bool {
 // session is one Lua state and what goes with it.
 type session struct {
 	name, src string
+	proto     *lua.FunctionProto // the script compiled (runParent), for the children (script.go)
 	opts      Options
 	L         *lua.LState
 	env       *bindings.Env
@@ -199,6 +200,7 @@ func (s *session) runParent(ctx context.Context) (*Report, error) {
 		rep.LoadError, rep.Error = true, loadMessage(err, s.src)
 		return rep, nil
 	}
+	s.proto = fn.Proto
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	wd := newWatchdog(cancel, s.opts.grace())
