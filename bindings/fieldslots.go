@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"runtime"
 	"strings"
+	"sync"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
@@ -22,8 +23,8 @@ import (
 // may move slots.
 //
 // This needs Go's map layout (the swiss tables of Go 1.24 and later:
-// internal/runtime/maps), which no API exposes. It is checked when the
-// package starts (slotsLayoutMatches: a map made and read both ways must
+// internal/runtime/maps), which no API exposes. It is checked on first
+// use (slotsUsable, slotsLayoutMatches: a map made and read both ways must
 // agree); on any difference every field goes through the map as before.
 
 // swissMap mirrors the head of internal/runtime/maps.Map.
@@ -41,12 +42,23 @@ const (
 	strElemOff    = 16
 )
 
-var slotsOK = slotsLayoutMatches()
+var (
+	slotsOK    bool // set by slotsUsable; tests set it to take the map path
+	slotsCheck sync.Once
+)
+
+// slotsUsable checks the layout once, on first use rather than when the
+// package starts (every process paid 10.5k instructions for it), and
+// returns slotsOK.
+func slotsUsable() bool {
+	slotsCheck.Do(func() { slotsOK = slotsLayoutMatches() })
+	return slotsOK
+}
 
 // strdictGroup returns the one group of a small map, nil when sd is empty,
 // larger than one group, or the layout is not the one expected.
 func strdictGroup(sd map[string]lua.LValue) unsafe.Pointer {
-	if !slotsOK {
+	if !slotsUsable() {
 		return nil
 	}
 	return smallGroup(sd)
@@ -252,7 +264,7 @@ func groupFields(sd map[string]lua.LValue, names []string, v []lua.LValue) bool 
 // false when sd holds another number of keys, is not one group, or the
 // layout is not the one expected.
 func soleField(sd map[string]lua.LValue) (k string, v lua.LValue, ok bool) {
-	if !slotsOK {
+	if !slotsUsable() {
 		return "", nil, false
 	}
 	m := *(**swissMap)(unsafe.Pointer(&sd))

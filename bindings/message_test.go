@@ -178,7 +178,7 @@ func runBenchLoop(b *testing.B, L *lua.LState, loop string) {
 // keys, and one message's changes never show in another.
 func TestMessageTableIsATable(t *testing.T) {
 	for _, fast := range []bool{true, false} {
-		saved := fastTables
+		saved := msgTablesReady()
 		fastTables = fast && saved
 		L, _ := parentState(t, twoProcs)
 		err := L.DoString(`
@@ -213,7 +213,7 @@ func TestMessageTableIsATable(t *testing.T) {
 }
 
 func TestFastTablesEnabled(t *testing.T) {
-	if !fastTables {
+	if !msgTablesReady() {
 		t.Error("gopher-lua's LTable layout differs from ltable (msgtable.go): message tables are built the slow way; update ltable")
 	}
 }

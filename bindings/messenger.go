@@ -298,7 +298,7 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 	if t == nil {
 		return f, 0, ipc.WaitOpts{}, nil
 	}
-	if fastTables {
+	if msgTablesReady() {
 		// {into = t} alone, a receive loop's options: its one key read in
 		// place, without optFields' look-ups of the five names.
 		if k, v, ok := soleField((*ltable)(unsafe.Pointer(t)).strdict); ok && k == "into" {

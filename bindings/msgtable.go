@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"sync"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
@@ -70,7 +71,7 @@ func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Mess
 	}
 	typ, src := m.typeValue(msg.Type), m.nameOf(msg.Src)
 	seq, tm := m.nums.int(msg.Seq), m.nums.box(float64(msg.Time)/1e9)
-	if !fastTables {
+	if !msgTablesReady() {
 		for i, x := range [msgFields]lua.LValue{typ, body, src, dst, boxInt(n), seq, tm} {
 			t.RawSetString(msgKeyNames[i], x)
 		}
@@ -98,7 +99,7 @@ func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Mess
 		// script's own (Lua's {} has none; RawSetString would make 32),
 		// which later receives fill in place.
 		lt.strdict = make(map[string]lua.LValue, msgFields+1)
-	} else if len(lt.strdict) <= 1 && slotsOK && smallGroup(lt.strdict) == nil {
+	} else if len(lt.strdict) <= 1 && slotsUsable() && smallGroup(lt.strdict) == nil {
 		// A table RawSetString gave 32 slots, holding one key: the
 		// same in a map of one group.
 		sd := make(map[string]lua.LValue, msgFields+1)
@@ -161,8 +162,8 @@ func sameBox(a, b lua.LValue) bool {
 // table). newMessageTable builds the same three structures at once: the
 // key list is shared by every message table (full to capacity, so a key a
 // script adds makes a table its own copy), the position map is cloned from
-// a template. It needs gopher-lua's LTable layout, which is checked when
-// the package starts; on any difference the plain RawSetString path is
+// a template. It needs gopher-lua's LTable layout, which is checked on
+// first use (msgTablesReady); on any difference the plain RawSetString path is
 // used.
 
 const msgFields = 7
@@ -181,7 +182,8 @@ var (
 	// msgStrTemplate has every key (with a placeholder value): each
 	// message's strdict starts as a clone of it. Never written.
 	msgStrTemplate map[string]lua.LValue
-	fastTables     = tableLayoutMatches()
+	fastTables     bool // set by msgTablesReady
+	msgTablesOnce  sync.Once
 )
 
 // keyAt is what msgKeyAt says of an offset in msgKeyBlob: the field whose
@@ -201,7 +203,18 @@ func keyOffsets() (at [len("typebodysrcdstlenseqtime")]keyAt) {
 	return at
 }
 
-func init() {
+// msgTablesReady builds the tables above and checks LTable's layout on
+// first use, not when the package starts: every process of a run did it
+// (with slotsUsable, ~18k instructions of a child's start, callgrind),
+// and a process that receives no message needs neither. It returns
+// fastTables.
+func msgTablesReady() bool {
+	msgTablesOnce.Do(initMsgTables)
+	return fastTables
+}
+
+func initMsgTables() {
+	fastTables = tableLayoutMatches()
 	msgKeys = make([]lua.LValue, msgFields)
 	msgKeyPos = make(map[lua.LValue]int, msgFields)
 	msgStrTemplate = make(map[string]lua.LValue, msgFields)
@@ -293,7 +306,7 @@ func sameBoxes(a, b *[4]lua.LValue) bool {
 // newMessageTable returns a table with the message fields that are not
 // nil, in msgKeyNames order.
 func (tm *msgTemplate) newMessageTable(v *[msgFields]lua.LValue) *lua.LTable {
-	if !fastTables {
+	if !msgTablesReady() {
 		t := &lua.LTable{Metatable: lua.LNil}
 		for i, k := range msgKeyNames {
 			if v[i] != lua.LNil {
@@ -344,7 +357,7 @@ func optFields(t *lua.LTable, names []string, v []lua.LValue) {
 	for i := range v {
 		v[i] = lua.LNil
 	}
-	if fastTables {
+	if msgTablesReady() {
 		lt := (*ltable)(unsafe.Pointer(t))
 		if groupFields(lt.strdict, names, v) {
 			return // read in place (fieldslots.go)
