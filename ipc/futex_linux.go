@@ -131,30 +131,36 @@ func store32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
 // while it sleeps no other goroutine of the process runs (one P), so such
 // a sleep runs what is runnable first (runtime.Gosched, at most once a
 // millisecond), lasts at most holdMax, and is used only while this
-// object's sleeps are short (spinner.sleep): holdLong sleeps in a row that
-// outlast holdMax go back to the ordinary call, whose P hand-off then
-// happens once per long sleep, not per message. Sysmon's preemption (a
+// object's sleeps are short (spinner.sleep): a queue sleep that outlasts
+// holdMax goes on on the bell (below), as do the next ones until a few in
+// a row are short; a stream's holdLong waits in a row that outlast holdMax
+// go back to the ordinary call, whose P hand-off then happens once per
+// long wait, not per message. Sysmon's preemption (a
 // signal after 10 ms on one scheduling tick) ends a held sleep with EINTR;
 // the sleep yields (the preemption is taken, other goroutines run) and
 // goes on.
 //
-// Not solved: held or not, every blocked process keeps a sysmon that
-// wakes at least every 10 ms (34% of the CPU of a 256-process ring), and
-// under heavy load a lap outlasts holdMax and the ring falls back to
-// ordinary sleeps (4-6 context switches a hop). A hop like C's (one thread woken) needs a wait the
-// runtime parks without a thread: a descriptor read through the netpoller.
+// Held or not, though, a blocked process keeps a sysmon that wakes at
+// least every 10 ms (34% of the CPU of a 256-process ring), and under load
+// a lap outlasts holdMax and the ring fell back to ordinary sleeps (4-6
+// context switches a hop). A hop like C's (one thread woken) needs a wait
+// the runtime parks without a thread: a descriptor read through the
+// netpoller. Context switches per hop on a standalone 256-process Go ring
+// (GOMAXPROCS=1): C pipes 1.68, the netpoller pipe 1.84, futex through
+// syscall.Syscall 5.08, entersyscallblock 7.2 (it starts a spinning thread
+// and wakes sysmon on return), a futex held for ever 51. So a queue sleep
+// that outlasts the held one goes on on the bell (bell_linux.go): the
+// kernel waits on the futex for the process (io_uring) and signals an
+// eventfd the netpoller watches.
 //
 // Tried on 2026-12-02 and not landed: a per-process doorbell, a pipe read
-// through the netpoller with raw reads, rung by wakers through
-// /proc/PID/fd after a sleep outlasted the held one. Context switches per
-// hop on a standalone 256-process Go ring (GOMAXPROCS=1): C pipes 1.68,
-// the netpoller pipe 1.84, futex through syscall.Syscall 5.08,
-// entersyscallblock 7.2 (it starts a spinning thread and wakes sysmon on
-// return), a futex held for ever 51; on the Lua ring 4.8-6.6 fell to
-// 1.2-1.3. It lost a wake about once in ten runs of three parallel
-// 128-process rings at load 40 (the sleeper on the queue's board, the
-// word changed, no byte in its pipe), and it was not faster in wall time
-// at that load, so it stayed off main; the direction holds.
+// through the netpoller, rung by wakers through /proc/PID/fd from a board
+// of sleepers in the queue's memory (branch doorbell-wip). On the Lua ring
+// 4.8-6.6 context switches a hop fell to 1.2-1.3, but it lost a wake
+// about once in ten runs of three parallel 128-process rings at load 40,
+// and a child is not dumpable (PR_SET_DUMPABLE 0), so a non-root waker
+// cannot open its /proc/PID/fd at all. The bell keeps the kernel's futex
+// as the only record of who sleeps.
 
 // holdP is set by SetHoldP; holdPaused counts PauseHold calls not yet
 // resumed.
@@ -188,8 +194,9 @@ func PauseHold() (resume func()) {
 // 57.6 µs), slower at load 9-20 (base ÷ it 1.27 over 5 repeats; 4 of 5
 // against 10 ms, 84-157 against 58-100 µs a hop): a process that holds
 // its P through a long lap keeps sysmon polling every 10 ms and takes a
-// preemption signal per 10 ms. 10 ms, the one that degrades less.
-const holdMax = 10 * time.Millisecond
+// preemption signal per 10 ms. 10 ms, the one that degrades less. (A
+// variable for tests, whose children shorten it to reach the bell often.)
+var holdMax = 10 * time.Millisecond
 
 // lastYield is when a held sleep last let other goroutines run
 // (monoNow ns).

@@ -44,29 +44,35 @@ func TestFutexWaitHeld(t *testing.T) {
 	}
 }
 
-// With SetHoldP, an object's sleeps hold the P until holdLong of them in a
-// row outlast holdMax; then they are ordinary sleeps until one is short.
+// With SetHoldP, an object's sleeps hold the P until one outlasts
+// holdMax; then they are long sleeps (on the bell, or ordinary ones) until
+// shortRun in a row are short.
 func TestSpinnerSleepHold(t *testing.T) {
 	defer SetHoldP(holdP.Load())
 	SetHoldP(true)
 	var sp spinner
 	var w atomic.Uint32
 	addr := (*uint32)(unsafe.Pointer(&w))
-	for i := range holdLong + 1 {
+	for i := range 2 {
 		// Nobody wakes: the held part ends after holdMax, the rest ends at
 		// the deadline.
 		if err := sleepOut(&sp, addr, holdMax+5*time.Millisecond); err != ErrTimeout {
 			t.Fatalf("sleep %d: %v, want ErrTimeout", i, err)
 		}
-		if n, want := sp.long.Load(), uint32(min(i+1, holdLong)); n != want {
-			t.Fatalf("after %d long sleeps: %d counted, want %d", i+1, n, want)
+		if n := sp.long.Load(); n != 1 {
+			t.Fatalf("after %d long sleeps: long %d, want 1", i+1, n)
 		}
 	}
-	if err := sp.sleep(addr, 1, time.Time{}); err != nil { // a short sleep
-		t.Fatal(err)
+	for i := range shortRun {
+		if err := sp.sleep(addr, 1, time.Time{}); err != nil { // a short sleep
+			t.Fatal(err)
+		}
+		if n := sp.long.Load(); i < shortRun-1 && n != 1 {
+			t.Fatalf("after %d short sleeps: long %d, want 1", i+1, n)
+		}
 	}
 	if n := sp.long.Load(); n != 0 {
-		t.Fatalf("after a short sleep: %d long counted, want 0", n)
+		t.Fatalf("after %d short sleeps: long %d, want 0", shortRun, n)
 	}
 }
 

@@ -43,7 +43,8 @@ import (
 type spinner struct {
 	budget atomic.Int64  // ns; 0 = not yet set: spinMax
 	waits  atomic.Uint32 // waits so far, for the re-probe
-	long   atomic.Uint32 // sleeps in a row that outlasted holdMax (futex_linux.go)
+	long   atomic.Uint32 // 1: sleeps go to the bell (a held one outlasted holdMax; sleep)
+	short  atomic.Uint32 // short sleeps on the bell in a row (sleep)
 }
 
 const (
@@ -110,32 +111,64 @@ func (sp *spinner) won(budget int64, took time.Duration) {
 // halves, down to spinMin.
 func (sp *spinner) lost(budget int64) { sp.budget.Store(max(budget/2, int64(spinMin))) }
 
-// holdLong is how many sleeps in a row must outlast holdMax before this
-// object's sleeps stop holding the P (futex_linux.go): one long sleep
-// among short ones (a peer that paused) does not turn holding off.
+// holdLong is how many sleeps in a row must outlast holdMax before a
+// stream's waits stop holding the P (futex_linux.go, stream.go): one long
+// sleep among short ones (a peer that paused) does not turn holding off.
 const holdLong = 2
 
+// A queue sleep that outlasts holdMax goes on on the bell (bell_linux.go),
+// and so do the object's next ones, until shortRun of them in a row were
+// shorter than shortSleep: then its sleeps hold the P again. One held
+// sleep that runs out is enough to switch (2 when the sleep after the hold
+// was an ordinary futex sleep, 4-6 context switches): a held sleep that
+// runs out costs the most when this process's sysmon is awake (a GC woke
+// it) and sees the P busy, polling every 20 µs for its first millisecond;
+// a short sleep on the bell costs a pass of the scheduler.
+const (
+	shortSleep = time.Millisecond
+	shortRun   = 4
+)
+
 // sleep sleeps while *addr == val, until woken or deadline (FutexWait).
-// With SetHoldP it holds the P (futexWaitHeld) unless this object's
-// latest sleeps were long; a sleep that outlasts the hold goes on as an
-// ordinary one.
+// With SetHoldP it holds the P (futexWaitHeld) unless this object's latest
+// sleeps were long; a sleep that outlasts the hold, and a sleep expected
+// to be long, goes on on the bell (sleepLong). While the hold is paused
+// every sleep is on the bell, which leaves the P to the goroutine the
+// pause is for.
 func (sp *spinner) sleep(addr *uint32, val uint32, deadline time.Time) error {
-	if !holding(0) {
+	if !holdP.Load() {
 		return FutexWait(addr, val, deadline)
 	}
-	if n := sp.long.Load(); n < holdLong {
+	if holdPaused.Load() != 0 {
+		return sleepLong(addr, val, deadline)
+	}
+	if sp.long.Load() == 0 {
 		err := futexWaitHeld(addr, val, deadline)
 		if err != errHoldOver {
-			sp.long.Store(0)
 			return err
 		}
-		sp.long.Store(n + 1)
-		return FutexWait(addr, val, deadline)
+		sp.long.Store(1)
+		sp.short.Store(0)
+		return sleepLong(addr, val, deadline)
 	}
 	start := monoNow()
-	err := FutexWait(addr, val, deadline)
-	if err == nil && monoNow()-start < int64(holdMax) {
-		sp.long.Store(0)
+	err := sleepLong(addr, val, deadline)
+	if err == nil && monoNow()-start < int64(shortSleep) {
+		if sp.short.Add(1) >= shortRun {
+			sp.long.Store(0)
+			sp.short.Store(0)
+		}
+	} else {
+		sp.short.Store(0)
 	}
 	return err
+}
+
+// sleepLong is a sleep expected to be long: on the bell when this process
+// has one free, else on the futex.
+func sleepLong(addr *uint32, val uint32, deadline time.Time) error {
+	if err := sleepBell(addr, val, deadline); err != errNoBell {
+		return err
+	}
+	return FutexWait(addr, val, deadline)
 }
