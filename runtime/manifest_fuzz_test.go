@@ -19,10 +19,10 @@ func FuzzManifest(f *testing.F) {
 	}
 	f.Add(encodeManifest(good))
 	f.Add(encodeManifest(manifest64()))
-	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\n")
-	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 5 1\n")
-	f.Add("v1\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n")
-	f.Add("v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n")
+	f.Add("v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\n")
+	f.Add("v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 5 1\n")
+	f.Add("v2\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n")
+	f.Add("v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := decodeManifest(s)
 		if err != nil {
@@ -66,11 +66,11 @@ func normalize(m *bindings.Manifest) *bindings.Manifest {
 
 func TestManifestRefusesForgeries(t *testing.T) {
 	for _, bad := range []string{
-		"v1\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                                      // no fds
-		"v1\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                          // negative fd
-		"v1\nfds 3 4 5\nself \"b\"\nproc \"a\" \"a\" 1 1\n",                                           // self not a process
-		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 2 1\n",                                           // index > count
-		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n", // negative object fd
+		"v2\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                                      // no fds
+		"v2\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                          // negative fd
+		"v2\nfds 3 4 5\nself \"b\"\nproc \"a\" \"a\" 1 1\n",                                           // self not a process
+		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 2 1\n",                                           // index > count
+		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n", // negative object fd
 	} {
 		if _, err := decodeManifest(bad); err == nil {
 			t.Errorf("decodeManifest(%q) succeeded", bad)

@@ -64,13 +64,13 @@ func TestManifestRoundTrip(t *testing.T) {
 	if got, err := decodeManifest(enc); err != nil || !reflect.DeepEqual(got, im) {
 		t.Fatalf("round trip of a group's inboxes: %v\n got %+v\nwant %+v", err, got, im)
 	}
-	for _, bad := range []string{"", "v2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 6 \"w\" 1\n",
-		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" -1 \"w\" 2\n",
-		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 1048575 \"w\" 2\n",
-		"v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" 6 \"w\" 2\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v1\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v1\nfds 1 2\n", "v1\nproc \"a\" \"b\" x 1\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 0\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\nimplicit 2 \"inbox\" \"a\" \"\" \"\"\n", "v1\nnope 1\n", "v1\nself \"unterminated\n",
+	for _, bad := range []string{"", "v1\n", "v3\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n", "v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 6 \"w\" 1\n",
+		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" -1 \"w\" 2\n",
+		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 1048575 \"w\" 2\n",
+		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" 6 \"w\" 2\n", "v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v2\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v2\nfds 1 2\n", "v2\nproc \"a\" \"b\" x 1\n", "v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 0\n", "v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\nimplicit 2 \"inbox\" \"a\" \"\" \"\"\n", "v2\nnope 1\n", "v2\nself \"unterminated\n",
 		// A declaration's roles in order, each once, as encodeManifest writes them.
-		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"w\" 6 \"r\" 7\n",
-		"v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"r\" 6 \"r\" 7\n"} {
+		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"w\" 6 \"r\" 7\n",
+		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"r\" 6 \"r\" 7\n"} {
 		if _, err := decodeManifest(bad); err == nil {
 			t.Errorf("decodeManifest(%q) succeeded", bad)
 		}

@@ -104,7 +104,7 @@ func decodeResult(b []byte) childResult {
 // encoding/json's first use (reflection, type caches) cost 75-170 µs of a
 // child's ~500 µs start; this format decodes in a few µs.
 //
-//	v1
+//	v2                                 (v2: the source memfd holds a script image, script.go)
 //	run "<run id>" "<run dir>"
 //	script "<name>"
 //	arg "<value>"                      (one line per argument, in order)
@@ -133,7 +133,7 @@ func encodeManifest(m *bindings.Manifest) string {
 	var scratch []byte
 	q := func(s string) { scratch = strconv.AppendQuote(append(scratch[:0], ' '), s); b.Write(scratch) }
 	n := func(i int) { scratch = strconv.AppendInt(append(scratch[:0], ' '), int64(i), 10); b.Write(scratch) }
-	b.WriteString("v1\nrun")
+	b.WriteString("v2\nrun")
 	q(m.RunID)
 	q(m.RunDir)
 	b.WriteString("\nscript")
@@ -230,8 +230,8 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 	m := &bindings.Manifest{Implicit: sized[bindings.ManifestDecl](strings.Count(s, "\nimplicit ")),
 		Decls: sized[bindings.ManifestDecl](strings.Count(s, "\ndecl "))}
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-	if len(lines) == 0 || lines[0] != "v1" {
-		return nil, fmt.Errorf("not a run manifest (want a first line \"v1\")")
+	if len(lines) == 0 || lines[0] != "v2" {
+		return nil, fmt.Errorf("not a run manifest of this version (want a first line \"v2\")")
 	}
 	var fbuf []field          // one buffer for every line's fields (values are copied out)
 	var groups map[string]int // a group line's name: where its members start in m.Procs
