@@ -175,13 +175,7 @@ func TestAsyncPreemptOff(t *testing.T) {
 func TestStreamHeldRWCancelled(t *testing.T) {
 	defer SetHoldP(holdP.Load())
 	SetHoldP(true)
-	rf, wf, err := NewPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := NewStream("pipe", "p", rf)
-	w, _ := NewStream("pipe", "p", wf)
-	defer r.Close()
+	r, w := pipeStreams(t)
 	defer w.Close()
 	p := make([]byte, 8)
 	n, errno, how := r.heldRW(uringOpRead, p)
@@ -220,37 +214,20 @@ func TestStreamHeldRWCancelled(t *testing.T) {
 func TestStreamHeldWritersShareAPipe(t *testing.T) {
 	defer SetHoldP(holdP.Load())
 	SetHoldP(true)
-	rf, wf, err := NewPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := NewStream("pipe", "p", rf)
-	defer r.Close()
 	const writers, records, big = 4, 300, 3 * 65536
-	done := make(chan error, writers)
-	for id := range writers {
-		fd, err := unix.Dup(int(wf.Fd()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, _ := NewStream("pipe", "p", os.NewFile(uintptr(fd), "w"))
-		go func() {
-			defer w.Close()
-			rec := make([]byte, PipeBuf)
-			for i := range records {
-				rec[0], rec[1], rec[2] = 'R', byte(id), byte(i)
-				for j := 3; j < len(rec); j++ {
-					rec[j] = byte(id*31 + i)
-				}
-				if n, err := w.Write(rec, WaitOpts{}); n != len(rec) || err != nil {
-					done <- fmt.Errorf("writer %d record %d: %d %v", id, i, n, err)
-					return
-				}
+	r, done := pipeWriters(t, writers, func(id int, w *Stream) error {
+		rec := make([]byte, PipeBuf)
+		for i := range records {
+			rec[0], rec[1], rec[2] = 'R', byte(id), byte(i)
+			for j := 3; j < len(rec); j++ {
+				rec[j] = byte(id*31 + i)
 			}
-			done <- nil
-		}()
-	}
-	wf.Close()
+			if n, err := w.Write(rec, WaitOpts{}); n != len(rec) || err != nil {
+				return fmt.Errorf("writer %d record %d: %d %v", id, i, n, err)
+			}
+		}
+		return nil
+	})
 	next := make([]int, writers)
 	rec := make([]byte, PipeBuf)
 	for k := range writers * records {
@@ -279,31 +256,15 @@ func TestStreamHeldWritersShareAPipe(t *testing.T) {
 
 	// Writes larger than the pipe, from each writer: every byte comes,
 	// each writer's bytes their own count.
-	rf, wf, err = NewPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ = NewStream("pipe", "p", rf)
-	defer r.Close()
-	for id := range writers {
-		fd, err := unix.Dup(int(wf.Fd()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, _ := NewStream("pipe", "p", os.NewFile(uintptr(fd), "w"))
-		go func() {
-			defer w.Close()
-			b := bytes.Repeat([]byte{byte('a' + id)}, big)
-			for range 4 {
-				if n, err := w.Write(b, WaitOpts{}); n != big || err != nil {
-					done <- fmt.Errorf("writer %d: %d %v", id, n, err)
-					return
-				}
+	r, done = pipeWriters(t, writers, func(id int, w *Stream) error {
+		b := bytes.Repeat([]byte{byte('a' + id)}, big)
+		for range 4 {
+			if n, err := w.Write(b, WaitOpts{}); n != big || err != nil {
+				return fmt.Errorf("writer %d: %d %v", id, n, err)
 			}
-			done <- nil
-		}()
-	}
-	wf.Close()
+		}
+		return nil
+	})
 	counts := make([]int, writers)
 	p := make([]byte, 65536)
 	for {
@@ -328,4 +289,28 @@ func TestStreamHeldWritersShareAPipe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// pipeWriters makes a pipe and starts writers goroutines, each writing
+// with write through its own Stream on its own descriptor (as processes
+// that inherited the pipe) and closing it after: the pipe's read end
+// (closed at the test's end; it reads the end once every writer is done),
+// and where each writer's result comes.
+func pipeWriters(t *testing.T, writers int, write func(id int, w *Stream) error) (*Stream, chan error) {
+	t.Helper()
+	r, w0 := pipeStreams(t)
+	done := make(chan error, writers)
+	for id := range writers {
+		fd, err := unix.Dup(w0.Fd())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := NewStream("pipe", "p", os.NewFile(uintptr(fd), "w"))
+		go func() {
+			defer w.Close()
+			done <- write(id, w)
+		}()
+	}
+	w0.Close()
+	return r, done
 }

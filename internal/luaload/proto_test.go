@@ -147,17 +147,24 @@ R = select(1, f(3, 4, 5)()) + x * 10
 error("at line 10")
 `
 
-// A decoded chunk runs as the compiled one: the same results, the same
-// error with the same line.
-func TestProtoRuns(t *testing.T) {
+// codecChunk is codecScript compiled, and its encoding.
+func codecChunk(tb testing.TB) (*lua.FunctionProto, []byte) {
+	tb.Helper()
 	p, err := Compile(strings.NewReader(codecScript), "codec.lua")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	enc, err := EncodeProto(nil, p)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return p, enc
+}
+
+// A decoded chunk runs as the compiled one: the same results, the same
+// error with the same line.
+func TestProtoRuns(t *testing.T) {
+	p, enc := codecChunk(t)
 	q, err := DecodeProto(enc)
 	if err != nil {
 		t.Fatal(err)
@@ -186,14 +193,7 @@ func TestProtoRuns(t *testing.T) {
 // A truncated or corrupted encoding is refused with an error, never a
 // panic and never a different prototype.
 func TestProtoCorruptRefused(t *testing.T) {
-	p, err := Compile(strings.NewReader(codecScript), "codec.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := EncodeProto(nil, p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, enc := codecChunk(t)
 	for n := 0; n < len(enc); n++ {
 		if _, err := DecodeProto(enc[:n]); err == nil {
 			t.Fatalf("truncated to %d of %d bytes: accepted", n, len(enc))
@@ -217,14 +217,7 @@ func TestProtoCorruptRefused(t *testing.T) {
 // The decoder's structural checks alone (the checksum fixed up after
 // each corruption) still refuse without a panic.
 func FuzzDecodeProto(f *testing.F) {
-	p, err := Compile(strings.NewReader(codecScript), "codec.lua")
-	if err != nil {
-		f.Fatal(err)
-	}
-	enc, err := EncodeProto(nil, p)
-	if err != nil {
-		f.Fatal(err)
-	}
+	_, enc := codecChunk(f)
 	f.Add(enc[:len(enc)-8])
 	f.Add([]byte{protoVersion})
 	f.Fuzz(func(t *testing.T, body []byte) {
