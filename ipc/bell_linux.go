@@ -52,7 +52,7 @@ import (
 // waits for. A request that completed with 0 was woken: the sleep returns
 // nil, as FUTEX_WAIT does when the wake beats its timeout.
 //
-// An earlier bell (not landed, branch doorbell-wip) had wakers write a
+// An earlier bell (tried on 2026-12-02, not landed) had wakers write a
 // byte into each sleeper's pipe, opened through /proc/PID/fd from a board
 // of sleepers in the queue's memory; this one needs no board, no
 // /proc (a child is not dumpable: a non-root waker cannot open its
@@ -63,7 +63,6 @@ import (
 // The rest of the io_uring ABI used here (uring_linux.go has the
 // structures and the constants both use).
 const (
-	uringOffSQRing     = 0  // IORING_OFF_SQ_RING
 	uringRegEventfd    = 4  // IORING_REGISTER_EVENTFD
 	uringOpFutexWait   = 51 // IORING_OP_FUTEX_WAIT, Linux 6.7+
 	futexBitsetMatches = 0xffffffff
@@ -94,17 +93,10 @@ var (
 // bell is this process's io_uring and the eventfd its completions signal.
 // One goroutine uses it at a time (busy); others sleep on the futex.
 type bell struct {
-	ring              []byte
-	sqes              []byte
-	ringFd, evFd      int
+	*uringMem
+	evFd              int
 	ev                *os.File // evFd, non-blocking, in the netpoller
 	rc                syscall.RawConn
-	sqTail            *uint32 // the kernel consumes each entry in its io_uring_enter
-	sqMask            uint32
-	sqArray           unsafe.Pointer
-	cqHead, cqTail    *uint32
-	cqMask            uint32
-	cqes              unsafe.Pointer
 	busy              atomic.Bool
 	dead              atomic.Bool // the kernel refused a submission: sleep on the futex
 	seq               uint64      // user_data of the latest request
@@ -124,41 +116,23 @@ func ownBell() *bell {
 }
 
 func newBell() *bell {
-	var p uringParams
-	fd, _, e := unix.RawSyscall(unix.SYS_IO_URING_SETUP, bellEntries, uintptr(unsafe.Pointer(&p)), 0)
-	if e != 0 {
+	m, err := newUringMem(bellEntries)
+	if err != nil {
 		return nil
 	}
-	b := &bell{ringFd: int(fd), evFd: -1}
+	b := &bell{uringMem: m, evFd: -1}
 	ok := false
 	defer func() {
 		if !ok {
 			b.close()
 		}
 	}()
-	if p.features&uringFeatSingleMmap == 0 {
-		return nil
-	}
-	size := max(p.sqOff.array+p.sqEntries*4, p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{})))
-	var err error
-	if b.ring, err = unix.Mmap(b.ringFd, uringOffSQRing, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		return nil
-	}
-	if b.sqes, err = unix.Mmap(b.ringFd, uringOffSQEs, int(p.sqEntries)*int(unsafe.Sizeof(futexSQE{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		return nil
-	}
-	at := func(off uint32) unsafe.Pointer { return unsafe.Pointer(&b.ring[off]) }
-	b.sqTail = (*uint32)(at(p.sqOff.tail))
-	b.sqMask, b.sqArray = *(*uint32)(at(p.sqOff.ringMask)), at(p.sqOff.array)
-	b.cqHead, b.cqTail = (*uint32)(at(p.cqOff.head)), (*uint32)(at(p.cqOff.tail))
-	b.cqMask, b.cqes = *(*uint32)(at(p.cqOff.ringMask)), at(p.cqOff.cqes)
-
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		return nil
 	}
 	b.evFd = efd
-	if _, _, e := unix.RawSyscall6(unix.SYS_IO_URING_REGISTER, uintptr(b.ringFd), uringRegEventfd,
+	if _, _, e := unix.RawSyscall6(unix.SYS_IO_URING_REGISTER, uintptr(b.fd), uringRegEventfd,
 		uintptr(unsafe.Pointer(&efd)), 1, 0, 0); e != 0 {
 		return nil
 	}
@@ -182,18 +156,12 @@ func newBell() *bell {
 
 // close undoes a newBell that failed half-way.
 func (b *bell) close() {
-	if b.ring != nil {
-		unix.Munmap(b.ring)
-	}
-	if b.sqes != nil {
-		unix.Munmap(b.sqes)
-	}
 	if b.ev != nil {
 		b.ev.Close()
 	} else if b.evFd >= 0 {
 		unix.Close(b.evFd)
 	}
-	unix.Close(b.ringFd)
+	b.uringMem.close()
 }
 
 // submit queues one request and enters it: a futex wait (op
@@ -202,9 +170,8 @@ func (b *bell) close() {
 // refused the submission.
 func (b *bell) submit(op uint8, addr uintptr, val uint64) bool {
 	b.seq++
-	tail := atomic.LoadUint32(b.sqTail)
-	i := tail & b.sqMask
-	sqe := (*futexSQE)(unsafe.Pointer(&b.sqes[uintptr(i)*unsafe.Sizeof(futexSQE{})]))
+	i := atomic.LoadUint32(b.sqTail) & b.sqMask
+	sqe := (*futexSQE)(b.sqe(i))
 	*sqe = futexSQE{opcode: op, userData: b.seq}
 	switch op {
 	case uringOpFutexWait:
@@ -213,24 +180,9 @@ func (b *bell) submit(op uint8, addr uintptr, val uint64) bool {
 	case uringOpCancel:
 		sqe.addr = val
 	}
-	*(*uint32)(unsafe.Add(b.sqArray, 4*uintptr(i))) = i
-	atomic.StoreUint32(b.sqTail, tail+1)
-	n, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(b.ringFd), 1, 0, 0, 0, 0)
+	b.push(i)
+	n, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(b.fd), 1, 0, 0, 0, 0)
 	return e == 0 && n == 1
-}
-
-// reap takes the completions posted so far; it reports the result of
-// request want among them.
-func (b *bell) reap(want uint64) (res int32, got bool) {
-	head := atomic.LoadUint32(b.cqHead)
-	for tail := atomic.LoadUint32(b.cqTail); head != tail; head++ {
-		c := (*uringCQE)(unsafe.Add(b.cqes, uintptr(head&b.cqMask)*unsafe.Sizeof(uringCQE{})))
-		if c.userData == want {
-			res, got = c.res, true
-		}
-	}
-	atomic.StoreUint32(b.cqHead, head)
-	return res, got
 }
 
 // reapWait waits (in the kernel, briefly: a completion is on its way) for
@@ -240,7 +192,7 @@ func (b *bell) reapWait(want uint64) (int32, bool) {
 		if res, got := b.reap(want); got {
 			return res, true
 		}
-		_, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(b.ringFd), 0, 1, uringEnterGetEvents, 0, 0)
+		_, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(b.fd), 0, 1, uringEnterGetEvents, 0, 0)
 		if e != 0 && e != unix.EINTR && e != unix.EAGAIN {
 			return 0, false
 		}

@@ -39,7 +39,7 @@ func needBell(t *testing.T) *bell {
 // and when a FUTEX_WAKE reaches it.
 func TestBellSleepWake(t *testing.T) {
 	b := needBell(t)
-	for _, fd := range []int{b.ringFd, b.evFd} {
+	for _, fd := range []int{b.fd, b.evFd} {
 		// A program the child starts (os.execute) inherits neither.
 		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
 			t.Fatalf("descriptor %d: flags %#x, %v: want close-on-exec", fd, fl, err)

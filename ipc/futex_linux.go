@@ -155,7 +155,7 @@ func store32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
 //
 // Tried on 2026-12-02 and not landed: a per-process doorbell, a pipe read
 // through the netpoller, rung by wakers through /proc/PID/fd from a board
-// of sleepers in the queue's memory (branch doorbell-wip). On the Lua ring
+// of sleepers in the queue's memory. On the Lua ring
 // 4.8-6.6 context switches a hop fell to 1.2-1.3, but it lost a wake
 // about once in ten runs of three parallel 128-process rings at load 40,
 // and a child is not dumpable (PR_SET_DUMPABLE 0), so a non-root waker

@@ -541,10 +541,11 @@ func (s *Stream) sysRead(p []byte, nonBlocking bool, deadline time.Time) (int, e
 				}
 			}
 		}
-		if how == rwDone {
-		} else if held && how == rwNo && s.waitHeld(unix.POLLIN) {
+		switch {
+		case how == rwDone: // read (or failed) in the held wait
+		case held && how == rwNo && s.waitHeld(unix.POLLIN):
 			n, err = s.readBlocking(p) // readable: it does not wait
-		} else {
+		default:
 			n, err = s.waitLong(held, func() (int, error) { return s.readBlocking(p) })
 		}
 		s.ws.Leave()

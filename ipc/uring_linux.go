@@ -36,6 +36,7 @@ const (
 
 	uringEnterGetEvents = 1          // IORING_ENTER_GETEVENTS
 	uringFeatSingleMmap = 1          // IORING_FEAT_SINGLE_MMAP
+	uringOffSQRing      = 0          // IORING_OFF_SQ_RING
 	uringOffSQEs        = 0x10000000 // IORING_OFF_SQES
 
 	uringUserOp, uringUserCancel = 1, 2 // user_data of the request and of its cancel
@@ -86,16 +87,99 @@ type uringCQE struct {
 	flags    uint32
 }
 
+// uringMem is an io_uring and its two mappings (the rings, one mapping
+// with IORING_FEAT_SINGLE_MMAP, and the submission entries), set up alike
+// for both users in this package: held pipe reads and writes (uring,
+// below) and the bell (bell_linux.go).
+type uringMem struct {
+	fd             int
+	ring, sqeMem   []byte
+	sqHead, sqTail *uint32
+	sqMask         uint32
+	sqArr          unsafe.Pointer
+	cqHead, cqTail *uint32
+	cqMask         uint32
+	cqes           unsafe.Pointer
+}
+
+// newUringMem makes an io_uring of at least entries submission entries.
+func newUringMem(entries uint32) (*uringMem, error) {
+	var p uringParams
+	fd, _, e := unix.RawSyscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
+	if e != 0 {
+		return nil, e
+	}
+	m := &uringMem{fd: int(fd)}
+	if p.features&uringFeatSingleMmap == 0 || p.sqEntries < entries {
+		m.close()
+		return nil, unix.ENOSYS
+	}
+	size := max(int(p.sqOff.array)+4*int(p.sqEntries), int(p.cqOff.cqes)+int(unsafe.Sizeof(uringCQE{}))*int(p.cqEntries))
+	var err error
+	if m.ring, err = unix.Mmap(m.fd, uringOffSQRing, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		m.close()
+		return nil, err
+	}
+	if m.sqeMem, err = unix.Mmap(m.fd, uringOffSQEs, int(unsafe.Sizeof(uringSQE{}))*int(p.sqEntries), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		m.close()
+		return nil, err
+	}
+	at := func(off uint32) unsafe.Pointer { return unsafe.Pointer(&m.ring[off]) }
+	m.sqHead, m.sqTail = (*uint32)(at(p.sqOff.head)), (*uint32)(at(p.sqOff.tail))
+	m.sqMask, m.sqArr = *(*uint32)(at(p.sqOff.ringMask)), at(p.sqOff.array)
+	m.cqHead, m.cqTail = (*uint32)(at(p.cqOff.head)), (*uint32)(at(p.cqOff.tail))
+	m.cqMask, m.cqes = *(*uint32)(at(p.cqOff.ringMask)), at(p.cqOff.cqes)
+	return m, nil
+}
+
+// close unmaps what was mapped and closes the ring.
+func (m *uringMem) close() {
+	if m.ring != nil {
+		unix.Munmap(m.ring)
+	}
+	if m.sqeMem != nil {
+		unix.Munmap(m.sqeMem)
+	}
+	unix.Close(m.fd)
+}
+
+// sqe is submission entry i's memory (64 bytes).
+func (m *uringMem) sqe(i uint32) unsafe.Pointer {
+	return unsafe.Pointer(&m.sqeMem[uintptr(i)*unsafe.Sizeof(uringSQE{})])
+}
+
+// push queues submission entry i: the kernel takes it at the next
+// io_uring_enter.
+func (m *uringMem) push(i uint32) {
+	tail := atomic.LoadUint32(m.sqTail)
+	*(*uint32)(unsafe.Add(m.sqArr, 4*uintptr(tail&m.sqMask))) = i
+	atomic.StoreUint32(m.sqTail, tail+1)
+}
+
+// pending is how many queued entries the kernel has not taken yet.
+func (m *uringMem) pending() uint32 {
+	return atomic.LoadUint32(m.sqTail) - atomic.LoadUint32(m.sqHead)
+}
+
+// reap takes the completions posted so far; it reports the result of
+// request want (its user_data) among them.
+func (m *uringMem) reap(want uint64) (res int32, got bool) {
+	head := atomic.LoadUint32(m.cqHead)
+	for tail := atomic.LoadUint32(m.cqTail); head != tail; head++ {
+		c := (*uringCQE)(unsafe.Add(m.cqes, uintptr(head&m.cqMask)*unsafe.Sizeof(uringCQE{})))
+		if c.userData == want {
+			res, got = c.res, true
+		}
+	}
+	atomic.StoreUint32(m.cqHead, head)
+	return res, got
+}
+
 // uring is a ring with room for a request and its cancel.
 type uring struct {
-	fd                            int
-	ring, sqeMem                  []byte
-	sqHead, sqTail, sqMask, sqArr *uint32
-	cqHead, cqTail, cqMask        *uint32
-	sqes                          *[2]uringSQE
-	cqes                          unsafe.Pointer
-	cqEntries                     uint32
-	broken                        bool // a request could not be cancelled: never reuse
+	*uringMem
+	sqes   *[2]uringSQE
+	broken bool // a request could not be cancelled: never reuse
 }
 
 var (
@@ -144,59 +228,11 @@ func putUring(r *uring) {
 }
 
 func newUring() (*uring, error) {
-	var p uringParams
-	fd, _, e := unix.RawSyscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(&p)), 0)
-	if e != 0 {
-		return nil, e
-	}
-	r := &uring{fd: int(fd), cqEntries: p.cqEntries}
-	if p.features&uringFeatSingleMmap == 0 || p.sqEntries < 2 {
-		unix.Close(r.fd)
-		return nil, unix.ENOSYS
-	}
-	size := max(int(p.sqOff.array)+4*int(p.sqEntries), int(p.cqOff.cqes)+16*int(p.cqEntries))
-	var err error
-	if r.ring, err = unix.Mmap(r.fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		unix.Close(r.fd)
+	m, err := newUringMem(2)
+	if err != nil {
 		return nil, err
 	}
-	if r.sqeMem, err = unix.Mmap(r.fd, uringOffSQEs, 64*int(p.sqEntries), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
-		unix.Munmap(r.ring)
-		unix.Close(r.fd)
-		return nil, err
-	}
-	at := func(off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&r.ring[off])) }
-	r.sqHead, r.sqTail, r.sqMask, r.sqArr = at(p.sqOff.head), at(p.sqOff.tail), at(p.sqOff.ringMask), at(p.sqOff.array)
-	r.cqHead, r.cqTail, r.cqMask = at(p.cqOff.head), at(p.cqOff.tail), at(p.cqOff.ringMask)
-	r.cqes = unsafe.Pointer(&r.ring[p.cqOff.cqes])
-	r.sqes = (*[2]uringSQE)(unsafe.Pointer(&r.sqeMem[0]))
-	return r, nil
-}
-
-// push queues SQE i (0 or 1) for submission.
-func (r *uring) push(i uint32) {
-	tail := atomic.LoadUint32(r.sqTail)
-	*(*uint32)(unsafe.Add(unsafe.Pointer(r.sqArr), 4*(tail&*r.sqMask))) = i
-	atomic.StoreUint32(r.sqTail, tail+1)
-}
-
-// pending is how many queued SQEs the kernel has not taken yet.
-func (r *uring) pending() uint32 { return atomic.LoadUint32(r.sqTail) - atomic.LoadUint32(r.sqHead) }
-
-// reap takes the completions there are; the request's own sets res and
-// done.
-func (r *uring) reap() (res int32, done bool) {
-	for {
-		head := atomic.LoadUint32(r.cqHead)
-		if head == atomic.LoadUint32(r.cqTail) {
-			return res, done
-		}
-		c := (*uringCQE)(unsafe.Add(r.cqes, 16*uintptr(head&*r.cqMask)))
-		if c.userData == uringUserOp {
-			res, done = c.res, true
-		}
-		atomic.StoreUint32(r.cqHead, head+1)
-	}
+	return &uring{uringMem: m, sqes: (*[2]uringSQE)(m.sqe(0))}, nil
 }
 
 // enter submits what is queued and waits for a completion: EINTR when a
@@ -217,7 +253,7 @@ func (r *uring) rw(op uint8, fd int, p []byte) (int, bool) {
 	r.push(0)
 	for {
 		e := r.enter()
-		if res, done := r.reap(); done {
+		if res, done := r.reap(uringUserOp); done {
 			runtime.KeepAlive(p)
 			return int(res), true
 		}
@@ -249,7 +285,7 @@ func (r *uring) cancel() (int32, bool) {
 	r.push(1)
 	for {
 		e := r.enter()
-		if res, done := r.reap(); done {
+		if res, done := r.reap(uringUserOp); done {
 			return res, true
 		}
 		if e != 0 && e != unix.EINTR {
