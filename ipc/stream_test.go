@@ -314,3 +314,142 @@ func pipeWriters(t *testing.T, writers int, write func(id int, w *Stream) error)
 	w0.Close()
 	return r, done
 }
+
+// pipeSize is the pipe's capacity (F_GETPIPE_SZ).
+func pipeSize(t *testing.T, s *Stream) int {
+	t.Helper()
+	n, err := unix.FcntlInt(uintptr(s.Fd()), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A pipe grows to pipeBulkSize at the first large blocking write, once:
+// not for small writes nor for large ones that must not wait, never
+// shrinks one that holds more already; every byte of the large writes
+// comes, in order, and records of PIPE_BUF bytes from several writers on
+// the grown pipe still come whole and each writer's in order.
+func TestStreamGrowPipe(t *testing.T) {
+	r, w := pipeStreams(t)
+	before := pipeSize(t, w)
+	if before >= pipeBulkSize {
+		t.Skipf("pipes here start with %d bytes", before)
+	}
+	for range 3 {
+		if _, err := w.Write(bytes.Repeat([]byte("s"), streamBufSize/2-1), WaitOpts{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReadInto(make([]byte, streamBufSize/2-1), WaitOpts{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Write(bytes.Repeat([]byte("n"), streamBufSize/2), WaitOpts{NonBlocking: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := pipeSize(t, w); n != before || w.grown {
+		t.Fatalf("after small and non-blocking writes: %d bytes (grown %v), want %d", n, w.grown, before)
+	}
+	if _, err := r.ReadInto(make([]byte, streamBufSize/2), WaitOpts{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Large blocking writes, more than the grown pipe holds, with a reader.
+	const chunk, chunks = 64 << 10, 16
+	done := make(chan error, 1)
+	go func() {
+		b := make([]byte, chunk)
+		for i := range chunks {
+			for j := range b {
+				b[j] = byte(i + j/4096)
+			}
+			if n, err := w.Write(b, WaitOpts{}); n != chunk || err != nil {
+				done <- fmt.Errorf("chunk %d: %d %v", i, n, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	p := make([]byte, chunk)
+	for i := range chunks {
+		if n, err := r.ReadInto(p, WaitOpts{}); n != chunk || err != nil {
+			t.Fatalf("chunk %d: %d %v", i, n, err)
+		}
+		for j, c := range p {
+			if c != byte(i+j/4096) {
+				t.Fatalf("chunk %d byte %d: %d, want %d", i, j, c, byte(i+j/4096))
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := pipeSize(t, r); n != pipeBulkSize || !w.grown {
+		t.Fatalf("after large writes: %d bytes (grown %v), want %d", n, w.grown, pipeBulkSize)
+	}
+
+	// Records on the grown pipe, from several writers at once.
+	const writers, records = 4, 300
+	wdone := make(chan error, writers)
+	for id := range writers {
+		fd, err := unix.Dup(w.Fd())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wi, _ := NewStream("pipe", "p", os.NewFile(uintptr(fd), "w"))
+		go func() {
+			defer wi.Close()
+			rec := make([]byte, PipeBuf)
+			for i := range records {
+				rec[0], rec[1], rec[2] = 'R', byte(id), byte(i)
+				for j := 3; j < len(rec); j++ {
+					rec[j] = byte(id*31 + i)
+				}
+				if n, err := wi.Write(rec, WaitOpts{}); n != len(rec) || err != nil {
+					wdone <- fmt.Errorf("writer %d record %d: %d %v", id, i, n, err)
+					return
+				}
+			}
+			wdone <- nil
+		}()
+	}
+	w.Close()
+	next := make([]int, writers)
+	rec := make([]byte, PipeBuf)
+	for k := range writers * records {
+		if n, err := r.ReadInto(rec, WaitOpts{}); n != len(rec) || err != nil {
+			t.Fatalf("record %d: %d %v", k, n, err)
+		}
+		id, i := int(rec[1]), int(rec[2])
+		if rec[0] != 'R' || id >= writers || byte(next[id]) != byte(i) {
+			t.Fatalf("record %d: header %q %d %d, writer's next %d", k, rec[0], id, i, next[id])
+		}
+		for j := 3; j < len(rec); j++ {
+			if rec[j] != byte(id*31+i) {
+				t.Fatalf("record %d (writer %d, %d): byte %d is %d: torn", k, id, i, j, rec[j])
+			}
+		}
+		next[id]++
+	}
+	if _, err := r.ReadInto(rec[:1], WaitOpts{}); err != ErrEOF {
+		t.Fatalf("after every record: %v, want ErrEOF", err)
+	}
+	for range writers {
+		if err := <-wdone; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A pipe that holds more already is left as it is.
+	r2, w2 := pipeStreams(t)
+	defer w2.Close()
+	if _, err := unix.FcntlInt(uintptr(w2.Fd()), unix.F_SETPIPE_SZ, 2*pipeBulkSize); err != nil {
+		t.Skip("F_SETPIPE_SZ:", err)
+	}
+	if _, err := w2.Write(make([]byte, chunk), WaitOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := pipeSize(t, r2); n != 2*pipeBulkSize {
+		t.Fatalf("a pipe of %d bytes after a large write: %d", 2*pipeBulkSize, n)
+	}
+}
