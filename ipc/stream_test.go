@@ -453,3 +453,58 @@ func TestStreamGrowPipe(t *testing.T) {
 		t.Fatalf("a pipe of %d bytes after a large write: %d", 2*pipeBulkSize, n)
 	}
 }
+
+// A held socket read that follows one that filled its slice reads what is
+// queued without a held wait (a ppoll) first: chunks queued before the
+// reads are read with no held wait, whole and in order; a read that finds
+// nothing queued waits held and gets the bytes written later.
+func TestStreamHeldSocketReadsQueued(t *testing.T) {
+	defer SetHoldP(holdP.Load())
+	SetHoldP(true)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+	r, _ := NewStream("unix", "a", os.NewFile(uintptr(fds[0]), "a"))
+	w, _ := NewStream("unix", "b", os.NewFile(uintptr(fds[1]), "b"))
+	defer r.Close()
+	defer w.Close()
+	const chunk, chunks = 32 << 10, 4
+	b := make([]byte, chunk)
+	for i := range chunks {
+		for j := range b {
+			b[j] = byte(i*7 + j)
+		}
+		if n, err := w.Write(b, WaitOpts{NonBlocking: true}); n != chunk || err != nil {
+			t.Fatalf("queueing chunk %d: %d %v", i, n, err)
+		}
+	}
+	p := make([]byte, chunk)
+	for i := range chunks {
+		if n, err := r.ReadInto(p, WaitOpts{}); n != chunk || err != nil {
+			t.Fatalf("chunk %d: %d %v", i, n, err)
+		}
+		for j, c := range p {
+			if c != byte(i*7+j) {
+				t.Fatalf("chunk %d byte %d: %d, want %d", i, j, c, byte(i*7+j))
+			}
+		}
+	}
+	// The first read may wait held (nothing said more was there); the
+	// others read what was queued.
+	if r.heldWaits > 1 {
+		t.Fatalf("%d held waits for %d queued chunks, want at most 1", r.heldWaits, chunks)
+	}
+	go func() {
+		time.Sleep(time.Millisecond)
+		w.Write(bytes.Repeat([]byte("z"), chunk), WaitOpts{})
+	}()
+	before := r.heldWaits
+	if n, err := r.ReadInto(p, WaitOpts{}); n != chunk || err != nil || p[0] != 'z' || p[chunk-1] != 'z' {
+		t.Fatalf("a read that waits: %d %v", n, err)
+	}
+	if r.heldWaits == before {
+		t.Fatalf("a read of an empty socket did not wait held")
+	}
+}
