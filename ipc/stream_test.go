@@ -454,57 +454,76 @@ func TestStreamGrowPipe(t *testing.T) {
 	}
 }
 
-// A held socket read that follows one that filled its slice reads what is
-// queued without a held wait (a ppoll) first: chunks queued before the
-// reads are read with no held wait, whole and in order; a read that finds
-// nothing queued waits held and gets the bytes written later.
-func TestStreamHeldSocketReadsQueued(t *testing.T) {
+// A held read that follows one that filled its slice reads what is queued
+// without a held wait (a ppoll, or an io_uring request on a pipe) first:
+// chunks queued before the reads are read with no held wait, whole and in
+// order; a read that finds nothing queued waits held and gets the bytes
+// written later. On a unix socket, a pipe, and a pipe without io_uring.
+func TestStreamHeldReadsQueued(t *testing.T) {
 	defer SetHoldP(holdP.Load())
 	SetHoldP(true)
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
+	defer uringOff.Store(uringOff.Load())
+	pair := func() (*Stream, *Stream) {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+		r, _ := NewStream("unix", "a", os.NewFile(uintptr(fds[0]), "a"))
+		w, _ := NewStream("unix", "b", os.NewFile(uintptr(fds[1]), "b"))
+		return r, w
 	}
-	unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
-	r, _ := NewStream("unix", "a", os.NewFile(uintptr(fds[0]), "a"))
-	w, _ := NewStream("unix", "b", os.NewFile(uintptr(fds[1]), "b"))
-	defer r.Close()
-	defer w.Close()
-	const chunk, chunks = 32 << 10, 4
-	b := make([]byte, chunk)
-	for i := range chunks {
-		for j := range b {
-			b[j] = byte(i*7 + j)
+	pipe := func() (*Stream, *Stream) {
+		r, w := pipeStreams(t)
+		if _, err := unix.FcntlInt(uintptr(w.Fd()), unix.F_SETPIPE_SZ, 256<<10); err != nil {
+			t.Skip("F_SETPIPE_SZ:", err)
 		}
-		if n, err := w.Write(b, WaitOpts{NonBlocking: true}); n != chunk || err != nil {
-			t.Fatalf("queueing chunk %d: %d %v", i, n, err)
-		}
+		return r, w
 	}
-	p := make([]byte, chunk)
-	for i := range chunks {
-		if n, err := r.ReadInto(p, WaitOpts{}); n != chunk || err != nil {
-			t.Fatalf("chunk %d: %d %v", i, n, err)
-		}
-		for j, c := range p {
-			if c != byte(i*7+j) {
-				t.Fatalf("chunk %d byte %d: %d, want %d", i, j, c, byte(i*7+j))
+	for _, c := range []struct {
+		name string
+		mk   func() (*Stream, *Stream)
+	}{{"unix", pair}, {"pipe", pipe}, {"pipe without io_uring", pipe}} {
+		uringOff.Store(c.name == "pipe without io_uring")
+		r, w := c.mk()
+		const chunk, chunks = 32 << 10, 4
+		b := make([]byte, chunk)
+		for i := range chunks {
+			for j := range b {
+				b[j] = byte(i*7 + j)
+			}
+			if n, err := w.Write(b, WaitOpts{NonBlocking: true}); n != chunk || err != nil {
+				t.Fatalf("%s: queueing chunk %d: %d %v", c.name, i, n, err)
 			}
 		}
-	}
-	// The first read may wait held (nothing said more was there); the
-	// others read what was queued.
-	if r.heldWaits > 1 {
-		t.Fatalf("%d held waits for %d queued chunks, want at most 1", r.heldWaits, chunks)
-	}
-	go func() {
-		time.Sleep(time.Millisecond)
-		w.Write(bytes.Repeat([]byte("z"), chunk), WaitOpts{})
-	}()
-	before := r.heldWaits
-	if n, err := r.ReadInto(p, WaitOpts{}); n != chunk || err != nil || p[0] != 'z' || p[chunk-1] != 'z' {
-		t.Fatalf("a read that waits: %d %v", n, err)
-	}
-	if r.heldWaits == before {
-		t.Fatalf("a read of an empty socket did not wait held")
+		p := make([]byte, chunk)
+		for i := range chunks {
+			if n, err := r.ReadInto(p, WaitOpts{}); n != chunk || err != nil {
+				t.Fatalf("%s: chunk %d: %d %v", c.name, i, n, err)
+			}
+			for j, x := range p {
+				if x != byte(i*7+j) {
+					t.Fatalf("%s: chunk %d byte %d: %d, want %d", c.name, i, j, x, byte(i*7+j))
+				}
+			}
+		}
+		// The first read may wait held (nothing said more was there);
+		// the others read what was queued.
+		if r.heldWaits > 1 {
+			t.Fatalf("%s: %d held waits for %d queued chunks, want at most 1", c.name, r.heldWaits, chunks)
+		}
+		go func() {
+			time.Sleep(time.Millisecond)
+			w.Write(bytes.Repeat([]byte("z"), chunk), WaitOpts{})
+		}()
+		before := r.heldWaits
+		if n, err := r.ReadInto(p, WaitOpts{}); n != chunk || err != nil || p[0] != 'z' || p[chunk-1] != 'z' {
+			t.Fatalf("%s: a read that waits: %d %v", c.name, n, err)
+		}
+		if r.heldWaits == before {
+			t.Fatalf("%s: a read of an empty stream did not wait held", c.name)
+		}
+		r.Close()
+		w.Close()
 	}
 }

@@ -317,6 +317,7 @@ func (s *Stream) heldRW(op uint8, p []byte) (int, unix.Errno, int) {
 	if r == nil {
 		return 0, 0, rwNo
 	}
+	s.heldWaits++
 	now := yieldBeforeHold()
 	for {
 		res, ok := r.rw(op, s.fd, p)
