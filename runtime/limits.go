@@ -96,9 +96,10 @@ func RecoverInternal(stderr io.Writer, code *int) {
 }
 
 // fdsPerProcess is what a live child costs the supervisor in descriptors:
-// its control socket, its stdout and stderr pipes, its pidfd and its
-// inbox (measured: 2,519 descriptors with 501 children).
-const fdsPerProcess = 5
+// its control socket, its stdout and stderr pipes, its pidfd, the pidfd
+// its exit is awaited on (awaitExit) and its inbox (measured: 2,519
+// descriptors with 501 children before that second pidfd).
+const fdsPerProcess = 6
 
 // defaultMaxProcs is --max-procs when set (n > 0), else
 // bindings.DefaultMaxProcs, or fewer when the descriptor limit (ulimit

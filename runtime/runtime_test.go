@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	goruntime "runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -337,4 +338,88 @@ end)
 			t.Errorf("no output line from w.%d in:\n%s", i, out)
 		}
 	}
+}
+
+// The supervisor waits for its children without a thread each (awaitExit:
+// a pidfd read through the netpoller): with 32 children alive at once it
+// runs a handful of threads. cmd.Wait alone held one thread per live
+// child in waitid (39 threads for 32 children).
+func TestWaitingHoldsNoThreadPerChild(t *testing.T) {
+	const n = 32
+	done := make(chan *runtime.Report, 1)
+	go func() {
+		src := fmt.Sprintf(`
+local ipc = require("ipc")
+ipc.process("s", {count = %d}, function() ipc.sleep(3) end)
+`, n)
+		var out bytes.Buffer
+		rep, err := runtime.RunString(context.Background(), "test.lua", src, runtime.Options{Stdout: &out, Stderr: &out, Modules: testModules})
+		if err != nil {
+			rep = &runtime.Report{Error: err.Error()}
+		}
+		done <- rep
+	}()
+	most := 0
+	for {
+		select {
+		case rep := <-done:
+			if !rep.OK {
+				t.Fatalf("run failed: %s", rep.Summary())
+			}
+			t.Fatalf("the run ended before its %d children were seen alive together (most seen: %d)", n, most)
+		case <-time.After(10 * time.Millisecond):
+		}
+		live := liveChildren(t)
+		most = max(most, live)
+		if live < n {
+			continue
+		}
+		threads := threadCount(t)
+		if threads > n/2 {
+			t.Errorf("%d threads in the supervisor with %d children alive: a thread per child?", threads, live)
+		}
+		if rep := <-done; !rep.OK {
+			t.Fatalf("run failed: %s", rep.Summary())
+		}
+		return
+	}
+}
+
+// liveChildren counts the processes whose parent is this one.
+func liveChildren(t *testing.T) int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := fmt.Sprintf("PPid:\t%d\n", os.Getpid())
+	n := 0
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err == nil && strings.Contains(string(b), me) {
+			n++
+		}
+	}
+	return n
+}
+
+// threadCount is this process's number of threads.
+func threadCount(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no Threads line in /proc/self/status")
+	return 0
 }
