@@ -10,6 +10,7 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/bindings"
 )
@@ -327,7 +328,7 @@ func (sup *supervisor) output(c *child, wired *bindings.Decl, lw *lineWriter, ro
 	if wired != nil {
 		return wired.File(role), nil
 	}
-	r, w, err := os.Pipe()
+	r, w, err := outputPipe()
 	if err != nil {
 		return nil, err
 	}
@@ -350,6 +351,25 @@ func (sup *supervisor) output(c *child, wired *bindings.Decl, lw *lineWriter, ro
 		copyLines(lw, prefix, src)
 	}()
 	return w, nil
+}
+
+// outputPipe is a pipe for a child's stdout or stderr: the read end
+// non-blocking, read through the netpoller; the write end, the child's,
+// blocking and never in the netpoller. (os.Pipe made both ends
+// non-blocking and registered both with epoll, and handing the write end
+// to the child made it blocking again: four system calls per pipe more,
+// and two more to close it.)
+func outputPipe() (r, w *os.File, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, os.NewSyscallError("pipe2", err)
+	}
+	if err := unix.SetNonblock(p[0], true); err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return nil, nil, os.NewSyscallError("fcntl", err)
+	}
+	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
 // waitOutputs waits for the children's output to drain. A grandchild that

@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ipcscript/ipcscript/runtime"
 )
@@ -206,5 +209,44 @@ end
 	b, _ := os.ReadFile(file)
 	if string(b) != "to the file\n" || out != "back on stdout\n" {
 		t.Fatalf("file %q, stdout %q", b, out)
+	}
+}
+
+// A child's output pipe: the supervisor's read end is non-blocking (the
+// netpoller reads it), the child's write end blocking (a program writing
+// to it must not see EAGAIN), and neither leaks into other children.
+func TestOutputPipeEnds(t *testing.T) {
+	r, w, err := runtime.OutputPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for _, c := range []struct {
+		f           *os.File
+		nonblocking bool
+	}{{r, true}, {w, false}} {
+		fl, err := unix.FcntlInt(c.f.Fd(), unix.F_GETFL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fl&unix.O_NONBLOCK != 0; got != c.nonblocking {
+			t.Errorf("%s: non-blocking %v, want %v", c.f.Name(), got, c.nonblocking)
+		}
+		fd, err := unix.FcntlInt(c.f.Fd(), unix.F_GETFD, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fd&unix.FD_CLOEXEC == 0 {
+			t.Errorf("%s: not close-on-exec", c.f.Name())
+		}
+	}
+	if _, err := w.Write([]byte("line\n")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	b, err := io.ReadAll(r)
+	if err != nil || string(b) != "line\n" {
+		t.Errorf("read %q, %v", b, err)
 	}
 }
