@@ -538,6 +538,24 @@ func (d *bodyDecoder) decode(L *lua.LState, body []byte) (v lua.LValue, err erro
 	return v, nil
 }
 
+// repeated reports whether body is the short string body decoded last
+// (decode would return lastShort again), without decode's call.
+func (d *bodyDecoder) repeated(body []byte) bool {
+	if d.lastShort == nil {
+		return false
+	}
+	var b []byte
+	switch n := len(d.lastBytes); {
+	case len(body) == n+1 && n < 32 && body[0] == 0xa0|byte(n): // fixstr
+		b = body[1:]
+	case len(body) == n+2 && n < 256 && (body[0] == mpStr8 || body[0] == mpBin8) && body[1] == byte(n):
+		b = body[2:]
+	default:
+		return false
+	}
+	return string(b) == d.lastBytes
+}
+
 // shortString decodes a body that is one str or bin of fewer than 256
 // bytes and nothing else (the common small message) without the general
 // decoder: the same value the general path returns. ok is false for any

@@ -51,9 +51,11 @@ var (
 // package starts (every process paid 10.5k instructions for it), and
 // returns slotsOK.
 func slotsUsable() bool {
-	slotsCheck.Do(func() { slotsOK = slotsLayoutMatches() })
+	slotsCheck.Do(checkSlots)
 	return slotsOK
 }
+
+func checkSlots() { slotsOK = slotsLayoutMatches() }
 
 // strdictGroup returns the one group of a small map, nil when sd is empty,
 // larger than one group, or the layout is not the one expected.
@@ -164,6 +166,21 @@ type slotCache struct {
 	ctrl  uint64
 	other uint64
 	s     msgSlots
+	// full: s has every field but type (which a message may lack), so
+	// valid can say the slots take a message's fields.
+	full bool
+}
+
+// valid reports whether t's strdict is the group c describes, unchanged
+// (holds), with a slot for every field but type: fillInPlace can store a
+// message's fields there. c.g is set only by slots, on a group the
+// layout check (slotsUsable) let it read.
+func (c *slotCache) valid(t *lua.LTable) bool {
+	if c.g == nil || !c.full {
+		return false
+	}
+	m := *(**swissMap)(unsafe.Pointer(&(*ltable)(unsafe.Pointer(t)).strdict))
+	return m != nil && m.dirLen == 0 && m.dirPtr == c.g && *(*uint64)(c.g) == c.ctrl && c.holds(c.g)
 }
 
 // slots returns the message fields' slots in group g.
@@ -171,6 +188,7 @@ func (c *slotCache) slots(g unsafe.Pointer) *msgSlots {
 	if g != c.g || *(*uint64)(g) != c.ctrl || !c.holds(g) {
 		s, byName, other := findSlots(g)
 		c.g, c.ctrl, c.other, c.s = g, *(*uint64)(g), other, s
+		c.full = s[fBody] != nil && s[fSrc] != nil && s[fDst] != nil && s[fLen] != nil && s[fSeq] != nil && s[fTime] != nil
 		if byName != 0 {
 			c.g = nil // not for the next receive
 		}

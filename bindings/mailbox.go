@@ -166,6 +166,11 @@ func mailboxSend(L *lua.LState) int {
 // nothing here).
 func mailboxReceive(L *lua.LState) int {
 	b := checkMailbox(L, mailboxReceiveWhat)
+	if t, ok := L.Get(2).(*lua.LTable); ok {
+		if into := soleInto(t); into != nil {
+			return b.m.receiveInto(L, b.recvWhat, b.q, b.obj, b.nameV, into)
+		}
+	}
 	f, peer, w, into := b.m.recvOpts(L, 2, b.recvWhat)
 	return b.m.receive(L, b.recvWhat, b.q, b.obj, peer, f, w, b.nameV, into)
 }

@@ -3,6 +3,7 @@ package bindings
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -67,6 +68,7 @@ type messenger struct {
 	tmpl      msgTemplate
 	nums      numBoxes  // seq and time of received messages
 	slots     slotCache // where the fields are in the table last received into
+	src       srcCache  // the last src's name (srcName)
 
 	sel selectState
 
@@ -256,6 +258,38 @@ func (m *messenger) nameOf(i int32) lua.LValue {
 	return lua.LString(fmt.Sprintf("#%d", i))
 }
 
+// srcName is nameOf for a received message's src: the last src's name
+// is kept with the serial word of its status-table slot, and is that
+// name again while the slot's serial is unchanged (the process in the
+// slot is the same one).
+func (m *messenger) srcName(i int32) lua.LValue {
+	if c := &m.src; c.ws != nil && i == c.slot && atomic.LoadUint32(&c.ws.Serial) == c.serial {
+		return c.v
+	}
+	st := m.env.Status
+	if st == nil || i < 0 || int(i) >= st.Len() {
+		return m.nameOf(i)
+	}
+	// The serial is read first: if the slot changes hands before nameOf
+	// reads it again, the name is the new process's and the next call
+	// finds the serial changed and asks nameOf again.
+	ws := st.Slot(int(i))
+	serial := atomic.LoadUint32(&ws.Serial)
+	v := m.nameOf(i)
+	if int(i) < len(m.names) && sameBox(m.names[i].v, v) { // a process's name, not "#i"
+		m.src = srcCache{slot: i, ws: ws, serial: serial, v: v}
+	}
+	return v
+}
+
+// srcCache is srcName's last answer.
+type srcCache struct {
+	slot   int32
+	ws     *ipc.WaitStatus // the slot's status; nil: nothing cached
+	serial uint32          // its serial word when v was found
+	v      lua.LValue
+}
+
 // sendOptNames are the options sendOpts and sendOptsKeep read.
 var sendOptNames = []string{"type", "timeout", "block", "keep"}
 
@@ -298,14 +332,8 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 	if t == nil {
 		return f, 0, ipc.WaitOpts{}, nil
 	}
-	if msgTablesReady() {
-		// {into = t} alone, a receive loop's options: its one key read in
-		// place, without optFields' look-ups of the five names.
-		if k, v, ok := soleField((*ltable)(unsafe.Pointer(t)).strdict); ok && k == "into" {
-			if into, ok := v.(*lua.LTable); ok {
-				return f, 0, ipc.WaitOpts{}, into
-			}
-		}
+	if into := soleInto(t); into != nil {
+		return f, 0, ipc.WaitOpts{}, into
 	}
 	var o [5]lua.LValue
 	optFields(t, recvOptNames, o[:])
@@ -337,6 +365,21 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 		L.RaiseError("%s: type must be a string, got %s", what, typeName(v))
 	}
 	return f, peer, waitOptsOf(L, o[3], o[4]), into
+}
+
+// soleInto returns t.into when t is {into = a table} and nothing else, a
+// receive loop's options: its one key read in place, without optFields'
+// look-ups of the five names. nil otherwise (t may be nil).
+func soleInto(t *lua.LTable) *lua.LTable {
+	if t == nil || !msgTablesReady() {
+		return nil
+	}
+	if k, v, ok := soleField((*ltable)(unsafe.Pointer(t)).strdict); ok && k == "into" {
+		if into, ok := v.(*lua.LTable); ok {
+			return into
+		}
+	}
+	return nil
 }
 
 // destination is where a send goes, as the sender sees it.
@@ -530,6 +573,12 @@ func (m *messenger) receive(L *lua.LState, what string, q *ipc.Queue, obj, peer 
 		t0 = trace.Now()
 	}
 	err := q.Receive(f, ipc.WaitOpts{NonBlocking: true}, &m.in)
+	return m.received(L, what, q, obj, peer, f, w, dst, into, t0, err)
+}
+
+// received is receive after its first, non-blocking, try: err is that
+// try's outcome.
+func (m *messenger) received(L *lua.LState, what string, q *ipc.Queue, obj, peer int32, f ipc.Filter, w ipc.WaitOpts, dst lua.LValue, into *lua.LTable, t0 int64, err error) int {
 	if err == ipc.ErrEmpty && !w.NonBlocking {
 		if m.afterRun() {
 			err = ipc.ErrClosed // every process has exited: nothing more will come
@@ -559,6 +608,23 @@ func (m *messenger) receive(L *lua.LState, what string, q *ipc.Queue, obj, peer 
 		L.RaiseError("%s: %v", what, err)
 	}
 	L.Push(t)
+	return 1
+}
+
+// receiveInto is receive with the options {into = into} alone (a receive
+// loop's), which need not be read: no filter, blocking, no deadline. A
+// message taken at once, untraced, goes into into's slots as the last one
+// did (fillInPlace); anything else takes receive's path.
+func (m *messenger) receiveInto(L *lua.LState, what string, q *ipc.Queue, obj int32, dst lua.LValue, into *lua.LTable) int {
+	if m.env.Trace != nil {
+		return m.receive(L, what, q, obj, 0, ipc.Filter{}, ipc.WaitOpts{}, dst, into)
+	}
+	err := q.Receive(ipc.Filter{}, ipc.WaitOpts{NonBlocking: true}, &m.in)
+	if err != nil || m.in.Flags != 0 || !m.fillInPlace(L, what, into, &m.in, dst) {
+		return m.received(L, what, q, obj, 0, ipc.Filter{}, ipc.WaitOpts{}, dst, into, 0, err)
+	}
+	m.env.Slot.Done()
+	L.Push(into)
 	return 1
 }
 

@@ -71,11 +71,77 @@ func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Mess
 	}
 	typ, src := m.typeValue(msg.Type), m.nameOf(msg.Src)
 	seq, tm := m.nums.int(msg.Seq), m.nums.box(float64(msg.Time)/1e9)
+	m.setMessageFields(t, typ, body, src, dst, boxInt(n), seq, tm)
+	return nil
+}
+
+// fillInPlace is fillMessageTable for a table whose fields the last
+// receive found (slotCache), still where they were: the values are stored
+// in their slots with no look-up, no map access and no check of Go's map
+// layout (made when the slots were found). It returns false, having done
+// nothing (the body is not decoded), when t is not that table or its keys
+// changed; a body that fails to decode raises, as fillMessageTable's
+// caller does.
+func (m *messenger) fillInPlace(L *lua.LState, what string, t *lua.LTable, msg *ipc.Message, dst lua.LValue) bool {
+	c := &m.slots
+	if !c.valid(t) {
+		return false
+	}
+	d := m.dec
+	var body lua.LValue
+	var n int
+	if d.repeated(msg.Body) {
+		// the previous short string body again (decode's first case,
+		// without the call)
+		body, n, d.reused = d.lastShort, len(d.lastBytes), true
+	} else {
+		var err error
+		if body, err = d.decode(L, msg.Body); err != nil {
+			m.undecodable(L, what, msg, err)
+		}
+		n = bodyLen(body, msg.Body)
+		if cap(msg.Body) > 1<<20 {
+			msg.Body = nil // a one-off large message is not kept
+		}
+	}
+	s := &c.s
+	typ := lua.LValue(lua.LNil)
+	if msg.Type != "" {
+		typ = m.typeValue(msg.Type)
+	}
+	if (s[fType] == nil) != (msg.Type == "") || isNil(body) {
+		// a key to add or remove: the map's business
+		m.setMessageFields(t, typ, body, m.srcName(msg.Src), dst, boxInt(n), m.nums.int(msg.Seq), m.nums.box(float64(msg.Time)/1e9))
+		return true
+	}
+	if s[fType] != nil {
+		put(s[fType], typ)
+	}
+	put(s[fBody], body)
+	put(s[fSrc], m.srcName(msg.Src))
+	put(s[fDst], dst)
+	put(s[fLen], boxInt(n))
+	*s[fSeq] = m.nums.int(msg.Seq)
+	*s[fTime] = m.nums.box(float64(msg.Time) / 1e9)
+	return true
+}
+
+// undecodable raises fillInPlace's error: receive's for a body that does
+// not decode. Apart, so fillInPlace's frame holds none of it.
+//
+//go:noinline
+func (m *messenger) undecodable(L *lua.LState, what string, msg *ipc.Message, err error) {
+	L.RaiseError("%s: %v", what, fmt.Errorf("message from %s: %w", m.nameOf(msg.Src), err))
+}
+
+// setMessageFields sets the message fields in t: in place when fillSlots
+// can, else through the map.
+func (m *messenger) setMessageFields(t *lua.LTable, typ, body, src, dst, n, seq, tm lua.LValue) {
 	if !msgTablesReady() {
-		for i, x := range [msgFields]lua.LValue{typ, body, src, dst, boxInt(n), seq, tm} {
+		for i, x := range [msgFields]lua.LValue{typ, body, src, dst, n, seq, tm} {
 			t.RawSetString(msgKeyNames[i], x)
 		}
-		return nil
+		return
 	}
 	// RawSetString assigns the value and then looks the key up in k2i
 	// (hashing an interface) to list it for pairs(). A key already in
@@ -90,8 +156,8 @@ func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Mess
 	//   - body is stored blind when the decoder made it for this message,
 	//     looked up when it is the previous message's string again;
 	//   - an absent field is looked up, and deleted only when present.
-	if fillSlots(&m.slots, t, typ, body, src, dst, boxInt(n), seq, tm) {
-		return nil // in place (fieldslots.go)
+	if fillSlots(&m.slots, t, typ, body, src, dst, n, seq, tm) {
+		return // in place (fieldslots.go)
 	}
 	lt := (*ltable)(unsafe.Pointer(t))
 	if lt.strdict == nil {
@@ -119,10 +185,9 @@ func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Mess
 	}
 	keepField(t, sd, msgKeyNames[fSrc], src)
 	keepField(t, sd, msgKeyNames[fDst], dst)
-	keepField(t, sd, msgKeyNames[fLen], boxInt(n))
+	keepField(t, sd, msgKeyNames[fLen], n)
 	putField(t, sd, msgKeyNames[fSeq], seq)
 	putField(t, sd, msgKeyNames[fTime], tm)
-	return nil
 }
 
 // keepField sets t[k] = x (sd is t's strdict), looking k up first: a
@@ -393,7 +458,8 @@ func optFields(t *lua.LTable, names []string, v []lua.LValue) {
 // script keeps holds its slab (numSlab*8 bytes) alive. An interface's data
 // word is never written through, so the slab's slots are never shared.
 type numBoxes struct {
-	slab []float64 // what is left of the current slab
+	slab *[numSlab]float64 // the current slab
+	next int               // its first slot not handed out
 }
 
 const numSlab = 64
@@ -402,18 +468,19 @@ const numSlab = 64
 var numProto lua.LValue = lua.LNumber(0)
 
 func (b *numBoxes) box(f float64) lua.LValue {
-	if len(b.slab) == 0 {
-		b.slab = make([]float64, numSlab)
+	// An index, not a slice cut shorter per number: the slice's pointer
+	// was stored (with a write barrier check) twice a message.
+	if uint(b.next) >= numSlab || b.slab == nil {
+		b.slab, b.next = new([numSlab]float64), 0
 	}
-	p := &b.slab[0]
+	p := &b.slab[b.next]
+	b.next++
 	*p = f
-	b.slab = b.slab[1:]
 	v := numProto
 	(*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] = unsafe.Pointer(p)
 	return v
 }
 
-// int is boxInt, small numbers shared, others from the slab.
 func (b *numBoxes) int(n uint64) lua.LValue {
 	if n < 1024 {
 		return boxInt(n)

@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/ipc"
 )
 
 // {into = t}: the message's fields land in t, which is returned; fields
@@ -205,5 +207,114 @@ func TestMsgKeysByAddress(t *testing.T) {
 		if p == nil || *p != into.RawGetString(msgKeyNames[i]) {
 			t.Errorf("field %s: slot %v, table says %v", msgKeyNames[i], p, into.RawGetString(msgKeyNames[i]))
 		}
+	}
+}
+
+// A receive loop's table filled in place from the second receive on
+// (fillInPlace) takes every kind of message the map path takes: a nil
+// body (the body key goes), a type that comes and goes, a table body, a
+// key the script adds, and a body that does not decode raises the same
+// error as on a table received into for the first time.
+func TestReceiveIntoInPlaceChanges(t *testing.T) {
+	L, _ := parentState(t, twoProcs)
+	err := L.DoString(`
+		local o = {into = {}}
+		local function one(body, opts)
+			assert(box:send(body, opts))
+			return box:receive(o)
+		end
+		local function keys(t)
+			local ks = {}
+			for k in pairs(t) do ks[#ks + 1] = k end
+			table.sort(ks)
+			return table.concat(ks, " ")
+		end
+		for i = 1, 3 do assert(one("x").body == "x" and o.into.seq == i) end
+		local m = one(nil)
+		assert(m == o.into and m.body == nil and m.len == 1 and m.seq == 4, "a nil body: " .. tostring(m.body))
+		assert(keys(m) == "dst len seq src time", keys(m))
+		assert(one("x").body == "x" and one("x").body == "x")
+		assert(keys(m) == "body dst len seq src time", keys(m))
+		m = one("y", {type = "t"})
+		assert(m.type == "t" and m.body == "y" and m.seq == 7, "typed")
+		m = one("y")
+		assert(m.type == nil and m.body == "y" and m.seq == 8, "untyped again")
+		m = one({k = 1})
+		assert(m.type == nil and m.body.k == 1, "a table body")
+		m = one("z")
+		assert(m.body == "z" and m.len == 1)
+		m.mine = true
+		m = one("zz")
+		assert(m.body == "zz" and m.len == 2 and m.mine == true)
+		assert(keys(m) == "body dst len mine seq src time", keys(m))
+		m = one(string.rep("w", 300))
+		assert(#m.body == 300 and m.len == 300)
+		m = one(string.rep("w", 300))
+		assert(#m.body == 300 and m.len == 300 and m.seq == 13)
+	`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := L.GetGlobal("box").(*lua.LUserData).Value.(*mailbox).q
+	bad := func() string {
+		if err := q.Send(&ipc.Message{Src: -1, Body: []byte{0xc1}}, ipc.WaitOpts{}); err != nil {
+			t.Fatal(err)
+		}
+		err := L.DoString(`box:receive(o)`)
+		if err == nil {
+			t.Fatal("a body that does not decode was received")
+		}
+		return strings.SplitN(err.Error(), "\n", 2)[0]
+	}
+	if err := L.DoString(`o = {into = {}}`); err != nil {
+		t.Fatal(err)
+	}
+	first := bad() // a table no receive filled: the map path
+	if err := L.DoString(`assert(box:send("a")); box:receive(o); assert(box:send("a")); box:receive(o)`); err != nil {
+		t.Fatal(err)
+	}
+	if L.GetGlobal("o").(*lua.LTable).RawGetString("into").(*lua.LTable).RawGetString("body") != lua.LString("a") {
+		t.Fatal("not filled")
+	}
+	if again := bad(); again != first || !strings.Contains(first, "not a valid message body") {
+		t.Errorf("in place: %q\nfirst:    %q", again, first)
+	}
+}
+
+// srcName keeps the last sender's name only while the sender's slot
+// keeps its serial: a slot given to a spawned process names that one.
+func TestSrcNameFollowsSlot(t *testing.T) {
+	L, env := parentState(t, twoProcs)
+	_ = L
+	st, err := ipc.NewStatusTable(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Region.Close()
+	env.Status = st
+	defer func() { env.Status = nil }()
+	for _, p := range env.Procs {
+		st.Assign(p.Slot, uint32(p.Serial))
+	}
+	ud := L.Get(lua.RegistryIndex).(*lua.LTable).RawGetString(messengerKey).(*lua.LUserData)
+	m := ud.Value.(*messenger)
+	b1 := env.Procs[1]
+	for range 3 {
+		if v := m.srcName(int32(b1.Slot)); v != lua.LString(b1.Name) {
+			t.Fatalf("slot %d: %v, want %s", b1.Slot, v, b1.Name)
+		}
+	}
+	if m.src.ws == nil {
+		t.Fatal("srcName kept nothing")
+	}
+	// The slot changes hands: a process spawned later has it now.
+	s := &Process{Name: "s.1", Group: "s", Index: 1, Count: 1, Slot: b1.Slot, Serial: 99}
+	env.Procs = append(env.Procs, s)
+	st.Assign(s.Slot, uint32(s.Serial))
+	if v := m.srcName(int32(b1.Slot)); v != lua.LString("s.1") {
+		t.Fatalf("slot %d given to s.1: %v", b1.Slot, v)
+	}
+	if v := m.srcName(int32(env.Procs[0].Slot)); v != lua.LString(env.Procs[0].Name) {
+		t.Fatalf("slot %d: %v", env.Procs[0].Slot, v)
 	}
 }
