@@ -425,6 +425,15 @@ func boxInt[T int | uint64](n T) lua.LValue {
 	return lua.LNumber(n)
 }
 
+// smallInt is boxInt for 0 <= n < 1024, small enough to inline.
+func smallInt(n int) lua.LValue {
+	a := smallInts.Load()
+	if a == nil {
+		a = makeSmallInts()
+	}
+	return a[n&1023]
+}
+
 func makeSmallInts() *[1024]lua.LValue {
 	a := new([1024]lua.LValue)
 	for i := range a {

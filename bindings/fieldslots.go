@@ -180,7 +180,33 @@ func (c *slotCache) valid(t *lua.LTable) bool {
 		return false
 	}
 	m := *(**swissMap)(unsafe.Pointer(&(*ltable)(unsafe.Pointer(t)).strdict))
-	return m != nil && m.dirLen == 0 && m.dirPtr == c.g && *(*uint64)(c.g) == c.ctrl && c.holds(c.g)
+	if m == nil || m.dirLen != 0 || m.dirPtr != c.g || *(*uint64)(c.g) != c.ctrl {
+		return false
+	}
+	// holds, knowing that every field but type has a slot
+	s := &c.s
+	if keyData(s[fBody]) != msgKeyData[fBody] || keyData(s[fSrc]) != msgKeyData[fSrc] || keyData(s[fDst]) != msgKeyData[fDst] ||
+		keyData(s[fLen]) != msgKeyData[fLen] || keyData(s[fSeq]) != msgKeyData[fSeq] || keyData(s[fTime]) != msgKeyData[fTime] ||
+		!keyIs(s[fType], fType) {
+		return false
+	}
+	return c.other == 0 || c.othersHold(c.g)
+}
+
+// keyData is the data pointer of the key of value slot p (not nil).
+func keyData(p *lua.LValue) *byte {
+	return unsafe.StringData(*(*string)(unsafe.Add(unsafe.Pointer(p), -strElemOff)))
+}
+
+// othersHold checks that the slots whose keys were no field hold no
+// field's key now.
+func (c *slotCache) othersHold(g unsafe.Pointer) bool {
+	for other := c.other; other != 0; other &= other - 1 {
+		if fieldOf(*(*string)(slotAt(g, other))) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // slots returns the message fields' slots in group g.

@@ -35,6 +35,10 @@ func (r *inboxRef) String() string { return "inbox of " + fmt.Sprintf("%q", r.m.
 func (m *messenger) luaInboxReceive(L *lua.LState) int {
 	checkClass[*inboxRef](L, 1, "ipc.inbox")
 	m.mustRun(L, "ipc.inbox:receive")
+	if into := m.intoOpts(L.Get(2)); into != nil { // a receive loop's {into = t}
+		ib := m.ownInbox(L, "ipc.inbox:receive")
+		return m.receiveInto(L, "ipc.inbox:receive", ib.q, ib.obj, ib.nameV, into)
+	}
 	f, peer, w, into := m.recvOpts(L, 2, "ipc.inbox:receive")
 	ib := m.ownInbox(L, "ipc.inbox:receive")
 	return m.receive(L, "ipc.inbox:receive", ib.q, ib.obj, peer, f, w, ib.nameV, into)

@@ -35,6 +35,10 @@ func (m *messenger) luaSend(L *lua.LState) int {
 // that has exited and left nothing queued).
 func (m *messenger) luaReceive(L *lua.LState) int {
 	m.mustRun(L, "ipc.receive")
+	if into := m.intoOpts(L.Get(1)); into != nil { // a receive loop's {into = t}
+		ib := m.ownInbox(L, "ipc.receive")
+		return m.receiveInto(L, "ipc.receive", ib.q, ib.obj, ib.nameV, into)
+	}
 	f, peer, w, into := m.recvOpts(L, 1, "ipc.receive")
 	ib := m.ownInbox(L, "ipc.receive")
 	return m.receive(L, "ipc.receive", ib.q, ib.obj, peer, f, w, ib.nameV, into)

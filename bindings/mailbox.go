@@ -146,6 +146,13 @@ func mailboxCloseWhat(b *mailbox) string   { return b.closeWhat }
 // at once), "timeout". Sending to a closed mailbox raises an error.
 func mailboxSend(L *lua.LState) int {
 	b := checkMailbox(L, mailboxSendWhat)
+	if L.GetTop() == 2 && b.capacity != 0 {
+		// box:send(s), a producer loop's: a string, no options
+		if s, ok := L.Get(2).(lua.LString); ok && b.m.sendString(b.q, b.obj, &b.seq, string(s)) {
+			L.Push(lua.LTrue)
+			return 1
+		}
+	}
 	var typ string
 	var w ipc.WaitOpts
 	var keep bool
@@ -166,10 +173,8 @@ func mailboxSend(L *lua.LState) int {
 // nothing here).
 func mailboxReceive(L *lua.LState) int {
 	b := checkMailbox(L, mailboxReceiveWhat)
-	if t, ok := L.Get(2).(*lua.LTable); ok {
-		if into := soleInto(t); into != nil {
-			return b.m.receiveInto(L, b.recvWhat, b.q, b.obj, b.nameV, into)
-		}
+	if into := b.m.intoOpts(L.Get(2)); into != nil {
+		return b.m.receiveInto(L, b.recvWhat, b.q, b.obj, b.nameV, into)
 	}
 	f, peer, w, into := b.m.recvOpts(L, 2, b.recvWhat)
 	return b.m.receive(L, b.recvWhat, b.q, b.obj, peer, f, w, b.nameV, into)

@@ -69,6 +69,7 @@ type messenger struct {
 	nums      numBoxes  // seq and time of received messages
 	slots     slotCache // where the fields are in the table last received into
 	src       srcCache  // the last src's name (srcName)
+	opts      optsCache // the last {into = t} options table (intoOpts)
 
 	sel selectState
 
@@ -367,6 +368,44 @@ func (m *messenger) recvOpts(L *lua.LState, n int, what string) (ipc.Filter, int
 	return f, peer, waitOptsOf(L, o[3], o[4]), into
 }
 
+// optsCache is the options table last found to be {into = t} alone
+// (intoOpts), where its one key is: a receive loop passes the same table
+// every time, whose group, control word and key (the same string: data
+// and length) say it still holds that key alone, and only the value is
+// read again.
+type optsCache struct {
+	t    *lua.LTable
+	g    unsafe.Pointer // t's strdict's one group
+	ctrl uint64
+	slot unsafe.Pointer // the slot of its one key
+	key  string         // that key, as it was stored
+}
+
+// intoOpts is soleInto for the value at an options argument: the table
+// into when v is {into = into} and nothing else, nil otherwise.
+func (m *messenger) intoOpts(v lua.LValue) *lua.LTable {
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		return nil
+	}
+	if c := &m.opts; t == c.t {
+		mp := *(**swissMap)(unsafe.Pointer(&(*ltable)(unsafe.Pointer(t)).strdict))
+		if mp != nil && mp.used == 1 && mp.dirLen == 0 && mp.dirPtr == c.g && *(*uint64)(c.g) == c.ctrl &&
+			*(*[2]uintptr)(c.slot) == *(*[2]uintptr)(unsafe.Pointer(&c.key)) {
+			if into, ok := (*(*lua.LValue)(unsafe.Add(c.slot, strElemOff))).(*lua.LTable); ok {
+				return into
+			}
+		}
+	}
+	into := soleInto(t)
+	if into != nil {
+		mp := *(**swissMap)(unsafe.Pointer(&(*ltable)(unsafe.Pointer(t)).strdict))
+		slot := slotAt(mp.dirPtr, fullSlots(mp.dirPtr))
+		m.opts = optsCache{t: t, g: mp.dirPtr, ctrl: *(*uint64)(mp.dirPtr), slot: slot, key: *(*string)(slot)}
+	}
+	return into
+}
+
 // soleInto returns t.into when t is {into = a table} and nothing else, a
 // receive loop's options: its one key read in place, without optFields'
 // look-ups of the five names. nil otherwise (t may be nil).
@@ -469,6 +508,31 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 	}
 	L.RaiseError("%s: %v", what, err)
 	return nil
+}
+
+// sendString is send for a string body with no options to a queue with
+// room for it (not a rendezvous), untraced: the body encoded (a string
+// carries no descriptor), the message appended without waiting. It
+// returns false, having sent nothing, when that is not the case (full,
+// closed, a body too large, traced): send then does it all and says why.
+func (m *messenger) sendString(q *ipc.Queue, dst int32, seq *uint64, s string) bool {
+	if m.env.Trace != nil || len(m.passing.objs) != 0 || len(m.passing.files) != 0 {
+		return false
+	}
+	b, err := m.enc.encodeString(s, 0)
+	if err != nil {
+		return false
+	}
+	out := &m.out
+	out.Type, out.Src, out.Dst, out.Seq, out.Time, out.Body = "", m.selfSlot(), dst, *seq+1, 0, b
+	err = q.Send(out, ipc.WaitOpts{NonBlocking: true})
+	out.Body = nil
+	if err != nil {
+		return false
+	}
+	*seq++
+	m.env.Slot.Done()
+	return true
 }
 
 // traceSend emits a traced send (its clock went with the message).

@@ -120,7 +120,11 @@ func (m *messenger) fillInPlace(L *lua.LState, what string, t *lua.LTable, msg *
 	put(s[fBody], body)
 	put(s[fSrc], m.srcName(msg.Src))
 	put(s[fDst], dst)
-	put(s[fLen], boxInt(n))
+	if n < 1024 {
+		put(s[fLen], smallInt(n))
+	} else {
+		put(s[fLen], boxInt(n))
+	}
 	*s[fSeq] = m.nums.int(msg.Seq)
 	*s[fTime] = m.nums.box(float64(msg.Time) / 1e9)
 	return true
@@ -483,7 +487,7 @@ func (b *numBoxes) box(f float64) lua.LValue {
 
 func (b *numBoxes) int(n uint64) lua.LValue {
 	if n < 1024 {
-		return boxInt(n)
+		return smallInt(int(n))
 	}
 	return b.box(float64(n))
 }

@@ -318,3 +318,52 @@ func TestSrcNameFollowsSlot(t *testing.T) {
 		t.Fatalf("slot %d: %v", env.Procs[0].Slot, v)
 	}
 }
+
+// A producer loop's box:send(s) (a string, no options: sendString) and a
+// receive loop's options table read from where it was (intoOpts) behave
+// as the general paths do: a full mailbox, a body too large, a closed
+// mailbox; an options table whose into changed, that gained a key, or
+// whose one key is no longer into.
+func TestSendStringAndOptsCache(t *testing.T) {
+	L, _ := parentState(t, twoProcs)
+	err := L.DoString(`
+		local o = {into = {}}
+		local first = o.into
+		for i = 1, 3 do assert(box:send("s" .. i) == true) end
+		for i = 1, 3 do assert(box:receive(o) == first and first.body == "s" .. i and first.seq == i) end
+		local other = {}
+		o.into = other
+		assert(box:send("a") and box:receive(o) == other and other.body == "a" and first.body == "s3")
+		o.into = first
+		assert(box:send("b") and box:receive(o) == first and first.body == "b")
+		o.from = "nobody"
+		local ok, err = pcall(box.receive, box, o)
+		assert(not ok and err:find('no process named "nobody"'), tostring(err))
+		o.from = nil
+		assert(box:send("c") and box:receive(o) == first and first.body == "c")
+		o.into = nil
+		o[("into"):sub(1, 3)] = first -- "int": not an options key
+		assert(box:send("d"))
+		local m = box:receive(o)
+		assert(m ~= first and m.body == "d" and first.body == "c", "int is not into")
+		o.int = nil
+		o.into = first
+		assert(box:send("e") and box:receive(o) == first and first.body == "e")
+		-- full, too large, closed
+		for i = 1, 4 do assert(box:send("f" .. i)) end
+		local ok, err = box:send("g", {block = false})
+		assert(ok == nil and err == "full", tostring(err))
+		local ok, err = box:send("g")
+		assert(ok == nil and err == "closed", "after ipc.run a full mailbox says closed: " .. tostring(err))
+		for i = 1, 4 do assert(box:receive(o).body == "f" .. i) end
+		local ok, err = pcall(box.send, box, string.rep("x", 9 * 1024 * 1024))
+		assert(not ok and err:find("exceeds the 8 MiB limit"), tostring(err))
+		assert(box:send("h") and box:receive(o).body == "h" and first.seq == 13)
+		box:close()
+		local v, err = box:send("i") -- the supervisor after ipc.run: no error
+		assert(v == nil and err == "closed", tostring(err))
+	`)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
