@@ -68,6 +68,7 @@ type Queue struct {
 	ws     *WaitStatus
 	object int32
 	spin   spinner // adaptive spin budget (spin_linux.go)
+	debt   roomDebt
 }
 
 // QueueConfig describes a queue to create.
@@ -353,6 +354,7 @@ func (q *Queue) Close() error {
 	if q.r == nil {
 		return nil
 	}
+	q.closeDebt() // pays a deferred room wake (queue_room_linux.go)
 	err := q.r.Close()
 	q.r, q.h, q.slots, q.ring = nil, nil, nil, nil
 	return err

@@ -127,6 +127,10 @@ func (q *Queue) Recover(pid int) {
 	if q.h.roomSpinner.Load() == uint32(pid) && ownerDead(uint32(pid)) && q.h.roomSpinner.CompareAndSwap(uint32(pid), 0) {
 		q.wakeRoom()
 	}
+	// And a wake it deferred (roomDebt): whoever exits may have owed one.
+	if q.h.roomSleepers.Load() != 0 && q.roomFree() && ownerDead(uint32(pid)) {
+		q.wakeRoomNow()
+	}
 	for {
 		// The lock word first: a supervisor calls Recover on every queue for
 		// every exit, and almost always the dead process held none of them.

@@ -30,6 +30,10 @@ const rendezvousGrace = 5 * time.Millisecond
 // (capacity 0) until a receiver has taken m. An unbounded queue waits only
 // when the ring's bytes are exhausted.
 //
+// A sender asleep for room in a mailbox of capacity 8 or more is woken
+// once the queue is down to a quarter of its capacity, or within about
+// roomDebtDelay of the room it was not woken for (queue_room_linux.go).
+//
 // It returns ErrFull (NonBlocking and no room; for rendezvous: no receiver
 // took m at once), ErrTimeout or ErrClosed. A rendezvous message not taken
 // by then is withdrawn: it is never delivered later. An oversize message is

@@ -3,6 +3,8 @@ package ipc
 import (
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -28,18 +30,134 @@ import (
 //     next. A wake can therefore only be skipped while one issued after
 //     the latest sleep is still on its way.
 //
+//   - in a mailbox of capacity roomBatchMin or more, a sleeper is woken only
+//     once the queue is down to its low-water mark (roomLow: a quarter of
+//     the capacity): a take, or a send's end, that leaves more queued
+//     defers its wake (roomDebt). Woken at every take, a sender arrived a
+//     wake-up later (~40-100 us on a VM, more with 16 producers on 2
+//     CPUs), found the queue refilled by the sender that was running, and
+//     slept again: a wake and two context switches for nothing, and a
+//     woken producer placed on the consumer's CPU preempted it. Per
+//     message, Lua, medians of 10 runs at load ~9: 16 -> 1 room sleeps
+//     0.022 -> 0.011, room wakes 0.021 -> 0.011, the consumer's
+//     involuntary context switches 0.0074 -> 0.0027; 1 -> 1 the
+//     consumer's sleeps 0.016 -> 0.003. Above the mark the queue holds
+//     enough for a sender to be woken in time.
+//
+// Why a deferred wake is not lost. Whoever defers a wake (a take, or a
+// sender's roomLeft) owes it (roomDebt.owe): unless its debt is already
+// due, it arms a timer of roomDebtDelay, at whose end it wakes as
+// wakeRoom does without the mark (payDebt), so a sender never sleeps
+// longer than that past room it was not woken for, whatever the process
+// that owes does meanwhile (computes, waits for something else). It pays
+// earlier when it waits on this queue to receive, and when it closes the
+// queue; a process that exits owing is paid for by Recover, which the
+// supervisor calls at every exit. Takes made meanwhile that bring the queue
+// to the mark wake at once. The timer runs on the process's own Go
+// runtime: with SetHoldP (one P, held sleeps) it fires at most holdMax
+// late, and Go's preemption lets it run while the Lua state computes.
+//
 // A sleeper killed after a wake leaves roomWoken set; sleepers check the
 // queue every roomCheck, clearing it, and Recover clears it too.
 
 // Test hooks of the room protocol (hook, queue_lock_linux.go).
 const (
-	hookRoomClaimed hookPoint = iota + 100 // a Send claimed the spinner mark at its start, not yet locked
-	hookRoomSent                           // a Send committed its record, its releaseRoom not yet called
+	hookRoomClaimed  hookPoint = iota + 100 // a Send claimed the spinner mark at its start, not yet locked
+	hookRoomSent                            // a Send committed its record, its releaseRoom not yet called
+	hookRoomDebtPaid                        // a deferred room wake's timer fired, its wake not yet issued
 )
 
 // roomCheck is how often a sender asleep for room wakes by itself (a
 // variable for tests).
 var roomCheck = time.Second
+
+// roomBatchMin is the smallest mailbox capacity whose room wakes wait for
+// the low-water mark (roomLow); smaller queues hold too little to wait.
+const roomBatchMin = 8
+
+// roomDebtDelay bounds how long a deferred room wake waits (a variable for
+// tests).
+var roomDebtDelay = time.Millisecond
+
+// roomLow says whether a room wake may be deferred now: a mailbox of
+// roomBatchMin or more with more than a quarter of its capacity queued.
+func (q *Queue) roomLow() bool {
+	h := q.h
+	c := h.capacity
+	return h.perSender != 0 || c < roomBatchMin || h.count.Load() <= uint32(c/4)
+}
+
+// roomDebt is a view's deferred room wake: a timer that pays it.
+type roomDebt struct {
+	due    atomic.Bool // a wake is owed and the timer armed
+	mu     sync.Mutex  // guards t and closed against Close
+	t      *time.Timer
+	closed bool
+}
+
+// owe records a deferred room wake: the timer pays it within
+// roomDebtDelay unless it is already armed.
+func (q *Queue) owe() {
+	d := &q.debt
+	if d.due.Load() || !d.due.CompareAndSwap(false, true) {
+		return
+	}
+	d.mu.Lock()
+	if !d.closed {
+		if d.t == nil {
+			d.t = time.AfterFunc(roomDebtDelay, q.payDebt)
+		} else {
+			d.t.Reset(roomDebtDelay)
+		}
+	}
+	d.mu.Unlock()
+}
+
+// payDebt wakes a sleeper for room, if room is left, whatever the
+// low-water mark (the timer's function). due is cleared first: a wake
+// deferred after this look arms the timer again.
+func (q *Queue) payDebt() {
+	d := &q.debt
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	d.due.Store(false)
+	hook(hookRoomDebtPaid)
+	if q.roomFree() {
+		q.wakeRoomNow()
+	}
+}
+
+// roomFree says whether the queue has room for one more message in total
+// (a mailbox's capacity; any on a PerSender queue or an unbounded one).
+func (q *Queue) roomFree() bool {
+	c := q.h.capacity
+	return q.h.perSender != 0 || c <= 0 || q.h.count.Load() < uint32(c)
+}
+
+// payDebtNow pays a deferred wake before this view waits to receive.
+func (q *Queue) payDebtNow() {
+	if q.debt.due.Load() && q.debt.due.CompareAndSwap(true, false) && q.roomFree() {
+		q.wakeRoomNow()
+	}
+}
+
+// closeDebt pays a deferred wake and stops the timer (Close): the view's
+// memory goes away.
+func (q *Queue) closeDebt() {
+	d := &q.debt
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.t != nil {
+		d.t.Stop()
+	}
+	d.closed = true
+	if d.due.Swap(false) && q.roomFree() {
+		q.wakeRoomNow()
+	}
+}
 
 func (q *Queue) roomWord() *uint32 { return (*uint32)(unsafe.Pointer(&q.h.room)) }
 
@@ -126,7 +244,23 @@ func (q *Queue) waitRoom(seen uint32, deadline time.Time, held *bool) error {
 // reached nobody, the mark stayed set, every later take skipped its wake,
 // and the sender slept with room free until the periodic check (seen under
 // load as "producer waits to send / consumer waits to receive").
+//
+// Above the low-water mark the wake is deferred (roomLow, owe).
 func (q *Queue) wakeRoom() {
+	h := q.h
+	if h.roomSleepers.Load() == 0 || h.roomSpinner.Load() != 0 && h.perSender == 0 || h.roomWoken.Load() != 0 {
+		return
+	}
+	if !q.roomLow() {
+		q.owe()
+		return
+	}
+	q.wakeRoomNow()
+}
+
+// wakeRoomNow is wakeRoom whatever the low-water mark: a deferred wake
+// paid, Recover.
+func (q *Queue) wakeRoomNow() {
 	h := q.h
 	if h.roomSleepers.Load() == 0 || h.roomSpinner.Load() != 0 && h.perSender == 0 ||
 		h.roomWoken.Load() != 0 || !h.roomWoken.CompareAndSwap(0, 1) {
@@ -171,7 +305,7 @@ func (q *Queue) roomLeft() {
 	if h.perSender != 0 || h.roomSleepers.Load() == 0 || h.roomSpinner.Load() != 0 {
 		return
 	}
-	if c := int(h.capacity); c <= 0 || int(h.count.Load()) < c {
+	if q.roomFree() {
 		q.wakeRoom()
 	}
 }

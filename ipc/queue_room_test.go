@@ -486,3 +486,185 @@ func TestQueueRoomMarkHeldThroughSend(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueRoomWakeAtLowWater: in a mailbox of roomBatchMin or more, a take
+// that leaves more than a quarter of the capacity queued wakes no sender
+// asleep for room (it defers the wake); the take that brings the queue
+// down to the quarter wakes one. The deferred wake's timer and the
+// periodic check are out of reach, so only the takes can wake the sender.
+func TestQueueRoomWakeAtLowWater(t *testing.T) {
+	defer func(d, e time.Duration) { roomCheck, roomDebtDelay = d, e }(roomCheck, roomDebtDelay)
+	roomCheck, roomDebtDelay = 10*time.Minute, 10*time.Minute
+	const capacity = 16
+	q := newTestQueue(t, QueueConfig{Capacity: capacity})
+	cons, sender := openView(t, q), openView(t, q)
+	for i := range capacity {
+		mustSend(t, q, &Message{Seq: uint64(i)})
+	}
+	sent := make(chan error, 1)
+	defer func() {
+		q.Shutdown() // a failed test's sender returns at once
+		<-sent
+	}()
+	go func() { sent <- sender.Send(&Message{Seq: capacity}, WaitOpts{Timeout: 10 * time.Minute}) }()
+	waitFor(t, "the sender to sleep for room", func() bool { return q.h.roomSleepers.Load() == 1 })
+	waitInFutex(t, sender.roomWord())
+	var m Message
+	for i := 0; q.Len() > capacity/4; i++ {
+		if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != uint64(i) {
+			t.Fatalf("take %d: seq %d, %v", i, m.Seq, err)
+		}
+		if q.Len() > capacity/4 && (q.h.roomWoken.Load() != 0 || q.h.roomSleepers.Load() != 1 || !cons.debt.due.Load()) {
+			t.Fatalf("take %d left %d queued and woke the sender (woken mark %d, %d asleep, debt owed %v)",
+				i, q.Len(), q.h.roomWoken.Load(), q.h.roomSleepers.Load(), cons.debt.due.Load())
+		}
+	}
+	select {
+	case err := <-sent:
+		sent <- err // for the deferred Shutdown
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a liveness guard, far beyond any delay
+		t.Fatalf("the sender still sleeps with the queue at %d of %d: the take at the low-water mark woke nobody (woken mark %d, %d asleep)",
+			q.Len(), capacity, q.h.roomWoken.Load(), q.h.roomSleepers.Load())
+	}
+	for want := uint64(capacity - capacity/4); want <= capacity; want++ {
+		if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != want {
+			t.Fatalf("got seq %d (%v), want %d", m.Seq, err, want)
+		}
+	}
+}
+
+// TestQueueRoomDebtPaid plays a deferred room wake to its end: a take
+// leaves the mailbox above its low-water mark, so it wakes nobody, and
+// then the taker takes nothing more. The sender asleep for room must still
+// be woken, by the taker's timer (whose wake is stopped at a hook until
+// the test has seen that nothing woke the sender before it), by the
+// taker's next wait to receive, or by its Close. The periodic check is
+// out of reach.
+func TestQueueRoomDebtPaid(t *testing.T) {
+	defer func(d, e time.Duration) { roomCheck, roomDebtDelay = d, e }(roomCheck, roomDebtDelay)
+	roomCheck = 10 * time.Minute
+	const capacity = 16
+	for _, how := range []string{"timer", "wait", "close"} {
+		t.Run(how, func(t *testing.T) {
+			roomDebtDelay = 10 * time.Minute
+			if how == "timer" {
+				roomDebtDelay = 5 * time.Millisecond
+			}
+			q := newTestQueue(t, QueueConfig{Capacity: capacity})
+			cons, sender := openView(t, q), openView(t, q)
+			for i := range capacity {
+				mustSend(t, q, &Message{Seq: uint64(i)})
+			}
+			var paidArmed atomic.Bool
+			paidAt, paidGo := make(chan struct{}), make(chan struct{})
+			testHook = func(p hookPoint) {
+				if p == hookRoomDebtPaid && paidArmed.CompareAndSwap(true, false) {
+					paidAt <- struct{}{}
+					<-paidGo
+				}
+			}
+			sent := make(chan error, 1)
+			defer func() {
+				q.Shutdown() // a failed test's sender returns at once
+				<-sent
+				testHook = nil
+			}()
+			go func() { sent <- sender.Send(&Message{Seq: capacity}, WaitOpts{Timeout: 10 * time.Minute}) }()
+			waitFor(t, "the sender to sleep for room", func() bool { return q.h.roomSleepers.Load() == 1 })
+			waitInFutex(t, sender.roomWord())
+			paidArmed.Store(true)
+			var m Message
+			if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != 0 {
+				t.Fatalf("take: seq %d, %v", m.Seq, err)
+			}
+			asleep := func(when string) {
+				t.Helper()
+				if q.h.roomWoken.Load() != 0 || q.h.roomSleepers.Load() != 1 {
+					t.Fatalf("%s: woken mark %d, %d asleep: the take above the low-water mark woke the sender",
+						when, q.h.roomWoken.Load(), q.h.roomSleepers.Load())
+				}
+			}
+			asleep("after the take")
+			switch how {
+			case "timer":
+				<-paidAt
+				asleep("when the timer fired")
+				close(paidGo)
+			case "wait":
+				// A receive that waits (only for type "none": nothing
+				// matches) pays first.
+				err := cons.Receive(Filter{ByType: true, Type: "none"}, WaitOpts{Timeout: 50 * time.Millisecond}, &m)
+				if err != ErrTimeout {
+					t.Fatalf("receive of type none: %v, want ErrTimeout", err)
+				}
+			case "close":
+				cons.Close()
+			}
+			select {
+			case err := <-sent:
+				sent <- err // for the deferred Shutdown
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(time.Minute): // a liveness guard, far beyond any delay
+				t.Fatalf("the sender still sleeps with room free: the deferred wake was lost (woken mark %d, %d asleep, %d queued)",
+					q.h.roomWoken.Load(), q.h.roomSleepers.Load(), q.Len())
+			}
+			if q.Len() != capacity {
+				t.Fatalf("%d queued, want %d", q.Len(), capacity)
+			}
+		})
+	}
+}
+
+// TestQueueFanInBatched: many senders on one mailbox large enough to batch
+// its room wakes, one receiver, every timer out of reach (the deferred
+// wakes' and the periodic check): the takes at the low-water mark and the
+// receiver's waits alone must keep every sender going. Every message is
+// taken once, in each sender's order.
+func TestQueueFanInBatched(t *testing.T) {
+	defer func(d, e time.Duration) { roomCheck, roomDebtDelay = d, e }(roomCheck, roomDebtDelay)
+	roomCheck, roomDebtDelay = 10*time.Minute, 10*time.Minute
+	const senders, per, capacity = 12, 2000, 16
+	q := newTestQueue(t, QueueConfig{Capacity: capacity})
+	results := make([][]Message, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v := openView(t, q)
+		for {
+			var m Message
+			err := v.Receive(Filter{}, WaitOpts{Timeout: 2 * time.Minute}, &m)
+			if err == ErrClosed {
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results[0] = append(results[0], m)
+		}
+	}()
+	var wg sync.WaitGroup
+	for s := range senders {
+		v := openView(t, q)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				m := &Message{Src: int32(s), Seq: uint64(i), Body: []byte(strconv.Itoa(i))}
+				if err := v.Send(m, WaitOpts{Timeout: 2 * time.Minute}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	q.Shutdown()
+	<-done
+	checkDelivery(t, results, senders, per)
+}

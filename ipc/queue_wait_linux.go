@@ -30,6 +30,9 @@ func (q *Queue) wait(seen uint32, deadline time.Time, recv bool, peer int32) err
 	if q.spin.spin(func() bool { return q.h.word.Load() != seen }, start, deadline) {
 		return nil
 	}
+	if recv {
+		q.payDebtNow() // a receiver that waits owes no deferred room wake
+	}
 	sleepers.Add(1)
 	q.publishSleep(seen)
 	q.ws.Enter(op, q.object, peer, !deadline.IsZero())
