@@ -52,7 +52,9 @@ type ctlClient struct {
 	// buf is on the heap, not on loop's stack: a 64 KiB stack buffer
 	// grew that goroutine's stack to 128 KiB and zeroed it in every child
 	// at start; a fresh heap span is zero already, and only the pages a
-	// datagram fills are touched.
+	// datagram fills are touched. loop makes it when it first runs: with
+	// one P, a child that never waits ends before that (3 page faults of
+	// its start, for a 64 KiB span it never used).
 	buf []byte
 }
 
@@ -62,12 +64,13 @@ type ctlReply struct {
 }
 
 func newCtlClient(fd int) *ctlClient {
-	return &ctlClient{fd: fd, replies: make(chan ctlReply, 1), buf: make([]byte, maxCtlMessage)}
+	return &ctlClient{fd: fd, replies: make(chan ctlReply, 1)}
 }
 
 // loop reads the control socket until EOF, handing replies to call. EOF
 // (or an error) means the supervisor is gone: this process ends.
 func (c *ctlClient) loop() {
+	c.buf = make([]byte, maxCtlMessage)
 	buf := c.buf
 	for {
 		n, files, err := ipc.RecvFDs(c.fd, buf)
