@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -111,7 +110,7 @@ func runChild(manifest string, opts Options) int {
 	// would close the number again later, by then maybe the Go runtime's
 	// own epoll descriptor (it crashed a child reading a socket this way).
 	srcFile := os.NewFile(uintptr(m.Source), "source")
-	src, err := io.ReadAll(io.NewSectionReader(srcFile, 0, 1<<30))
+	src, err := readScriptImage(srcFile)
 	srcFile.Close()
 	if err != nil {
 		return fail("process %q: script source (fd %d): %v", m.Self, m.Source, err)
