@@ -143,11 +143,13 @@ func (sup *supervisor) prepareStart(c *child) error {
 		}
 		cmd = exec.Command(exe)
 		cmd.Args = []string{os.Args[0] + " [" + p.Name + "]"}
-		m := &bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name, RunDir: env.RunDirPath(), SpawnArgs: p.SpawnArgs,
-			// Sized at once: a manifest per child, each listing every
-			// process and inbox, was ~1/4 of the supervisor's garbage.
-			Procs: make([]bindings.ManifestProc, 0, sup.declared+1),
-			Decls: make([]bindings.ManifestDecl, 0, len(env.Decls)), Implicit: make([]bindings.ManifestDecl, 0, len(env.Implicit))}
+		// One manifest, its lists kept from the last child's: a manifest
+		// per child, each listing every process and inbox to be encoded
+		// into a few hundred bytes, was most of the supervisor's garbage
+		// (~18 KiB a child at 64 processes, and a page fault or more).
+		m := &sup.manifest
+		*m = bindings.Manifest{Script: sup.s.name, Args: sup.s.opts.Args, Self: p.Name, RunDir: env.RunDirPath(), SpawnArgs: p.SpawnArgs,
+			Procs: m.Procs[:0], Decls: m.Decls[:0], Implicit: m.Implicit[:0]}
 		if env.RunDirPath() != "" {
 			id, _ := env.RunDir()
 			m.RunID = id.ID()
@@ -169,9 +171,15 @@ func (sup *supervisor) prepareStart(c *child) error {
 		c.outs = append(c.outs, ctlChild) // closed once started
 		files := append(make([]*os.File, 0, 3+len(env.Decls)+len(env.Implicit)), ctlChild, sup.status.Region.File, sup.source)
 		m.Ctl, m.Status, m.Source = 3, 4, 5
-		// Each declaration with the descriptors of it this process holds.
-		describe := func(d *bindings.Decl) bindings.ManifestDecl {
-			md := bindings.ManifestDecl{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec}
+		// Each declaration with the descriptors of it this process holds,
+		// appended to ds: its descriptor list reuses the one the last
+		// child's manifest had in that place.
+		describe := func(ds []bindings.ManifestDecl, d *bindings.Decl) []bindings.ManifestDecl {
+			var fds []bindings.ManifestFD
+			if len(ds) < cap(ds) {
+				fds = ds[: len(ds)+1 : len(ds)+1][len(ds)].FDs[:0]
+			}
+			md := bindings.ManifestDecl{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec, FDs: fds}
 			for _, f := range d.Files {
 				if !f.Owns(p) || f.File == nil {
 					continue
@@ -179,7 +187,7 @@ func (sup *supervisor) prepareStart(c *child) error {
 				md.SetFD(f.Role, 3+len(files))
 				files = append(files, f.File)
 			}
-			return md
+			return append(ds, md)
 		}
 		for _, d := range env.Decls {
 			if _, closed := d.Object.(bindings.Closer); closed && c.spawned {
@@ -188,20 +196,20 @@ func (sup *supervisor) prepareStart(c *child) error {
 				m.Decls = append(m.Decls, bindings.ManifestDecl{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec})
 				continue
 			}
-			m.Decls = append(m.Decls, describe(d))
+			m.Decls = describe(m.Decls, d)
 		}
 		for i, d := range env.Implicit {
 			if i >= sup.declaredImplicit && !(c.spawned && d.Name == p.Name) {
 				continue // a spawned process's inbox: asked for when needed
 			}
-			md := describe(d)
+			m.Implicit = describe(m.Implicit, d)
 			if i >= sup.declaredImplicit {
-				md.Index = d.Index
+				m.Implicit[len(m.Implicit)-1].Index = d.Index
 			}
-			m.Implicit = append(m.Implicit, md)
 		}
 		files = sup.traceFiles(c, m, files)
-		cmd.Env = sup.childEnviron(encodeManifest(m))
+		sup.manifestBuf = appendManifest(append(sup.manifestBuf[:0], envChild+"="...), m)
+		cmd.Env = sup.childEnviron(string(sup.manifestBuf))
 		cmd.ExtraFiles = files
 	}
 	cmd.Stdin = sup.devnull
@@ -295,10 +303,10 @@ func socketPair() (*os.File, *os.File, error) {
 }
 
 // childEnviron is the environment without any inherited IPCSCRIPT_CHILD,
-// plus ours when manifest is set: then also GOMAXPROCS=1 unless the user
-// set GOMAXPROCS, which the child removes at once (restoreEnviron), and
-// the run's mark (token, reaper_linux.go). The inherited part is read
-// once per run (sup.baseEnv), not once per child.
+// plus manifest when set (IPCSCRIPT_CHILD=<the manifest>): then also
+// GOMAXPROCS=1 unless the user set GOMAXPROCS, which the child removes at
+// once (restoreEnviron), and the run's mark (token, reaper_linux.go). The
+// inherited part is read once per run (sup.baseEnv), not once per child.
 func (sup *supervisor) childEnviron(manifest string) []string {
 	sup.baseEnvOnce.Do(func() {
 		for _, kv := range os.Environ() {
@@ -310,10 +318,13 @@ func (sup *supervisor) childEnviron(manifest string) []string {
 	})
 	env := append(make([]string, 0, len(sup.baseEnv)+4), sup.baseEnv...)
 	if sup.token != "" {
-		env = append(env, envRun+"="+sup.token)
+		if sup.runEnv == "" {
+			sup.runEnv = envRun + "=" + sup.token
+		}
+		env = append(env, sup.runEnv)
 	}
 	if manifest != "" {
-		env = append(env, envChild+"="+manifest)
+		env = append(env, manifest)
 		if !sup.userMaxProcs {
 			env = append(env, "GOMAXPROCS=1", envUnset+"=GOMAXPROCS")
 		}

@@ -39,3 +39,20 @@ func BenchmarkManifest64(b *testing.B) {
 		}
 	})
 }
+
+// The supervisor encodes every child's manifest into one buffer it keeps
+// (prepareStart): once that buffer has grown, encoding allocates nothing,
+// and the bytes are encodeManifest's.
+func TestAppendManifestReusesItsBuffer(t *testing.T) {
+	m := manifest64()
+	buf := appendManifest(nil, m)
+	if string(buf) != encodeManifest(m) {
+		t.Fatalf("appendManifest and encodeManifest differ:\n%s\n%s", buf, encodeManifest(m))
+	}
+	if n := testing.AllocsPerRun(20, func() { buf = appendManifest(buf[:0], m) }); n != 0 {
+		t.Errorf("%v allocations per encoding into a grown buffer, want 0", n)
+	}
+	if len(buf) > 400 {
+		t.Errorf("a 64-process manifest is %d bytes, want at most 400", len(buf))
+	}
+}

@@ -125,31 +125,37 @@ func decodeResult(b []byte) childResult {
 
 // encodeManifest renders the manifest for IPCSCRIPT_CHILD.
 func encodeManifest(m *bindings.Manifest) string {
-	var b strings.Builder
-	b.Grow(256 + 16*len(m.Procs) + 72*(len(m.Decls)+len(m.Implicit)))
-	// Fields are formatted into one scratch buffer: the supervisor writes
-	// a manifest per child, and in an N-process run each lists N inboxes
-	// (a fresh string per field was 8% of its CPU at N = 64).
-	var scratch []byte
-	q := func(s string) { scratch = strconv.AppendQuote(append(scratch[:0], ' '), s); b.Write(scratch) }
-	n := func(i int) { scratch = strconv.AppendInt(append(scratch[:0], ' '), int64(i), 10); b.Write(scratch) }
-	b.WriteString("v2\nrun")
+	return string(appendManifest(nil, m))
+}
+
+// appendManifest appends m, encoded, to b. The supervisor encodes every
+// child's manifest into one buffer it keeps and copies out the string:
+// sized for a manifest that lists every process and inbox (6 KiB at 64
+// processes), each builder's buffer became that child's 300-byte
+// IPCSCRIPT_CHILD.
+func appendManifest(b []byte, m *bindings.Manifest) []byte {
+	// Fields are formatted in place: the supervisor writes a manifest per
+	// child, and in an N-process run each lists N inboxes (a fresh string
+	// per field was 8% of its CPU at N = 64).
+	q := func(s string) { b = strconv.AppendQuote(append(b, ' '), s) }
+	n := func(i int) { b = strconv.AppendInt(append(b, ' '), int64(i), 10) }
+	b = append(b, "v2\nrun"...)
 	q(m.RunID)
 	q(m.RunDir)
-	b.WriteString("\nscript")
+	b = append(b, "\nscript"...)
 	q(m.Script)
 	for _, a := range m.Args {
-		b.WriteString("\narg")
+		b = append(b, "\narg"...)
 		q(a)
 	}
-	b.WriteString("\nself")
+	b = append(b, "\nself"...)
 	q(m.Self)
-	b.WriteString("\nfds")
+	b = append(b, "\nfds"...)
 	n(m.Ctl)
 	n(m.Status)
 	n(m.Source)
 	if m.TraceBuf != 0 {
-		b.WriteString("\ntrace")
+		b = append(b, "\ntrace"...)
 		n(m.TraceBuf)
 		n(m.TraceBoard)
 		n(m.TraceProc)
@@ -158,14 +164,14 @@ func encodeManifest(m *bindings.Manifest) string {
 		if k := wholeGroup(m.Procs[i:], i); k > 0 {
 			// One line for a whole group (a count=64 group: 64 lines that
 			// each child decoded were ~7% of its start).
-			b.WriteString("\ngroup")
+			b = append(b, "\ngroup"...)
 			q(m.Procs[i].Group)
 			n(k)
 			i += k
 			continue
 		}
 		p := m.Procs[i]
-		b.WriteString("\nproc")
+		b = append(b, "\nproc"...)
 		q(p.Name)
 		q(p.Group)
 		n(p.Index)
@@ -175,7 +181,7 @@ func encodeManifest(m *bindings.Manifest) string {
 		i++
 	}
 	decl := func(tag string, d bindings.ManifestDecl) {
-		b.WriteString("\n" + tag)
+		b = append(append(b, '\n'), tag...)
 		if d.Index != 0 {
 			n(d.Index)
 		}
@@ -202,7 +208,7 @@ func encodeManifest(m *bindings.Manifest) string {
 			// of its start, and the supervisor wrote them for every child).
 			d := m.Implicit[i]
 			g, _, _ := strings.Cut(d.Name, ".")
-			b.WriteString("\nimplicits")
+			b = append(b, "\nimplicits"...)
 			q(d.Kind)
 			q(d.Line)
 			q(d.Spec)
@@ -217,11 +223,10 @@ func encodeManifest(m *bindings.Manifest) string {
 		i++
 	}
 	if m.SpawnArgs != nil {
-		b.WriteString("\nspawnargs")
+		b = append(b, "\nspawnargs"...)
 		q(string(m.SpawnArgs))
 	}
-	b.WriteByte('\n')
-	return b.String()
+	return append(b, '\n')
 }
 
 // decodeManifest parses what encodeManifest wrote.

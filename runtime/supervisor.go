@@ -55,7 +55,8 @@ type supervisor struct {
 	// The environment children inherit, read once per run (childEnviron).
 	baseEnvOnce  sync.Once
 	baseEnv      []string
-	userMaxProcs bool // GOMAXPROCS is set: children keep it
+	userMaxProcs bool   // GOMAXPROCS is set: children keep it
+	runEnv       string // IPCSCRIPT_RUN=<token>, made once
 
 	// Requests of the children at run time (ctl.go).
 	requests chan request
@@ -68,6 +69,12 @@ type supervisor struct {
 	// process's manifest adds only itself and its inbox.
 	declared, declaredImplicit int
 	byProc                     map[*bindings.Process]*child // each launched process's child
+	// What prepareStart writes each child's manifest with, kept from one
+	// child to the next (launch.go): the manifest's lists and descriptor
+	// lists, and the buffer it is encoded into. Only the run's goroutine
+	// prepares children.
+	manifest    bindings.Manifest
+	manifestBuf []byte
 }
 
 type exitEvent struct {
