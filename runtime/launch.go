@@ -238,7 +238,10 @@ func (sup *supervisor) prepareStart(c *child) error {
 	if p.Exec == nil {
 		death = syscall.SIGTERM
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: death}
+	// A pidfd of the child from the clone itself, to await its exit on
+	// (awaitExit): no window in which its pid could name another process.
+	c.pidfd = -1
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: death, PidFD: &c.pidfd}
 	if sb := sup.s.opts.Sandbox; sb.Enabled && p.Exec == nil {
 		cmd.Env = append(cmd.Env, envSandbox+"="+sb.env()) // sandbox_linux.go
 	}

@@ -35,6 +35,9 @@ type child struct {
 	// spawnClock is the spawner's clock (trace.Recorder.AppendClock) when
 	// the run is traced: the cause of the instance's spawn event.
 	spawnClock []byte
+	// pidfd is the child's pidfd from its clone (SysProcAttr.PidFD), -1
+	// where there is none; awaitExit owns it once the child started.
+	pidfd int
 }
 
 type supervisor struct {
@@ -251,36 +254,50 @@ func (sup *supervisor) notStarted(c *child, err error) error {
 // wait reaps c when it exits and tells the event loop.
 func (sup *supervisor) wait(c *child) {
 	go func() {
-		awaitExit(c.cmd.Process.Pid)
+		awaitExit(c.pidfd)
 		c.cmd.Wait() // the exit status is in ProcessState
 		sup.exitedCh <- exitEvent{c: c, state: c.cmd.ProcessState}
 	}()
 }
 
-// awaitExit returns once process pid (a child of ours, not yet reaped)
-// has exited, without reaping it: it waits on a pidfd through the Go
+// awaitExit returns once the child whose pidfd is fd has exited, without
+// reaping it, and closes fd: it waits on the pidfd through the Go
 // runtime's netpoller, so no thread is held meanwhile. cmd.Wait alone
-// blocks a thread in waitid for the child's whole life; with children
-// starting and ending all the time the runtime kept taking the P from
-// such threads and handing it to others, and sysmon, finding one to take
-// on almost every round, kept polling every 20 µs (a 64-process launch:
-// ~15% of the supervisor's CPU in sysmon). Where a pidfd cannot be had
-// or polled, it returns at once and cmd.Wait blocks as before.
-func awaitExit(pid int) {
-	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
-	if err != nil {
+// blocks a thread in waitid for the child's whole life (39 threads in the
+// supervisor with 32 children alive), and with children starting and
+// ending all the time the runtime kept handing the P from such threads
+// to others. With no pidfd (fd < 0), or one that cannot be polled, it
+// returns at once and cmd.Wait blocks as before.
+func awaitExit(fd int) {
+	if fd < 0 {
 		return
 	}
-	f := os.NewFile(uintptr(fd), "pidfd") // non-blocking: the netpoller's
+	// The clone's pidfd blocks: O_NONBLOCK (PIDFD_NONBLOCK) makes the
+	// netpoller take it. The flag is the open file's, which os.Process's
+	// own copy shares (a dup), and a non-blocking pidfd makes waitid say
+	// EAGAIN rather than wait: unless the exit was seen, it is cleared
+	// again for cmd.Wait.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, unix.O_NONBLOCK); err != nil {
+		unix.Close(fd)
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
 	defer f.Close()
+	seen := false
+	defer func() { // before the Close
+		if !seen {
+			unix.FcntlInt(uintptr(fd), unix.F_SETFL, 0)
+		}
+	}()
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return
 	}
 	rc.Read(func(fd uintptr) bool {
-		var info unix.Siginfo // zero: stays so while pid runs (WNOHANG)
+		var info unix.Siginfo // zero: stays so while the child runs (WNOHANG)
 		err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-		return err != unix.EAGAIN && (err != nil || info.Signo != 0)
+		seen = err == nil && info.Signo != 0
+		return err != unix.EAGAIN && (err != nil || seen)
 	})
 }
 
