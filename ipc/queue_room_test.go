@@ -490,7 +490,8 @@ func TestQueueRoomMarkHeldThroughSend(t *testing.T) {
 // TestQueueRoomWakeAtLowWater: in a mailbox of roomBatchMin or more, a take
 // that leaves more than a quarter of the capacity queued wakes no sender
 // asleep for room (it defers the wake); the take that brings the queue
-// down to the quarter wakes one. The deferred wake's timer and the
+// down to the quarter wakes one, and drops the wake it deferred (its timer
+// stopped). The deferred wake's timer and the
 // periodic check are out of reach, so only the takes can wake the sender.
 func TestQueueRoomWakeAtLowWater(t *testing.T) {
 	defer func(d, e time.Duration) { roomCheck, roomDebtDelay = d, e }(roomCheck, roomDebtDelay)
@@ -528,6 +529,9 @@ func TestQueueRoomWakeAtLowWater(t *testing.T) {
 	case <-time.After(time.Minute): // a liveness guard, far beyond any delay
 		t.Fatalf("the sender still sleeps with the queue at %d of %d: the take at the low-water mark woke nobody (woken mark %d, %d asleep)",
 			q.Len(), capacity, q.h.roomWoken.Load(), q.h.roomSleepers.Load())
+	}
+	if cons.debt.due.Load() {
+		t.Fatal("the take that woke the sender still owes its deferred wake: its timer would wake this process for nothing")
 	}
 	for want := uint64(capacity - capacity/4); want <= capacity; want++ {
 		if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != want {
