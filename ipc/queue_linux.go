@@ -102,7 +102,7 @@ const (
 
 const (
 	queueMagic   = 0x51435049 // "IPCQ"
-	queueVersion = 1
+	queueVersion = 2          // 2: a sender slot's capSet
 	slotsOff     = 4096
 	ringOff      = slotsOff + MaxSenders*16 // checked in init
 	minRingBytes = 4096
@@ -163,11 +163,32 @@ type qheader struct {
 }
 
 // senderSlot is the per-sender state.
+//
+// A slot's capacity is the header's unless capSet says it was set: NewQueue
+// writes only the slots of SenderCapacity, so the pages of the other slots
+// (a 4096-slot table is 64 KiB, 16 pages) are never touched and never
+// faulted in, in the creating process or any other.
 type senderSlot struct {
-	count atomic.Uint32 // live records from this sender (derived; PerSender only)
-	cap   int32         // capacity for this sender (PerSender only); set at creation
-	gone  atomic.Uint32 // 1 after SenderGone
-	_     uint32
+	count  atomic.Uint32 // live records from this sender (derived; PerSender only)
+	cap    int32         // capacity for this sender (PerSender only), when capSet
+	gone   atomic.Uint32 // 1 after SenderGone
+	capSet uint32        // 1: cap is this sender's; 0: the header's capacity
+}
+
+// setCap gives the slot's sender capacity c. Callers set it before the
+// sender can send (at creation, or before a spawned process runs).
+func (s *senderSlot) setCap(c int) {
+	s.cap = int32(c)
+	s.capSet = 1
+}
+
+// capacity is the slot's sender capacity: its own if set, else def (the
+// header's).
+func (s *senderSlot) capacity(def int32) int32 {
+	if s.capSet != 0 {
+		return s.cap
+	}
+	return def
 }
 
 func init() {
@@ -209,12 +230,8 @@ func NewQueue(cfg QueueConfig) (*Queue, error) {
 	h.capacity = int32(cfg.Capacity)
 	if cfg.PerSender {
 		h.perSender = 1
-		for i := range q.slots {
-			c := cfg.Capacity
-			if i-1 >= 0 && i-1 < len(cfg.SenderCapacity) {
-				c = cfg.SenderCapacity[i-1]
-			}
-			q.slots[i].cap = int32(c)
+		for i, c := range cfg.SenderCapacity {
+			q.slots[i+1].setCap(c)
 		}
 	}
 	h.version = queueVersion

@@ -57,7 +57,7 @@ func (q *Queue) Send(m *Message, w WaitOpts) error {
 	}
 	capacity := int(q.h.capacity)
 	if slot != nil {
-		capacity = int(slot.cap)
+		capacity = int(slot.capacity(q.h.capacity))
 	}
 	now := m.Time
 	if now == 0 {

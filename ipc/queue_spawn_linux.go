@@ -11,7 +11,7 @@ package ipc
 // outside -1..MaxSenders-2 are ignored.
 func (q *Queue) SetSenderCapacity(i int32, c int) {
 	if s := q.slot(i); s != nil {
-		s.cap = int32(c)
+		s.setCap(c)
 	}
 }
 
@@ -20,7 +20,7 @@ func (q *Queue) SetSenderCapacity(i int32, c int) {
 // process's). Call it before the new process can send.
 func (q *Queue) ReuseSender(i int32, c int) {
 	if s := q.slot(i); s != nil {
-		s.cap = int32(c)
+		s.setCap(c)
 		s.gone.Store(0)
 	}
 }

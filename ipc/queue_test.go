@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -967,5 +969,40 @@ func TestQueueWakeups(t *testing.T) {
 			wg.Wait()
 			checkDelivery(t, results, senders, per)
 		})
+	}
+}
+
+// TestQueueSenderSlotsUntouched: a PerSender queue (a direct-link inbox)
+// writes only the sender slots it was given capacities for, so the other
+// pages of its 64 KiB slot table are never faulted in (a 64-process launch
+// made 64 inboxes and faulted 1000 such pages before any child ran).
+// mincore tells which of the memfd's pages exist.
+func TestQueueSenderSlotsUntouched(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: 1, PerSender: true, SenderCapacity: []int{2, 0, Unbounded}})
+	resident := func() []int {
+		vec := make([]byte, MaxSenders*16/4096)
+		mem := q.r.Mem[slotsOff:ringOff]
+		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+			t.Fatal(e)
+		}
+		var pages []int
+		for i, v := range vec {
+			if v&1 != 0 {
+				pages = append(pages, i)
+			}
+		}
+		return pages
+	}
+	if got := resident(); !slices.Equal(got, []int{0}) {
+		t.Fatalf("slot pages resident after NewQueue: %v, want [0] (slots -1..2 only)", got)
+	}
+	// A sender without a capacity of its own takes the queue's (1), and
+	// its slot's page comes in only when it sends.
+	mustSend(t, q, msg(3000, 0, "", "d"))
+	if err := q.Send(msg(3000, 1, "", "d"), nb); err != ErrFull {
+		t.Fatalf("sender 3000 second: %v, want ErrFull", err)
+	}
+	if got, want := resident(), []int{0, (3000 + 1) * 16 / 4096}; !slices.Equal(got, want) {
+		t.Fatalf("slot pages resident after sender 3000 sent: %v, want %v", got, want)
 	}
 }
