@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
 )
@@ -332,14 +333,10 @@ func (q *Queue) advanceLocked() {
 
 // recordSrc reads the src field of an encoded message.
 func recordSrc(b []byte) int32 {
-	_ = b[15]
-	return int32(uint32(b[12]) | uint32(b[13])<<8 | uint32(b[14])<<16 | uint32(b[15])<<24)
+	return int32(binary.LittleEndian.Uint32(b[12:16]))
 }
 
 // putTime overwrites the time field of an encoded header.
 func putTime(b []byte, t int64) {
-	_ = b[39]
-	for i := range 8 {
-		b[32+i] = byte(uint64(t) >> (8 * i))
-	}
+	binary.LittleEndian.PutUint64(b[32:40], uint64(t))
 }
