@@ -487,69 +487,58 @@ func TestQueueRoomMarkHeldThroughSend(t *testing.T) {
 	}
 }
 
+// A sender asleep for room is played in the two tests below by counting
+// one in roomSleepers, and a wake is seen as roomWoken set (wakeRoomNow
+// sets it before its FUTEX_WAKE): a real sender's futex sleep also ends
+// by itself (a signal: EINTR), and then a take that woke nobody looked as
+// if it had. (TestQueueFanInBatched runs real sleepers.)
+func playRoomSleeper(t *testing.T, q *Queue) {
+	q.h.roomSleepers.Store(1)
+	q.h.roomWoken.Store(0)
+	t.Cleanup(func() { q.h.roomSleepers.Store(0) })
+}
+
 // TestQueueRoomWakeAtLowWater: in a mailbox of roomBatchMin or more, a take
 // that leaves more than a quarter of the capacity queued wakes no sender
-// asleep for room (it defers the wake); the take that brings the queue
-// down to the quarter wakes one, and drops the wake it deferred (its timer
-// stopped). The deferred wake's timer and the
-// periodic check are out of reach, so only the takes can wake the sender.
+// asleep for room (it defers the wake: owed); the take that brings the
+// queue down to the quarter wakes one, and drops the wake it deferred (its
+// timer stopped). The deferred wake's timer is out of reach.
 func TestQueueRoomWakeAtLowWater(t *testing.T) {
-	defer func(d, e time.Duration) { roomCheck, roomDebtDelay = d, e }(roomCheck, roomDebtDelay)
-	roomCheck, roomDebtDelay = 10*time.Minute, 10*time.Minute
+	defer func(e time.Duration) { roomDebtDelay = e }(roomDebtDelay)
+	roomDebtDelay = 10 * time.Minute
 	const capacity = 16
 	q := newTestQueue(t, QueueConfig{Capacity: capacity})
-	cons, sender := openView(t, q), openView(t, q)
+	cons := openView(t, q)
 	for i := range capacity {
 		mustSend(t, q, &Message{Seq: uint64(i)})
 	}
-	sent := make(chan error, 1)
-	defer func() {
-		q.Shutdown() // a failed test's sender returns at once
-		<-sent
-	}()
-	go func() { sent <- sender.Send(&Message{Seq: capacity}, WaitOpts{Timeout: 10 * time.Minute}) }()
-	waitFor(t, "the sender to sleep for room", func() bool { return q.h.roomSleepers.Load() == 1 })
-	waitInFutex(t, sender.roomWord())
+	playRoomSleeper(t, q)
 	var m Message
 	for i := 0; q.Len() > capacity/4; i++ {
 		if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != uint64(i) {
 			t.Fatalf("take %d: seq %d, %v", i, m.Seq, err)
 		}
-		if q.Len() > capacity/4 && (q.h.roomWoken.Load() != 0 || q.h.roomSleepers.Load() != 1 || !cons.debt.due.Load()) {
-			t.Fatalf("take %d left %d queued and woke the sender (woken mark %d, %d asleep, debt owed %v)",
-				i, q.Len(), q.h.roomWoken.Load(), q.h.roomSleepers.Load(), cons.debt.due.Load())
+		if q.Len() > capacity/4 && (q.h.roomWoken.Load() != 0 || !cons.debt.due.Load()) {
+			t.Fatalf("take %d left %d queued: woken mark %d, debt owed %v: want no wake, the wake owed",
+				i, q.Len(), q.h.roomWoken.Load(), cons.debt.due.Load())
 		}
 	}
-	select {
-	case err := <-sent:
-		sent <- err // for the deferred Shutdown
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute): // a liveness guard, far beyond any delay
-		t.Fatalf("the sender still sleeps with the queue at %d of %d: the take at the low-water mark woke nobody (woken mark %d, %d asleep)",
-			q.Len(), capacity, q.h.roomWoken.Load(), q.h.roomSleepers.Load())
+	if q.h.roomWoken.Load() != 1 {
+		t.Fatalf("the take that left %d of %d queued woke nobody", q.Len(), capacity)
 	}
 	if cons.debt.due.Load() {
 		t.Fatal("the take that woke the sender still owes its deferred wake: its timer would wake this process for nothing")
-	}
-	for want := uint64(capacity - capacity/4); want <= capacity; want++ {
-		if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != want {
-			t.Fatalf("got seq %d (%v), want %d", m.Seq, err, want)
-		}
 	}
 }
 
 // TestQueueRoomDebtPaid plays a deferred room wake to its end: a take
 // leaves the mailbox above its low-water mark, so it wakes nobody, and
 // then the taker takes nothing more. The sender asleep for room must still
-// be woken, by the taker's timer (whose wake is stopped at a hook until
-// the test has seen that nothing woke the sender before it), by the
-// taker's next wait to receive, or by its Close. The periodic check is
-// out of reach.
+// be woken: by the taker's timer (stopped at a hook until the test has
+// seen that nothing woke the sender before it), by the taker's next wait
+// to receive, or by its Close.
 func TestQueueRoomDebtPaid(t *testing.T) {
-	defer func(d, e time.Duration) { roomCheck, roomDebtDelay = d, e }(roomCheck, roomDebtDelay)
-	roomCheck = 10 * time.Minute
+	defer func(e time.Duration) { roomDebtDelay = e }(roomDebtDelay)
 	const capacity = 16
 	for _, how := range []string{"timer", "wait", "close"} {
 		t.Run(how, func(t *testing.T) {
@@ -558,7 +547,7 @@ func TestQueueRoomDebtPaid(t *testing.T) {
 				roomDebtDelay = 5 * time.Millisecond
 			}
 			q := newTestQueue(t, QueueConfig{Capacity: capacity})
-			cons, sender := openView(t, q), openView(t, q)
+			cons := openView(t, q)
 			for i := range capacity {
 				mustSend(t, q, &Message{Seq: uint64(i)})
 			}
@@ -570,32 +559,23 @@ func TestQueueRoomDebtPaid(t *testing.T) {
 					<-paidGo
 				}
 			}
-			sent := make(chan error, 1)
-			defer func() {
-				q.Shutdown() // a failed test's sender returns at once
-				<-sent
-				testHook = nil
-			}()
-			go func() { sent <- sender.Send(&Message{Seq: capacity}, WaitOpts{Timeout: 10 * time.Minute}) }()
-			waitFor(t, "the sender to sleep for room", func() bool { return q.h.roomSleepers.Load() == 1 })
-			waitInFutex(t, sender.roomWord())
+			defer func() { testHook = nil }()
+			playRoomSleeper(t, q)
 			paidArmed.Store(true)
 			var m Message
 			if err := cons.Receive(Filter{}, nb, &m); err != nil || m.Seq != 0 {
 				t.Fatalf("take: seq %d, %v", m.Seq, err)
 			}
-			asleep := func(when string) {
-				t.Helper()
-				if q.h.roomWoken.Load() != 0 || q.h.roomSleepers.Load() != 1 {
-					t.Fatalf("%s: woken mark %d, %d asleep: the take above the low-water mark woke the sender",
-						when, q.h.roomWoken.Load(), q.h.roomSleepers.Load())
-				}
+			if q.h.roomWoken.Load() != 0 || !cons.debt.due.Load() {
+				t.Fatalf("after the take above the low-water mark: woken mark %d, debt owed %v: want no wake, the wake owed",
+					q.h.roomWoken.Load(), cons.debt.due.Load())
 			}
-			asleep("after the take")
 			switch how {
 			case "timer":
 				<-paidAt
-				asleep("when the timer fired")
+				if q.h.roomWoken.Load() != 0 {
+					t.Fatal("the sender was woken before the deferred wake's timer fired")
+				}
 				close(paidGo)
 			case "wait":
 				// A receive that waits (only for type "none": nothing
@@ -607,18 +587,9 @@ func TestQueueRoomDebtPaid(t *testing.T) {
 			case "close":
 				cons.Close()
 			}
-			select {
-			case err := <-sent:
-				sent <- err // for the deferred Shutdown
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(time.Minute): // a liveness guard, far beyond any delay
-				t.Fatalf("the sender still sleeps with room free: the deferred wake was lost (woken mark %d, %d asleep, %d queued)",
-					q.h.roomWoken.Load(), q.h.roomSleepers.Load(), q.Len())
-			}
-			if q.Len() != capacity {
-				t.Fatalf("%d queued, want %d", q.Len(), capacity)
+			waitFor(t, "the deferred wake", func() bool { return q.h.roomWoken.Load() == 1 })
+			if cons.debt.due.Load() {
+				t.Fatal("the wake is still owed after it was paid")
 			}
 		})
 	}
