@@ -86,43 +86,7 @@ func TestQueueFanIn(t *testing.T) {
 		t.Run(strconv.Itoa(capacity), func(t *testing.T) {
 			const senders, per = 12, 400
 			q := newTestQueue(t, QueueConfig{Capacity: capacity})
-			results := make([][]Message, 1)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				v := openView(t, q)
-				for {
-					var m Message
-					err := v.Receive(Filter{}, WaitOpts{Timeout: 20 * time.Second}, &m)
-					if err == ErrClosed {
-						return
-					}
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					results[0] = append(results[0], m)
-				}
-			}()
-			var wg sync.WaitGroup
-			for s := range senders {
-				v := openView(t, q)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range per {
-						m := &Message{Src: int32(s), Seq: uint64(i), Body: []byte(strconv.Itoa(i))}
-						if err := v.Send(m, WaitOpts{Timeout: 20 * time.Second}); err != nil {
-							t.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			q.Shutdown()
-			<-done
-			checkDelivery(t, results, senders, per)
+			fanIn(t, q, senders, per, 20*time.Second)
 			if n := q.h.roomSleepers.Load(); n != 0 {
 				t.Fatalf("%d senders still counted asleep", n)
 			}
@@ -605,6 +569,15 @@ func TestQueueFanInBatched(t *testing.T) {
 	roomCheck, roomDebtDelay = 10*time.Minute, 10*time.Minute
 	const senders, per, capacity = 12, 2000, 16
 	q := newTestQueue(t, QueueConfig{Capacity: capacity})
+	fanIn(t, q, senders, per, 2*time.Minute)
+}
+
+// fanIn sends per messages from each of senders goroutines (sender s
+// numbers its own from 0), each through its own view of q, to one
+// receiver on another view, each wait bounded by timeout; then shuts q
+// down and checks every message came once, each sender's in order.
+func fanIn(t *testing.T, q *Queue, senders, per int, timeout time.Duration) {
+	t.Helper()
 	results := make([][]Message, 1)
 	done := make(chan struct{})
 	go func() {
@@ -612,7 +585,7 @@ func TestQueueFanInBatched(t *testing.T) {
 		v := openView(t, q)
 		for {
 			var m Message
-			err := v.Receive(Filter{}, WaitOpts{Timeout: 2 * time.Minute}, &m)
+			err := v.Receive(Filter{}, WaitOpts{Timeout: timeout}, &m)
 			if err == ErrClosed {
 				return
 			}
@@ -631,7 +604,7 @@ func TestQueueFanInBatched(t *testing.T) {
 			defer wg.Done()
 			for i := range per {
 				m := &Message{Src: int32(s), Seq: uint64(i), Body: []byte(strconv.Itoa(i))}
-				if err := v.Send(m, WaitOpts{Timeout: 2 * time.Minute}); err != nil {
+				if err := v.Send(m, WaitOpts{Timeout: timeout}); err != nil {
 					t.Error(err)
 					return
 				}

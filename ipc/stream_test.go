@@ -216,43 +216,9 @@ func TestStreamHeldWritersShareAPipe(t *testing.T) {
 	SetHoldP(true)
 	const writers, records, big = 4, 300, 3 * 65536
 	r, done := pipeWriters(t, writers, func(id int, w *Stream) error {
-		rec := make([]byte, PipeBuf)
-		for i := range records {
-			rec[0], rec[1], rec[2] = 'R', byte(id), byte(i)
-			for j := 3; j < len(rec); j++ {
-				rec[j] = byte(id*31 + i)
-			}
-			if n, err := w.Write(rec, WaitOpts{}); n != len(rec) || err != nil {
-				return fmt.Errorf("writer %d record %d: %d %v", id, i, n, err)
-			}
-		}
-		return nil
+		return writeRecords(id, records, w)
 	})
-	next := make([]int, writers)
-	rec := make([]byte, PipeBuf)
-	for k := range writers * records {
-		if n, err := r.ReadInto(rec, WaitOpts{}); n != len(rec) || err != nil {
-			t.Fatalf("record %d: %d %v", k, n, err)
-		}
-		id, i := int(rec[1]), int(rec[2])
-		if rec[0] != 'R' || id >= writers || byte(next[id]) != byte(i) {
-			t.Fatalf("record %d: header %q %d %d, writer's next %d", k, rec[0], id, i, next[id])
-		}
-		for j := 3; j < len(rec); j++ {
-			if rec[j] != byte(id*31+i) {
-				t.Fatalf("record %d (writer %d, %d): byte %d is %d: torn", k, id, i, j, rec[j])
-			}
-		}
-		next[id]++
-	}
-	if _, err := r.ReadInto(rec[:1], WaitOpts{}); err != ErrEOF {
-		t.Fatalf("after every record: %v, want ErrEOF", err)
-	}
-	for range writers {
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
+	readRecords(t, r, writers, records, done)
 
 	// Writes larger than the pipe, from each writer: every byte comes,
 	// each writer's bytes their own count.
@@ -299,6 +265,14 @@ func TestStreamHeldWritersShareAPipe(t *testing.T) {
 func pipeWriters(t *testing.T, writers int, write func(id int, w *Stream) error) (*Stream, chan error) {
 	t.Helper()
 	r, w0 := pipeStreams(t)
+	return r, writersOn(t, w0, writers, write)
+}
+
+// writersOn starts writers goroutines, each writing with write through its
+// own Stream on a duplicate of w0's descriptor, and closes w0; each sends
+// write's result on the returned channel.
+func writersOn(t *testing.T, w0 *Stream, writers int, write func(id int, w *Stream) error) chan error {
+	t.Helper()
 	done := make(chan error, writers)
 	for id := range writers {
 		fd, err := unix.Dup(w0.Fd())
@@ -312,7 +286,55 @@ func pipeWriters(t *testing.T, writers int, write func(id int, w *Stream) error)
 		}()
 	}
 	w0.Close()
-	return r, done
+	return done
+}
+
+// writeRecords writes records records of PIPE_BUF bytes as writer id: 'R',
+// id, the record's number, then a byte of both.
+func writeRecords(id, records int, w *Stream) error {
+	rec := make([]byte, PipeBuf)
+	for i := range records {
+		rec[0], rec[1], rec[2] = 'R', byte(id), byte(i)
+		for j := 3; j < len(rec); j++ {
+			rec[j] = byte(id*31 + i)
+		}
+		if n, err := w.Write(rec, WaitOpts{}); n != len(rec) || err != nil {
+			return fmt.Errorf("writer %d record %d: %d %v", id, i, n, err)
+		}
+	}
+	return nil
+}
+
+// readRecords reads what writers writeRecords wrote through r: every
+// record whole (not torn) and each writer's in order, then EOF; and each
+// writer's result from done.
+func readRecords(t *testing.T, r *Stream, writers, records int, done chan error) {
+	t.Helper()
+	next := make([]int, writers)
+	rec := make([]byte, PipeBuf)
+	for k := range writers * records {
+		if n, err := r.ReadInto(rec, WaitOpts{}); n != len(rec) || err != nil {
+			t.Fatalf("record %d: %d %v", k, n, err)
+		}
+		id, i := int(rec[1]), int(rec[2])
+		if rec[0] != 'R' || id >= writers || byte(next[id]) != byte(i) {
+			t.Fatalf("record %d: header %q %d %d, writer's next %d", k, rec[0], id, i, next[id])
+		}
+		for j := 3; j < len(rec); j++ {
+			if rec[j] != byte(id*31+i) {
+				t.Fatalf("record %d (writer %d, %d): byte %d is %d: torn", k, id, i, j, rec[j])
+			}
+		}
+		next[id]++
+	}
+	if _, err := r.ReadInto(rec[:1], WaitOpts{}); err != ErrEOF {
+		t.Fatalf("after every record: %v, want ErrEOF", err)
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // pipeSize is the pipe's capacity (F_GETPIPE_SZ).
@@ -390,55 +412,10 @@ func TestStreamGrowPipe(t *testing.T) {
 
 	// Records on the grown pipe, from several writers at once.
 	const writers, records = 4, 300
-	wdone := make(chan error, writers)
-	for id := range writers {
-		fd, err := unix.Dup(w.Fd())
-		if err != nil {
-			t.Fatal(err)
-		}
-		wi, _ := NewStream("pipe", "p", os.NewFile(uintptr(fd), "w"))
-		go func() {
-			defer wi.Close()
-			rec := make([]byte, PipeBuf)
-			for i := range records {
-				rec[0], rec[1], rec[2] = 'R', byte(id), byte(i)
-				for j := 3; j < len(rec); j++ {
-					rec[j] = byte(id*31 + i)
-				}
-				if n, err := wi.Write(rec, WaitOpts{}); n != len(rec) || err != nil {
-					wdone <- fmt.Errorf("writer %d record %d: %d %v", id, i, n, err)
-					return
-				}
-			}
-			wdone <- nil
-		}()
-	}
-	w.Close()
-	next := make([]int, writers)
-	rec := make([]byte, PipeBuf)
-	for k := range writers * records {
-		if n, err := r.ReadInto(rec, WaitOpts{}); n != len(rec) || err != nil {
-			t.Fatalf("record %d: %d %v", k, n, err)
-		}
-		id, i := int(rec[1]), int(rec[2])
-		if rec[0] != 'R' || id >= writers || byte(next[id]) != byte(i) {
-			t.Fatalf("record %d: header %q %d %d, writer's next %d", k, rec[0], id, i, next[id])
-		}
-		for j := 3; j < len(rec); j++ {
-			if rec[j] != byte(id*31+i) {
-				t.Fatalf("record %d (writer %d, %d): byte %d is %d: torn", k, id, i, j, rec[j])
-			}
-		}
-		next[id]++
-	}
-	if _, err := r.ReadInto(rec[:1], WaitOpts{}); err != ErrEOF {
-		t.Fatalf("after every record: %v, want ErrEOF", err)
-	}
-	for range writers {
-		if err := <-wdone; err != nil {
-			t.Fatal(err)
-		}
-	}
+	done = writersOn(t, w, writers, func(id int, w *Stream) error {
+		return writeRecords(id, records, w)
+	})
+	readRecords(t, r, writers, records, done)
 
 	// A pipe that holds more already is left as it is.
 	r2, w2 := pipeStreams(t)
