@@ -485,6 +485,7 @@ func (b *numBoxes) box(f float64) lua.LValue {
 	return v
 }
 
+// int is boxInt: small numbers shared, others from the slab.
 func (b *numBoxes) int(n uint64) lua.LValue {
 	if n < 1024 {
 		return smallInt(int(n))
