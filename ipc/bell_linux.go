@@ -37,13 +37,20 @@ import (
 // every sleeper that slept on a value before v) hold unchanged: nothing
 // outside the kernel's futex queue says who sleeps. On the sleeper's side
 // one thing must hold: it parks only while its request has not completed.
-// It reads the eventfd (which a completion signals after posting its CQE)
-// and then looks for the CQE, and parks only when the read said EAGAIN
-// after a look that found none: a completion between the look and the
-// read leaves a count the read takes, so the goroutine looks again; one
-// after the read signals the eventfd the poller waits on. Counts left by
-// earlier requests (a cancelled wait's completion) only make it look once
-// more.
+// It looks for the CQE inside the netpoller's read (rc.Read's callback),
+// which first clears any readiness the netpoller had recorded and then
+// calls the callback; the goroutine parks only when that look found no
+// CQE. The kernel posts a CQE (the completion queue's tail) before it
+// signals the eventfd, and the netpoller watches the eventfd
+// edge-triggered, where every signal is an edge (eventfd wakes its wait
+// queue on each one, whatever its count): so a completion the look did
+// not see signals the eventfd after the readiness was cleared, and that
+// edge either wakes the parked goroutine or leaves the descriptor marked
+// ready, and the park returns at once. An edge left by an earlier request
+// (a cancelled wait's completion, a completion found without parking)
+// only makes the goroutine look once more. The eventfd is never read: its
+// count is nobody's record (edges are), and a read per sleep and per wake
+// was two of the seven system calls of a hop on the 256-process ring.
 //
 // A sleep that ends by its deadline (or the periodic check of a room wait)
 // cancels its request (IORING_OP_ASYNC_CANCEL) and waits for the request's
@@ -98,10 +105,14 @@ type bell struct {
 	ev                *os.File // evFd, non-blocking, in the netpoller
 	rc                syscall.RawConn
 	busy              atomic.Bool
-	dead              atomic.Bool // the kernel refused a submission: sleep on the futex
-	seq               uint64      // user_data of the latest request
-	evBuf             [8]byte
-	sleeps, cancelled atomic.Uint64 // counts, for tests
+	dead              atomic.Bool        // the kernel refused a submission: sleep on the futex
+	seq               uint64             // user_data of the latest request
+	want              uint64             // the request look looks for
+	res               int32              // its result, once got
+	got               bool               // look found it
+	look              func(uintptr) bool // b.lookDone, made once: no closure per park
+	ddl               time.Time          // the read deadline last set
+	sleeps, cancelled atomic.Uint64      // counts, for tests
 }
 
 var (
@@ -121,6 +132,7 @@ func newBell() *bell {
 		return nil
 	}
 	b := &bell{uringMem: m, evFd: -1}
+	b.look = b.lookDone
 	ok := false
 	defer func() {
 		if !ok {
@@ -200,20 +212,27 @@ func (b *bell) reapWait(want uint64) (int32, bool) {
 	return 0, false
 }
 
-// drained reads the eventfd without waiting: true when it held a count.
-func (b *bell) drained() bool {
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(b.evFd), uintptr(unsafe.Pointer(&b.evBuf[0])), 8)
-	return e == 0 && n == 8
+// lookDone is the netpoller read's callback: it reaps the completions
+// posted so far and says whether request want's is among them (res).
+func (b *bell) lookDone(uintptr) bool {
+	if !b.got {
+		if res, got := b.reap(b.want); got {
+			b.res, b.got = res, true
+		}
+	}
+	return b.got
 }
 
-// park waits in the netpoller until the eventfd is signalled or until. It
-// reports false at until.
+// park waits in the netpoller until request want has completed (true) or
+// until (false, or when the wait failed otherwise).
 func (b *bell) park(until time.Time) bool {
-	if err := b.ev.SetReadDeadline(until); err != nil {
-		return true
+	if !until.Equal(b.ddl) {
+		if err := b.ev.SetReadDeadline(until); err != nil {
+			return false
+		}
+		b.ddl = until
 	}
-	err := b.rc.Read(func(uintptr) bool { return b.drained() })
-	return !errors.Is(err, os.ErrDeadlineExceeded)
+	return b.rc.Read(b.look) == nil && b.got
 }
 
 // errNoBell: the bell cannot be used now (sleep on the futex instead).
@@ -237,33 +256,31 @@ func sleepBell(addr *uint32, val uint32, deadline time.Time) error {
 		return errNoBell
 	}
 	req := b.seq
+	b.want, b.got = req, false
 	b.sleeps.Add(1)
-	for {
-		if res, got := b.reap(req); got {
-			return futexResult(res)
-		}
-		if b.park(deadline) {
-			continue // signalled (perhaps by an earlier request): look again
-		}
-		// The deadline: cancel, then wait for the request's own completion.
-		var res int32
-		got := b.submit(uringOpCancel, 0, req)
-		if got {
+	if b.park(deadline) {
+		return futexResult(b.res)
+	}
+	// The deadline (or a failed wait): cancel, then wait for the
+	// request's own completion, unless the look found it meanwhile.
+	res, got := b.res, b.got
+	if !got {
+		if got = b.submit(uringOpCancel, 0, req); got {
 			b.cancelled.Add(1)
 			res, got = b.reapWait(req)
 		}
-		if !got {
-			// Never seen: the kernel refused the cancel or did not
-			// complete the request. It may stay queued on the futex;
-			// the bell is not used again.
-			b.dead.Store(true)
-			return ErrTimeout
-		}
-		if res == 0 {
-			return nil // woken before the cancel took
-		}
+	}
+	if !got {
+		// Never seen: the kernel refused the cancel or did not
+		// complete the request. It may stay queued on the futex;
+		// the bell is not used again.
+		b.dead.Store(true)
 		return ErrTimeout
 	}
+	if res == 0 || time.Now().Before(deadline) || deadline.IsZero() {
+		return nil // woken before the cancel took (or a failed wait: a spurious wake)
+	}
+	return ErrTimeout
 }
 
 // futexResult maps a completed futex wait's result as FutexWait does.
