@@ -40,6 +40,16 @@ import (
 // When this process may run on one CPU only, spinning cannot help: the peer
 // that would end the wait cannot run while we spin. Measured pinned to one
 // CPU, a queue round trip took 31 µs with spinning and a few µs without.
+//
+// Nor does a waiter spin while its object's sleeps go to the bell (long,
+// see sleep): its last sleep outlasted holdMax, so the peer's answer is
+// milliseconds away, and the budget (down to spinMin, and spinMax every
+// spinReprobe-th wait) was spent for nothing on every wait: ~1.3 µs of
+// spinning a wait, 2.2 µs CPU a hop with its clock reads on the
+// 256-process token ring (perf record, laps 400 minus laps 100), and a
+// process woken on this CPU waited for the spin to end. A peer that turns
+// fast again makes the sleeps short, and shortRun short ones in a row
+// clear long: spinning resumes, re-probe included.
 type spinner struct {
 	budget atomic.Int64  // ns; 0 = not yet set: spinMax
 	waits  atomic.Uint32 // waits so far, for the re-probe
@@ -65,7 +75,7 @@ var spinning = func() bool {
 // spin calls try until it succeeds (true) or the budget or the deadline
 // runs out (false).
 func (sp *spinner) spin(try func() bool, start, deadline time.Time) bool {
-	if !spinning {
+	if !spinning || sp.long.Load() != 0 {
 		return try()
 	}
 	budget, limit := sp.plan()
