@@ -230,12 +230,17 @@ type classSpec struct {
 // under an "ipc." name: those are the classes' metatables).
 const pendingKey = "ipcscript pending classes"
 
+// pendingClassesHint sizes the pending classes' map for every class the
+// module registers (TestPendingClassesHint), so that it is made once
+// rather than grown twice while newModule fills it.
+const pendingClassesHint = 24
+
 func pendingClasses(L *lua.LState) map[string]*classSpec {
 	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
 	if ud, ok := reg.RawGetString(pendingKey).(*lua.LUserData); ok {
 		return ud.Value.(map[string]*classSpec)
 	}
-	m := map[string]*classSpec{}
+	m := make(map[string]*classSpec, pendingClassesHint)
 	ud := L.NewUserData()
 	ud.Value = m
 	reg.RawSetString(pendingKey, ud)
@@ -266,8 +271,11 @@ func makeClasses(L *lua.LState) {
 
 func makeClass(L *lua.LState, class string, spec *classSpec) *lua.LTable {
 	methods, fields := spec.methods, spec.fields
-	mt := L.NewTypeMetatable(class)
-	idx := L.SetFuncs(L.NewTable(), methods)
+	// As L.NewTypeMetatable(class) (classMetatable found none), but sized
+	// for its few fields: __methods, __index, __tostring and what then adds.
+	mt := L.CreateTable(0, 4)
+	L.SetField(L.Get(lua.RegistryIndex), class, mt)
+	idx := L.SetFuncs(L.CreateTable(0, len(methods)), methods)
 	L.SetField(mt, "__methods", idx)
 	if fields == nil {
 		strictMethods(L, idx) // obj:recieve(): did you mean receive?

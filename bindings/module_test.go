@@ -1,0 +1,56 @@
+package bindings
+
+import (
+	"testing"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// The pending classes' map is sized once for every class the module
+// registers: a class added beyond pendingClassesHint fails here, so that
+// the hint is raised with it.
+func TestPendingClassesHint(t *testing.T) {
+	L := lua.NewState()
+	defer L.Close()
+	newModule(L, &Env{Host: CheckHost()})
+	n := len(pendingClasses(L))
+	if n == 0 || n > pendingClassesHint {
+		t.Fatalf("the module registers %d classes; pendingClassesHint is %d: raise it", n, pendingClassesHint)
+	}
+}
+
+// A class's metatable, made on first use without L.NewTypeMetatable, is
+// still the type metatable gopher-lua finds under the class's name, made
+// once, with its methods, __index and __tostring.
+func TestClassMetatableIsTypeMetatable(t *testing.T) {
+	L := lua.NewState()
+	defer L.Close()
+	newModule(L, &Env{Host: CheckHost()})
+	var classes []string
+	for class := range pendingClasses(L) {
+		classes = append(classes, class)
+	}
+	for _, class := range classes {
+		if mt := L.GetTypeMetatable(class); mt != lua.LNil {
+			t.Fatalf("%s: a metatable before first use", class)
+		}
+		mt, ok := classMetatable(L, class).(*lua.LTable)
+		if !ok {
+			t.Fatalf("%s: no metatable", class)
+		}
+		if got := L.GetTypeMetatable(class); got != mt {
+			t.Fatalf("%s: GetTypeMetatable = %v, want the class's metatable", class, got)
+		}
+		if again := classMetatable(L, class); again != mt {
+			t.Fatalf("%s: a second metatable on second use", class)
+		}
+		for _, field := range []string{"__methods", "__index", "__tostring"} {
+			if mt.RawGetString(field) == lua.LNil {
+				t.Errorf("%s: metatable without %s", class, field)
+			}
+		}
+	}
+	if n := len(pendingClasses(L)); n != 0 {
+		t.Fatalf("%d classes still pending after each was used", n)
+	}
+}
