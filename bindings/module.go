@@ -21,7 +21,8 @@ func Preload(L *lua.LState, env *Env) {
 // newModule builds the ipc table: each entry of kinds adds its functions
 // and registers its userdata types.
 func newModule(L *lua.LState, env *Env) *lua.LTable {
-	mod := L.NewTable()
+	// Sized for its names (TestModuleHints), with no array part.
+	mod := L.CreateTable(0, moduleNamesHint)
 	for _, k := range []struct{ name, value string }{
 		{"TIMEOUT", "timeout"}, {"EMPTY", "empty"}, {"FULL", "full"}, {"CLOSED", "closed"}, {"EOF", "eof"}, {"INVALID", "invalid"},
 	} {
@@ -33,6 +34,9 @@ func newModule(L *lua.LState, env *Env) *lua.LTable {
 	strictModule(L, mod) // ipc.mailbx: did you mean ipc.mailbox?
 	return mod
 }
+
+// moduleNamesHint sizes the module table for the names it holds.
+const moduleNamesHint = 40
 
 // kinds opens the module's functions and object kinds, in this order (as
 // gopher-lua's linit.go lists its libraries). A new kind is one file with
@@ -231,7 +235,7 @@ type classSpec struct {
 const pendingKey = "ipcscript pending classes"
 
 // pendingClassesHint sizes the pending classes' map for every class the
-// module registers (TestPendingClassesHint), so that it is made once
+// module registers (TestModuleHints), so that it is made once
 // rather than grown twice while newModule fills it.
 const pendingClassesHint = 24
 

@@ -6,16 +6,20 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// The pending classes' map is sized once for every class the module
-// registers: a class added beyond pendingClassesHint fails here, so that
-// the hint is raised with it.
-func TestPendingClassesHint(t *testing.T) {
+// The module table and the pending classes' map are sized once for what
+// newModule puts in them: a name or a class added beyond moduleNamesHint
+// or pendingClassesHint fails here, so that the hint is raised with it.
+func TestModuleHints(t *testing.T) {
 	L := lua.NewState()
 	defer L.Close()
-	newModule(L, &Env{Host: CheckHost()})
-	n := len(pendingClasses(L))
-	if n == 0 || n > pendingClassesHint {
-		t.Fatalf("the module registers %d classes; pendingClassesHint is %d: raise it", n, pendingClassesHint)
+	mod := newModule(L, &Env{Host: CheckHost()})
+	names := 0
+	mod.ForEach(func(lua.LValue, lua.LValue) { names++ })
+	if names == 0 || names > moduleNamesHint {
+		t.Errorf("the module holds %d names; moduleNamesHint is %d: raise it", names, moduleNamesHint)
+	}
+	if n := len(pendingClasses(L)); n == 0 || n > pendingClassesHint {
+		t.Errorf("the module registers %d classes; pendingClassesHint is %d: raise it", n, pendingClassesHint)
 	}
 }
 

@@ -272,7 +272,7 @@ func (e *Env) Validate() error {
 
 // SelfTable is the table a process body receives and ipc.self() returns.
 func (e *Env) SelfTable(L *lua.LState) *lua.LTable {
-	t := L.NewTable()
+	t := L.CreateTable(0, 6) // its six fields, no array part
 	t.RawSetString("pid", lua.LNumber(os.Getpid()))
 	p := e.Self
 	if p == nil {

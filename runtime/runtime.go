@@ -182,7 +182,9 @@ func (s *session) close() {
 
 // setArgs sets Lua's `arg` table: arg[0] is the script, arg[1..] its args.
 func setArgs(L *lua.LState, script string, args []string) {
-	t := L.NewTable()
+	// Sized for the arguments, with no string-keyed part (arg has none;
+	// arg[0] goes to the part for other keys whatever the sizes).
+	t := L.CreateTable(len(args), 0)
 	t.RawSetInt(0, lua.LString(script))
 	for i, a := range args {
 		t.RawSetInt(i+1, lua.LString(a))
