@@ -44,9 +44,10 @@ import (
 // Nor does a waiter spin while its object's sleeps go to the bell (long,
 // see sleep): its last sleep outlasted holdMax, so the peer's answer is
 // milliseconds away, and the budget (down to spinMin, and spinMax every
-// spinReprobe-th wait) was spent for nothing on every wait: ~1.3 µs of
-// spinning a wait, 2.2 µs CPU a hop with its clock reads on the
-// 256-process token ring (perf record, laps 400 minus laps 100), and a
+// spinReprobe-th wait) was spent for nothing on every wait: spinMin plus
+// spinMax/spinReprobe, ~2.3 µs a wait, and 2.3 µs CPU a hop (the spin,
+// its closure and its clock reads) on the 256-process token ring (perf
+// record -a, laps 400 minus laps 100), and a
 // process woken on this CPU waited for the spin to end. A peer that turns
 // fast again makes the sleeps short, and shortRun short ones in a row
 // clear long: spinning resumes, re-probe included.
