@@ -217,6 +217,10 @@ const (
 	hookGrantStored                      // a waitlist slot's grant stored, queued and the wake not yet done
 )
 
+// hookStreamHeld: a Stream's held wait (waitHeld, heldRW) counted, not yet
+// in its system call.
+const hookStreamHeld hookPoint = 200
+
 var testHook func(hookPoint)
 
 func hook(p hookPoint) {

@@ -623,6 +623,7 @@ func (s *Stream) holding() bool {
 // the ppoll keeps its timeout.
 func (s *Stream) waitHeld(events int16) bool {
 	s.heldWaits++
+	hook(hookStreamHeld)
 	now := yieldBeforeHold()
 	end := now + int64(holdMax)
 	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: events}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -489,13 +490,35 @@ func TestStreamHeldReadsQueued(t *testing.T) {
 		if r.heldWaits > 1 {
 			t.Fatalf("%s: %d held waits for %d queued chunks, want at most 1", c.name, r.heldWaits, chunks)
 		}
+		// The chunk is written only once the read is in its held wait
+		// (the hook), so the read must wait: a writer that merely slept
+		// first could be late for a reader that a loaded machine delayed
+		// longer still.
+		waiting := make(chan struct{})
+		var once sync.Once
+		testHook = func(p hookPoint) {
+			if p == hookStreamHeld {
+				once.Do(func() { close(waiting) })
+			}
+		}
+		wrote := make(chan error, 1)
 		go func() {
-			time.Sleep(time.Millisecond)
-			w.Write(bytes.Repeat([]byte("z"), chunk), WaitOpts{})
+			select {
+			case <-waiting:
+			case <-time.After(time.Minute): // no held wait: the check below says so
+			}
+			_, err := w.Write(bytes.Repeat([]byte("z"), chunk), WaitOpts{})
+			wrote <- err
 		}()
 		before := r.heldWaits
-		if n, err := r.ReadInto(p, WaitOpts{}); n != chunk || err != nil || p[0] != 'z' || p[chunk-1] != 'z' {
+		n, err := r.ReadInto(p, WaitOpts{})
+		werr := <-wrote
+		testHook = nil // the writer is done with it
+		if n != chunk || err != nil || p[0] != 'z' || p[chunk-1] != 'z' {
 			t.Fatalf("%s: a read that waits: %d %v", c.name, n, err)
+		}
+		if werr != nil {
+			t.Fatalf("%s: the write the read waited for: %v", c.name, werr)
 		}
 		if r.heldWaits == before {
 			t.Fatalf("%s: a read of an empty stream did not wait held", c.name)

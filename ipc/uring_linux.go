@@ -318,6 +318,7 @@ func (s *Stream) heldRW(op uint8, p []byte) (int, unix.Errno, int) {
 		return 0, 0, rwNo
 	}
 	s.heldWaits++
+	hook(hookStreamHeld)
 	now := yieldBeforeHold()
 	for {
 		res, ok := r.rw(op, s.fd, p)
