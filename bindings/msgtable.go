@@ -26,13 +26,9 @@ func (m *messenger) typeValue(t string) lua.LValue {
 // messageTable turns the message just received into its Lua table:
 // {type=, body=, src=, dst=, len=, seq=, time=}.
 func (m *messenger) messageTable(L *lua.LState, msg *ipc.Message, dst lua.LValue) (*lua.LTable, error) {
-	body, err := m.dec.decode(L, msg.Body)
-	n := bodyLen(body, msg.Body)
-	if cap(msg.Body) > 1<<20 {
-		msg.Body = nil // a one-off large message is not kept
-	}
+	body, n, err := m.decodeBody(L, msg)
 	if err != nil {
-		return nil, fmt.Errorf("message from %s: %w", m.nameOf(msg.Src), err)
+		return nil, err
 	}
 	return m.tmpl.newMessageTable(&[msgFields]lua.LValue{
 		m.typeValue(msg.Type),
@@ -54,6 +50,21 @@ func bodyLen(body lua.LValue, encoded []byte) int {
 	return len(encoded)
 }
 
+// decodeBody decodes the body of the message just received and returns it
+// with its len (bodyLen); a one-off large body's buffer is let go. err
+// names the sender, as receive reports it.
+func (m *messenger) decodeBody(L *lua.LState, msg *ipc.Message) (lua.LValue, int, error) {
+	body, err := m.dec.decode(L, msg.Body)
+	n := bodyLen(body, msg.Body)
+	if cap(msg.Body) > 1<<20 {
+		msg.Body = nil // a one-off large message is not kept
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("message from %s: %w", m.nameOf(msg.Src), err)
+	}
+	return body, n, nil
+}
+
 // fillMessageTable sets the fields of the message just received in t, a
 // table the script owns ({into = t}): the same fields messageTable
 // builds, the absent ones set to nil. Once t has had every field, refilling
@@ -61,13 +72,9 @@ func bodyLen(body lua.LValue, encoded []byte) int {
 // per-message garbage beyond the values themselves (a new string body,
 // numbers that need a box).
 func (m *messenger) fillMessageTable(L *lua.LState, t *lua.LTable, msg *ipc.Message, dst lua.LValue) error {
-	body, err := m.dec.decode(L, msg.Body)
-	n := bodyLen(body, msg.Body)
-	if cap(msg.Body) > 1<<20 {
-		msg.Body = nil // a one-off large message is not kept
-	}
+	body, n, err := m.decodeBody(L, msg)
 	if err != nil {
-		return fmt.Errorf("message from %s: %w", m.nameOf(msg.Src), err)
+		return err
 	}
 	typ, src := m.typeValue(msg.Type), m.nameOf(msg.Src)
 	seq, tm := m.nums.int(msg.Seq), m.nums.box(float64(msg.Time)/1e9)
@@ -96,12 +103,8 @@ func (m *messenger) fillInPlace(L *lua.LState, what string, t *lua.LTable, msg *
 		body, n, d.reused = d.lastShort, len(d.lastBytes), true
 	} else {
 		var err error
-		if body, err = d.decode(L, msg.Body); err != nil {
-			m.undecodable(L, what, msg, err)
-		}
-		n = bodyLen(body, msg.Body)
-		if cap(msg.Body) > 1<<20 {
-			msg.Body = nil // a one-off large message is not kept
+		if body, n, err = m.decodeBody(L, msg); err != nil {
+			undecodable(L, what, err)
 		}
 	}
 	s := &c.s
@@ -134,8 +137,8 @@ func (m *messenger) fillInPlace(L *lua.LState, what string, t *lua.LTable, msg *
 // not decode. Apart, so fillInPlace's frame holds none of it.
 //
 //go:noinline
-func (m *messenger) undecodable(L *lua.LState, what string, msg *ipc.Message, err error) {
-	L.RaiseError("%s: %v", what, fmt.Errorf("message from %s: %w", m.nameOf(msg.Src), err))
+func undecodable(L *lua.LState, what string, err error) {
+	L.RaiseError("%s: %v", what, err)
 }
 
 // setMessageFields sets the message fields in t: in place when fillSlots
