@@ -76,3 +76,20 @@ func TestManifestRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// isGroupMember says what comparing with groupMember's name says.
+func TestIsGroupMember(t *testing.T) {
+	names := []string{"", "w", "w.", "w.0", "w.1", "w.01", "w.10", "w.100", "w.1x", "ww.1", "w.1.1", "x.1", "w.99", "w.-1"}
+	for i := -1; i <= 120; i++ {
+		names = append(names, groupMember("w", i), groupMember("w.1", i))
+	}
+	for _, g := range []string{"w", "w.1", ""} {
+		for _, name := range names {
+			for i := -1; i <= 120; i++ {
+				if got, want := isGroupMember(name, g, i), i >= 1 && name == groupMember(g, i); got != want {
+					t.Fatalf("isGroupMember(%q, %q, %d) = %v, want %v", name, g, i, got, want)
+				}
+			}
+		}
+	}
+}
