@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // awaitExit returns when the child has exited, not before, and leaves it
@@ -28,7 +30,8 @@ func TestAwaitExit(t *testing.T) {
 			t.Skip("no pidfd from clone on this kernel")
 		}
 		done := make(chan struct{})
-		go func() { awaitExit(pidfd); close(done) }()
+		polled := false
+		go func() { polled = awaitExit(pidfd); close(done) }()
 		if withPidfd {
 			select {
 			case <-done:
@@ -38,9 +41,37 @@ func TestAwaitExit(t *testing.T) {
 		}
 		in.Write([]byte("go\n"))
 		<-done
+		if polled != withPidfd {
+			t.Errorf("pidfd %v: awaitExit of a running child waited in the netpoller: %v, want %v", withPidfd, polled, withPidfd)
+		}
 		err = cmd.Wait()
 		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 3 {
 			t.Fatalf("pidfd %v: Wait after awaitExit: %v, state %v", withPidfd, err, cmd.ProcessState)
 		}
+	}
+}
+
+// A child that has exited already (the usual case once its control socket
+// ended) is seen at once, without the netpoller, and left for cmd.Wait.
+func TestAwaitExitOfAnExitedChild(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "exit 3")
+	pidfd := -1
+	cmd.SysProcAttr = &syscall.SysProcAttr{PidFD: &pidfd}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if pidfd < 0 {
+		t.Skip("no pidfd from clone on this kernel")
+	}
+	var info unix.Siginfo // wait for the exit, reaping nothing
+	if err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+		t.Fatal(err)
+	}
+	if awaitExit(pidfd) {
+		t.Error("awaitExit waited in the netpoller for a child that had exited")
+	}
+	cmd.Wait()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("Wait after awaitExit: state %v", cmd.ProcessState)
 	}
 }

@@ -256,9 +256,8 @@ func (sup *supervisor) prepareStart(c *child) error {
 
 // started finishes the start of child c, whose cmd.Start (or preparation)
 // returned err: the parent's copies of the child's ends are closed and,
-// when it runs,
-// its pid is known and its control socket read. It may run beside other
-// starts (launchAll).
+// when it runs, its pid is known (sup.wait reads its control socket). It
+// may run beside other starts (launchAll).
 func (sup *supervisor) started(c *child, err error) error {
 	p, cmd := c.p, c.cmd
 	for _, f := range c.outs { // the child's ends; the parent keeps the read ends
@@ -269,9 +268,6 @@ func (sup *supervisor) started(c *child, err error) error {
 			c.ctl.Close()
 		}
 		return err
-	}
-	if c.ctl != nil {
-		go sup.readCtl(c)
 	}
 	p.Pid = cmd.Process.Pid
 	if c.out != nil {

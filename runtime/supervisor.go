@@ -251,9 +251,19 @@ func (sup *supervisor) notStarted(c *child, err error) error {
 	return fmt.Errorf("process %q did not start: %v", c.p.Name, err)
 }
 
-// wait reaps c when it exits and tells the event loop.
+// wait reads c's control socket until its end, then reaps c when it has
+// exited and tells the event loop. One goroutine does both, in that order:
+// the socket ends (EOF) only when the child's descriptors close, at its
+// exit (it marked them close-on-exec at start, and nothing else holds
+// them), so by then the exit is usually there to see without a wait
+// (awaitExit), and the event loop finds the result already read. (A
+// goroutine each was a second goroutine, a second wake-up and the
+// pidfd's round through the netpoller per child.)
 func (sup *supervisor) wait(c *child) {
 	go func() {
+		if c.ctl != nil {
+			sup.readCtl(c)
+		}
 		awaitExit(c.pidfd)
 		c.cmd.Wait() // the exit status is in ProcessState
 		sup.exitedCh <- exitEvent{c: c, state: c.cmd.ProcessState}
@@ -266,11 +276,18 @@ func (sup *supervisor) wait(c *child) {
 // blocks a thread in waitid for the child's whole life (39 threads in the
 // supervisor with 32 children alive), and with children starting and
 // ending all the time the runtime kept handing the P from such threads
-// to others. With no pidfd (fd < 0), or one that cannot be polled, it
-// returns at once and cmd.Wait blocks as before.
-func awaitExit(fd int) {
+// to others. A child already exited is seen with one waitid, without the
+// netpoller (after the end of its control socket, wait's usual case: 0-1
+// of a 64-process launch's exits were left to wait for). With no pidfd
+// (fd < 0), or one that cannot be polled, it returns at once and cmd.Wait
+// blocks as before. polled says whether it waited in the netpoller.
+func awaitExit(fd int) (polled bool) {
 	if fd < 0 {
-		return
+		return false
+	}
+	if exitedNow(fd) { // the usual case after the control socket's end (wait)
+		unix.Close(fd)
+		return false
 	}
 	// The clone's pidfd blocks: O_NONBLOCK (PIDFD_NONBLOCK) makes the
 	// netpoller take it. The flag is the open file's, which os.Process's
@@ -279,7 +296,7 @@ func awaitExit(fd int) {
 	// again for cmd.Wait.
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, unix.O_NONBLOCK); err != nil {
 		unix.Close(fd)
-		return
+		return false
 	}
 	f := os.NewFile(uintptr(fd), "pidfd")
 	defer f.Close()
@@ -291,7 +308,7 @@ func awaitExit(fd int) {
 	}()
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return
+		return false
 	}
 	rc.Read(func(fd uintptr) bool {
 		var info unix.Siginfo // zero: stays so while the child runs (WNOHANG)
@@ -299,6 +316,15 @@ func awaitExit(fd int) {
 		seen = err == nil && info.Signo != 0
 		return err != unix.EAGAIN && (err != nil || seen)
 	})
+	return true
+}
+
+// exitedNow reports whether the child whose (blocking) pidfd is fd has
+// exited, without waiting and without reaping it.
+func exitedNow(fd int) bool {
+	var info unix.Siginfo // zero: stays so while the child runs (WNOHANG)
+	err := unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil && info.Signo != 0
 }
 
 // exited records a child's exit and releases what it held.
@@ -310,10 +336,7 @@ func (sup *supervisor) exited(ev exitEvent) {
 		c.cmd.Env, c.cmd.ExtraFiles, c.cmd.Args = nil, nil, nil
 	}
 	if c.cmd != nil && c.ctl != nil {
-		select { // the result message arrives before EOF
-		case <-c.ctlEnd:
-		case <-time.After(time.Second):
-		}
+		<-c.ctlEnd // read to its end before the exit was reported (wait)
 		c.ctl.Close()
 	}
 	if sup.status != nil {
