@@ -100,7 +100,9 @@ func runChild(manifest string, opts Options) int {
 		if len(r.Failed) > 100 {
 			r.Failed = append(r.Failed[:100], fmt.Sprintf("... and %d more", len(r.Failed)-100))
 		}
-		unix.Write(m.Ctl, r.encode())
+		if b := r.encode(); b != nil { // nil: a plain success, which the exit says
+			unix.Write(m.Ctl, b)
+		}
 	}
 
 	region, err := ipc.OpenRegion(os.NewFile(uintptr(m.Status), "status"))

@@ -4,6 +4,7 @@ import (
 	"github.com/ipcscript/ipcscript/bindings"
 
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -90,6 +91,30 @@ func TestIsGroupMember(t *testing.T) {
 					t.Fatalf("isGroupMember(%q, %q, %d) = %v, want %v", name, g, i, got, want)
 				}
 			}
+		}
+	}
+}
+
+// A plain success is no result message (the exit status says it); what is
+// not plain is sent and reads back as it was.
+func TestChildResultMessage(t *testing.T) {
+	if b := (childResult{}).encode(); b != nil {
+		t.Errorf("a plain success encodes to %q, want no message", b)
+	}
+	if r := decodeResult([]byte("ok\n")); r.Error != "" || r.Traceback != "" || r.Failed != nil {
+		t.Errorf("an older child's ok reads as %+v, want a plain success", r)
+	}
+	for _, r := range []childResult{
+		{Error: "boom"},
+		{Error: "x:1: boom", Traceback: "stack traceback:\n\tx:1"},
+		{Failed: []string{"a", "b \"c\""}},
+	} {
+		b := r.encode()
+		if b == nil {
+			t.Fatalf("%+v encodes to no message", r)
+		}
+		if got := decodeResult(b); got.Error != r.Error || got.Traceback != r.Traceback || !slices.Equal(got.Failed, r.Failed) {
+			t.Errorf("%+v reads back as %+v", r, got)
 		}
 	}
 }

@@ -32,7 +32,8 @@ import (
 //	  ctl -------------------------------------> `req proc`, `req put`/`req take`; one reply
 //	                                             each, descriptors in SCM_RIGHTS
 //	  ctl <------------------------------------- result, once: lines `error "<quoted>"`,
-//	                                             `failed "<quoted>"`, or `ok`
+//	                                             `failed "<quoted>"`; none for a plain
+//	                                             success (EOF alone: the exit says it)
 //	  wait4 <----------------------------------- exit status
 //	on each exit: repair locks the dead held, release peers blocked on it
 //
@@ -41,8 +42,12 @@ import (
 const envChild = "IPCSCRIPT_CHILD"
 
 // childResult is the one message a child sends on its control socket:
-// lines `error "<quoted>"`, `traceback "<quoted>"` and `failed "<quoted>"`, or `ok` (not JSON, for
-// the reason the manifest is not).
+// lines `error "<quoted>"`, `traceback "<quoted>"` and `failed "<quoted>"`
+// (not JSON, for the reason the manifest is not). A plain success (the
+// zero childResult) is no message at all: the supervisor's zero result
+// and the exit status say it, and the message was a write in every child
+// and a wake-up and two reads per child in the supervisor. (Older
+// children sent `ok`, which reads as the zero result.)
 type childResult struct {
 	Error     string
 	Traceback string // the Lua stack traceback of Error
@@ -66,10 +71,7 @@ func (r childResult) encode() []byte {
 		b = strconv.AppendQuote(b, f)
 		b = append(b, '\n')
 	}
-	if b == nil {
-		b = []byte("ok\n")
-	}
-	return b
+	return b // nil: a plain success, nothing to send
 }
 
 func decodeResult(b []byte) childResult {
