@@ -194,6 +194,10 @@ func (h *Header) fill(m *Message, typ, body []byte) {
 // setType sets m.Type from b without allocating when it is unchanged (the
 // comparison of a string with string(b) does not allocate).
 func setType(m *Message, b []byte) {
+	if len(b) == 0 { // most messages are untyped: no call to compare
+		m.Type = ""
+		return
+	}
 	if m.Type != string(b) {
 		m.Type = string(b)
 	}

@@ -64,6 +64,7 @@ type Queue struct {
 	slots  *[MaxSenders]senderSlot
 	ring   []byte
 	size   uint64 // ring bytes
+	mask   uint64 // size-1 when size is a power of two, else 0 (at)
 	pid    uint32
 	ws     *WaitStatus
 	object int32
@@ -294,6 +295,9 @@ func newQueue(name string, r *Region) *Queue {
 
 func (q *Queue) init() {
 	q.size = q.h.ringBytes
+	if q.size&(q.size-1) == 0 {
+		q.mask = q.size - 1
+	}
 	q.ring = q.r.Mem[ringOff : ringOff+int(q.size) : ringOff+int(q.size)]
 	q.spin.budget.Store(int64(spinMax))
 }

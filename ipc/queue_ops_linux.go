@@ -43,8 +43,8 @@ const rendezvousGrace = 5 * time.Millisecond
 // When m.Time is 0 the queued message carries the send time (CLOCK_MONOTONIC
 // ns); m itself is not modified.
 func (q *Queue) Send(m *Message, w WaitOpts) error {
-	if err := m.Check(); err != nil {
-		return fmt.Errorf("%s: send: %w", q.name, err)
+	if len(m.Type) > MaxTypeLen || m.Size() > MaxMessageSize { // m.Check(), inlined
+		return fmt.Errorf("%s: send: %w", q.name, m.Check())
 	}
 	rec := (recPrefix + uint64(m.EncodedLen()) + 7) &^ 7
 	if rec > q.size {
@@ -64,7 +64,10 @@ func (q *Queue) Send(m *Message, w WaitOpts) error {
 	if now == 0 {
 		now = monoNow()
 	}
-	deadline := w.Deadline()
+	var deadline time.Time
+	if w.Timeout > 0 {
+		deadline = w.Deadline()
+	}
 	held := q.claimRoom(capacity)
 	if held {
 		hook(hookRoomClaimed)
@@ -118,7 +121,7 @@ func (q *Queue) Send(m *Message, w WaitOpts) error {
 // record's position, or false when the ring lacks the bytes.
 func (q *Queue) appendLocked(m *Message, rec uint64, now int64, slot *senderSlot) (uint64, bool) {
 	head, tail := q.h.head.Load(), q.h.tail.Load()
-	off := tail % q.size
+	off := q.at(tail)
 	var pad uint64
 	if off+rec > q.size {
 		pad = q.size - off
@@ -187,7 +190,7 @@ func (q *Queue) awaitTake(pos uint64, deadline time.Time, nonBlocking bool) erro
 // false, never a wrong true: reuse means head passed pos, and only the
 // waiting sender itself withdraws.
 func (q *Queue) taken(pos uint64) bool {
-	return q.h.head.Load() > pos || q.state(pos%q.size).Load() == recTaken
+	return q.h.head.Load() > pos || q.state(q.at(pos)).Load() == recTaken
 }
 
 // withdraw takes back the rendezvous record at pos unless a receiver took it
@@ -199,7 +202,7 @@ func (q *Queue) withdraw(pos uint64, err error) error {
 		q.ws.Done()
 		return nil
 	}
-	off := pos % q.size
+	off := q.at(pos)
 	q.uncountLocked(recordSrc(q.ring[off+recPrefix:]))
 	q.state(off).Store(recWithdrawn)
 	q.advanceLocked()
@@ -216,7 +219,10 @@ func (q *Queue) withdraw(pos uint64, err error) error {
 // matching, or when f is BySrc, nothing from Src is queued and that sender
 // is gone (SenderGone).
 func (q *Queue) Receive(f Filter, w WaitOpts, into *Message) error {
-	deadline := w.Deadline()
+	var deadline time.Time
+	if w.Timeout > 0 { // w.Deadline(), without the call when there is none
+		deadline = w.Deadline()
+	}
 	peer := int32(-1)
 	var gone *senderSlot
 	if f.BySrc {
@@ -256,28 +262,31 @@ func (q *Queue) Receive(f Filter, w WaitOpts, into *Message) error {
 	}
 }
 
-// takeLocked takes the first live record f matches.
+// takeLocked takes the first live record f matches. The record at head,
+// the one almost every receive takes, is read in one pass (takeRecord) and
+// head moves past it without reading its length again.
 func (q *Queue) takeLocked(f *Filter, into *Message) (bool, error) {
 	head, tail := q.h.head.Load(), q.h.tail.Load()
 	for p := head; p < tail; {
-		off := p % q.size
+		off := q.at(p)
 		n := q.recLen(off)
-		if !q.validRecord(p, tail, n) {
+		if !q.validAt(p, off, tail, n) {
 			return false, fmt.Errorf("%s: receive: queue memory corrupt at %d", q.name, p)
 		}
 		if q.state(off).Load() == recLive {
-			b := q.ring[off+recPrefix : off+n]
-			h, err := DecodeHeader(b)
-			if err != nil || HeaderSize+h.Size() > len(b) {
-				return false, fmt.Errorf("%s: receive: queue memory corrupt at %d: %v", q.name, p, err)
+			src, ok, bad := takeRecord(q.ring[off+recPrefix:off+n], f, into)
+			if bad {
+				return false, q.corrupt(p, q.ring[off+recPrefix:off+n])
 			}
-			typ := b[HeaderSize : HeaderSize+h.TypeLen]
-			if f.match(&h, typ) {
-				h.fill(into, typ, b[HeaderSize+h.TypeLen:HeaderSize+h.Size()])
-				q.uncountLocked(h.Src)
+			if ok {
+				q.uncountLocked(src)
 				q.state(off).Store(recTaken) // the take
 				hook(hookTaken)
-				q.advanceLocked()
+				if p == head {
+					q.advanceFrom(p + n)
+				} else {
+					q.advanceLocked()
+				}
 				return true, nil
 			}
 		}
@@ -286,10 +295,66 @@ func (q *Queue) takeLocked(f *Filter, into *Message) (bool, error) {
 	return false, nil
 }
 
+// takeRecord fills into from the encoded message b when f matches it (ok),
+// and returns its src. bad: b is not a valid message (corrupt's error says
+// why); into is then untouched. It is DecodeHeader, Filter.match and
+// Header.fill in one pass over the header, reading nothing twice.
+func takeRecord(b []byte, f *Filter, into *Message) (src int32, ok, bad bool) {
+	if len(b) < HeaderSize {
+		return 0, false, true
+	}
+	w0 := binary.LittleEndian.Uint64(b[0:8]) // magic, version, reserved, flags, type length
+	if uint32(w0) != headerMagic|headerVersion<<16 || binary.LittleEndian.Uint32(b[20:24]) != 0 {
+		return 0, false, true
+	}
+	typeLen, bodyLen := int(w0>>48), int(binary.LittleEndian.Uint32(b[8:12]))
+	if typeLen > MaxTypeLen || bodyLen < 0 || bodyLen > MaxMessageSize-typeLen || HeaderSize+typeLen+bodyLen > len(b) {
+		return 0, false, true
+	}
+	src = int32(binary.LittleEndian.Uint32(b[12:16]))
+	typ := b[HeaderSize : HeaderSize+typeLen]
+	if f.BySrc && src != f.Src || f.ByType && string(typ) != f.Type {
+		return src, false, false
+	}
+	into.Flags, into.Src = uint16(w0>>32), src
+	into.Dst = int32(binary.LittleEndian.Uint32(b[16:20]))
+	into.Seq = binary.LittleEndian.Uint64(b[24:32])
+	into.Time = int64(binary.LittleEndian.Uint64(b[32:40]))
+	setType(into, typ)
+	body := b[HeaderSize+typeLen : HeaderSize+typeLen+bodyLen]
+	into.Body = grow(into.Body[:0], len(body))
+	copy(into.Body, body)
+	return src, true, false
+}
+
+// corrupt is takeLocked's error for the record at p whose message b
+// takeRecord found bad.
+func (q *Queue) corrupt(p uint64, b []byte) error {
+	h, err := DecodeHeader(b)
+	if err == nil && HeaderSize+h.Size() > len(b) {
+		err = fmt.Errorf("%w: header says %d bytes follow, the record holds %d", ErrBadHeader, h.Size(), len(b)-HeaderSize)
+	}
+	return fmt.Errorf("%s: receive: queue memory corrupt at %d: %v", q.name, p, err)
+}
+
 // validRecord checks a record length read from shared memory before it is
 // trusted: any process holding the memfd could have scribbled on it.
 func (q *Queue) validRecord(p, tail, n uint64) bool {
-	return n >= recPrefix && n%8 == 0 && p+n <= tail && p%q.size+n <= q.size
+	return q.validAt(p, q.at(p), tail, n)
+}
+
+// validAt is validRecord for the record at p whose ring offset off is known.
+func (q *Queue) validAt(p, off, tail, n uint64) bool {
+	return n >= recPrefix && n%8 == 0 && p+n <= tail && off+n <= q.size
+}
+
+// at is position p's offset in the ring: p % q.size, without a division
+// when the ring's size is a power of two (the default's is).
+func (q *Queue) at(p uint64) uint64 {
+	if q.mask != 0 {
+		return p & q.mask
+	}
+	return p % q.size
 }
 
 // uncountLocked takes a record from src out of the counts, just before it is
@@ -306,12 +371,16 @@ func (q *Queue) uncountLocked(src int32) {
 
 // advanceLocked moves head past every record no longer live, after a take
 // or withdrawal, and rewinds an emptied queue to the ring's start.
-func (q *Queue) advanceLocked() {
-	head, tail := q.h.head.Load(), q.h.tail.Load()
+func (q *Queue) advanceLocked() { q.advanceFrom(q.h.head.Load()) }
+
+// advanceFrom is advanceLocked knowing that no record before head is
+// live: a take of the record at head passes its end.
+func (q *Queue) advanceFrom(head uint64) {
+	tail := q.h.tail.Load()
 	for head < tail {
-		off := head % q.size
+		off := q.at(head)
 		n := q.recLen(off)
-		if q.state(off).Load() == recLive || !q.validRecord(head, tail, n) {
+		if q.state(off).Load() == recLive || !q.validAt(head, off, tail, n) {
 			break
 		}
 		head += n
@@ -319,7 +388,7 @@ func (q *Queue) advanceLocked() {
 	if head == tail {
 		// Empty: jump to the ring's start with a pad record, committed like
 		// a send by the store of tail, so a crash here is harmless too.
-		if off := tail % q.size; off >= rewindAt {
+		if off := q.at(tail); off >= rewindAt {
 			q.setRecord(off, recPad, q.size-off)
 			tail += q.size - off
 			q.h.tail.Store(tail)
