@@ -115,6 +115,15 @@ const (
 	// the ring's start: steady traffic reuses the same hot pages instead of
 	// walking (and making resident) the whole ring.
 	rewindAt = 256 << 10
+	// A send goes back early only when the records still queued (taken
+	// ones not yet passed by head included) take at most 1/rewindRoom of
+	// the ring up to it. After the rewind, sends can use only the room
+	// before head until the receivers pass the end of the ring: with
+	// rewindRoom 3 that room is at least twice the bytes queued, so a
+	// backlog that is growing (sends outpacing receives by more than 3:2)
+	// walks on into the ring instead, and an unbounded queue never makes
+	// its senders wait for bytes that the ring has.
+	rewindRoom = 3
 )
 
 // Record states.

@@ -125,9 +125,10 @@ func (q *Queue) appendLocked(m *Message, rec uint64, now int64, slot *senderSlot
 	var pad uint64
 	if off+rec > q.size {
 		pad = q.size - off
-	} else if off >= rewindAt && tail+(q.size-off)+rec-head <= q.size {
+	} else if off >= rewindAt && rewindRoom*(tail-head+rec) <= off {
 		// Back to the ring's start early: every live record lies beyond
-		// the room this one needs there (see rewindAt).
+		// the room this one needs there, with room for rewindRoom-1 times
+		// as many bytes as are queued (see rewindAt).
 		pad = q.size - off
 	}
 	if tail+pad+rec-head > q.size {

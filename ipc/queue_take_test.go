@@ -141,3 +141,41 @@ func TestQueueRingNotPowerOfTwo(t *testing.T) {
 		checkQueue(t, q)
 	}
 }
+
+// A backlog that grows (two sends for each receive) never finds an
+// unbounded queue full while the ring has bytes: a send goes back to the
+// ring's start only with room there for more than is queued. Once the
+// queue drains, sends reuse the ring's start again.
+func TestQueueBacklogWalksOn(t *testing.T) {
+	q := newTestQueue(t, QueueConfig{Capacity: Unbounded, Bytes: 4 << 20})
+	body := make([]byte, 1000)
+	var m Message
+	var sent, recv uint64
+	for q.Len() < 1000 { // a quarter of the ring queued
+		for range 2 {
+			if err := q.Send(&Message{Seq: sent, Body: body}, nb); err != nil {
+				t.Fatalf("send %d with %d queued: %v", sent, q.Len(), err)
+			}
+			sent++
+		}
+		if err := q.Receive(Filter{}, nb, &m); err != nil || m.Seq != recv {
+			t.Fatalf("receive: %v, seq %d, want %d", err, m.Seq, recv)
+		}
+		recv++
+	}
+	for ; recv < sent; recv++ {
+		if err := q.Receive(Filter{}, nb, &m); err != nil || m.Seq != recv {
+			t.Fatalf("receive: %v, seq %d, want %d", err, m.Seq, recv)
+		}
+	}
+	for i := 0; i < 2000; i++ {
+		mustSend(t, q, &Message{Body: body})
+		mustSend(t, q, &Message{Body: body})
+		mustReceive(t, q, Filter{})
+		mustReceive(t, q, Filter{})
+		if off := q.at(q.h.tail.Load()); i > 500 && off > rewindAt+4096 {
+			t.Fatalf("tail at ring offset %d after %d rounds of steady traffic: no rewind", off, i)
+		}
+	}
+	checkQueue(t, q)
+}
