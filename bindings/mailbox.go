@@ -148,9 +148,13 @@ func mailboxSend(L *lua.LState) int {
 	b := checkMailbox(L, mailboxSendWhat)
 	if L.GetTop() == 2 && b.capacity != 0 {
 		// box:send(s), a producer loop's: a string, no options
-		if s, ok := L.Get(2).(lua.LString); ok && b.m.sendString(b.q, b.obj, &b.seq, string(s)) {
-			L.Push(lua.LTrue)
-			return 1
+		if s, ok := L.Get(2).(lua.LString); ok {
+			if sent, err := b.m.sendString(b.q, b.obj, b.obj, &b.seq, string(s)); sent && err == nil {
+				L.Push(lua.LTrue)
+				return 1
+			} else if sent {
+				return b.sent(L, err)
+			}
 		}
 	}
 	var typ string
@@ -161,6 +165,16 @@ func mailboxSend(L *lua.LState) int {
 	}
 	err := b.m.send(L, destination{what: b.sendWhat, q: b.q, obj: b.obj,
 		dst: b.obj, capacity: b.capacity, seq: &b.seq, keep: keep}, typ, L.Get(2), w) // a mailbox's header dst is its index
+	return b.sent(L, err)
+}
+
+// sent pushes a send's result; sending to a closed mailbox raises an error
+// (but in the supervisor after ipc.run).
+func (b *mailbox) sent(L *lua.LState, err error) int {
+	if err == nil {
+		L.Push(lua.LTrue)
+		return 1
+	}
 	if err == ipc.ErrClosed && !b.m.afterRun() {
 		L.RaiseError("%s: the mailbox is closed", b.sendWhat)
 	}

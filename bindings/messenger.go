@@ -510,29 +510,41 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 	return nil
 }
 
-// sendString is send for a string body with no options to a queue with
-// room for it (not a rendezvous), untraced: the body encoded (a string
-// carries no descriptor), the message appended without waiting. It
-// returns false, having sent nothing, when that is not the case (full,
-// closed, a body too large, traced): send then does it all and says why.
-func (m *messenger) sendString(q *ipc.Queue, dst int32, seq *uint64, s string) bool {
+// sendString is send for a string body with no options to a queue that is
+// not a rendezvous, untraced: the body encoded (a string carries no
+// descriptor), the message appended without waiting, and only when the
+// queue is full, the same message sent again waiting for room (recorded as
+// a wait, as send does). sent is false, having sent nothing, when that is
+// not the case (a body too large, traced, full in the supervisor after
+// ipc.run): send then does it all and says why. Else err is nil or
+// ipc.ErrClosed, for the caller to report as send's caller does.
+func (m *messenger) sendString(q *ipc.Queue, obj, dst int32, seq *uint64, s string) (sent bool, err error) {
 	if m.env.Trace != nil || len(m.passing.objs) != 0 || len(m.passing.files) != 0 {
-		return false
+		return false, nil
 	}
 	b, err := m.enc.encodeString(s, 0)
 	if err != nil {
-		return false
+		return false, nil
 	}
 	out := &m.out
 	out.Type, out.Src, out.Dst, out.Seq, out.Time, out.Body = "", m.selfSlot(), dst, *seq+1, 0, b
 	err = q.Send(out, ipc.WaitOpts{NonBlocking: true})
-	out.Body = nil
-	if err != nil {
-		return false
+	if err == ipc.ErrFull && !m.afterRun() {
+		ws := m.env.Slot
+		ws.Enter(ipc.OpSend, obj, m.pid(nil), false)
+		err = q.Send(out, ipc.WaitOpts{})
+		ws.Leave()
 	}
-	*seq++
-	m.env.Slot.Done()
-	return true
+	out.Body = nil
+	switch err {
+	case nil:
+		*seq++
+		m.env.Slot.Done()
+		return true, nil
+	case ipc.ErrClosed:
+		return true, err
+	}
+	return false, nil // send says what went wrong
 }
 
 // traceSend emits a traced send (its clock went with the message).
