@@ -354,14 +354,20 @@ func (sup *supervisor) exited(ev exitEvent) {
 		sup.status.SetEnded(c.p.Slot, pr.Exit, sig, pr.Error)
 	}
 	isMain := c.p == sup.s.env.Main
-	for _, d := range sup.s.env.Objects() {
-		if r, ok := d.Object.(bindings.Recoverer); ok && c.p.Pid != 0 {
-			r.Recover(c.p.Pid)
-		}
-		// The main process sends as the supervisor ("main", who may still
-		// send) and receives from the supervisor's inbox, which stays open.
-		if o, ok := d.Object.(bindings.ExitObserver); ok && !isMain {
-			o.ProcessExited(c.p)
+	// The declarations and the implicit objects, in the order of
+	// env.Objects() but without making that list again on every exit (a
+	// slice of every object: 2 KiB a child in a 256-process run).
+	for _, ds := range [2][]*bindings.Decl{sup.s.env.Decls, sup.s.env.Implicit} {
+		for _, d := range ds {
+			if r, ok := d.Object.(bindings.Recoverer); ok && c.p.Pid != 0 {
+				r.Recover(c.p.Pid)
+			}
+			// The main process sends as the supervisor ("main", who may
+			// still send) and receives from the supervisor's inbox, which
+			// stays open.
+			if o, ok := d.Object.(bindings.ExitObserver); ok && !isMain {
+				o.ProcessExited(c.p)
+			}
 		}
 	}
 	sup.traceExited(c)
