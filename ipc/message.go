@@ -120,7 +120,10 @@ func PutHeader(b []byte, m *Message) {
 // pass Check.
 func PutMessage(b []byte, m *Message) {
 	PutHeader(b, m)
-	n := copy(b[HeaderSize:], m.Type)
+	n := 0
+	if m.Type != "" { // most messages are untyped: no call to copy nothing
+		n = copy(b[HeaderSize:], m.Type)
+	}
 	copy(b[HeaderSize+n:], m.Body)
 }
 
