@@ -289,11 +289,13 @@ func manifestProc(q *bindings.Process) bindings.ManifestProc {
 // first (the supervisor's) is non-blocking, so the Go runtime polls it and
 // closing it ends a pending read; the second (the child's) blocks.
 func socketPair() (*os.File, *os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, os.NewSyscallError("socketpair", err)
 	}
-	if err := unix.SetNonblock(fds[0], true); err != nil {
+	// The child's end blocking again: one F_SETFL, where setting the
+	// supervisor's end non-blocking took F_GETFL and F_SETFL.
+	if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETFL, 0); err != nil {
 		unix.Close(fds[0])
 		unix.Close(fds[1])
 		return nil, nil, os.NewSyscallError("fcntl", err)

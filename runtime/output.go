@@ -50,7 +50,12 @@ func (lw *lineWriter) Write(p []byte) (int, error) {
 // 64 KiB reader for each (the supervisor's GC was 17% of its CPU): the
 // reader comes from a pool once the first bytes have arrived.
 func copyLines(lw *lineWriter, prefix string, r io.Reader) {
-	first := make([]byte, 512)
+	// The first read's buffer is a pooled one too: most children write
+	// nothing to one of their two outputs, and a fresh 512 bytes per
+	// output was two allocations per child.
+	fb := firstReads.Get().(*[512]byte)
+	defer firstReads.Put(fb)
+	first := fb[:]
 	n, err := r.Read(first)
 	if n == 0 && err != nil {
 		return
@@ -73,6 +78,9 @@ func copyLines(lw *lineWriter, prefix string, r io.Reader) {
 }
 
 var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
+// firstReads holds the buffers of copyLines's first reads.
+var firstReads = sync.Pool{New: func() any { return new([512]byte) }}
 
 // prefixWriter prefixes every line written to it (used for the parent's
 // own ipc.log lines).
@@ -361,10 +369,12 @@ func (sup *supervisor) output(c *child, wired *bindings.Decl, lw *lineWriter, ro
 // and two more to close it.)
 func outputPipe() (r, w *os.File, err error) {
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return nil, nil, os.NewSyscallError("pipe2", err)
 	}
-	if err := unix.SetNonblock(p[0], true); err != nil {
+	// The write end blocking again: one F_SETFL, where setting the read
+	// end non-blocking took F_GETFL and F_SETFL.
+	if _, err := unix.FcntlInt(uintptr(p[1]), unix.F_SETFL, 0); err != nil {
 		unix.Close(p[0])
 		unix.Close(p[1])
 		return nil, nil, os.NewSyscallError("fcntl", err)
