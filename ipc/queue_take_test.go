@@ -114,30 +114,7 @@ func TestQueueRingNotPowerOfTwo(t *testing.T) {
 				t.Fatalf("ring of %d: at(%d) = %d", size, p, q.at(p))
 			}
 		}
-		body := bytes.Repeat([]byte("0123456789"), 100)
-		var sent, recv uint64
-		for round := 0; round < 300; round++ {
-			for {
-				err := q.Send(&Message{Seq: sent, Body: body[:sent*37%uint64(len(body))]}, nb)
-				if err == ErrFull {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				sent++
-			}
-			for k := 0; k < 1+round%3; k++ {
-				m := mustReceive(t, q, Filter{})
-				if m.Seq != recv || !bytes.Equal(m.Body, body[:recv*37%uint64(len(body))]) {
-					t.Fatalf("ring of %d: got seq %d, want %d", size, m.Seq, recv)
-				}
-				recv++
-			}
-		}
-		if laps := q.h.tail.Load() / q.size; laps < 20 {
-			t.Fatalf("ring of %d wrapped only %d times", size, laps)
-		}
+		wrapRounds(t, q, 300, bytes.Repeat([]byte("0123456789"), 100), false)
 		checkQueue(t, q)
 	}
 }
