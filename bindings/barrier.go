@@ -25,10 +25,12 @@ const barrierClass = "ipc.barrier"
 type barrier struct{ memObject[*ipc.Barrier] }
 
 func openBarrier(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClass(L, barrierClass, map[string]lua.LGFunction{
-		"wait": barrierWait,
+	registerClassOf(L, barrierClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
+			"wait": barrierWait,
+		}
 	}, nil)
-	mod.RawSetString("barrier", L.NewFunction(env.luaBarrier))
+	env.setFunc(L, mod, "barrier", env.luaBarrier)
 }
 
 // ipc.barrier(name, n) -> b

@@ -30,11 +30,13 @@ type buffer struct {
 
 func (b *buffer) String() string { return b.what }
 
-func openBuffer(L *lua.LState, mod *lua.LTable, _ *Env) {
-	registerClassThen(L, bufferClass, map[string]lua.LGFunction{
-		"string":   bufferString,
-		"byte":     bufferByte,
-		"capacity": bufferCapacity,
+func openBuffer(L *lua.LState, mod *lua.LTable, env *Env) {
+	registerClassThen(L, bufferClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
+			"string":   bufferString,
+			"byte":     bufferByte,
+			"capacity": bufferCapacity,
+		}
 	}, nil, func(mt *lua.LTable) {
 		mt.RawSetString("__len", L.NewFunction(func(L *lua.LState) int {
 			L.Push(lua.LNumber(len(checkBuffer(L, 1).b)))
@@ -47,7 +49,7 @@ func openBuffer(L *lua.LState, mod *lua.LTable, _ *Env) {
 			return 1
 		}))
 	})
-	mod.RawSetString("buffer", L.NewFunction(luaBuffer))
+	env.setFunc(L, mod, "buffer", luaBuffer)
 }
 
 // ipc.buffer(capacity) -> b

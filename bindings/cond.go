@@ -28,12 +28,14 @@ const condClass = "ipc.cond"
 type cond struct{ memObject[*ipc.Cond] }
 
 func openCond(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClass(L, condClass, map[string]lua.LGFunction{
-		"wait":      condWait,
-		"signal":    condSignal,
-		"broadcast": condBroadcast,
+	registerClassOf(L, condClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
+			"wait":      condWait,
+			"signal":    condSignal,
+			"broadcast": condBroadcast,
+		}
 	}, nil)
-	mod.RawSetString("cond", L.NewFunction(env.luaCond))
+	env.setFunc(L, mod, "cond", env.luaCond)
 }
 
 // ipc.cond(name) -> c

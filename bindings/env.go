@@ -48,6 +48,9 @@ type Env struct {
 	Manifest *Manifest
 	Self     *Process
 
+	// funcs holds the module's functions, made at once by newModule (setFunc).
+	funcs []lua.LFunction
+
 	// Status is the run's status table (nil outside a run); Slot is this
 	// process's slot in it.
 	Status *ipc.StatusTable

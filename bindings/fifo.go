@@ -41,8 +41,10 @@ type fifoStream struct {
 }
 
 func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClass(L, fifoClass, map[string]lua.LGFunction{
-		"open": fifoOpen,
+	registerClassOf(L, fifoClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
+			"open": fifoOpen,
+		}
 	}, func(L *lua.LState, v any, key string) lua.LValue {
 		if f := v.(*fifo); key == "path" && f.path != "" {
 			return lua.LString(f.path)
@@ -50,7 +52,7 @@ func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
 		return lua.LNil
 	}, "path")
 	registerClass(L, fifoStreamClass, streamMethods, nil)
-	mod.RawSetString("fifo", L.NewFunction(env.luaFifo))
+	env.setFunc(L, mod, "fifo", env.luaFifo)
 }
 
 // ipc.fifo(name, [{path = "/some/where"}]) -> f

@@ -23,6 +23,9 @@ func Preload(L *lua.LState, env *Env) {
 func newModule(L *lua.LState, env *Env) *lua.LTable {
 	// Sized for its names (TestModuleHints), with no array part.
 	mod := L.CreateTable(0, moduleNamesHint)
+	// The module's functions are made in one allocation (setFunc), not
+	// one each.
+	env.funcs = make([]lua.LFunction, 0, moduleFuncsHint)
 	for _, k := range []struct{ name, value string }{
 		{"TIMEOUT", "timeout"}, {"EMPTY", "empty"}, {"FULL", "full"}, {"CLOSED", "closed"}, {"EOF", "eof"}, {"INVALID", "invalid"},
 	} {
@@ -37,6 +40,22 @@ func newModule(L *lua.LState, env *Env) *lua.LTable {
 
 // moduleNamesHint sizes the module table for the names it holds.
 const moduleNamesHint = 40
+
+// moduleFuncsHint is how many of the module's functions setFunc makes
+// (TestModuleHints): those past it are made one by one.
+const moduleFuncsHint = 24
+
+// setFunc sets t[name] to a Go function, taken from the functions made for
+// the module at once while newModule runs (as L.NewFunction makes it: a Go
+// function in the global environment, without upvalues).
+func (e *Env) setFunc(L *lua.LState, t *lua.LTable, name string, fn lua.LGFunction) {
+	if len(e.funcs) == cap(e.funcs) {
+		t.RawSetString(name, L.NewFunction(fn))
+		return
+	}
+	e.funcs = append(e.funcs, lua.LFunction{IsG: true, Env: L.Env, GFunction: fn})
+	t.RawSetString(name, &e.funcs[len(e.funcs)-1])
+}
 
 // kinds opens the module's functions and object kinds, in this order (as
 // gopher-lua's linit.go lists its libraries). A new kind is one file with
@@ -212,43 +231,94 @@ func newUserData(L *lua.LState, class string, v any) *lua.LUserData {
 // (a function that raises when called, naming the object and the nearest
 // method or field: q:sned() says "did you mean send?").
 func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, known ...string) {
-	registerClassThen(L, class, methods, fields, nil)
-	pendingClasses(L)[class].known = known
+	addClass(L, classSpec{class: class, methods: methods, fields: fields, known: known})
 }
 
-// registerClassThen is registerClass, with then called on the metatable
+// registerClassOf is registerClass with the methods made by a function
+// called on the class's first use: a map literal is built each time it is
+// evaluated, and most processes never use most classes.
+func registerClassOf(L *lua.LState, class string, methods func() map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, known ...string) {
+	addClass(L, classSpec{class: class, methodsOf: methods, fields: fields, known: known})
+}
+
+// registerClassThen is registerClassOf, with then called on the metatable
 // once it is made (to add __newindex and the like).
-func registerClassThen(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, then func(mt *lua.LTable)) {
-	pendingClasses(L)[class] = &classSpec{methods: methods, fields: fields, then: then}
+func registerClassThen(L *lua.LState, class string, methods func() map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, then func(mt *lua.LTable)) {
+	addClass(L, classSpec{class: class, methodsOf: methods, fields: fields, then: then})
 }
 
 // classSpec is a registered class whose metatable is not made yet.
 type classSpec struct {
-	methods map[string]lua.LGFunction
-	fields  func(L *lua.LState, v any, key string) lua.LValue
-	known   []string // the fields' names, when the class lists them
-	then    func(mt *lua.LTable)
+	class     string
+	methods   map[string]lua.LGFunction
+	methodsOf func() map[string]lua.LGFunction // methods, made at first use
+	fields    func(L *lua.LState, v any, key string) lua.LValue
+	known     []string // the fields' names, when the class lists them
+	then      func(mt *lua.LTable)
 }
 
 // pendingKey is where the registry keeps the classes not made yet (not
 // under an "ipc." name: those are the classes' metatables).
 const pendingKey = "ipcscript pending classes"
 
-// pendingClassesHint sizes the pending classes' map for every class the
+// pendingClassesHint sizes the pending classes' list for every class the
 // module registers (TestModuleHints), so that it is made once
-// rather than grown twice while newModule fills it.
+// rather than grown while newModule fills it.
 const pendingClassesHint = 24
 
-func pendingClasses(L *lua.LState) map[string]*classSpec {
+// pendingList holds the classes not made yet, in one slice (looked up by
+// name at a class's first use only: a map and a spec per class cost each
+// child more than the few lookups).
+type pendingList struct{ specs []classSpec }
+
+func pendingClasses(L *lua.LState) *pendingList {
 	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
 	if ud, ok := reg.RawGetString(pendingKey).(*lua.LUserData); ok {
-		return ud.Value.(map[string]*classSpec)
+		return ud.Value.(*pendingList)
 	}
-	m := make(map[string]*classSpec, pendingClassesHint)
+	pl := &pendingList{specs: make([]classSpec, 0, pendingClassesHint)}
 	ud := L.NewUserData()
-	ud.Value = m
+	ud.Value = pl
 	reg.RawSetString(pendingKey, ud)
-	return m
+	return pl
+}
+
+// addClass registers spec, replacing a pending class of the same name.
+func addClass(L *lua.LState, spec classSpec) {
+	pl := pendingClasses(L)
+	if i := pl.find(spec.class); i >= 0 {
+		pl.specs[i] = spec
+		return
+	}
+	pl.specs = append(pl.specs, spec)
+}
+
+func (pl *pendingList) find(class string) int {
+	for i := range pl.specs {
+		if pl.specs[i].class == class {
+			return i
+		}
+	}
+	return -1
+}
+
+// take removes the pending class at i and returns it.
+func (pl *pendingList) take(i int) classSpec {
+	spec := pl.specs[i]
+	last := len(pl.specs) - 1
+	pl.specs[i] = pl.specs[last]
+	pl.specs[last] = classSpec{}
+	pl.specs = pl.specs[:last]
+	return spec
+}
+
+// names lists the pending classes.
+func (pl *pendingList) names() []string {
+	names := make([]string, len(pl.specs))
+	for i := range pl.specs {
+		names[i] = pl.specs[i].class
+	}
+	return names
 }
 
 // classMetatable is the metatable of a registered class, made now if this
@@ -258,23 +328,26 @@ func classMetatable(L *lua.LState, class string) lua.LValue {
 		return mt
 	}
 	pending := pendingClasses(L)
-	spec, ok := pending[class]
-	if !ok {
+	i := pending.find(class)
+	if i < 0 {
 		return lua.LNil
 	}
-	delete(pending, class)
-	return makeClass(L, class, spec)
+	spec := pending.take(i)
+	return makeClass(L, class, &spec)
 }
 
 // makeClasses makes every class still pending (for tools that list them).
 func makeClasses(L *lua.LState) {
-	for class := range pendingClasses(L) {
+	for _, class := range pendingClasses(L).names() {
 		classMetatable(L, class)
 	}
 }
 
 func makeClass(L *lua.LState, class string, spec *classSpec) *lua.LTable {
 	methods, fields := spec.methods, spec.fields
+	if spec.methodsOf != nil {
+		methods = spec.methodsOf()
+	}
 	// As L.NewTypeMetatable(class) (classMetatable found none), but sized
 	// for its few fields: __methods, __index, __tostring and what then adds.
 	mt := L.CreateTable(0, 4)

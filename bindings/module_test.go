@@ -12,15 +12,37 @@ import (
 func TestModuleHints(t *testing.T) {
 	L := lua.NewState()
 	defer L.Close()
-	mod := newModule(L, &Env{Host: CheckHost()})
+	env := &Env{Host: CheckHost()}
+	mod := newModule(L, env)
 	names := 0
 	mod.ForEach(func(lua.LValue, lua.LValue) { names++ })
 	if names == 0 || names > moduleNamesHint {
 		t.Errorf("the module holds %d names; moduleNamesHint is %d: raise it", names, moduleNamesHint)
 	}
-	if n := len(pendingClasses(L)); n == 0 || n > pendingClassesHint {
+	if n := len(pendingClasses(L).specs); n == 0 || n > pendingClassesHint {
 		t.Errorf("the module registers %d classes; pendingClassesHint is %d: raise it", n, pendingClassesHint)
 	}
+	// Every module function but the messenger's (L.SetFuncs) is one of
+	// those made at once: one made alone means moduleFuncsHint is too low.
+	inArena := func(f *lua.LFunction) bool {
+		for i := range env.funcs {
+			if f == &env.funcs[i] {
+				return true
+			}
+		}
+		return false
+	}
+	mod.ForEach(func(k, v lua.LValue) {
+		f, ok := v.(*lua.LFunction)
+		if !ok || inArena(f) {
+			return
+		}
+		switch k.String() {
+		case "send", "receive", "link", "mailbox", "select":
+		default:
+			t.Errorf("ipc.%s made alone: moduleFuncsHint is %d, raise it", k, moduleFuncsHint)
+		}
+	})
 }
 
 // A class's metatable, made on first use without L.NewTypeMetatable, is
@@ -30,10 +52,7 @@ func TestClassMetatableIsTypeMetatable(t *testing.T) {
 	L := lua.NewState()
 	defer L.Close()
 	newModule(L, &Env{Host: CheckHost()})
-	var classes []string
-	for class := range pendingClasses(L) {
-		classes = append(classes, class)
-	}
+	classes := pendingClasses(L).names()
 	for _, class := range classes {
 		if mt := L.GetTypeMetatable(class); mt != lua.LNil {
 			t.Fatalf("%s: a metatable before first use", class)
@@ -54,7 +73,7 @@ func TestClassMetatableIsTypeMetatable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(pendingClasses(L)); n != 0 {
+	if n := len(pendingClasses(L).specs); n != 0 {
 		t.Fatalf("%d classes still pending after each was used", n)
 	}
 }

@@ -18,10 +18,8 @@ import (
 // waiters); nothing is asked of the supervisor at run time.
 
 func openMonitor(L *lua.LState, mod *lua.LTable, env *Env) {
-	L.SetFuncs(mod, map[string]lua.LGFunction{
-		"wait":    env.luaWait,
-		"monitor": env.luaMonitor,
-	})
+	env.setFunc(L, mod, "wait", env.luaWait)
+	env.setFunc(L, mod, "monitor", env.luaMonitor)
 }
 
 // endTarget finds the process name names, in a process body.

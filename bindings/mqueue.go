@@ -29,13 +29,15 @@ type mqueue struct {
 }
 
 func openMqueue(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClass(L, mqueueClass, map[string]lua.LGFunction{
-		"send":    mqueueSend,
-		"receive": mqueueReceive,
-		"len":     mqueueLen,
-		"close":   mqueueClose,
+	registerClassOf(L, mqueueClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
+			"send":    mqueueSend,
+			"receive": mqueueReceive,
+			"len":     mqueueLen,
+			"close":   mqueueClose,
+		}
 	}, mqueueField, "name", "capacity", "msgsize")
-	mod.RawSetString("mqueue", L.NewFunction(env.luaMqueue))
+	env.setFunc(L, mod, "mqueue", env.luaMqueue)
 }
 
 // ipc.mqueue(name, [{capacity = 10, msgsize = 8192, public = false}]) -> q

@@ -24,12 +24,14 @@ const mutexClass = "ipc.mutex"
 type mutex struct{ memObject[*ipc.Mutex] }
 
 func openMutex(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClass(L, mutexClass, map[string]lua.LGFunction{
-		"lock":   mutexLock,
-		"unlock": mutexUnlock,
-		"with":   mutexWith,
+	registerClassOf(L, mutexClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
+			"lock":   mutexLock,
+			"unlock": mutexUnlock,
+			"with":   mutexWith,
+		}
 	}, nil)
-	mod.RawSetString("mutex", L.NewFunction(env.luaMutex))
+	env.setFunc(L, mod, "mutex", env.luaMutex)
 }
 
 // ipc.mutex(name) -> m

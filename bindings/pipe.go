@@ -75,7 +75,7 @@ func (p *pipe) closeUnusedEnds() {
 
 func openPipe(L *lua.LState, mod *lua.LTable, env *Env) {
 	registerClass(L, pipeClass, streamMethods, nil)
-	mod.RawSetString("pipe", L.NewFunction(env.luaPipe))
+	env.setFunc(L, mod, "pipe", env.luaPipe)
 }
 
 // ipc.pipe([{from = "a", to = "b"}]) -> pipe

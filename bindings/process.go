@@ -20,18 +20,16 @@ import (
 const ParentName = "main"
 
 func openProcess(L *lua.LState, mod *lua.LTable, env *Env) {
-	L.SetFuncs(mod, map[string]lua.LGFunction{
-		"process": env.luaProcess,
-		"run":     env.luaRun,
-		"self":    env.luaSelf,
-		"sleep":   env.luaSleep,
-		"now":     luaNow,
-		"log":     env.luaLog,
-		"expect":  env.luaExpect,
-		"mark":    env.luaMark,
-		"span":    env.luaSpan,
-		"spawn":   env.luaSpawn,
-	})
+	env.setFunc(L, mod, "process", env.luaProcess)
+	env.setFunc(L, mod, "run", env.luaRun)
+	env.setFunc(L, mod, "self", env.luaSelf)
+	env.setFunc(L, mod, "sleep", env.luaSleep)
+	env.setFunc(L, mod, "now", luaNow)
+	env.setFunc(L, mod, "log", env.luaLog)
+	env.setFunc(L, mod, "expect", env.luaExpect)
+	env.setFunc(L, mod, "mark", env.luaMark)
+	env.setFunc(L, mod, "span", env.luaSpan)
+	env.setFunc(L, mod, "spawn", env.luaSpawn)
 }
 
 // ipc.process(name, [opts], fn)

@@ -19,13 +19,15 @@ const semaphoreClass = "ipc.semaphore"
 type semaphore struct{ memObject[*ipc.Semaphore] }
 
 func openSemaphore(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClass(L, semaphoreClass, map[string]lua.LGFunction{
-		"wait":    semaphoreWait,
-		"trywait": semaphoreTryWait,
-		"post":    semaphorePost,
-		"value":   semaphoreValue,
+	registerClassOf(L, semaphoreClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
+			"wait":    semaphoreWait,
+			"trywait": semaphoreTryWait,
+			"post":    semaphorePost,
+			"value":   semaphoreValue,
+		}
 	}, nil)
-	mod.RawSetString("semaphore", L.NewFunction(env.luaSemaphore))
+	env.setFunc(L, mod, "semaphore", env.luaSemaphore)
 }
 
 // ipc.semaphore(name, initial) -> s

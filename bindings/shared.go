@@ -45,7 +45,7 @@ var sharedMethods = map[string]lua.LGFunction{
 }
 
 func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassThen(L, sharedClass, sharedMethods, func(L *lua.LState, v any, key string) lua.LValue {
+	registerClassThen(L, sharedClass, func() map[string]lua.LGFunction { return sharedMethods }, func(L *lua.LState, v any, key string) lua.LValue {
 		s := v.(*shared)
 		if s.v == nil {
 			s.notHere(L)
@@ -69,7 +69,9 @@ func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
 			return 0
 		}))
 	})
-	registerClassThen(L, sharedArrayClass, map[string]lua.LGFunction{}, nil, func(amt *lua.LTable) {
+	registerClassThen(L, sharedArrayClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{}
+	}, nil, func(amt *lua.LTable) {
 		L.SetField(amt, "__index", L.NewFunction(func(L *lua.LState) int {
 			a := checkClass[*sharedArray](L, 1, "shared array")
 			L.Push(a.s.get(L, a.f.Name, a.index(L, 2)))
@@ -85,7 +87,7 @@ func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
 			return 1
 		}))
 	})
-	mod.RawSetString("shared", L.NewFunction(env.luaShared))
+	env.setFunc(L, mod, "shared", env.luaShared)
 }
 
 // ipc.shared(name, {field = "i32", array = {"u8", 5}, ...}) -> v

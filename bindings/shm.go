@@ -33,16 +33,18 @@ type shm struct {
 const maxKeptRead = 1 << 20
 
 func openShm(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClass(L, shmClass, map[string]lua.LGFunction{
-		"read":  shmRead,
-		"write": shmWrite,
-		"size":  shmSize,
-		"get":   shmGet,
-		"set":   shmSet,
-		"add":   shmAdd,
-		"cas":   shmCAS,
+	registerClassOf(L, shmClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
+			"read":  shmRead,
+			"write": shmWrite,
+			"size":  shmSize,
+			"get":   shmGet,
+			"set":   shmSet,
+			"add":   shmAdd,
+			"cas":   shmCAS,
+		}
 	}, nil)
-	mod.RawSetString("shm", L.NewFunction(env.luaShm))
+	env.setFunc(L, mod, "shm", env.luaShm)
 }
 
 // ipc.shm(name, size) -> mem

@@ -70,10 +70,12 @@ type conn struct {
 }
 
 func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClass(L, listenerClass, map[string]lua.LGFunction{
-		"accept":   listenerAccept,
-		"sendto":   listenerSendTo,
-		"recvfrom": listenerRecvFrom,
+	registerClassOf(L, listenerClass, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
+			"accept":   listenerAccept,
+			"sendto":   listenerSendTo,
+			"recvfrom": listenerRecvFrom,
+		}
 	}, func(L *lua.LState, v any, key string) lua.LValue {
 		l := v.(*listener)
 		switch {
@@ -84,23 +86,26 @@ func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
 		}
 		return lua.LNil
 	}, "kind", "address")
-	methods := map[string]lua.LGFunction{
-		"send":    connSend,
-		"receive": connReceive,
-	}
+	registerClassOf(L, connClass, connMethods, nil)
+	registerClassOf(L, udpConnClass, func() map[string]lua.LGFunction {
+		udp := connMethods()
+		udp["read"] = udpRead
+		udp["write"] = udpWrite
+		return udp
+	}, nil)
+	env.setFunc(L, mod, "listen", env.luaListen)
+	env.setFunc(L, mod, "connect", env.luaConnect)
+}
+
+// connMethods are a connection's methods: a stream's, send and receive.
+func connMethods() map[string]lua.LGFunction {
+	methods := make(map[string]lua.LGFunction, len(streamMethods)+4)
+	methods["send"] = connSend
+	methods["receive"] = connReceive
 	for k, f := range streamMethods {
 		methods[k] = f
 	}
-	registerClass(L, connClass, methods, nil)
-	udp := map[string]lua.LGFunction{}
-	for k, f := range methods {
-		udp[k] = f
-	}
-	udp["read"] = udpRead
-	udp["write"] = udpWrite
-	registerClass(L, udpConnClass, udp, nil)
-	mod.RawSetString("listen", L.NewFunction(env.luaListen))
-	mod.RawSetString("connect", L.NewFunction(env.luaConnect))
+	return methods
 }
 
 func checkSocketKind(L *lua.LState, n int) string {
