@@ -170,9 +170,13 @@ func (e *Env) luaProcess(L *lua.LState) int {
 				inst = name + "." + strconv.Itoa(i)
 			}
 		}
+		// Field by field: insts is zeroed already, and a composite literal
+		// was built aside and copied (~100 instructions an instance).
 		p := &insts[i-1]
-		*p = Process{Name: inst, Group: name, Index: i, Count: count, Slot: len(e.Procs), Serial: len(e.Procs) + 1, Decl: d,
-			Fn: fn, Args: args, Exec: exec, Stdin: stdin, Stdout: stdout, Stderr: stderr}
+		p.Name, p.Group, p.Index, p.Count = inst, name, i, count
+		p.Slot, p.Serial, p.Decl = len(e.Procs), len(e.Procs)+1, d
+		p.Fn, p.Args, p.Exec = fn, args, exec
+		p.Stdin, p.Stdout, p.Stderr = stdin, stdout, stderr
 		e.Procs = append(e.Procs, p)
 		if findSelf && inst == e.Manifest.Self {
 			e.Self = p
