@@ -51,7 +51,7 @@ func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
 		}
 		return lua.LNil
 	}, "path")
-	registerClass(L, fifoStreamClass, streamMethods, nil)
+	registerClassOf(L, fifoStreamClass, func() map[string]lua.LGFunction { return funcMap(0, streamMethods) }, nil)
 	env.setFunc(L, mod, "fifo", env.luaFifo)
 }
 

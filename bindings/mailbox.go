@@ -39,15 +39,18 @@ func (b *mailbox) String() string { return b.what }
 // metatable whose __index is a plain table of these and its fields (name,
 // capacity): a method call is then a table lookup in the Lua VM rather
 // than a call into Go, which matters on the message path.
-var mailboxMethods = map[string]lua.LGFunction{
-	"send":    mailboxSend,
-	"receive": mailboxReceive,
-	"close":   mailboxClose,
-	"len":     mailboxLen,
+var mailboxMethods = []namedFunc{
+	{"send", mailboxSend},
+	{"receive", mailboxReceive},
+	{"close", mailboxClose},
+	{"len", mailboxLen},
 }
 
 func (b *mailbox) userData(L *lua.LState) *lua.LUserData {
-	idx := L.SetFuncs(L.CreateTable(0, len(mailboxMethods)+2), mailboxMethods)
+	idx := L.CreateTable(0, len(mailboxMethods)+2)
+	for _, m := range mailboxMethods {
+		idx.RawSetString(m.name, L.NewFunction(m.fn))
+	}
 	idx.RawSetString("name", b.nameV)
 	if b.capacity != ipc.Unbounded {
 		idx.RawSetString("capacity", lua.LNumber(b.capacity))

@@ -26,16 +26,46 @@ func newModule(L *lua.LState, env *Env) *lua.LTable {
 	// The module's functions are made in one allocation (setFunc), not
 	// one each.
 	env.funcs = make([]lua.LFunction, 0, moduleFuncsHint)
-	for _, k := range []struct{ name, value string }{
-		{"TIMEOUT", "timeout"}, {"EMPTY", "empty"}, {"FULL", "full"}, {"CLOSED", "closed"}, {"EOF", "eof"}, {"INVALID", "invalid"},
-	} {
-		mod.RawSetString(k.name, lua.LString(k.value))
+	for _, k := range outcomeNames {
+		mod.RawSetString(k.name, k.value)
 	}
 	for _, open := range kinds {
 		open(L, mod, env)
 	}
 	strictModule(L, mod) // ipc.mailbx: did you mean ipc.mailbox?
 	return mod
+}
+
+// outcomeNames are the module's constants (ipc.TIMEOUT == "timeout"), as
+// Lua values made once rather than by each child.
+var outcomeNames = [...]struct {
+	name  string
+	value lua.LValue
+}{
+	{"TIMEOUT", lua.LString("timeout")}, {"EMPTY", lua.LString("empty")}, {"FULL", lua.LString("full")},
+	{"CLOSED", lua.LString("closed")}, {"EOF", lua.LString("eof")}, {"INVALID", lua.LString("invalid")},
+}
+
+// namedFunc is a method of a class, in a list laid out by the compiler
+// (a map literal is built at run time, by every process).
+type namedFunc struct {
+	name string
+	fn   lua.LGFunction
+}
+
+// funcMap is fs as a methods map, with room for extra more.
+func funcMap(extra int, fs ...[]namedFunc) map[string]lua.LGFunction {
+	n := extra
+	for _, l := range fs {
+		n += len(l)
+	}
+	m := make(map[string]lua.LGFunction, n)
+	for _, l := range fs {
+		for _, f := range l {
+			m[f.name] = f.fn
+		}
+	}
+	return m
 }
 
 // moduleNamesHint sizes the module table for the names it holds.

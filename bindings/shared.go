@@ -33,19 +33,29 @@ type sharedArray struct {
 	f ipc.SharedField
 }
 
-var sharedMethods = map[string]lua.LGFunction{
-	"add":    sharedAdd,
-	"cas":    sharedCAS,
-	"max":    sharedMax,
-	"min":    sharedMin,
-	"swap":   sharedSwap,
-	"offset": sharedOffset,
-	"read":   sharedRead,
-	"size":   sharedSize,
+var sharedMethods = []namedFunc{
+	{"add", sharedAdd},
+	{"cas", sharedCAS},
+	{"max", sharedMax},
+	{"min", sharedMin},
+	{"swap", sharedSwap},
+	{"offset", sharedOffset},
+	{"read", sharedRead},
+	{"size", sharedSize},
+}
+
+// isSharedMethod reports whether name is a method of a shared value.
+func isSharedMethod(name string) bool {
+	for _, m := range sharedMethods {
+		if m.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassThen(L, sharedClass, func() map[string]lua.LGFunction { return sharedMethods }, func(L *lua.LState, v any, key string) lua.LValue {
+	registerClassThen(L, sharedClass, func() map[string]lua.LGFunction { return funcMap(0, sharedMethods) }, func(L *lua.LState, v any, key string) lua.LValue {
 		s := v.(*shared)
 		if s.v == nil {
 			s.notHere(L)
@@ -105,7 +115,7 @@ func (e *Env) luaShared(L *lua.LState) int {
 			bad = fmt.Sprintf("field names must be strings, got %s", typeName(k))
 			return
 		}
-		if sharedMethods[string(key)] != nil {
+		if isSharedMethod(string(key)) {
 			bad = fmt.Sprintf("field %q has the name of a method (v:%s): choose another", key, key)
 			return
 		}

@@ -99,12 +99,9 @@ func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
 
 // connMethods are a connection's methods: a stream's, send and receive.
 func connMethods() map[string]lua.LGFunction {
-	methods := make(map[string]lua.LGFunction, len(streamMethods)+4)
+	methods := funcMap(4, streamMethods)
 	methods["send"] = connSend
 	methods["receive"] = connReceive
-	for k, f := range streamMethods {
-		methods[k] = f
-	}
 	return methods
 }
 

@@ -56,11 +56,11 @@ func (s *stream) adopt(st *ipc.Stream) {
 
 func (s *stream) String() string { return s.what }
 
-var streamMethods = map[string]lua.LGFunction{
-	"read":  streamRead,
-	"write": streamWrite,
-	"lines": streamLines,
-	"close": streamClose,
+var streamMethods = []namedFunc{
+	{"read", streamRead},
+	{"write", streamWrite},
+	{"lines", streamLines},
+	{"close", streamClose},
 }
 
 // toStream finds the stream behind userdata of any stream-like class.
