@@ -156,6 +156,13 @@ func (e *Env) luaProcess(L *lua.LState) int {
 	if e.Manifest != nil && len(e.Manifest.Procs) >= len(e.Procs)+count {
 		known = e.Manifest.Procs[len(e.Procs) : len(e.Procs)+count]
 	}
+	// The manifest's instances of a group share their group's name: each
+	// is compared with the first's (the same bytes, found equal at once)
+	// once that is found to be name.
+	group := name
+	if known != nil && known[0].Group == name {
+		group = known[0].Group
+	}
 	// The group's instances are made in one allocation, not one each
 	// (at 256 instances, one each was ~70k instructions of a child's start).
 	insts := make([]Process, count)
@@ -164,7 +171,7 @@ func (e *Env) luaProcess(L *lua.LState) int {
 	for i := 1; i <= count; i++ {
 		inst := name
 		if count > 1 {
-			if k := known; k != nil && k[i-1].Index == i && k[i-1].Group == name {
+			if k := known; k != nil && k[i-1].Index == i && k[i-1].Group == group {
 				inst = k[i-1].Name
 			} else {
 				inst = name + "." + strconv.Itoa(i)
