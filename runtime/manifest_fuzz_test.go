@@ -71,9 +71,30 @@ func TestManifestRefusesForgeries(t *testing.T) {
 		"v2\nfds 3 4 5\nself \"b\"\nproc \"a\" \"a\" 1 1\n",                                           // self not a process
 		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 2 1\n",                                           // index > count
 		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n", // negative object fd
+		// A whole group's members are checked as one (validate's spans).
+		"v2\nfds 3 4 5\nself \"w.3\"\ngroup \"w\" 2\n",                                                       // self beyond the group
+		"v2\nfds 3 4 5\nself \"w.0\"\ngroup \"w\" 2\n",                                                       // no member 0
+		"v2\nfds 3 4 5\nself \"w.01\"\ngroup \"w\" 2\n",                                                      // not a member's name
+		"v2\nfds 3 4 5\nself \"v.1\"\ngroup \"w\" 2\n",                                                       // another group's
+		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1048577\n",                                                 // slots beyond the table
+		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"x\" \"\" \"r\" -1 \"w\" 2\n",      // negative inbox fd
+		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"x\" \"\" \"r\" 1048575 \"w\" 2\n", // last inbox fd out of range
 	} {
 		if _, err := decodeManifest(bad); err == nil {
 			t.Errorf("decodeManifest(%q) succeeded", bad)
+		}
+	}
+	for _, good := range []string{
+		"v2\nfds 3 4 5\nself \"w.2\"\ngroup \"w\" 2\n",
+		"v2\nfds 3 4 5\nself \"w.10\"\nproc \"a\" \"a\" 1 1 0 1\ngroup \"w\" 12\nimplicits \"inbox\" \"x\" \"\" \"r\" 6 \"w\" 12\n",
+	} {
+		m, err := decodeManifest(good)
+		if err != nil {
+			t.Errorf("decodeManifest(%q): %v", good, err)
+			continue
+		}
+		if err := validateManifest(m); err != nil {
+			t.Errorf("decodeManifest(%q) made an invalid manifest: %v", good, err)
 		}
 	}
 }

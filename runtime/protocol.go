@@ -242,6 +242,7 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 	}
 	var fbuf []field          // one buffer for every line's fields (values are copied out)
 	var groups map[string]int // a group line's name: where its members start in m.Procs
+	var checked decoded       // what group lines made, valid as made
 	for i, line := range lines[1:] {
 		tag, rest, _ := strings.Cut(line, " ")
 		f, err := splitFields(fbuf[:0], rest)
@@ -298,16 +299,38 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 			groups[g] = len(m.Procs)
 			// The members' names, g.1 .. g.count, cut from one string (one
 			// allocation, not one per member).
+			// The decimal index is counted up in place (strconv per member
+			// was ~25k instructions of a child at 256).
 			nb := make([]byte, 0, count*(len(g)+1+decimalDigits(count)))
-			for j := 1; j <= count; j++ {
-				nb = strconv.AppendInt(append(append(nb, g...), '.'), int64(j), 10)
+			var digits [8]byte // count <= maxManifestFD: 7 digits
+			d := len(digits) - 1
+			digits[d] = '0'
+			for range count {
+				k := len(digits) - 1
+				for ; digits[k] == '9'; k-- {
+					digits[k] = '0'
+				}
+				if k < d {
+					d = k
+					digits[k] = '1'
+				} else {
+					digits[k]++
+				}
+				nb = append(append(append(nb, g...), '.'), digits[d:]...)
 			}
 			names, from := string(nb), 0
-			for j := 1; j <= count; j++ {
-				at, to := len(m.Procs), from+len(g)+1+decimalDigits(j)
-				m.Procs = append(m.Procs, bindings.ManifestProc{Name: names[from:to], Group: g, Index: j, Count: count, Slot: at, Serial: at + 1})
+			at := len(m.Procs)
+			m.Procs = m.Procs[:at+count]
+			w, next := 1, 10 // the width of member j's index
+			for j := range count {
+				if j+1 == next {
+					w, next = w+1, next*10
+				}
+				to := from + len(g) + 1 + w
+				m.Procs[at+j] = bindings.ManifestProc{Name: names[from:to], Group: g, Index: j + 1, Count: count, Slot: at + j, Serial: at + j + 1}
 				from = to
 			}
+			checked.procs = append(checked.procs, span{at, at + count, g})
 		case "decl", "implicit":
 			index := 0
 			if tag == "implicit" && len(f) > 0 && f[0].num { // a spawned process's own inbox
@@ -349,6 +372,8 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 				names = m.Procs[at : at+count]
 			}
 			fds := make([]bindings.ManifestFD, count) // one array for the group's descriptors
+			at := len(m.Implicit)
+			m.Implicit = m.Implicit[:at+count]
 			for j := range count {
 				name := ""
 				if names != nil {
@@ -357,9 +382,10 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 					name = groupMember(g, j+1)
 				}
 				fds[j] = bindings.ManifestFD{Role: f[3].s, FD: fd + j}
-				m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: f[0].s, Name: name, Line: f[1].s, Spec: f[2].s,
-					FDs: fds[j : j+1 : j+1]})
+				m.Implicit[at+j] = bindings.ManifestDecl{Kind: f[0].s, Name: name, Line: f[1].s, Spec: f[2].s,
+					FDs: fds[j : j+1 : j+1]}
 			}
+			checked.implicit = append(checked.implicit, span{from: at, to: at + count})
 		case "spawnargs":
 			if len(f) != 1 {
 				return nil, bad()
@@ -369,10 +395,26 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 			return nil, fmt.Errorf("manifest line %d: unknown %q", i+2, tag)
 		}
 	}
-	if err := validateManifest(m); err != nil {
+	if err := validate(m, &checked); err != nil {
 		return nil, fmt.Errorf("manifest: %v", err)
 	}
 	return m, nil
+}
+
+// decoded lists the runs of m.Procs and m.Implicit that decodeManifest
+// made from a group or implicits line, whose checks (a count in 2 ..
+// maxManifestFD, the first descriptor and the last in range, the slots
+// within maxManifestFD) already hold for every entry of the run. So
+// validate checks a group's entries once, not once per member, and a
+// child's decode stays near-constant in the group's size. FuzzManifest
+// runs validateManifest, which checks every entry, on whatever
+// decodeManifest accepts.
+type decoded struct{ procs, implicit []span }
+
+// span is m.Procs[from:to] (or m.Implicit's), the members of group g.
+type span struct {
+	from, to int
+	g        string
 }
 
 // sized is an empty slice with room for n, or nil when n is 0 (as
@@ -462,6 +504,25 @@ func isGroupMember(name, g string, i int) bool {
 	return i == 0
 }
 
+// groupIndex is i when name is groupMember(g, i) for an i in 1 ..
+// maxManifestFD, else 0.
+func groupIndex(name, g string) int {
+	if len(name) < len(g)+2 || len(name) > len(g)+8 || name[:len(g)] != g || name[len(g)] != '.' || name[len(g)+1] == '0' {
+		return 0
+	}
+	i := 0
+	for _, c := range []byte(name[len(g)+1:]) {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		i = i*10 + int(c-'0')
+	}
+	if i > maxManifestFD {
+		return 0
+	}
+	return i
+}
+
 // maxManifestFD bounds descriptor numbers (no process holds more).
 const maxManifestFD = 1 << 20
 
@@ -469,7 +530,14 @@ const maxManifestFD = 1 << 20
 // forged, makes it index out of range or wrap an invalid descriptor: the
 // descriptors exist as numbers, this process is one of the run's, the
 // process list is consistent.
-func validateManifest(m *bindings.Manifest) error {
+func validateManifest(m *bindings.Manifest) error { return validate(m, nil) }
+
+// validate is validateManifest but for the entries skip lists (see
+// decoded), which it checks as a whole.
+func validate(m *bindings.Manifest, skip *decoded) error {
+	if skip == nil {
+		skip = &decoded{}
+	}
 	fd := func(what string, n int) error {
 		if n < 0 || n >= maxManifestFD {
 			return fmt.Errorf("%s descriptor %d is out of range", what, n)
@@ -491,7 +559,19 @@ func validateManifest(m *bindings.Manifest) error {
 		return fmt.Errorf("%d processes", len(m.Procs))
 	}
 	self := false
-	for _, p := range m.Procs {
+	procs := skip.procs
+	for i := 0; i < len(m.Procs); i++ {
+		if len(procs) > 0 && procs[0].from == i {
+			// Members g.1 .. g.count: this process is one when its name
+			// is g.<i>, i in 1 .. count, written as strconv writes it.
+			g, count := procs[0].g, procs[0].to-procs[0].from
+			if j := groupIndex(m.Self, g); j > 0 && j <= count {
+				self = true
+			}
+			i, procs = procs[0].to-1, procs[1:]
+			continue
+		}
+		p := m.Procs[i]
 		if p.Index < 1 || p.Count < 1 || p.Index > p.Count {
 			return fmt.Errorf("process %q: index %d of %d", p.Name, p.Index, p.Count)
 		}
@@ -503,8 +583,17 @@ func validateManifest(m *bindings.Manifest) error {
 	if !self {
 		return fmt.Errorf("this process, %q, is not among the run's processes", m.Self)
 	}
-	for _, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
-		for _, d := range ds {
+	for k, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
+		var implicit []span
+		if k == 1 {
+			implicit = skip.implicit
+		}
+		for i := 0; i < len(ds); i++ {
+			if len(implicit) > 0 && implicit[0].from == i {
+				i, implicit = implicit[0].to-1, implicit[1:]
+				continue
+			}
+			d := ds[i]
 			for _, f := range d.FDs {
 				if f.FD >= 0 && f.FD < maxManifestFD {
 					continue // valid: no name to build
