@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"github.com/ipcscript/ipcscript/bindings"
 
 	"reflect"
@@ -95,6 +96,22 @@ func TestManifestRefusesForgeries(t *testing.T) {
 		}
 		if err := validateManifest(m); err != nil {
 			t.Errorf("decodeManifest(%q) made an invalid manifest: %v", good, err)
+		}
+	}
+}
+
+// TestManifestGroupNames: a group line's members are named as bindings
+// names them (groupMember), across the widths of their indexes.
+func TestManifestGroupNames(t *testing.T) {
+	for _, count := range []int{2, 9, 10, 11, 99, 100, 101, 1234} {
+		m, err := decodeManifest(fmt.Sprintf("v2\nfds 3 4 5\nself \"w.%d\"\nproc \"a\" \"a\" 1 1 0 1\ngroup \"w\" %d\n", count, count))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, p := range m.Procs[1:] {
+			if want := groupMember("w", j+1); p.Name != want || p.Index != j+1 || p.Slot != j+1 || p.Serial != j+2 {
+				t.Fatalf("count %d: member %d is %+v, want %s", count, j+1, p, want)
+			}
 		}
 	}
 }
