@@ -3,8 +3,6 @@ package runtime
 import (
 	"fmt"
 	"github.com/ipcscript/ipcscript/bindings"
-	"strconv"
-	"strings"
 
 	"reflect"
 	"testing"
@@ -126,34 +124,9 @@ func FuzzSplitFields(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := splitFields(nil, s)
-		want, werr := splitFieldsStrconv(s)
+		want, werr := splitFieldsAs(nil, s, false)
 		if (err == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
 			t.Fatalf("splitFields(%q) = %v, %v; strconv reads %v, %v", s, got, err, want, werr)
 		}
 	})
-}
-
-// splitFieldsStrconv is splitFields without its shortcut.
-func splitFieldsStrconv(s string) ([]field, error) {
-	var out []field
-	for s != "" {
-		if s[0] == '"' {
-			pre, err := strconv.QuotedPrefix(s)
-			if err != nil {
-				return nil, err
-			}
-			v, _ := strconv.Unquote(pre)
-			out = append(out, field{s: v})
-			s = strings.TrimPrefix(s[len(pre):], " ")
-			continue
-		}
-		tok, rest, _ := strings.Cut(s, " ")
-		v, err := strconv.Atoi(tok)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, field{n: v, num: true})
-		s = rest
-	}
-	return out, nil
 }

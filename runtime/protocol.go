@@ -615,7 +615,11 @@ type field struct {
 
 // splitFields appends to out the space-separated quoted strings and
 // integers of s.
-func splitFields(out []field, s string) ([]field, error) {
+func splitFields(out []field, s string) ([]field, error) { return splitFieldsAs(out, s, true) }
+
+// splitFieldsAs is splitFields; with plain false every quoted field goes
+// through strconv (FuzzSplitFields compares the two).
+func splitFieldsAs(out []field, s string, plain bool) ([]field, error) {
 	for s != "" {
 		if s[0] == '"' {
 			// Printable ASCII but quotes and backslashes stands for
@@ -623,10 +627,10 @@ func splitFields(out []field, s string) ([]field, error) {
 			// over the field in UTF-8 (9 lines' fields were ~16k
 			// instructions of every child).
 			i := 1
-			for i < len(s) && s[i] >= ' ' && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' {
+			for plain && i < len(s) && s[i] >= ' ' && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' {
 				i++
 			}
-			if i < len(s) && s[i] == '"' && (i+1 == len(s) || s[i+1] == ' ') {
+			if plain && i < len(s) && s[i] == '"' && (i+1 == len(s) || s[i+1] == ' ') {
 				out = append(out, field{s: s[1:i]})
 				s = strings.TrimPrefix(s[i+1:], " ")
 				continue
