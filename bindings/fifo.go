@@ -51,7 +51,7 @@ func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
 		}
 		return lua.LNil
 	}, "path")
-	registerClassOf(L, fifoStreamClass, func() map[string]lua.LGFunction { return funcMap(0, streamMethods) }, nil)
+	registerClassOf(L, fifoStreamClass, streamMethodMap, nil)
 	env.setFunc(L, mod, "fifo", env.luaFifo)
 }
 

@@ -152,10 +152,7 @@ func mailboxSend(L *lua.LState) int {
 	if L.GetTop() == 2 && b.capacity != 0 {
 		// box:send(s), a producer loop's: a string, no options
 		if s, ok := L.Get(2).(lua.LString); ok {
-			if sent, err := b.m.sendString(b.q, b.obj, b.obj, &b.seq, string(s)); sent && err == nil {
-				L.Push(lua.LTrue)
-				return 1
-			} else if sent {
+			if sent, err := b.m.sendString(b.q, b.obj, b.obj, &b.seq, string(s)); sent {
 				return b.sent(L, err)
 			}
 		}

@@ -54,16 +54,10 @@ type namedFunc struct {
 }
 
 // funcMap is fs as a methods map, with room for extra more.
-func funcMap(extra int, fs ...[]namedFunc) map[string]lua.LGFunction {
-	n := extra
-	for _, l := range fs {
-		n += len(l)
-	}
-	m := make(map[string]lua.LGFunction, n)
-	for _, l := range fs {
-		for _, f := range l {
-			m[f.name] = f.fn
-		}
+func funcMap(fs []namedFunc, extra int) map[string]lua.LGFunction {
+	m := make(map[string]lua.LGFunction, len(fs)+extra)
+	for _, f := range fs {
+		m[f.name] = f.fn
 	}
 	return m
 }

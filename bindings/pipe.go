@@ -74,7 +74,7 @@ func (p *pipe) closeUnusedEnds() {
 }
 
 func openPipe(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, pipeClass, func() map[string]lua.LGFunction { return funcMap(0, streamMethods) }, nil)
+	registerClassOf(L, pipeClass, streamMethodMap, nil)
 	env.setFunc(L, mod, "pipe", env.luaPipe)
 }
 

@@ -55,7 +55,7 @@ func isSharedMethod(name string) bool {
 }
 
 func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassThen(L, sharedClass, func() map[string]lua.LGFunction { return funcMap(0, sharedMethods) }, func(L *lua.LState, v any, key string) lua.LValue {
+	registerClassThen(L, sharedClass, func() map[string]lua.LGFunction { return funcMap(sharedMethods, 0) }, func(L *lua.LState, v any, key string) lua.LValue {
 		s := v.(*shared)
 		if s.v == nil {
 			s.notHere(L)

@@ -99,7 +99,7 @@ func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
 
 // connMethods are a connection's methods: a stream's, send and receive.
 func connMethods() map[string]lua.LGFunction {
-	methods := funcMap(4, streamMethods)
+	methods := funcMap(streamMethods, 4)
 	methods["send"] = connSend
 	methods["receive"] = connReceive
 	return methods

@@ -63,6 +63,9 @@ var streamMethods = []namedFunc{
 	{"close", streamClose},
 }
 
+// streamMethodMap is streamMethods as a class's methods (pipes, FIFOs).
+func streamMethodMap() map[string]lua.LGFunction { return funcMap(streamMethods, 0) }
+
 // toStream finds the stream behind userdata of any stream-like class.
 func toStream(L *lua.LState, n int) *stream {
 	ud, ok := L.Get(n).(*lua.LUserData)
