@@ -7,6 +7,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/ipcscript/ipcscript/internal/luatable"
 	"github.com/ipcscript/ipcscript/ipc"
 )
 
@@ -22,7 +23,7 @@ func Preload(L *lua.LState, env *Env) {
 // and registers its userdata types.
 func newModule(L *lua.LState, env *Env) *lua.LTable {
 	// Sized for its names (TestModuleHints), with no array part.
-	mod := L.CreateTable(0, moduleNamesHint)
+	mod := luatable.New(moduleNamesHint)
 	// The module's functions are made in one allocation (setFunc), not
 	// one each.
 	env.funcs = make([]lua.LFunction, 0, moduleFuncsHint)

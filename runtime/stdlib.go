@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/internal/luatable"
 )
 
 // openRandom gives the Lua state its own random generator. gopher-lua's
@@ -66,6 +68,15 @@ func openRandomIn(L *lua.LState, math *lua.LTable) {
 // string table, so they open it too. The Go side (flushStdout) checks
 // unopened() before reading a library table.
 
+// globalsHint and loadedHint size the globals table and package.loaded
+// for the names a child's start puts there (the base library, the ten
+// libraries, arg; in package.loaded, the libraries and ipc), with room for
+// a few of the script's own.
+const (
+	globalsHint = 48
+	loadedHint  = 12
+)
+
 // lazyLib is a library not opened yet.
 type lazyLib struct {
 	name string
@@ -82,6 +93,9 @@ type lazyLibs struct {
 // openLibsLazily opens the base library and package, and the others on
 // first use; hooks[name] runs right after library name opens.
 func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTable)) *lazyLibs {
+	// The globals get ~42 names here and in runChild: room for them at
+	// once (luatable), not by doubling from none.
+	luatable.Presize(L.G.Global, globalsHint)
 	for _, lib := range []struct {
 		name string
 		open lua.LGFunction
@@ -104,6 +118,7 @@ func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTabl
 		return 0
 	}))
 	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
+	luatable.Presize(loaded, loadedHint)
 	for _, lib := range []lazyLib{
 		// The order of lua.OpenLibs, so that pairs(_G) lists them in it.
 		{name: lua.TabLibName, open: lua.OpenTable}, {name: lua.IoLibName, open: lua.OpenIo},

@@ -1,0 +1,60 @@
+package luatable
+
+import (
+	"reflect"
+	"testing"
+	"unsafe"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// table must be lua.LTable field for field: names, types and offsets.
+func TestLayout(t *testing.T) {
+	want, got := reflect.TypeOf(lua.LTable{}), reflect.TypeOf(table{})
+	if want.NumField() != got.NumField() {
+		t.Fatalf("lua.LTable has %d fields, the copy %d", want.NumField(), got.NumField())
+	}
+	for i := range want.NumField() {
+		w, g := want.Field(i), got.Field(i)
+		if w.Name != g.Name || w.Type != g.Type || w.Offset != g.Offset {
+			t.Errorf("field %d: lua.LTable's is %s %v at %d, the copy's %s %v at %d", i, w.Name, w.Type, w.Offset, g.Name, g.Type, g.Offset)
+		}
+	}
+}
+
+// A presized table behaves as any other: the keys in the order they were
+// set, for next and pairs, and no growth while n keys are set.
+func TestPresized(t *testing.T) {
+	L := lua.NewState()
+	defer L.Close()
+	for _, tb := range []*lua.LTable{New(4), func() *lua.LTable { t := L.CreateTable(0, 4); Presize(t, 4); return t }()} {
+		names := []string{"d", "a", "c", "b"}
+		for i, k := range names {
+			tb.RawSetString(k, lua.LNumber(i))
+		}
+		tb.RawSetInt(1, lua.LTrue)
+		var got []string
+		for k, _ := tb.Next(lua.LNil); k != lua.LNil; k, _ = tb.Next(k) {
+			got = append(got, k.String())
+		}
+		if !reflect.DeepEqual(got, []string{"1", "d", "a", "c", "b"}) {
+			t.Errorf("next gives %q", got)
+		}
+		if tb.Metatable != lua.LNil {
+			t.Errorf("metatable %v", tb.Metatable)
+		}
+	}
+}
+
+// n keys set, the keys' list is the one Presize made.
+func TestNoGrowth(t *testing.T) {
+	tb := New(40)
+	x := (*table)(unsafe.Pointer(tb))
+	keys := x.keys[:0:cap(x.keys)]
+	for i := range 40 {
+		tb.RawSetString(string(rune('A'+i)), lua.LTrue)
+	}
+	if &x.keys[0] != &keys[:1][0] {
+		t.Errorf("the keys grew")
+	}
+}
