@@ -108,13 +108,11 @@ func openMessaging(L *lua.LState, mod *lua.LTable, env *Env) {
 		env.OnSpawn = append(env.OnSpawn, m.spawned)
 	}
 	registerClass(L, inboxClass, map[string]lua.LGFunction{"receive": m.luaInboxReceive}, nil)
-	L.SetFuncs(mod, map[string]lua.LGFunction{
-		"send":    m.luaSend,
-		"receive": m.luaReceive,
-		"link":    m.luaLink,
-		"mailbox": m.luaMailbox,
-		"select":  m.luaSelect,
-	})
+	env.setFunc(L, mod, "send", m.luaSend)
+	env.setFunc(L, mod, "receive", m.luaReceive)
+	env.setFunc(L, mod, "link", m.luaLink)
+	env.setFunc(L, mod, "mailbox", m.luaMailbox)
+	env.setFunc(L, mod, "select", m.luaSelect)
 	mod.RawSetString("inbox", newUserData(L, inboxClass, &inboxRef{m}))
 }
 

@@ -22,8 +22,10 @@ func Preload(L *lua.LState, env *Env) {
 // newModule builds the ipc table: each entry of kinds adds its functions
 // and registers its userdata types.
 func newModule(L *lua.LState, env *Env) *lua.LTable {
-	// Sized for its names (TestModuleHints), with no array part.
-	mod := luatable.New(moduleNamesHint)
+	// Sized for its names, and with them in its key order already
+	// (moduleKeys), with no array part.
+	mod := luatable.New(0)
+	luatable.Expect(mod, moduleKeys, 0)
 	// The module's functions are made in one allocation (setFunc), not
 	// one each.
 	env.funcs = make([]lua.LFunction, 0, moduleFuncsHint)
@@ -63,12 +65,24 @@ func funcMap(fs []namedFunc, extra int) map[string]lua.LGFunction {
 	return m
 }
 
-// moduleNamesHint sizes the module table for the names it holds.
-const moduleNamesHint = 40
+// moduleKeys are the module's names, in the order newModule sets them
+// (TestModuleHints): set, each costs no allocation (luatable.Expect),
+// where gopher-lua boxes a new key twice, ~70 allocations of a child's
+// start.
+var moduleKeys = []lua.LValue{
+	lua.LString("TIMEOUT"), lua.LString("EMPTY"), lua.LString("FULL"), lua.LString("CLOSED"), lua.LString("EOF"), lua.LString("INVALID"),
+	lua.LString("process"), lua.LString("run"), lua.LString("self"), lua.LString("sleep"), lua.LString("now"), lua.LString("log"),
+	lua.LString("expect"), lua.LString("mark"), lua.LString("span"), lua.LString("spawn"),
+	lua.LString("pipe"),
+	lua.LString("send"), lua.LString("receive"), lua.LString("link"), lua.LString("mailbox"), lua.LString("select"), lua.LString("inbox"),
+	lua.LString("wait"), lua.LString("monitor"), lua.LString("fifo"), lua.LString("mqueue"), lua.LString("semaphore"),
+	lua.LString("mutex"), lua.LString("cond"), lua.LString("barrier"), lua.LString("shm"), lua.LString("buffer"), lua.LString("shared"),
+	lua.LString("listen"), lua.LString("connect"),
+}
 
 // moduleFuncsHint is how many of the module's functions setFunc makes
 // (TestModuleHints): those past it are made one by one.
-const moduleFuncsHint = 24
+const moduleFuncsHint = 29
 
 // setFunc sets t[name] to a Go function, taken from the functions made for
 // the module at once while newModule runs (as L.NewFunction makes it: a Go

@@ -1,29 +1,36 @@
 package bindings
 
 import (
+	"slices"
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
 )
 
-// The module table and the pending classes' map are sized once for what
-// newModule puts in them: a name or a class added beyond moduleNamesHint
-// or pendingClassesHint fails here, so that the hint is raised with it.
+// The module's names are moduleKeys, in its order, and the pending
+// classes' list is sized once for what newModule puts in it: a name
+// added, moved or removed fails here, so that moduleKeys follows, and a
+// class beyond pendingClassesHint, so that the hint is raised with it.
 func TestModuleHints(t *testing.T) {
 	L := lua.NewState()
 	defer L.Close()
 	env := &Env{Host: CheckHost()}
 	mod := newModule(L, env)
-	names := 0
-	mod.ForEach(func(lua.LValue, lua.LValue) { names++ })
-	if names == 0 || names > moduleNamesHint {
-		t.Errorf("the module holds %d names; moduleNamesHint is %d: raise it", names, moduleNamesHint)
+	var names, want []string
+	for k, _ := mod.Next(lua.LNil); k != lua.LNil; k, _ = mod.Next(k) {
+		names = append(names, k.String())
+	}
+	for _, k := range moduleKeys {
+		want = append(want, k.String())
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("the module's names are\n%q\nmoduleKeys are\n%q", names, want)
 	}
 	if n := len(pendingClasses(L).specs); n == 0 || n > pendingClassesHint {
 		t.Errorf("the module registers %d classes; pendingClassesHint is %d: raise it", n, pendingClassesHint)
 	}
-	// Every module function but the messenger's (L.SetFuncs) is one of
-	// those made at once: one made alone means moduleFuncsHint is too low.
+	// Every module function is one of those made at once: one made
+	// alone means moduleFuncsHint is too low.
 	inArena := func(f *lua.LFunction) bool {
 		for i := range env.funcs {
 			if f == &env.funcs[i] {
@@ -33,13 +40,7 @@ func TestModuleHints(t *testing.T) {
 		return false
 	}
 	mod.ForEach(func(k, v lua.LValue) {
-		f, ok := v.(*lua.LFunction)
-		if !ok || inArena(f) {
-			return
-		}
-		switch k.String() {
-		case "send", "receive", "link", "mailbox", "select":
-		default:
+		if f, ok := v.(*lua.LFunction); ok && !inArena(f) {
 			t.Errorf("ipc.%s made alone: moduleFuncsHint is %d, raise it", k, moduleFuncsHint)
 		}
 	})

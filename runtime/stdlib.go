@@ -68,13 +68,47 @@ func openRandomIn(L *lua.LState, math *lua.LTable) {
 // string table, so they open it too. The Go side (flushStdout) checks
 // unopened() before reading a library table.
 
-// globalsHint and loadedHint size the globals table and package.loaded
-// for the names a child's start puts there (the base library, the ten
-// libraries, arg; in package.loaded, the libraries and ipc), with room for
-// a few of the script's own.
-const (
-	globalsHint = 48
-	loadedHint  = 12
+// The string keys a child's start sets, in the order it sets them
+// (luatable.Expect): setting one then allocates nothing, where gopher-lua
+// boxes each new key twice and grows the table's key list and index, and
+// pairs lists them as before. A child set ~90 keys in these tables: ~180
+// allocations, a third of its start's. Each list ends with the tables'
+// room for keys besides (the script's globals, its modules).
+var (
+	// The globals: package, the base library (its functions in
+	// gopher-lua's map order, which varies from run to run: here in the
+	// order of its source), the libraries that open on first use, arg.
+	globalKeys = []lua.LValue{
+		lua.LString(lua.LoadLibName), lua.LString("_G"), lua.LString("_VERSION"), lua.LString("_GOPHER_LUA_VERSION"),
+		lua.LString("assert"), lua.LString("collectgarbage"), lua.LString("dofile"), lua.LString("error"),
+		lua.LString("getfenv"), lua.LString("getmetatable"), lua.LString("load"), lua.LString("loadfile"),
+		lua.LString("loadstring"), lua.LString("next"), lua.LString("pcall"), lua.LString("print"),
+		lua.LString("rawequal"), lua.LString("rawget"), lua.LString("rawset"), lua.LString("select"),
+		lua.LString("_printregs"), lua.LString("setfenv"), lua.LString("setmetatable"), lua.LString("tonumber"),
+		lua.LString("tostring"), lua.LString("type"), lua.LString("unpack"), lua.LString("xpcall"),
+		lua.LString("module"), lua.LString("require"), lua.LString("newproxy"),
+		lua.LString("ipairs"), lua.LString("pairs"),
+		lua.LString(lua.TabLibName), lua.LString(lua.IoLibName), lua.LString(lua.OsLibName), lua.LString(lua.StringLibName),
+		lua.LString(lua.MathLibName), lua.LString(lua.DebugLibName), lua.LString(lua.ChannelLibName), lua.LString(lua.CoroutineLibName),
+		lua.LString("arg"),
+	}
+	moreGlobals = 8
+	// package (its two functions, then the fields OpenPackage sets).
+	packageKeys = []lua.LValue{
+		lua.LString("loadlib"), lua.LString("seeall"), lua.LString("preload"), lua.LString("loaders"),
+		lua.LString("loaded"), lua.LString("path"), lua.LString("cpath"), lua.LString("config"),
+	}
+	// package.loaded: _G, then the libraries that open on first use (ipc
+	// is not listed: it comes when and if the script requires it).
+	loadedKeys = []lua.LValue{
+		lua.LString("_G"),
+		lua.LString(lua.TabLibName), lua.LString(lua.IoLibName), lua.LString(lua.OsLibName), lua.LString(lua.StringLibName),
+		lua.LString(lua.MathLibName), lua.LString(lua.DebugLibName), lua.LString(lua.ChannelLibName), lua.LString(lua.CoroutineLibName),
+	}
+	moreLoaded = 4
+	// The registry: the tables of package.loaded and package.loaders.
+	registryKeys = []lua.LValue{lua.LString("_LOADED"), lua.LString("_LOADERS")}
+	moreRegistry = 6
 )
 
 // lazyLib is a library not opened yet.
@@ -93,9 +127,14 @@ type lazyLibs struct {
 // openLibsLazily opens the base library and package, and the others on
 // first use; hooks[name] runs right after library name opens.
 func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTable)) *lazyLibs {
-	// The globals get ~42 names here and in runChild: room for them at
-	// once (luatable), not by doubling from none.
-	luatable.Presize(L.G.Global, globalsHint)
+	luatable.Expect(L.G.Registry, registryKeys, moreRegistry)
+	g := L.G.Global
+	luatable.Expect(g, globalKeys, moreGlobals)
+	// package is the table OpenPackage finds there (RegisterModule
+	// makes one only when there is none).
+	pkg := luatable.New(0)
+	luatable.Expect(pkg, packageKeys, 0)
+	g.RawSetString(lua.LoadLibName, pkg)
 	for _, lib := range []struct {
 		name string
 		open lua.LGFunction
@@ -103,6 +142,9 @@ func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTabl
 		L.Push(L.NewFunction(lib.open))
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
+		if lib.name == lua.LoadLibName {
+			luatable.Expect(L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable), loadedKeys, moreLoaded)
+		}
 	}
 	z := &lazyLibs{mt: L.CreateTable(0, 2), libs: make(map[*lua.LTable]*lazyLib, 8)}
 	z.mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
@@ -118,7 +160,6 @@ func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTabl
 		return 0
 	}))
 	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
-	luatable.Presize(loaded, loadedHint)
 	for _, lib := range []lazyLib{
 		// The order of lua.OpenLibs, so that pairs(_G) lists them in it.
 		{name: lua.TabLibName, open: lua.OpenTable}, {name: lua.IoLibName, open: lua.OpenIo},
@@ -158,7 +199,6 @@ func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTabl
 			return g(L)
 		}, upvalues...)
 	}
-	g := L.Get(lua.GlobalsIndex).(*lua.LTable)
 	for _, name := range []string{"next", "pairs", "rawget", "rawset", "getmetatable", "setmetatable"} {
 		if orig, ok := g.RawGetString(name).(*lua.LFunction); ok && orig.IsG {
 			g.RawSetString(name, opening(orig))

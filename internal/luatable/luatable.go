@@ -48,12 +48,31 @@ func Presize(t *lua.LTable, n int) {
 	if n <= 0 {
 		return
 	}
+	Expect(t, nil, n)
+}
+
+// Expect readies t, a table that has no string key yet, for the string
+// keys keys, in this order, and more other keys. A key of keys costs
+// nothing when it is set: it is in t's key order already, where
+// RawSetString would add it, with two allocations (gopher-lua boxes the
+// key twice), and the next key sees it. An expected key is invisible to
+// next and pairs until it is set, and then appears in its place in keys,
+// so keys should list the keys in the order they will be set. keys must
+// be distinct lua.LString values, best made once (a package-level list,
+// which the compiler lays out in the binary).
+func Expect(t *lua.LTable, keys []lua.LValue, more int) {
 	x := (*table)(unsafe.Pointer(t))
+	if x.keys != nil || x.k2i != nil {
+		return
+	}
+	n := len(keys) + more
 	if x.strdict == nil {
 		x.strdict = make(map[string]lua.LValue, n)
 	}
-	if x.keys == nil && x.k2i == nil {
-		x.keys = make([]lua.LValue, 0, n)
-		x.k2i = make(map[lua.LValue]int, n)
+	x.keys = make([]lua.LValue, len(keys), n)
+	copy(x.keys, keys)
+	x.k2i = make(map[lua.LValue]int, n)
+	for i, k := range keys {
+		x.k2i[k] = i
 	}
 }

@@ -58,3 +58,45 @@ func TestNoGrowth(t *testing.T) {
 		t.Errorf("the keys grew")
 	}
 }
+
+var expected = []lua.LValue{lua.LString("b"), lua.LString("a"), lua.LString("c")}
+
+// nextKeys lists t's keys in next's order.
+func nextKeys(tb *lua.LTable) []string {
+	var got []string
+	for k, _ := tb.Next(lua.LNil); k != lua.LNil; k, _ = tb.Next(k) {
+		got = append(got, k.String())
+	}
+	return got
+}
+
+// Expected keys appear in next's order only once set, and in their place;
+// other keys follow them. Setting an expected key allocates nothing.
+func TestExpect(t *testing.T) {
+	tb := New(0)
+	Expect(tb, expected, 1)
+	if got := nextKeys(tb); got != nil {
+		t.Errorf("nothing set, next gives %q", got)
+	}
+	tb.RawSetString("c", lua.LTrue)
+	tb.RawSetString("x", lua.LTrue)
+	if got := nextKeys(tb); !reflect.DeepEqual(got, []string{"c", "x"}) {
+		t.Errorf("next gives %q", got)
+	}
+	tb.RawSetString("b", lua.LTrue)
+	if got := nextKeys(tb); !reflect.DeepEqual(got, []string{"b", "c", "x"}) {
+		t.Errorf("next gives %q", got)
+	}
+	if n := testing.AllocsPerRun(10, func() { tb.RawSetString("a", lua.LFalse) }); n != 0 {
+		t.Errorf("setting an expected key: %v allocations", n)
+	}
+	if got := nextKeys(tb); !reflect.DeepEqual(got, []string{"b", "a", "c", "x"}) {
+		t.Errorf("next gives %q", got)
+	}
+	// A table with keys already keeps them.
+	Expect(tb, []lua.LValue{lua.LString("z")}, 0)
+	tb.RawSetString("z", lua.LTrue)
+	if got := nextKeys(tb); !reflect.DeepEqual(got, []string{"b", "a", "c", "x", "z"}) {
+		t.Errorf("next gives %q", got)
+	}
+}
