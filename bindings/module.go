@@ -13,11 +13,18 @@ import (
 
 // Preload makes `require("ipc")` return the module bound to env.
 func Preload(L *lua.LState, env *Env) {
+	// The key made once, as the module's (moduleKeys), when package.preload
+	// has none yet.
+	if preload, ok := L.GetField(L.GetGlobal("package"), "preload").(*lua.LTable); ok {
+		luatable.Expect(preload, preloadKeys, 2)
+	}
 	L.PreloadModule("ipc", func(L *lua.LState) int {
 		L.Push(newModule(L, env))
 		return 1
 	})
 }
+
+var preloadKeys = []lua.LValue{lua.LString("ipc")}
 
 // newModule builds the ipc table: each entry of kinds adds its functions
 // and registers its userdata types.
@@ -389,9 +396,10 @@ func makeClass(L *lua.LState, class string, spec *classSpec) *lua.LTable {
 	}
 	// As L.NewTypeMetatable(class) (classMetatable found none), but sized
 	// for its few fields: __methods, __index, __tostring and what then adds.
-	mt := L.CreateTable(0, 4)
+	mt := metatable(classKeys)
 	L.SetField(L.Get(lua.RegistryIndex), class, mt)
-	idx := L.SetFuncs(L.CreateTable(0, len(methods)), methods)
+	idx := luatable.New(len(methods))
+	L.SetFuncs(idx, methods)
 	L.SetField(mt, "__methods", idx)
 	if fields == nil {
 		strictMethods(L, idx) // obj:recieve(): did you mean receive?
@@ -426,6 +434,21 @@ func makeClass(L *lua.LState, class string, spec *classSpec) *lua.LTable {
 	if spec.then != nil {
 		spec.then(mt)
 	}
+	return mt
+}
+
+// The keys of metatables, made once (luatable.Expect): a class's, in the
+// order makeClass sets them, and one with __index alone.
+var (
+	classKeys = []lua.LValue{lua.LString("__methods"), lua.LString("__index"), lua.LString("__tostring")}
+	indexKey  = classKeys[1:2]
+)
+
+// metatable is a new table ready for keys, with room for one more (what
+// a class's then adds).
+func metatable(keys []lua.LValue) *lua.LTable {
+	mt := luatable.New(0)
+	luatable.Expect(mt, keys, 1)
 	return mt
 }
 

@@ -22,7 +22,7 @@ import (
 
 // strictModule makes a lookup of a missing name in the ipc module raise.
 func strictModule(L *lua.LState, mod *lua.LTable) {
-	mt := L.CreateTable(0, 1)
+	mt := metatable(indexKey)
 	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		key, ok := L.Get(2).(lua.LString)
 		if !ok {
@@ -44,7 +44,7 @@ func strictModule(L *lua.LState, mod *lua.LTable) {
 // first argument) and the nearest method. optional names fields that may
 // be absent (nil) without being mistakes.
 func strictMethods(L *lua.LState, idx *lua.LTable, optional ...string) {
-	mt := L.CreateTable(0, 1)
+	mt := metatable(indexKey)
 	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		key, ok := L.Get(2).(lua.LString)
 		if !ok {

@@ -109,6 +109,9 @@ var (
 	// The registry: the tables of package.loaded and package.loaders.
 	registryKeys = []lua.LValue{lua.LString("_LOADED"), lua.LString("_LOADERS")}
 	moreRegistry = 6
+	// The unopened libraries' metatable; its first key alone, the
+	// strings' metatable until the string library opens.
+	metaKeys = []lua.LValue{lua.LString("__index"), lua.LString("__newindex")}
 )
 
 // lazyLib is a library not opened yet.
@@ -146,7 +149,8 @@ func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTabl
 			luatable.Expect(L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable), loadedKeys, moreLoaded)
 		}
 	}
-	z := &lazyLibs{mt: L.CreateTable(0, 2), libs: make(map[*lua.LTable]*lazyLib, 8)}
+	z := &lazyLibs{mt: luatable.New(0), libs: make(map[*lua.LTable]*lazyLib, 8)}
+	luatable.Expect(z.mt, metaKeys, 0)
 	z.mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		t := L.CheckTable(1)
 		z.open(L, t)
@@ -160,27 +164,31 @@ func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTabl
 		return 0
 	}))
 	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
-	for _, lib := range []lazyLib{
+	// The libraries and their tables, each set made in one allocation.
+	libs := &[...]lazyLib{
 		// The order of lua.OpenLibs, so that pairs(_G) lists them in it.
 		{name: lua.TabLibName, open: lua.OpenTable}, {name: lua.IoLibName, open: lua.OpenIo},
 		{name: lua.OsLibName, open: lua.OpenOs}, {name: lua.StringLibName, open: lua.OpenString},
 		{name: lua.MathLibName, open: lua.OpenMath}, {name: lua.DebugLibName, open: lua.OpenDebug},
 		{name: lua.ChannelLibName, open: lua.OpenChannel}, {name: lua.CoroutineLibName, open: lua.OpenCoroutine},
-	} {
+	}
+	// Empty until the library opens into it: no array or hash part yet
+	// (L.NewTable's are 32 slots each, ~2.6 KiB, which for these eight
+	// tables and the two metatables here were ~7 pages of heap a child
+	// touched at start).
+	tables := new([len(libs)]lua.LTable)
+	for i := range libs {
+		lib, t := &libs[i], &tables[i]
 		lib.hook = hooks[lib.name]
-		// Empty until the library opens into it: no array or hash part
-		// yet (L.NewTable's are 32 slots each, ~2.6 KiB, which for
-		// these eight tables and the two metatables here were ~7 pages
-		// of heap a child touched at start).
-		t := L.CreateTable(0, 0)
 		t.Metatable = z.mt
-		z.libs[t] = &lib
-		L.SetGlobal(lib.name, t)
+		z.libs[t] = lib
+		g.RawSetString(lib.name, t) // L.SetGlobal, as _G has no metatable
 		loaded.RawSetString(lib.name, t)
 		if lib.name == lua.StringLibName {
 			// The strings' metatable, until the library sets its own
 			// (the string table itself).
-			mt := L.CreateTable(0, 1)
+			mt := luatable.New(0)
+			luatable.Expect(mt, metaKeys[:1], 0)
 			mt.RawSetString("__index", t)
 			L.SetMetatable(lua.LString(""), mt)
 		}
