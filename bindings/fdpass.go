@@ -133,13 +133,13 @@ func (m *messenger) encodePassing(body lua.LValue, typeLen, to int) ([]byte, *pa
 	if s, ok := body.(lua.LString); ok && len(pl.objs) == 0 && len(pl.files) == 0 {
 		// A string carries no descriptor: the common body, without the
 		// list's bookkeeping around it.
-		b, err := m.enc.encodeString(string(s), typeLen)
+		b, err := m.encoder().encodeString(string(s), typeLen)
 		return b, pl, err
 	}
 	pl.reset()
-	m.enc.pass = pl
-	b, err := m.enc.encode(body, typeLen)
-	m.enc.pass = nil
+	m.encoder().pass = pl
+	b, err := m.encoder().encode(body, typeLen)
+	m.encoder().pass = nil
 	if err != nil || len(pl.files) == 0 {
 		return b, pl, err
 	}
@@ -194,7 +194,7 @@ func (e *Env) encodeFiles(L *lua.LState, v lua.LValue) ([]byte, *passList, error
 
 // decodeFiles decodes a spawned process's args.
 func (e *Env) decodeFiles(L *lua.LState, b []byte) (lua.LValue, error) {
-	return messengerOf(L).dec.decode(L, b)
+	return messengerOf(L).decoder().decode(L, b)
 }
 
 // passedObject makes the object a descriptor extension describes, taking

@@ -54,7 +54,7 @@ func bodyLen(body lua.LValue, encoded []byte) int {
 // with its len (bodyLen); a one-off large body's buffer is let go. err
 // names the sender, as receive reports it.
 func (m *messenger) decodeBody(L *lua.LState, msg *ipc.Message) (lua.LValue, int, error) {
-	body, err := m.dec.decode(L, msg.Body)
+	body, err := m.decoder().decode(L, msg.Body)
 	n := bodyLen(body, msg.Body)
 	if cap(msg.Body) > 1<<20 {
 		msg.Body = nil // a one-off large message is not kept
@@ -94,7 +94,7 @@ func (m *messenger) fillInPlace(L *lua.LState, what string, t *lua.LTable, msg *
 	if !c.valid(t) {
 		return false
 	}
-	d := m.dec
+	d := m.decoder()
 	var body lua.LValue
 	var n int
 	if d.repeated(msg.Body) {
@@ -185,7 +185,7 @@ func (m *messenger) setMessageFields(t *lua.LTable, typ, body, src, dst, n, seq,
 	// The keys are msgKeyNames' strings, which the next fillSlots knows
 	// by their address.
 	keepField(t, sd, msgKeyNames[fType], typ)
-	if m.dec.reused {
+	if m.decoder().reused {
 		keepField(t, sd, msgKeyNames[fBody], body)
 	} else {
 		putField(t, sd, msgKeyNames[fBody], body)

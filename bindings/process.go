@@ -12,6 +12,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/ipcscript/ipcscript/internal/luatable"
 	"github.com/ipcscript/ipcscript/ipc"
 	"github.com/ipcscript/ipcscript/trace"
 )
@@ -287,9 +288,14 @@ func (e *Env) Validate() error {
 	return nil
 }
 
+// selfKeys are SelfTable's fields, in the order it sets them, made once
+// (luatable.Expect; the parent's has no args).
+var selfKeys = []lua.LValue{lua.LString("pid"), lua.LString("name"), lua.LString("group"), lua.LString("index"), lua.LString("count"), lua.LString("args")}
+
 // SelfTable is the table a process body receives and ipc.self() returns.
 func (e *Env) SelfTable(L *lua.LState) *lua.LTable {
-	t := L.CreateTable(0, 6) // its six fields, no array part
+	t := luatable.New(0) // its six fields, no array part
+	luatable.Expect(t, selfKeys, 0)
 	t.RawSetString("pid", lua.LNumber(os.Getpid()))
 	p := e.Self
 	if p == nil {

@@ -569,7 +569,7 @@ func connSend(L *lua.LState) int {
 	}
 	typ, w := sendOpts(L, 3)
 	m := c.messenger(L)
-	b, err := m.enc.encode(L.Get(2), len(typ))
+	b, err := m.encoder().encode(L.Get(2), len(typ))
 	if err != nil {
 		L.RaiseError("%s: send: %v", c.what, err)
 	}
@@ -651,9 +651,9 @@ func connReceive(L *lua.LState) int {
 	if m.env.Trace != nil || c.in.Flags != 0 {
 		m.traceFrame(L, &c.in, c.obj, t0)
 	}
-	m.dec.files = nil // a body from a socket never takes a descriptor (fdpass.go)
+	m.decoder().files = nil // a body from a socket never takes a descriptor (fdpass.go)
 	t, err := m.messageTable(L, &c.in, m.nameOf(m.selfSlot()))
-	m.dec.files = m.passedObject
+	m.decoder().files = m.passedObject
 	if err != nil {
 		from := m.nameOf(c.in.Src).String()
 		if outside {
