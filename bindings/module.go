@@ -15,8 +15,10 @@ import (
 func Preload(L *lua.LState, env *Env) {
 	// The key made once, as the module's (moduleKeys), when package.preload
 	// has none yet.
-	if preload, ok := L.GetField(L.GetGlobal("package"), "preload").(*lua.LTable); ok {
-		luatable.Expect(preload, preloadKeys, 2)
+	if pkg, ok := L.GetGlobal("package").(*lua.LTable); ok {
+		if preload, ok := pkg.RawGetString("preload").(*lua.LTable); ok {
+			luatable.Expect(preload, preloadKeys, 2)
+		}
 	}
 	L.PreloadModule("ipc", func(L *lua.LState) int {
 		L.Push(newModule(L, env))
