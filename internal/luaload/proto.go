@@ -192,26 +192,42 @@ func (d *protoDecoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.data[d.off:])
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
+	// binary.Uvarint, without its slice of the rest and its byte count:
+	// a chunk is mostly varints (every instruction is one), and this was
+	// half of a child's decoding of its script (~8k instructions of 35k).
+	data, off := d.data, d.off
+	var v uint64
+	for shift := uint(0); off < len(data); shift += 7 {
+		b := data[off]
+		off++
+		if b < 0x80 {
+			if shift == 63 && b > 1 {
+				break // overflows a uint64
+			}
+			d.off = off
+			return v | uint64(b)<<shift
+		}
+		if shift == 63 {
+			break // more than binary.MaxVarintLen64 bytes
+		}
+		v |= uint64(b&0x7f) << shift
 	}
-	d.off += n
-	return v
+	d.fail("bad varint")
+	return 0
 }
 
+// int reads a zigzag varint (binary.Varint's encoding).
 func (d *protoDecoder) int() int {
-	if d.err != nil {
-		return 0
+	ux := d.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(d.data[d.off:])
-	if n <= 0 || v != int64(int(v)) {
+	if x != int64(int(x)) {
 		d.fail("bad varint")
 		return 0
 	}
-	d.off += n
-	return int(v)
+	return int(x)
 }
 
 // count reads a length of items each at least min bytes long.

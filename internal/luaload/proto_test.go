@@ -2,6 +2,7 @@ package luaload
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io/fs"
 	"math"
@@ -245,4 +246,34 @@ func FuzzDecodeProto(f *testing.F) {
 			t.Fatalf("accepted a chunk that does not survive a round trip: %s", diff)
 		}
 	})
+}
+
+// The decoder's varints are binary.Uvarint's and binary.Varint's: the
+// same values, the same bytes read, the same refusals.
+func TestProtoVarints(t *testing.T) {
+	cases := [][]byte{{}, {0}, {1}, {0x7f}, {0x80}, {0x80, 1}, {0xff, 0x7f}, {0x80, 0x80, 0x80}}
+	for _, v := range []uint64{127, 128, 300, 1 << 20, 1<<32 - 1, 1 << 35, 1<<63 - 1, 1 << 63, ^uint64(0)} {
+		cases = append(cases, binary.AppendUvarint(nil, v))
+	}
+	for _, v := range []int64{-1, -64, -65, 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64} {
+		cases = append(cases, binary.AppendVarint(nil, v))
+	}
+	cases = append(cases, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},
+		[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	for _, c := range cases {
+		data := append(c[:len(c):len(c)], 9) // a byte after it
+		d := &protoDecoder{data: data}
+		got := d.uvarint()
+		want, n := binary.Uvarint(data)
+		if (d.err == nil) != (n > 0) || (n > 0 && (got != want || d.off != n)) {
+			t.Errorf("uvarint % x: %d, off %d, err %v; binary.Uvarint: %d, %d", data, got, d.off, d.err, want, n)
+		}
+		d = &protoDecoder{data: data}
+		goti := d.int()
+		wanti, n := binary.Varint(data)
+		if (d.err == nil) != (n > 0) || (n > 0 && (int64(goti) != wanti || d.off != n)) {
+			t.Errorf("int % x: %d, off %d, err %v; binary.Varint: %d, %d", data, goti, d.off, d.err, wanti, n)
+		}
+	}
 }
