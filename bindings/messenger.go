@@ -565,12 +565,12 @@ func (m *messenger) sendString(q *ipc.Queue, obj, dst int32, seq *uint64, s stri
 // traceSend emits a traced send (its clock went with the message).
 func (m *messenger) traceSend(L *lua.LState, rec *trace.Recorder, obj int32, typ string, n int, t0 int64, err error) {
 	kind, name := m.env.traceObject(obj)
-	e := trace.Event{Op: trace.OpSend, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(),
-		Msg: &trace.MsgID{Src: rec.P, Seq: rec.Seq()}, Type: typ, Len: int64(n), Outcome: outcomeOf(err)}
+	e := trace.MsgEvent{Op: trace.OpSend, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(),
+		Msg: trace.MsgID{Src: rec.P, Seq: rec.Seq()}, HasMsg: true, Type: typ, Len: int64(n), Outcome: outcomeOf(err)}
 	if kind == "inbox" {
 		e.Peer = name
 	}
-	rec.Emit(&e)
+	rec.EmitMsg(&e)
 }
 
 // receiptWait bounds how long a rendezvous sender waits for the
@@ -623,25 +623,25 @@ func (m *messenger) traceMessage(L *lua.LState, in *ipc.Message, op string, obj 
 		return
 	}
 	kind, name := m.env.traceObject(obj)
-	e := trace.Event{Op: op, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(), Outcome: outcomeOf(err)}
+	e := trace.MsgEvent{Op: op, Kind: kind, Object: name, Where: traceWhere(L), Time: t0, End: trace.Now(), Outcome: outcomeOf(err)}
 	if err == nil {
-		e.Msg = &trace.MsgID{Src: int(in.Src), Seq: in.Seq}
+		e.Msg, e.HasMsg = trace.MsgID{Src: int(in.Src), Seq: in.Seq}, true
 		e.Type, e.Len = in.Type, int64(len(in.Body))
 		if hasCause { // the sending event names the message
-			e.Msg = &trace.MsgID{Src: cause.P, Seq: cause.Seq}
+			e.Msg = trace.MsgID{Src: cause.P, Seq: cause.Seq}
 		}
 		if s, ok := m.nameOf(in.Src).(lua.LString); ok {
 			e.Peer = string(s)
 		}
 		if hasCause {
-			e.Cause = &cause
+			e.Cause, e.HasCause = cause, true
 		}
 	}
 	rec.Tick()
 	if receipt && err == nil {
 		rec.Board().Receipt(cause.P, cause.Seq, rec)
 	}
-	rec.Emit(&e)
+	rec.EmitMsg(&e)
 }
 
 // pushSent pushes send's result.

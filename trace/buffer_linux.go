@@ -110,6 +110,29 @@ func (b *Buffer) Append(rec []byte) bool {
 	return true
 }
 
+// reserve is the room for a record of at most n bytes after the
+// published ones, for commit to publish (nil when it may not fit: then
+// Append says whether the record does).
+func (b *Buffer) reserve(n int) []byte {
+	used := atomic.LoadUint64(b.used)
+	end := used + 4 + uint64(n)
+	if end > uint64(len(b.data)) {
+		return nil
+	}
+	if end > b.ready {
+		b.populate(end)
+	}
+	return b.data[used+4 : end]
+}
+
+// commit publishes the record of n bytes written in what reserve gave.
+func (b *Buffer) commit(n int) {
+	used := atomic.LoadUint64(b.used)
+	binary.LittleEndian.PutUint32(b.data[used:], uint32(n))
+	atomic.StoreUint64(b.count, atomic.LoadUint64(b.count)+1)
+	atomic.StoreUint64(b.used, used+4+uint64(n))
+}
+
 // Bytes is how many bytes the published records take (with their
 // lengths).
 func (b *Buffer) Bytes() uint64 { return atomic.LoadUint64(b.used) }

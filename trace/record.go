@@ -71,8 +71,10 @@ type lastStrings [8]string
 // escape to the heap, three allocations a traced receive.
 type repeats struct {
 	op       []byte
+	opRef    string // a string equal to op (set by the message path; "" when not known)
 	byOp     [8]opFields
 	victim   int
+	hint     uint8 // fieldsRef: where it found the last op
 	time     int64 // the previous record's Time, when haveTime
 	vc       VC    // and clock, when haveVC
 	haveTime bool
@@ -80,27 +82,33 @@ type repeats struct {
 }
 
 type opFields struct {
-	op []byte
-	f  [8][]byte // nil: not known
+	op    []byte
+	opRef string    // a string equal to op ("": not known)
+	f     [8][]byte // nil: not known
+	// ref: per field, a string equal to f (the last the message path
+	// wrote, kept, so that the next one's comparison is a pointer's);
+	// "" when not known
+	ref [8]string
 }
 
 // forget makes the next record repeat nothing (the last was dropped).
 func (rp *repeats) forget() { *rp = repeats{} }
 
 // fields finds, or makes, op's entry.
-func (rp *repeats) fields(op string) *[8][]byte {
+func (rp *repeats) fields(op string) *opFields {
 	for i := range rp.byOp {
 		if e := &rp.byOp[i]; e.op != nil && string(e.op) == op {
-			return &e.f
+			return e
 		}
 	}
 	e := &rp.byOp[rp.victim]
 	rp.victim = (rp.victim + 1) % len(rp.byOp)
 	e.op = append(e.op[:0], op...)
+	e.opRef = ""
 	for i := range e.f {
-		e.f[i] = nil
+		e.f[i], e.ref[i] = nil, ""
 	}
-	return &e.f
+	return e
 }
 
 var errRecord = errors.New("trace: malformed record")
@@ -156,6 +164,7 @@ func appendRecord(b []byte, p int, e *Event, rp *repeats) []byte {
 			mask |= sameOp
 		} else {
 			rp.op = append(rp.op[:0], e.Op...)
+			rp.opRef = ""
 		}
 		last := rp.fields(e.Op)
 		mask |= same(last, strKind, e.Kind, sameKind, mask&hasKind != 0)
@@ -256,17 +265,18 @@ func appendRecord(b []byte, p int, e *Event, rp *repeats) []byte {
 
 // same says whether the string field i (present) repeats the previous
 // record's, giving bit, and remembers it.
-func same(last *[8][]byte, i int, v string, bit uint64, present bool) uint64 {
+func same(last *opFields, i int, v string, bit uint64, present bool) uint64 {
 	if !present {
 		return 0
 	}
-	if string(last[i]) == v && last[i] != nil {
+	if string(last.f[i]) == v && last.f[i] != nil {
 		return bit
 	}
-	last[i] = append(last[i][:0], v...)
-	if last[i] == nil {
-		last[i] = []byte{}
+	last.f[i] = append(last.f[i][:0], v...)
+	if last.f[i] == nil {
+		last.f[i] = []byte{}
 	}
+	last.ref[i] = ""
 	return 0
 }
 

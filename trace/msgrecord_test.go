@@ -1,0 +1,119 @@
+package trace
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// EmitMsg writes the record Emit writes for the same event, whatever came
+// before: random message events (their strings sometimes the same
+// strings, sometimes equal copies) among other events, clocks that grow,
+// and buffers that fill up.
+func TestEmitMsgSameRecords(t *testing.T) {
+	for _, size := range []int{0, 4096} {
+		for seed := uint64(1); seed <= 20; seed++ {
+			emitMsgSame(t, seed, size)
+		}
+	}
+}
+
+func emitMsgSame(t *testing.T, seed uint64, size int) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	ba, err := NewBuffer("a", size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ba.Close()
+	bb, err := NewBuffer("b", size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bb.Close()
+	ra, rb := NewRecorder(1, 3, ba, nil), NewRecorder(1, 3, bb, nil)
+	pick := func(s ...string) string {
+		v := s[rng.IntN(len(s))]
+		if rng.IntN(4) == 0 { // an equal string elsewhere
+			v = strings.Clone(v)
+		}
+		return v
+	}
+	ops := []string{OpSend, OpReceive, OpSelect, OpRendezvous}
+	at := int64(1000)
+	for n := 0; n < 3000; n++ {
+		at += int64(rng.IntN(5000))
+		if rng.IntN(10) == 0 { // another event, through Emit on both
+			e := Event{Op: pick(OpPost, OpMark, OpSend), Kind: pick("", "semaphore", "mailbox"), Object: pick("s", "box"), Where: pick("", "x.lua:3"), Label: pick("", "l"), Time: at, Off: int64(rng.IntN(3))}
+			e2 := e
+			ra.Record(&e)
+			rb.Record(&e2)
+			continue
+		}
+		if rng.IntN(8) == 0 { // a clock picked up
+			k := rng.IntN(5)
+			x := uint64(rng.IntN(100000))
+			for _, r := range []*Recorder{ra, rb} {
+				for len(r.vc) <= k {
+					r.vc = append(r.vc, 0)
+				}
+				if k != r.P && x > r.vc[k] {
+					r.vc[k] = x
+				}
+			}
+		}
+		ra.Tick()
+		rb.Tick()
+		m := MsgEvent{Op: pick(ops...), Kind: pick("", "mailbox", "inbox"), Object: pick("", "box", "other"), Where: pick("", "x.lua:10", "x.lua:11"),
+			Outcome: pick("", "", "", "timeout"), Type: pick("", "", "t", "stop"), Peer: pick("", "p.1", "main"), Time: at}
+		if rng.IntN(3) != 0 {
+			m.End = at + int64(rng.IntN(300))
+		}
+		if rng.IntN(5) != 0 {
+			m.Len = int64(rng.IntN(200))
+		}
+		if rng.IntN(4) != 0 {
+			m.HasMsg = true
+			switch rng.IntN(3) {
+			case 0:
+				m.Msg = MsgID{Src: 1, Seq: ra.Seq()}
+			case 1:
+				m.Msg = MsgID{Src: rng.IntN(3), Seq: uint64(rng.IntN(1000))}
+			}
+		}
+		if rng.IntN(2) == 0 {
+			m.HasCause = true
+			m.Cause = Ref{P: rng.IntN(3), Seq: uint64(rng.IntN(1000))}
+			if m.HasMsg && rng.IntN(2) == 0 {
+				m.Cause = Ref{P: m.Msg.Src, Seq: m.Msg.Seq}
+			}
+		}
+		e := Event{Op: m.Op, Kind: m.Kind, Object: m.Object, Where: m.Where, Outcome: m.Outcome, Type: m.Type, Peer: m.Peer, Time: m.Time, End: m.End, Len: m.Len}
+		if m.HasMsg {
+			id := m.Msg
+			e.Msg = &id
+		}
+		if m.HasCause {
+			c := m.Cause
+			e.Cause = &c
+		}
+		ra.Emit(&e)
+		rb.EmitMsg(&m)
+	}
+	var a, b [][]byte
+	ba.Records(func(rec []byte) error { a = append(a, bytes.Clone(rec)); return nil })
+	bb.Records(func(rec []byte) error { b = append(b, bytes.Clone(rec)); return nil })
+	if len(a) != len(b) {
+		t.Fatalf("seed %d: %d records through Emit, %d through EmitMsg", seed, len(a), len(b))
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			t.Fatalf("seed %d size %d: record %d: Emit %x, EmitMsg %x", seed, size, i, a[i], b[i])
+		}
+	}
+	if ca, da := ba.Stats(); true {
+		if cb, db := bb.Stats(); ca != cb || da != db {
+			t.Fatalf("seed %d: stats %d %d vs %d %d", seed, ca, da, cb, db)
+		}
+	}
+}
