@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -59,7 +60,16 @@ func (e *Env) traceObject(obj int32) (kind, name string) {
 // sixth of a traced send).
 func traceWhere(L *lua.LState) string {
 	if fn, pc, ok := callerFrame(L); ok && fn != nil && !fn.IsG && fn.Proto != nil && pc > 0 && pc <= len(fn.Proto.DbgSourcePositions) {
-		return cachedWhere(fn.Proto.SourceName, fn.Proto.DbgSourcePositions[pc-1])
+		// The line of an instruction of a function's code does not
+		// change: a loop's call site (its proto and pc) answers at once.
+		p := fn.Proto
+		slot := &recentPC[(uintptr(unsafe.Pointer(p))>>5+uintptr(pc))%uintptr(len(recentPC))]
+		if e := slot.Load(); e != nil && e.proto == p && e.pc == pc {
+			return e.where
+		}
+		w := cachedWhere(p.SourceName, p.DbgSourcePositions[pc-1])
+		slot.Store(&pcWhere{proto: p, pc: pc, where: w})
+		return w
 	}
 	dbg, ok := L.GetStack(1)
 	if !ok {
@@ -102,7 +112,16 @@ type whereEntry struct {
 	where string
 }
 
+// pcWhere is the line of a call site: an instruction of a function.
+type pcWhere struct {
+	proto *lua.FunctionProto
+	pc    int
+	where string
+}
+
 var (
+	// recentPC: the last call site looked up, per slot of its proto and pc
+	recentPC   [64]atomic.Pointer[pcWhere]
 	whereCache sync.Map // whereKey -> "file:line"
 	// recentWhere: the last line looked up, per line modulo 64
 	recentWhere [64]atomic.Pointer[whereEntry]

@@ -3,6 +3,7 @@ package bindings
 import (
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
@@ -44,11 +45,20 @@ var frameLayout = sync.OnceValue(func() (l callLayout) {
 	return l
 })
 
+// knownLayout is frameLayout's answer once asked (a load where
+// sync.OnceValue is a call).
+var knownLayout atomic.Pointer[callLayout]
+
 // callerFrame is what L.GetStack(1) would find: the function that called
 // the Go function running now, and its program counter. ok is false when
 // there is none, or the layout is unknown.
 func callerFrame(L *lua.LState) (fn *lua.LFunction, pc int, ok bool) {
-	fl := frameLayout()
+	fl := knownLayout.Load()
+	if fl == nil {
+		l := frameLayout()
+		fl = &l
+		knownLayout.Store(fl)
+	}
 	if !fl.ok {
 		return nil, 0, false
 	}
