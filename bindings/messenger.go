@@ -630,7 +630,7 @@ func (m *messenger) traceMessage(L *lua.LState, in *ipc.Message, op string, obj 
 		if hasCause { // the sending event names the message
 			e.Msg = trace.MsgID{Src: cause.P, Seq: cause.Seq}
 		}
-		if s, ok := m.nameOf(in.Src).(lua.LString); ok {
+		if s, ok := m.srcName(in.Src).(lua.LString); ok {
 			e.Peer = string(s)
 		}
 		if hasCause {
@@ -708,13 +708,33 @@ func (m *messenger) received(L *lua.LState, what string, q *ipc.Queue, obj, peer
 // did (fillInPlace); anything else takes receive's path.
 func (m *messenger) receiveInto(L *lua.LState, what string, q *ipc.Queue, obj int32, dst lua.LValue, into *lua.LTable) int {
 	if m.env.Trace != nil {
-		return m.receive(L, what, q, obj, 0, ipc.Filter{}, ipc.WaitOpts{}, dst, into)
+		return m.receiveIntoTraced(L, what, q, obj, dst, into)
 	}
 	err := q.Receive(ipc.Filter{}, ipc.WaitOpts{NonBlocking: true}, &m.in)
 	if err != nil || m.in.Flags != 0 || !m.fillInPlace(L, what, into, &m.in, dst) {
 		return m.received(L, what, q, obj, 0, ipc.Filter{}, ipc.WaitOpts{}, dst, into, 0, err)
 	}
 	m.env.Slot.Done()
+	L.Push(into)
+	return 1
+}
+
+// receiveIntoTraced is receiveInto in a traced run: a message taken at
+// once is recorded as received records it, then goes into into's slots
+// as receiveInto's does; anything else takes received's path.
+func (m *messenger) receiveIntoTraced(L *lua.LState, what string, q *ipc.Queue, obj int32, dst lua.LValue, into *lua.LTable) int {
+	t0 := trace.Now()
+	err := q.Receive(ipc.Filter{}, ipc.WaitOpts{NonBlocking: true}, &m.in)
+	if err != nil {
+		return m.received(L, what, q, obj, 0, ipc.Filter{}, ipc.WaitOpts{}, dst, into, t0, err)
+	}
+	m.traceReceived(L, trace.OpReceive, obj, t0, nil)
+	m.env.Slot.Done()
+	if m.in.Flags != 0 || !m.fillInPlace(L, what, into, &m.in, dst) {
+		if err := m.fillMessageTable(L, into, &m.in, dst); err != nil {
+			L.RaiseError("%s: %v", what, err)
+		}
+	}
 	L.Push(into)
 	return 1
 }

@@ -2,7 +2,9 @@ package trace
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -114,6 +116,73 @@ func emitMsgSame(t *testing.T, seed uint64, size int) {
 	if ca, da := ba.Stats(); true {
 		if cb, db := bb.Stats(); ca != cb || da != db {
 			t.Fatalf("seed %d: stats %d %d vs %d %d", seed, ca, da, cb, db)
+		}
+	}
+}
+
+// acquireMessageRef is AcquireMessage as it was, with encoding/binary.
+func acquireMessageRef(vc VC, body []byte) (VC, Ref, []byte, bool) {
+	p, n := binary.Uvarint(body)
+	if n <= 0 {
+		return vc, Ref{}, nil, false
+	}
+	body = body[n:]
+	k, n := binary.Uvarint(body)
+	if n <= 0 || k > uint64(len(body)) {
+		return vc, Ref{}, nil, false
+	}
+	body = body[n:]
+	var cause Ref
+	for i := 0; i < int(k); i++ {
+		x, n := binary.Uvarint(body)
+		if n <= 0 {
+			return vc, Ref{}, nil, false
+		}
+		body = body[n:]
+		if i == int(p) {
+			cause = Ref{P: int(p), Seq: x}
+		}
+		if i < len(vc) {
+			vc[i] = max(vc[i], x)
+		} else {
+			vc = append(vc, x)
+		}
+	}
+	return vc, cause, body, true
+}
+
+// AcquireMessage reads what encoding/binary reads, and fails where it
+// fails: clocks of every width and size, cut short, with bad bytes.
+func TestAcquireMessageDecodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 20000; n++ {
+		w := rng.IntN(6)
+		from := &Recorder{P: rng.IntN(w + 1), vc: make(VC, w)}
+		for i := range from.vc {
+			from.vc[i] = rng.Uint64() >> rng.IntN(64)
+		}
+		body := append(from.AppendClock(nil), "body"...)
+		switch rng.IntN(4) {
+		case 0:
+			body = body[:rng.IntN(len(body)+1)]
+		case 1:
+			body[rng.IntN(len(body))] = byte(rng.IntN(256))
+		}
+		start := make(VC, rng.IntN(5))
+		for i := range start {
+			start[i] = uint64(rng.IntN(1000))
+		}
+		wantVC, wantCause, wantRest, ok := acquireMessageRef(start.Clone(), body)
+		r := &Recorder{vc: start.Clone()}
+		cause, rest, err := r.AcquireMessage(bytes.Clone(body))
+		if ok != (err == nil) {
+			t.Fatalf("%x: ok %v, err %v", body, ok, err)
+		}
+		if !ok {
+			continue
+		}
+		if cause != wantCause || !bytes.Equal(rest, wantRest) || !slices.Equal(r.vc, wantVC) {
+			t.Fatalf("%x: %v %x %v, want %v %x %v", body, cause, rest, r.vc, wantCause, wantRest, wantVC)
 		}
 	}
 }

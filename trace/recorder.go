@@ -103,37 +103,60 @@ var errClock = errors.New("trace: malformed message clock")
 // AppendClock) and returns the sending event and the body after the clock.
 // A nil receiver still strips the clock.
 func (r *Recorder) AcquireMessage(body []byte) (cause Ref, rest []byte, err error) {
-	p, n := binary.Uvarint(body)
-	if n <= 0 {
+	p, i := getUvarint(body, 0)
+	if i < 0 {
 		return Ref{}, body, errClock
 	}
-	body = body[n:]
-	k, n := binary.Uvarint(body)
-	if n <= 0 || k > uint64(len(body)) {
+	k, i := getUvarint(body, i)
+	if i < 0 || k > uint64(len(body)-i) {
 		return Ref{}, body, errClock
 	}
-	body = body[n:]
-	for i := 0; i < int(k); i++ {
-		x, n := binary.Uvarint(body)
-		if n <= 0 {
+	for c := 0; c < int(k); c++ {
+		var x uint64
+		if i < len(body) && body[i] < 0x80 { // most components of most clocks
+			x = uint64(body[i])
+			i++
+		} else if x, i = getUvarint(body, i); i < 0 {
 			return Ref{}, body, errClock
 		}
-		body = body[n:]
-		if i == int(p) {
+		if c == int(p) {
 			cause = Ref{P: int(p), Seq: x}
 		}
 		if r == nil {
 			continue
 		}
-		if i < len(r.vc) {
-			if x > r.vc[i] {
-				r.vc[i] = x
+		if c < len(r.vc) {
+			if x > r.vc[c] {
+				r.vc[c] = x
 			}
 		} else {
 			r.vc = append(r.vc, x)
 		}
 	}
-	return cause, body, nil
+	return cause, body[i:], nil
+}
+
+// getUvarint reads the uvarint at b[i:]: its value and the index after
+// it, or i < 0 when there is none (binary.Uvarint's failures).
+func getUvarint(b []byte, i int) (uint64, int) {
+	var x uint64
+	var s uint
+	for n := 0; i < len(b); n++ {
+		c := b[i]
+		i++
+		if n == binary.MaxVarintLen64 {
+			return 0, -1
+		}
+		if c < 0x80 {
+			if n == binary.MaxVarintLen64-1 && c > 1 {
+				return 0, -1
+			}
+			return x | uint64(c)<<s, i
+		}
+		x |= uint64(c&0x7f) << s
+		s += 7
+	}
+	return 0, -1
 }
 
 // SkipClock returns body without the clock prefix (for a receiver that is
