@@ -3,6 +3,7 @@ package trace
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -183,6 +184,41 @@ func TestAcquireMessageDecodes(t *testing.T) {
 		}
 		if cause != wantCause || !bytes.Equal(rest, wantRest) || !slices.Equal(r.vc, wantVC) {
 			t.Fatalf("%x: %v %x %v, want %v %x %v", body, cause, rest, r.vc, wantCause, wantRest, wantVC)
+		}
+	}
+}
+
+// sortLanes orders what Sort orders, as Sort does: lanes of random
+// lengths whose events complete in order (with ties within and across
+// lanes), and lanes that do not (Sort then).
+func TestSortLanes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n < 2000; n++ {
+		var ev []Event
+		var lanes []int
+		k := rng.IntN(7)
+		for p := 0; p < k; p++ {
+			lanes = append(lanes, len(ev))
+			at := int64(rng.IntN(20))
+			for s, m := uint64(1), rng.IntN(30); s <= uint64(m); s++ {
+				e := Event{P: p, Seq: s, Time: at, Op: fmt.Sprint(p, s)}
+				if rng.IntN(3) == 0 {
+					e.End = at + int64(rng.IntN(4))
+				}
+				if n%5 == 0 && rng.IntN(10) == 0 { // out of order: Sort's business
+					e.Time -= int64(rng.IntN(10))
+				}
+				at = e.Done() + int64(rng.IntN(3))
+				ev = append(ev, e)
+			}
+		}
+		want := slices.Clone(ev)
+		Sort(want)
+		sortLanes(ev, append(lanes, len(ev)))
+		for i := range ev {
+			if ev[i].P != want[i].P || ev[i].Seq != want[i].Seq || ev[i].Op != want[i].Op {
+				t.Fatalf("case %d: at %d: %d#%d, Sort has %d#%d", n, i, ev[i].P, ev[i].Seq, want[i].P, want[i].Seq)
+			}
 		}
 	}
 }
