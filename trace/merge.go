@@ -180,6 +180,7 @@ func (c *Collector) Merge() (*Trace, error) {
 		decl[[2]string{o.Kind, o.Name}] = o.Decl
 	}
 	dec := decoder{in: interner{}, noAccessFields: c.NoAccessFields}
+	var lastKind, lastObject, lastDecl string // the last event's object, and its declaration
 	// Room for every recorded event at once: growing a slice of large
 	// events by appending copied each one several times (most of a
 	// 200k-event merge's time).
@@ -203,7 +204,11 @@ func (c *Collector) Merge() (*Trace, error) {
 				return err
 			}
 			if e.Kind != "" {
-				e.Decl = decl[[2]string{e.Kind, e.Object}]
+				// interned: the last object's comparison is a pointer's
+				if e.Kind != lastKind || e.Object != lastObject {
+					lastKind, lastObject, lastDecl = e.Kind, e.Object, decl[[2]string{e.Kind, e.Object}]
+				}
+				e.Decl = lastDecl
 			}
 			return nil
 		})

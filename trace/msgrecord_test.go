@@ -222,3 +222,48 @@ func TestSortLanes(t *testing.T) {
 		}
 	}
 }
+
+// recReader reads what encoding/binary reads, and fails where it fails.
+func TestRecReaderVarints(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for n := 0; n < 50000; n++ {
+		var b []byte
+		for k := rng.IntN(4); k >= 0; k-- {
+			b = binary.AppendUvarint(b, rng.Uint64()>>rng.IntN(64))
+		}
+		switch rng.IntN(4) {
+		case 0:
+			b = b[:rng.IntN(len(b)+1)]
+		case 1:
+			b[rng.IntN(len(b))] = byte(rng.IntN(256))
+		case 2:
+			b = append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)
+		}
+		for _, signed := range []bool{false, true} {
+			r, rest := recReader{b: b}, b
+			for len(rest) > 0 {
+				var want uint64
+				var m int
+				if signed {
+					v, k := binary.Varint(rest)
+					want, m = uint64(v), k
+				} else {
+					want, m = binary.Uvarint(rest)
+				}
+				var got uint64
+				if signed {
+					got = uint64(r.varint())
+				} else {
+					got = r.uvarint()
+				}
+				if (m <= 0) != r.err || m > 0 && (got != want || len(r.b) != len(rest)-m) {
+					t.Fatalf("%x signed %v: got %d err %v left %d, binary: %d %d", b, signed, got, r.err, len(r.b), want, m)
+				}
+				if m <= 0 {
+					break
+				}
+				rest = rest[m:]
+			}
+		}
+	}
+}

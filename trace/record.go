@@ -299,8 +299,34 @@ type recReader struct {
 }
 
 func (r *recReader) uvarint() uint64 {
-	x, n := binary.Uvarint(r.b)
-	if n <= 0 {
+	if b := r.b; len(b) >= 4 { // up to 28 bits, most of a record's numbers, unrolled
+		x := uint64(b[0])
+		if x < 0x80 {
+			r.b = b[1:]
+			return x
+		}
+		x &= 0x7f
+		c := uint64(b[1])
+		if x |= (c & 0x7f) << 7; c < 0x80 {
+			r.b = b[2:]
+			return x
+		}
+		c = uint64(b[2])
+		if x |= (c & 0x7f) << 14; c < 0x80 {
+			r.b = b[3:]
+			return x
+		}
+		c = uint64(b[3])
+		if x |= (c & 0x7f) << 21; c < 0x80 {
+			r.b = b[4:]
+			return x
+		}
+	} else if len(b) > 0 && b[0] < 0x80 {
+		r.b = b[1:]
+		return uint64(b[0])
+	}
+	x, n := getUvarint(r.b, 0) // binary.Uvarint's, in place
+	if n < 0 {
 		r.err = true
 		r.b = nil
 		return 0
@@ -310,13 +336,11 @@ func (r *recReader) uvarint() uint64 {
 }
 
 func (r *recReader) varint() int64 {
-	x, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = true
-		r.b = nil
-		return 0
+	ux := r.uvarint() // binary.Varint's zigzag
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	r.b = r.b[n:]
 	return x
 }
 
@@ -361,6 +385,32 @@ type decoder struct {
 	prevTime       int64                   // and Time (timeDelta)
 	prevVC         VC                      // and clock (vcDelta)
 	byOp           map[string]*lastStrings // per op, the string fields of its last record
+	lastOp         string                  // the op byOp was last asked for (interned)
+	lastLS         *lastStrings            // and its answer
+	msgs           []MsgID                 // where the next events' Msg and Cause go
+	refs           []Ref
+}
+
+// msgID is a new MsgID, cut from a chunk (one allocation for many events).
+func (d *decoder) msgID(id MsgID) *MsgID {
+	if len(d.msgs) == 0 {
+		d.msgs = make([]MsgID, min(max(2*cap(d.msgs), 16), 4096))
+	}
+	m := &d.msgs[0]
+	*m = id
+	d.msgs = d.msgs[1:]
+	return m
+}
+
+// ref is msgID for a Ref.
+func (d *decoder) ref(r Ref) *Ref {
+	if len(d.refs) == 0 {
+		d.refs = make([]Ref, min(max(2*cap(d.refs), 16), 4096))
+	}
+	c := &d.refs[0]
+	*c = r
+	d.refs = d.refs[1:]
+	return c
 }
 
 // str interns b, the string field i of a record.
@@ -385,7 +435,9 @@ func (d *decoder) field(r *recReader, mask uint64, ls *lastStrings, i int, bit u
 }
 
 // next begins another process's records: nothing repeats from the last.
-func (d *decoder) next() { d.prevOp, d.byOp, d.prevTime, d.prevVC = "", nil, 0, nil }
+func (d *decoder) next() {
+	d.prevOp, d.byOp, d.prevTime, d.prevVC, d.lastOp, d.lastLS = "", nil, 0, nil, "", nil
+}
 
 func (d *decoder) clock(r *recReader) VC {
 	n := r.uvarint()
@@ -419,13 +471,17 @@ func (d *decoder) decode(b []byte, e *Event) error {
 		e.Op = d.str(strOp, r.bytes())
 		d.prevOp = e.Op
 	}
-	ls := d.byOp[e.Op]
-	if ls == nil {
-		if d.byOp == nil {
-			d.byOp = map[string]*lastStrings{}
+	ls := d.lastLS
+	if ls == nil || e.Op != d.lastOp { // the op is interned: the same op's comparison is a pointer's
+		ls = d.byOp[e.Op]
+		if ls == nil {
+			if d.byOp == nil {
+				d.byOp = map[string]*lastStrings{}
+			}
+			ls = &lastStrings{}
+			d.byOp[e.Op] = ls
 		}
-		ls = &lastStrings{}
-		d.byOp[e.Op] = ls
+		d.lastOp, d.lastLS = e.Op, ls
 	}
 	if mask&hasEnd != 0 {
 		e.End = e.Time + r.varint()
@@ -446,7 +502,8 @@ func (d *decoder) decode(b []byte, e *Event) error {
 		e.Label = d.str(strLabel, r.bytes())
 	}
 	if mask&(hasMsg|msgSelf|msgCause) == hasMsg {
-		e.Msg = &MsgID{Src: int(r.varint()), Seq: r.uvarint()}
+		src := int(r.varint())
+		e.Msg = d.msgID(MsgID{Src: src, Seq: r.uvarint()})
 	}
 	if mask&hasType != 0 {
 		e.Type = d.field(&r, mask, ls, strType, sameType)
@@ -461,7 +518,8 @@ func (d *decoder) decode(b []byte, e *Event) error {
 		e.Len = r.varint()
 	}
 	if mask&hasCause != 0 {
-		e.Cause = &Ref{P: int(r.varint()), Seq: r.uvarint()}
+		p := int(r.varint())
+		e.Cause = d.ref(Ref{P: p, Seq: r.uvarint()})
 	}
 	if mask&hasFields != 0 {
 		f := recReader{b: r.bytes()}
@@ -482,9 +540,9 @@ func (d *decoder) decode(b []byte, e *Event) error {
 	d.prevVC = e.VC
 	switch {
 	case mask&msgSelf != 0:
-		e.Msg = &MsgID{Src: e.P, Seq: e.Seq}
+		e.Msg = d.msgID(MsgID{Src: e.P, Seq: e.Seq})
 	case mask&msgCause != 0 && e.Cause != nil:
-		e.Msg = &MsgID{Src: e.Cause.P, Seq: e.Cause.Seq}
+		e.Msg = d.msgID(MsgID{Src: e.Cause.P, Seq: e.Cause.Seq})
 	}
 	if mask&hasBeginVC != 0 {
 		e.BeginVC = d.clock(&r)
