@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The .jsonl form: the first line is the header (the Trace without its
@@ -36,8 +37,9 @@ func WriteJSONL(w io.Writer, t *Trace) error {
 	bw.Write(hb)
 	bw.WriteByte('\n')
 	var b []byte
+	qc := new(quoteCache)
 	for i := range t.Events {
-		b = appendEvent(b[:0], &t.Events[i])
+		b = appendEvent(b[:0], &t.Events[i], qc)
 		b = append(b, '\n')
 		if _, err := bw.Write(b); err != nil {
 			return err
@@ -46,27 +48,28 @@ func WriteJSONL(w io.Writer, t *Trace) error {
 	return bw.Flush()
 }
 
-func appendEvent(b []byte, e *Event) []byte {
+// appendEvent appends e's line; qc quotes its strings (nil: each anew).
+func appendEvent(b []byte, e *Event, qc *quoteCache) []byte {
 	b = append(b, `{"p":`...)
 	b = strconv.AppendInt(b, int64(e.P), 10)
 	b = append(b, `,"proc":`...)
-	b = appendString(b, e.Proc)
+	b = qc.appendString(b, e.Proc)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, e.Seq, 10)
 	b = append(b, `,"op":`...)
-	b = appendString(b, e.Op)
-	b = optString(b, "kind", e.Kind)
-	b = optString(b, "object", e.Object)
-	b = optString(b, "decl", e.Decl)
-	b = optString(b, "where", e.Where)
+	b = qc.appendString(b, e.Op)
+	b = qc.optString(b, "kind", e.Kind)
+	b = qc.optString(b, "object", e.Object)
+	b = qc.optString(b, "decl", e.Decl)
+	b = qc.optString(b, "where", e.Where)
 	b = append(b, `,"t":`...)
 	b = strconv.AppendInt(b, e.Time, 10)
 	if e.End != 0 {
 		b = append(b, `,"end":`...)
 		b = strconv.AppendInt(b, e.End, 10)
 	}
-	b = optString(b, "outcome", e.Outcome)
-	b = optString(b, "label", e.Label)
+	b = qc.optString(b, "outcome", e.Outcome)
+	b = qc.optString(b, "label", e.Label)
 	if e.Msg != nil {
 		b = append(b, `,"msg":{"src":`...)
 		b = strconv.AppendInt(b, int64(e.Msg.Src), 10)
@@ -74,8 +77,8 @@ func appendEvent(b []byte, e *Event) []byte {
 		b = strconv.AppendUint(b, e.Msg.Seq, 10)
 		b = append(b, '}')
 	}
-	b = optString(b, "type", e.Type)
-	b = optString(b, "peer", e.Peer)
+	b = qc.optString(b, "type", e.Type)
+	b = qc.optString(b, "peer", e.Peer)
 	if e.Off != 0 {
 		b = append(b, `,"off":`...)
 		b = strconv.AppendInt(b, e.Off, 10)
@@ -127,6 +130,56 @@ func optString(b []byte, key, s string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// quoteCache keeps the JSON of the strings an event writer met last: a
+// trace's events repeat a few strings (names, ops, kinds, lines), which
+// their decoding interned (the same string each time): a string met again
+// is known by its pointer and its JSON copied.
+type quoteCache struct {
+	e [128]struct {
+		s string
+		q []byte
+	}
+}
+
+func (c *quoteCache) appendString(b []byte, s string) []byte {
+	if c == nil || s == "" {
+		return appendString(b, s)
+	}
+	p := unsafe.StringData(s)
+	h := (uint64(uintptr(unsafe.Pointer(p))) * 0x9e3779b97f4a7c15) >> 57 // Fibonacci hashing
+	e := &c.e[h]
+	if len(e.s) == len(s) && unsafe.StringData(e.s) == p {
+		return append(b, e.q...)
+	}
+	// two ways: the slot's last string moves to its pair's, so that two
+	// strings of one slot met in turn both stay
+	o := &c.e[h^1]
+	if len(o.s) == len(s) && unsafe.StringData(o.s) == p {
+		return append(b, o.q...)
+	}
+	*o, *e = *e, *o
+	e.s, e.q = s, appendString(e.q[:0], s)
+	return append(b, e.q...)
+}
+
+func (c *quoteCache) optString(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return c.appendString(b, s)
+}
+
+// jsonPlain: the bytes appendString writes as they are.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD as
 // encoding/json does.
 func appendString(b []byte, s string) []byte {
@@ -134,11 +187,11 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
