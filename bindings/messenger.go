@@ -487,7 +487,11 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 		// queue makes it wait (and then it is recorded as a wait).
 		nb := w
 		nb.NonBlocking = true
+		if rec != nil { // the message's time is the traced send's start: one clock read for both
+			out.Time = t0
+		}
 		err = q.Send(out, nb)
+		out.Time = 0 // a send that waits for room stamps the time it finds it, as an untraced one does
 		if err == ipc.ErrFull && !w.NonBlocking {
 			if m.afterRun() {
 				err = ipc.ErrClosed // every process has exited: no room will come
@@ -560,6 +564,54 @@ func (m *messenger) sendString(q *ipc.Queue, obj, dst int32, seq *uint64, s stri
 		return true, err
 	}
 	return false, nil // send says what went wrong
+}
+
+// sendStringTraced is sendString in a traced run: what send does for a
+// string body with no options to a queue that is not a rendezvous, the
+// clock in front of the body and the send recorded, without send's
+// general path. sent is false, having done nothing, when send must do it
+// (descriptors listed to pass, a body too large); then err is nil. Else
+// err is nil or an outcome; any other failure raises, as in send.
+func (m *messenger) sendStringTraced(L *lua.LState, what string, q *ipc.Queue, obj, dst int32, seq *uint64, s string) (sent bool, err error) {
+	if len(m.passing.objs) != 0 || len(m.passing.files) != 0 {
+		return false, nil
+	}
+	b, err := m.enc.encodeString(s, 0)
+	if err != nil {
+		return false, nil
+	}
+	rec := m.env.Trace
+	out := &m.out
+	t0 := trace.Now()
+	rec.Tick()
+	m.tbuf = append(rec.AppendClock(m.tbuf[:0]), b...)
+	// the message's time is the send's start (t0): one clock read for both
+	out.Type, out.Src, out.Dst, out.Seq, out.Time, out.Body, out.Flags = "", m.selfSlot(), dst, *seq+1, t0, m.tbuf, trace.FlagClock
+	err = q.Send(out, ipc.WaitOpts{NonBlocking: true})
+	out.Time = 0 // a send that waits for room stamps the time it finds it, as an untraced one does
+	if err == ipc.ErrFull {
+		if m.afterRun() {
+			err = ipc.ErrClosed // every process has exited: no room will come
+		} else {
+			ws := m.env.Slot
+			ws.Enter(ipc.OpSend, obj, m.pid(nil), false)
+			err = q.Send(out, ipc.WaitOpts{})
+			ws.Leave()
+		}
+	}
+	out.Body = nil
+	m.traceSend(L, rec, obj, "", len(b), t0, err)
+	out.Flags = 0
+	switch err {
+	case nil:
+		*seq++
+		m.env.Slot.Done()
+		return true, nil
+	case ipc.ErrFull, ipc.ErrTimeout, ipc.ErrClosed:
+		return true, err
+	}
+	L.RaiseError("%s: %v", what, err)
+	return true, nil
 }
 
 // traceSend emits a traced send (its clock went with the message).

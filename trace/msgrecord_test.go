@@ -163,6 +163,13 @@ func TestAcquireMessageDecodes(t *testing.T) {
 			from.vc[i] = rng.Uint64() >> rng.IntN(64)
 		}
 		body := append(from.AppendClock(nil), "body"...)
+		ref := binary.AppendUvarint(binary.AppendUvarint(nil, uint64(from.P)), uint64(len(from.vc)))
+		for _, x := range from.vc {
+			ref = binary.AppendUvarint(ref, x)
+		}
+		if pre := []byte("pre"); !bytes.Equal(from.AppendClock(pre[:3:3]), append(pre, ref...)) || !bytes.Equal(body[:len(ref)], ref) {
+			t.Fatalf("AppendClock %x, want %x", body, ref)
+		}
 		switch rng.IntN(4) {
 		case 0:
 			body = body[:rng.IntN(len(body)+1)]
