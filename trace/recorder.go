@@ -113,9 +113,19 @@ func (r *Recorder) AcquireMessage(body []byte) (cause Ref, rest []byte, err erro
 	}
 	for c := 0; c < int(k); c++ {
 		var x uint64
-		if i < len(body) && body[i] < 0x80 { // most components of most clocks
+		if i+3 <= len(body) { // up to 21 bits (most components of most clocks), unrolled
 			x = uint64(body[i])
-			i++
+			if x < 0x80 {
+				i++
+			} else if c := uint64(body[i+1]); c < 0x80 {
+				x = x&0x7f | c<<7
+				i += 2
+			} else if d := uint64(body[i+2]); d < 0x80 {
+				x = x&0x7f | (c&0x7f)<<7 | d<<14
+				i += 3
+			} else if x, i = getUvarint(body, i); i < 0 {
+				return Ref{}, body, errClock
+			}
 		} else if x, i = getUvarint(body, i); i < 0 {
 			return Ref{}, body, errClock
 		}
