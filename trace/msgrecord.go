@@ -1,6 +1,9 @@
 package trace
 
-import "unsafe"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // MsgEvent is a message event (a send, a receive, a select's take) for
 // EmitMsg: the fields of Event such an event has, by value.
@@ -21,7 +24,10 @@ type MsgEvent struct {
 // a message event has, where Emit tests fifteen.
 func (r *Recorder) EmitMsg(e *MsgEvent) {
 	vc := r.vc
-	max := 128 + 10*len(vc) + len(e.Op) + len(e.Kind) + len(e.Object) + len(e.Where) + len(e.Outcome) + len(e.Type) + len(e.Peer)
+	// the longest record: ten varints (mask, seq, time, end, msg, len,
+	// cause) of at most 10 bytes, the clock's, seven strings and their
+	// lengths
+	max := 10*(10+1+len(vc)) + 7*binary.MaxVarintLen64 + len(e.Op) + len(e.Kind) + len(e.Object) + len(e.Where) + len(e.Outcome) + len(e.Type) + len(e.Peer)
 	if b := r.buf.reserve(max); b != nil {
 		r.buf.commit(r.encodeMsg(b, e))
 		return

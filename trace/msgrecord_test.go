@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -103,6 +104,18 @@ func emitMsgSame(t *testing.T, seed uint64, size int) {
 		ra.Emit(&e)
 		rb.EmitMsg(&m)
 	}
+	// the longest numbers: the record's bound holds
+	for _, r := range []*Recorder{ra, rb} {
+		for i := range r.vc {
+			r.vc[i] = math.MaxUint64 - 1
+		}
+		r.vc = append(r.vc, math.MaxUint64)
+		r.Tick()
+	}
+	m := MsgEvent{Op: "o", Kind: "k", Object: "b", Where: "w", Outcome: "x", Type: "t", Peer: "p", Time: math.MinInt64 + 1, End: math.MaxInt64, Len: math.MinInt64,
+		Msg: MsgID{Src: math.MinInt, Seq: math.MaxUint64}, HasMsg: true, Cause: Ref{P: math.MaxInt, Seq: math.MaxUint64 - 1}, HasCause: true}
+	ra.Emit(&Event{Op: m.Op, Kind: m.Kind, Object: m.Object, Where: m.Where, Outcome: m.Outcome, Type: m.Type, Peer: m.Peer, Time: m.Time, End: m.End, Len: m.Len, Msg: &m.Msg, Cause: &m.Cause})
+	rb.EmitMsg(&m)
 	var a, b [][]byte
 	ba.Records(func(rec []byte) error { a = append(a, bytes.Clone(rec)); return nil })
 	bb.Records(func(rec []byte) error { b = append(b, bytes.Clone(rec)); return nil })
