@@ -9,6 +9,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/ipcscript/ipcscript/internal/luatable"
 	"github.com/ipcscript/ipcscript/ipc"
 	"github.com/ipcscript/ipcscript/trace"
 )
@@ -404,7 +405,7 @@ func (m *messenger) intoOpts(v lua.LValue) *lua.LTable {
 		return nil
 	}
 	if c := &m.opts; t == c.t {
-		mp := *(**swissMap)(unsafe.Pointer(&(*ltable)(unsafe.Pointer(t)).strdict))
+		mp := *(**swissMap)(unsafe.Pointer(&luatable.Of(t).Strdict))
 		if mp != nil && mp.used == 1 && mp.dirLen == 0 && mp.dirPtr == c.g && *(*uint64)(c.g) == c.ctrl &&
 			*(*[2]uintptr)(c.slot) == *(*[2]uintptr)(unsafe.Pointer(&c.key)) {
 			if into, ok := (*(*lua.LValue)(unsafe.Add(c.slot, strElemOff))).(*lua.LTable); ok {
@@ -414,7 +415,7 @@ func (m *messenger) intoOpts(v lua.LValue) *lua.LTable {
 	}
 	into := soleInto(t)
 	if into != nil {
-		mp := *(**swissMap)(unsafe.Pointer(&(*ltable)(unsafe.Pointer(t)).strdict))
+		mp := *(**swissMap)(unsafe.Pointer(&luatable.Of(t).Strdict))
 		slot := slotAt(mp.dirPtr, fullSlots(mp.dirPtr))
 		m.opts = optsCache{t: t, g: mp.dirPtr, ctrl: *(*uint64)(mp.dirPtr), slot: slot, key: *(*string)(slot)}
 	}
@@ -428,7 +429,7 @@ func soleInto(t *lua.LTable) *lua.LTable {
 	if t == nil || !msgTablesReady() {
 		return nil
 	}
-	if k, v, ok := soleField((*ltable)(unsafe.Pointer(t)).strdict); ok && k == "into" {
+	if k, v, ok := soleField(luatable.Of(t).Strdict); ok && k == "into" {
 		if into, ok := v.(*lua.LTable); ok {
 			return into
 		}
@@ -576,7 +577,7 @@ func (m *messenger) sendStringTraced(L *lua.LState, what string, q *ipc.Queue, o
 	if len(m.passing.objs) != 0 || len(m.passing.files) != 0 {
 		return false, nil
 	}
-	b, err := m.enc.encodeString(s, 0)
+	b, err := m.encoder().encodeString(s, 0)
 	if err != nil {
 		return false, nil
 	}
