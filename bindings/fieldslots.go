@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ipcscript/ipcscript/internal/luatable"
 )
 
 // Filling a table the script owns ({into = t}) without a map access per
@@ -179,7 +181,7 @@ func (c *slotCache) valid(t *lua.LTable) bool {
 	if c.g == nil || !c.full {
 		return false
 	}
-	m := *(**swissMap)(unsafe.Pointer(&(*ltable)(unsafe.Pointer(t)).strdict))
+	m := *(**swissMap)(unsafe.Pointer(&luatable.Of(t).Strdict))
 	if m == nil || m.dirLen != 0 || m.dirPtr != c.g || *(*uint64)(c.g) != c.ctrl {
 		return false
 	}
@@ -260,7 +262,7 @@ func put(p *lua.LValue, x lua.LValue) {
 // t's strdict is one group that holds every field the message has and
 // none it lacks. It returns false, having changed nothing, otherwise.
 func fillSlots(c *slotCache, t *lua.LTable, typ, body, src, dst, n, seq, tm lua.LValue) bool {
-	g := strdictGroup((*ltable)(unsafe.Pointer(t)).strdict)
+	g := strdictGroup(luatable.Of(t).Strdict)
 	if g == nil {
 		return false
 	}

@@ -3,12 +3,12 @@ package bindings
 import (
 	"fmt"
 	"maps"
-	"reflect"
 	"sync"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/ipcscript/ipcscript/internal/luatable"
 	"github.com/ipcscript/ipcscript/ipc"
 )
 
@@ -166,22 +166,22 @@ func (m *messenger) setMessageFields(t *lua.LTable, typ, body, src, dst, n, seq,
 	if fillSlots(&m.slots, t, typ, body, src, dst, n, seq, tm) {
 		return // in place (fieldslots.go)
 	}
-	lt := (*ltable)(unsafe.Pointer(t))
-	if lt.strdict == nil {
+	lt := luatable.Of(t)
+	if lt.Strdict == nil {
 		// One group of 8 slots: the seven fields and one key of the
 		// script's own (Lua's {} has none; RawSetString would make 32),
 		// which later receives fill in place.
-		lt.strdict = make(map[string]lua.LValue, msgFields+1)
-	} else if len(lt.strdict) <= 1 && slotsUsable() && smallGroup(lt.strdict) == nil {
+		lt.Strdict = make(map[string]lua.LValue, msgFields+1)
+	} else if len(lt.Strdict) <= 1 && slotsUsable() && smallGroup(lt.Strdict) == nil {
 		// A table RawSetString gave 32 slots, holding one key: the
 		// same in a map of one group.
 		sd := make(map[string]lua.LValue, msgFields+1)
-		for k, v := range lt.strdict {
+		for k, v := range lt.Strdict {
 			sd[k] = v
 		}
-		lt.strdict = sd
+		lt.Strdict = sd
 	}
-	sd := lt.strdict
+	sd := lt.Strdict
 	// The keys are msgKeyNames' strings, which the next fillSlots knows
 	// by their address.
 	keepField(t, sd, msgKeyNames[fType], typ)
@@ -286,7 +286,7 @@ func msgTablesReady() bool {
 }
 
 func initMsgTables() {
-	fastTables = tableLayoutMatches()
+	fastTables = luatable.LayoutMatches
 	msgKeys = make([]lua.LValue, msgFields)
 	msgKeyPos = make(map[lua.LValue]int, msgFields)
 	msgStrTemplate = make(map[string]lua.LValue, msgFields)
@@ -295,32 +295,6 @@ func initMsgTables() {
 		msgKeyPos[msgKeys[i]] = i
 		msgStrTemplate[k] = lua.LTrue
 	}
-}
-
-// ltable mirrors lua.LTable (gopher-lua v1.1.x).
-type ltable struct {
-	Metatable lua.LValue
-	array     []lua.LValue
-	dict      map[lua.LValue]lua.LValue
-	strdict   map[string]lua.LValue
-	keys      []lua.LValue
-	k2i       map[lua.LValue]int
-}
-
-// tableLayoutMatches reports whether lua.LTable is laid out as ltable:
-// the same field names, types and offsets.
-func tableLayoutMatches() bool {
-	got, want := reflect.TypeFor[lua.LTable](), reflect.TypeFor[ltable]()
-	if got.Size() != want.Size() || got.NumField() != want.NumField() {
-		return false
-	}
-	for i := range got.NumField() {
-		g, w := got.Field(i), want.Field(i)
-		if g.Name != w.Name || g.Type != w.Type || g.Offset != w.Offset {
-			return false
-		}
-	}
-	return true
 }
 
 // msgTemplate serves a stream of messages whose type, src, dst and len
@@ -388,32 +362,32 @@ func (tm *msgTemplate) newMessageTable(v *[msgFields]lua.LValue) *lua.LTable {
 		return t
 	}
 	t := &lua.LTable{Metatable: lua.LNil}
-	lt := (*ltable)(unsafe.Pointer(t))
+	lt := luatable.Of(t)
 	// Cloning a small map copies its one group of slots; overwriting a
 	// key already there is then cheaper than inserting into a new map.
 	if base := tm.base(v); base != nil {
-		lt.strdict = maps.Clone(base)
+		lt.Strdict = maps.Clone(base)
 		for _, f := range msgVariable {
 			if v[f] != lua.LNil {
-				lt.strdict[msgKeyNames[f]] = v[f]
+				lt.Strdict[msgKeyNames[f]] = v[f]
 			} else {
-				delete(lt.strdict, msgKeyNames[f])
+				delete(lt.Strdict, msgKeyNames[f])
 			}
 		}
 	} else {
-		lt.strdict = maps.Clone(msgStrTemplate)
+		lt.Strdict = maps.Clone(msgStrTemplate)
 		for i, k := range msgKeyNames {
 			if v[i] != lua.LNil {
-				lt.strdict[k] = v[i]
+				lt.Strdict[k] = v[i]
 			} else {
-				delete(lt.strdict, k)
+				delete(lt.Strdict, k)
 			}
 		}
 	}
 	// A key listed without a value is skipped by pairs() (as after
 	// t.k = nil), so every table can share the full list.
-	lt.keys = msgKeys
-	lt.k2i = maps.Clone(msgKeyPos)
+	lt.Keys = msgKeys
+	lt.K2i = maps.Clone(msgKeyPos)
 	return t
 }
 
@@ -430,19 +404,19 @@ func optFields(t *lua.LTable, names []string, v []lua.LValue) {
 		v[i] = lua.LNil
 	}
 	if msgTablesReady() {
-		lt := (*ltable)(unsafe.Pointer(t))
-		if groupFields(lt.strdict, names, v) {
+		lt := luatable.Of(t)
+		if groupFields(lt.Strdict, names, v) {
 			return // read in place (fieldslots.go)
 		}
-		if len(lt.keys) <= len(names) {
-			for _, k := range lt.keys {
+		if len(lt.Keys) <= len(names) {
+			for _, k := range lt.Keys {
 				s, ok := k.(lua.LString)
 				if !ok {
 					continue
 				}
 				for i, name := range names {
 					if string(s) == name {
-						if x, ok := lt.strdict[name]; ok {
+						if x, ok := lt.Strdict[name]; ok {
 							v[i] = x
 						}
 						break

@@ -8,6 +8,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/ipcscript/ipcscript/internal/luatable"
 	"github.com/ipcscript/ipcscript/ipc"
 )
 
@@ -195,7 +196,7 @@ func TestMsgKeysByAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	into := L.GetGlobal("o").(*lua.LTable).RawGetString("into").(*lua.LTable)
-	g := strdictGroup((*ltable)(unsafe.Pointer(into)).strdict)
+	g := strdictGroup(luatable.Of(into).Strdict)
 	if g == nil {
 		t.Skip("the in-place fill is off")
 	}

@@ -2,62 +2,35 @@ package trace
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"unicode/utf8"
 )
 
-// appendStringRef is appendString as it was, byte by byte.
-func appendStringRef(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\r':
-				b = append(b, '\\', 'r')
-			default: // control characters and <>& (safe inside HTML)
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&15])
-			i += size
-			start = i
-			continue
-		}
-		i += size
+// quotedAsJSON checks q, appendString's quoting of s: JSON that decodes
+// to what encoding/json makes of s (an invalid byte becomes U+FFFD), with
+// no byte that HTML or JavaScript would read otherwise (<, >, &, control
+// characters, U+2028, U+2029) left as it is.
+func quotedAsJSON(t *testing.T, s string, q []byte) {
+	t.Helper()
+	var got, want string
+	if err := json.Unmarshal(q, &got); err != nil {
+		t.Fatalf("%q: %s is not a JSON string: %v", s, q, err)
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	m, _ := json.Marshal(s)
+	json.Unmarshal(m, &want)
+	if got != want {
+		t.Fatalf("%q: %s decodes to %q, want %q", s, q, got, want)
+	}
+	if i := bytes.IndexFunc(q, func(r rune) bool {
+		return r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029'
+	}); i >= 0 {
+		t.Fatalf("%q: %s holds %q unescaped", s, q, q[i:])
+	}
 }
 
-// appendString writes what it wrote, and a quoteCache what appendString
+// appendString quotes as JSON, and a quoteCache writes what appendString
 // writes, over strings of every kind of byte, met again and not.
 func TestAppendStringSame(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 11))
@@ -76,12 +49,10 @@ func TestAppendStringSame(t *testing.T) {
 			s = sb.String()
 			pool = append(pool, s)
 		}
-		want := appendStringRef([]byte("x"), s)
-		if got := appendString([]byte("x"), s); !bytes.Equal(got, want) {
-			t.Fatalf("%q: %s, was %s", s, got, want)
-		}
+		want := appendString([]byte("x"), s)
+		quotedAsJSON(t, s, want[1:])
 		if got := qc.appendString([]byte("x"), s); !bytes.Equal(got, want) {
-			t.Fatalf("%q through the cache: %s, was %s", s, got, want)
+			t.Fatalf("%q through the cache: %s, want %s", s, got, want)
 		}
 	}
 }

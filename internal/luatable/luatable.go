@@ -13,26 +13,52 @@
 package luatable
 
 import (
+	"reflect"
+	"strings"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 )
 
-// table is lua.LTable's layout.
-type table struct {
+// Fields is lua.LTable's layout, its fields exported (the same names
+// otherwise): Of gives a table's, where LayoutMatches.
+type Fields struct {
 	Metatable lua.LValue
-	array     []lua.LValue
-	dict      map[lua.LValue]lua.LValue
-	strdict   map[string]lua.LValue
-	keys      []lua.LValue
-	k2i       map[lua.LValue]int
+	Array     []lua.LValue
+	Dict      map[lua.LValue]lua.LValue
+	Strdict   map[string]lua.LValue
+	Keys      []lua.LValue
+	K2i       map[lua.LValue]int
 }
 
 // Both sizes equal, or one of these arrays has a negative length.
 var (
-	_ [unsafe.Sizeof(lua.LTable{}) - unsafe.Sizeof(table{})]byte
-	_ [unsafe.Sizeof(table{}) - unsafe.Sizeof(lua.LTable{})]byte
+	_ [unsafe.Sizeof(lua.LTable{}) - unsafe.Sizeof(Fields{})]byte
+	_ [unsafe.Sizeof(Fields{}) - unsafe.Sizeof(lua.LTable{})]byte
 )
+
+// Of is t's fields. Use it only where LayoutMatches.
+func Of(t *lua.LTable) *Fields { return (*Fields)(unsafe.Pointer(t)) }
+
+// LayoutMatches reports whether lua.LTable is laid out as Fields: the
+// same field names (but for the case of the first letter), types and
+// offsets. Where it does not (another gopher-lua), this package does
+// nothing and its callers take gopher-lua's API.
+var LayoutMatches = layoutMatches()
+
+func layoutMatches() bool {
+	got, want := reflect.TypeFor[lua.LTable](), reflect.TypeFor[Fields]()
+	if got.Size() != want.Size() || got.NumField() != want.NumField() {
+		return false
+	}
+	for i := range got.NumField() {
+		g, w := got.Field(i), want.Field(i)
+		if !strings.EqualFold(g.Name, w.Name) || g.Type != w.Type || g.Offset != w.Offset {
+			return false
+		}
+	}
+	return true
+}
 
 // New is L.CreateTable(0, n), with room for n string keys in all of its
 // structures.
@@ -61,18 +87,21 @@ func Presize(t *lua.LTable, n int) {
 // be distinct lua.LString values, best made once (a package-level list,
 // which the compiler lays out in the binary).
 func Expect(t *lua.LTable, keys []lua.LValue, more int) {
-	x := (*table)(unsafe.Pointer(t))
-	if x.keys != nil || x.k2i != nil {
+	if !LayoutMatches {
+		return
+	}
+	x := Of(t)
+	if x.Keys != nil || x.K2i != nil {
 		return
 	}
 	n := len(keys) + more
-	if x.strdict == nil {
-		x.strdict = make(map[string]lua.LValue, n)
+	if x.Strdict == nil {
+		x.Strdict = make(map[string]lua.LValue, n)
 	}
-	x.keys = make([]lua.LValue, len(keys), n)
-	copy(x.keys, keys)
-	x.k2i = make(map[lua.LValue]int, n)
+	x.Keys = make([]lua.LValue, len(keys), n)
+	copy(x.Keys, keys)
+	x.K2i = make(map[lua.LValue]int, n)
 	for i, k := range keys {
-		x.k2i[k] = i
+		x.K2i[k] = i
 	}
 }

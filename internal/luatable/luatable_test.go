@@ -3,22 +3,15 @@ package luatable
 import (
 	"reflect"
 	"testing"
-	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 )
 
-// table must be lua.LTable field for field: names, types and offsets.
+// Fields must be lua.LTable field for field: names, types and offsets.
 func TestLayout(t *testing.T) {
-	want, got := reflect.TypeOf(lua.LTable{}), reflect.TypeOf(table{})
-	if want.NumField() != got.NumField() {
-		t.Fatalf("lua.LTable has %d fields, the copy %d", want.NumField(), got.NumField())
-	}
-	for i := range want.NumField() {
-		w, g := want.Field(i), got.Field(i)
-		if w.Name != g.Name || w.Type != g.Type || w.Offset != g.Offset {
-			t.Errorf("field %d: lua.LTable's is %s %v at %d, the copy's %s %v at %d", i, w.Name, w.Type, w.Offset, g.Name, g.Type, g.Offset)
-		}
+	if !LayoutMatches {
+		want, got := reflect.TypeOf(lua.LTable{}), reflect.TypeOf(Fields{})
+		t.Fatalf("lua.LTable is %v, not laid out as %v: gopher-lua changed; update Fields", want, got)
 	}
 }
 
@@ -49,12 +42,12 @@ func TestPresized(t *testing.T) {
 // n keys set, the keys' list is the one Presize made.
 func TestNoGrowth(t *testing.T) {
 	tb := New(40)
-	x := (*table)(unsafe.Pointer(tb))
-	keys := x.keys[:0:cap(x.keys)]
+	x := Of(tb)
+	keys := x.Keys[:0:cap(x.Keys)]
 	for i := range 40 {
 		tb.RawSetString(string(rune('A'+i)), lua.LTrue)
 	}
-	if &x.keys[0] != &keys[:1][0] {
+	if &x.Keys[0] != &keys[:1][0] {
 		t.Errorf("the keys grew")
 	}
 }
