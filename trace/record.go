@@ -392,25 +392,22 @@ type decoder struct {
 }
 
 // msgID is a new MsgID, cut from a chunk (one allocation for many events).
-func (d *decoder) msgID(id MsgID) *MsgID {
-	if len(d.msgs) == 0 {
-		d.msgs = make([]MsgID, min(max(2*cap(d.msgs), 16), 4096))
-	}
-	m := &d.msgs[0]
-	*m = id
-	d.msgs = d.msgs[1:]
-	return m
-}
+func (d *decoder) msgID(id MsgID) *MsgID { return cut(&d.msgs, id) }
 
 // ref is msgID for a Ref.
-func (d *decoder) ref(r Ref) *Ref {
-	if len(d.refs) == 0 {
-		d.refs = make([]Ref, min(max(2*cap(d.refs), 16), 4096))
+func (d *decoder) ref(r Ref) *Ref { return cut(&d.refs, r) }
+
+// cut puts v in the first free element of *chunk, taking a new chunk of
+// 256 when it is used up, and returns that element. (It was meant to
+// double from 16, but a used-up chunk's cap is 0: every chunk was 16.)
+func cut[T any](chunk *[]T, v T) *T {
+	if len(*chunk) == 0 {
+		*chunk = make([]T, 256)
 	}
-	c := &d.refs[0]
-	*c = r
-	d.refs = d.refs[1:]
-	return c
+	p := &(*chunk)[0]
+	*p = v
+	*chunk = (*chunk)[1:]
+	return p
 }
 
 // str interns b, the string field i of a record.
