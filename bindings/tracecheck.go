@@ -23,6 +23,19 @@ const traceClass = "ipc.trace"
 // where the trace was written ("" when nowhere); an explanation ends
 // with it.
 func TraceValue(L *lua.LState, t *check.Trace, path string) lua.LValue {
+	return newTraceValue(L, &luaTrace{t: t, path: path})
+}
+
+// LazyTraceValue is TraceValue for the checks' view that make makes, on
+// the value's first use: a run traced only to be written (--trace) has
+// its report.trace, and never builds the view (check.New, a third of the
+// supervisor's memory at the end of a 400k-event run) unless the script
+// looks at it.
+func LazyTraceValue(L *lua.LState, make func() *check.Trace, path string) lua.LValue {
+	return newTraceValue(L, &luaTrace{make: make, path: path})
+}
+
+func newTraceValue(L *lua.LState, lt *luaTrace) lua.LValue {
 	if _, ok := L.GetTypeMetatable(traceClass).(*lua.LTable); !ok {
 		registerClass(L, traceClass, map[string]lua.LGFunction{
 			"events":         traceEvents,
@@ -44,15 +57,24 @@ func TraceValue(L *lua.LState, t *check.Trace, path string) lua.LValue {
 			return lua.LNil
 		})
 	}
-	return newUserData(L, traceClass, &luaTrace{t: t, path: path})
+	return newUserData(L, traceClass, lt)
 }
 
 type luaTrace struct {
 	t    *check.Trace
+	make func() *check.Trace // when t is nil: makes it
 	path string
 }
 
-func (t *luaTrace) String() string { return fmt.Sprintf("trace (%d events)", len(t.t.Events)) }
+// tr is the checks' view, made on first use.
+func (t *luaTrace) tr() *check.Trace {
+	if t.t == nil {
+		t.t, t.make = t.make(), nil
+	}
+	return t.t
+}
+
+func (t *luaTrace) String() string { return fmt.Sprintf("trace (%d events)", len(t.tr().Events)) }
 
 func checkTrace(L *lua.LState) *luaTrace { return checkClass[*luaTrace](L, 1, "trace") }
 
@@ -104,8 +126,8 @@ func filterArg(L *lua.LState, n int) check.Filter {
 func traceEvents(L *lua.LState) int {
 	t := checkTrace(L)
 	out := L.NewTable()
-	for _, e := range t.t.Select(filterArg(L, 2)) {
-		out.Append(eventTable(L, t.t, e))
+	for _, e := range t.tr().Select(filterArg(L, 2)) {
+		out.Append(eventTable(L, t.tr(), e))
 	}
 	L.Push(out)
 	return 1
@@ -114,14 +136,14 @@ func traceEvents(L *lua.LState) int {
 // trace:count([filter]) -> number of events
 func traceCount(L *lua.LState) int {
 	t := checkTrace(L)
-	L.Push(lua.LNumber(len(t.t.Select(filterArg(L, 2)))))
+	L.Push(lua.LNumber(len(t.tr().Select(filterArg(L, 2)))))
 	return 1
 }
 
 // trace:filter(filter) -> the trace of the matching events only
 func traceFilter(L *lua.LState) int {
 	t := checkTrace(L)
-	L.Push(TraceValue(L, t.t.Subset(filterArg(L, 2)), t.path))
+	L.Push(TraceValue(L, t.tr().Subset(filterArg(L, 2)), t.path))
 	return 1
 }
 
@@ -169,21 +191,21 @@ func traceExclusive(L *lua.LState) int {
 	t := checkTrace(L)
 	label := L.CheckString(2)
 	if L.GetTop() >= 3 && L.Get(3) != lua.LNil {
-		return t.result(L, t.t.ExclusiveRW(label, L.CheckString(3)))
+		return t.result(L, t.tr().ExclusiveRW(label, L.CheckString(3)))
 	}
-	return t.result(L, t.t.Exclusive(label))
+	return t.result(L, t.tr().Exclusive(label))
 }
 
 // trace:each_once(box)
 func traceEachOnce(L *lua.LState) int {
 	t := checkTrace(L)
-	return t.result(L, t.t.EachOnce(objectName(L, 2)))
+	return t.result(L, t.tr().EachOnce(objectName(L, 2)))
 }
 
 // trace:fifo(box)
 func traceFIFO(L *lua.LState) int {
 	t := checkTrace(L)
-	return t.result(L, t.t.FIFO(objectName(L, 2)))
+	return t.result(L, t.tr().FIFO(objectName(L, 2)))
 }
 
 // objectName accepts an object (a mailbox...) or its name.
@@ -200,13 +222,13 @@ func objectName(L *lua.LState, n int) string {
 // trace:happens_before(a, b): a and b are labels or filter tables
 func traceHappensBefore(L *lua.LState) int {
 	t := checkTrace(L)
-	return t.result(L, t.t.HappensBefore(filterArg(L, 2), filterArg(L, 3)))
+	return t.result(L, t.tr().HappensBefore(filterArg(L, 2), filterArg(L, 3)))
 }
 
 // trace:concurrent(a, b)
 func traceConcurrent(L *lua.LState) int {
 	t := checkTrace(L)
-	return t.result(L, t.t.Concurrent(filterArg(L, 2), filterArg(L, 3)))
+	return t.result(L, t.tr().Concurrent(filterArg(L, 2), filterArg(L, 3)))
 }
 
 // trace:bounded(label, n)
@@ -217,7 +239,7 @@ func traceBounded(L *lua.LState) int {
 	if n < 1 {
 		L.ArgError(3, "the bound must be >= 1")
 	}
-	return t.result(L, t.t.Bounded(label, n))
+	return t.result(L, t.tr().Bounded(label, n))
 }
 
 // trace:progress(process, [share = 0.5])
@@ -228,15 +250,15 @@ func traceProgress(L *lua.LState) int {
 	if share < 0 || share > 1 || math.IsNaN(share) {
 		L.ArgError(3, "the share must be between 0 and 1")
 	}
-	return t.result(L, t.t.Progress(proc, share))
+	return t.result(L, t.tr().Progress(proc, share))
 }
 
 // trace:races() -> list of explanations (empty when there is none)
 func traceRaces(L *lua.LState) int {
 	t := checkTrace(L)
 	out := L.NewTable()
-	for _, r := range t.t.Races() {
-		out.Append(lua.LString(t.t.Explain(r).Error()))
+	for _, r := range t.tr().Races() {
+		out.Append(lua.LString(t.tr().Explain(r).Error()))
 	}
 	L.Push(out)
 	return 1
@@ -299,7 +321,7 @@ func traceLinearizable(L *lua.LState) int {
 		}
 		return luaKey(goToLua(L, in)) + " -> " + luaKey(goToLua(L, out))
 	}
-	return t.result(L, t.t.Linearizable(object, m))
+	return t.result(L, t.tr().Linearizable(object, m))
 }
 
 // goToLua converts a recorded value (as JSON decodes it: nil, bool,

@@ -16,6 +16,7 @@ import (
 	"github.com/ipcscript/ipcscript/bindings"
 	"github.com/ipcscript/ipcscript/check"
 	"github.com/ipcscript/ipcscript/ipc"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 type child struct {
@@ -51,7 +52,8 @@ type supervisor struct {
 	stopping  bool
 	killTimer *time.Timer  // SIGKILL after the grace period, once stopping
 	trace     *tracer      // nil unless the run is traced
-	checked   *check.Trace // the checks' view of the recording (nil: not recorded)
+	checked   *check.Trace // the checks' view of the recording, once made (nil: not made)
+	checkedOf *trace.Trace // the recording checked was made from
 	raceOnly  bool         // recorded only for the race detector (recordFor)
 	wd        *watchdog    // bounds the whole run (runtime/watchdog.go)
 	token     string       // marks the run's processes (IPCSCRIPT_RUN, reaper_linux.go)
