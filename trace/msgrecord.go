@@ -48,7 +48,7 @@ func (r *Recorder) encodeMsg(b []byte, e *MsgEvent) int {
 	rp := &r.last
 	vc := r.vc
 	seq := vc[r.P]
-	var mask uint64
+	mask := uint64(seqVC) // the event's Seq is its clock's own component
 	if e.End != 0 {
 		mask |= hasEnd
 	}
@@ -122,7 +122,6 @@ func (r *Recorder) encodeMsg(b []byte, e *MsgEvent) int {
 	}
 
 	i := putUvarint(b, 0, mask)
-	i = putUvarint(b, i, seq)
 	i = putVarint(b, i, t)
 	if mask&sameOp == 0 {
 		i = putStr(b, i, e.Op)

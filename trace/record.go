@@ -45,6 +45,11 @@ const (
 	vcDelta
 	msgSelf
 	msgCause
+	// seqVC: Seq is not written; it is the clock's own component
+	// (VC[P], which a record always has: Emit and EmitMsg write the
+	// process's clock, whose own component is the event's Seq). 2-3
+	// bytes of a 17-21-byte message record.
+	seqVC
 )
 
 // The string fields of a record, by their index in decoder.last and
@@ -179,6 +184,9 @@ func appendRecord(b []byte, p int, e *Event, rp *repeats) []byte {
 			mask |= vcDelta
 		}
 	}
+	if p >= 0 && p < len(e.VC) && e.VC[p] == e.Seq {
+		mask |= seqVC
+	}
 	if m := e.Msg; m != nil {
 		if m.Src == p && m.Seq == e.Seq {
 			mask |= msgSelf
@@ -187,7 +195,9 @@ func appendRecord(b []byte, p int, e *Event, rp *repeats) []byte {
 		}
 	}
 	b = binary.AppendUvarint(b, mask)
-	b = binary.AppendUvarint(b, e.Seq)
+	if mask&seqVC == 0 {
+		b = binary.AppendUvarint(b, e.Seq)
+	}
 	if mask&timeDelta != 0 {
 		b = binary.AppendVarint(b, e.Time-rp.time)
 	} else {
@@ -456,7 +466,9 @@ func (d *decoder) clock(r *recReader) VC {
 func (d *decoder) decode(b []byte, e *Event) error {
 	r := recReader{b: b}
 	mask := r.uvarint()
-	e.Seq = r.uvarint()
+	if mask&seqVC == 0 {
+		e.Seq = r.uvarint()
+	}
 	e.Time = r.varint()
 	if mask&timeDelta != 0 {
 		e.Time += d.prevTime
@@ -535,6 +547,12 @@ func (d *decoder) decode(b []byte, e *Event) error {
 		}
 	}
 	d.prevVC = e.VC
+	if mask&seqVC != 0 {
+		if e.P < 0 || e.P >= len(e.VC) {
+			return errRecord
+		}
+		e.Seq = e.VC[e.P]
+	}
 	switch {
 	case mask&msgSelf != 0:
 		e.Msg = d.msgID(MsgID{Src: e.P, Seq: e.Seq})
