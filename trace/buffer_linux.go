@@ -25,7 +25,7 @@ import (
 //	16  count: records published
 //	24  dropped: records that did not fit
 //	32  capacity: bytes for records
-//	64  records: u32 length, then the record (record.go)
+//	64  records: uvarint length, then the record (record.go)
 //
 // One writer per buffer (the process's Lua goroutine; the supervisor
 // writes only before the process starts or after it is gone).
@@ -45,7 +45,7 @@ const populateChunk = 1 << 20
 
 const (
 	bufMagic      = 0x43525449 // "ITRC"
-	bufLayout     = 2          // 2: a record's Seq may be its clock's (seqVC)
+	bufLayout     = 3          // 2: a record's Seq may be its clock's (seqVC); 3: lengths are uvarints
 	bufHeader     = 64
 	DefaultBuffer = 64 << 20 // bytes per process: about a million events; only pages written cost memory
 )
@@ -95,7 +95,8 @@ func (b *Buffer) Close() error { return b.region.Close() }
 // dropped instead (the merge says so in the trace).
 func (b *Buffer) Append(rec []byte) bool {
 	used := atomic.LoadUint64(b.used)
-	end := used + 4 + uint64(len(rec))
+	k := uvarintLen(uint64(len(rec)))
+	end := used + uint64(k) + uint64(len(rec))
 	if end > uint64(len(b.data)) {
 		atomic.AddUint64(b.drop, 1)
 		return false
@@ -103,8 +104,8 @@ func (b *Buffer) Append(rec []byte) bool {
 	if end > b.ready {
 		b.populate(end)
 	}
-	binary.LittleEndian.PutUint32(b.data[used:], uint32(len(rec)))
-	copy(b.data[used+4:], rec)
+	putUvarint(b.data, int(used), uint64(len(rec)))
+	copy(b.data[used+uint64(k):], rec)
 	atomic.StoreUint64(b.count, atomic.LoadUint64(b.count)+1)
 	atomic.StoreUint64(b.used, end)
 	return true
@@ -112,25 +113,44 @@ func (b *Buffer) Append(rec []byte) bool {
 
 // reserve is the room for a record of at most n bytes after the
 // published ones, for commit to publish (nil when it may not fit: then
-// Append says whether the record does).
+// Append says whether the record does). The record goes one byte after
+// the published ones, where a length under 128 leaves it.
 func (b *Buffer) reserve(n int) []byte {
 	used := atomic.LoadUint64(b.used)
-	end := used + 4 + uint64(n)
+	end := used + uint64(uvarintLen(uint64(n))) + uint64(n)
 	if end > uint64(len(b.data)) {
 		return nil
 	}
 	if end > b.ready {
 		b.populate(end)
 	}
-	return b.data[used+4 : end]
+	return b.data[used+1 : end]
 }
 
-// commit publishes the record of n bytes written in what reserve gave.
+// commit publishes the record of n bytes written in what reserve gave
+// (a length of more than one byte moves it up to make room).
 func (b *Buffer) commit(n int) {
 	used := atomic.LoadUint64(b.used)
-	binary.LittleEndian.PutUint32(b.data[used:], uint32(n))
+	k := 1
+	if n < 0x80 {
+		b.data[used] = byte(n)
+	} else {
+		k = uvarintLen(uint64(n))
+		copy(b.data[used+uint64(k):], b.data[used+1:used+1+uint64(n)])
+		putUvarint(b.data, int(used), uint64(n))
+	}
 	atomic.StoreUint64(b.count, atomic.LoadUint64(b.count)+1)
-	atomic.StoreUint64(b.used, used+4+uint64(n))
+	atomic.StoreUint64(b.used, used+uint64(k)+uint64(n))
+}
+
+// uvarintLen is how many bytes the uvarint x takes.
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
 }
 
 // Bytes is how many bytes the published records take (with their
@@ -148,15 +168,16 @@ func (b *Buffer) Records(fn func(rec []byte) error) error {
 	if used > uint64(len(b.data)) {
 		return fmt.Errorf("trace buffer: corrupt (%d bytes used of %d)", used, len(b.data))
 	}
-	for off := uint64(0); off+4 <= used; {
-		n := uint64(binary.LittleEndian.Uint32(b.data[off:]))
-		if off+4+n > used {
+	data := b.data[:used]
+	for off := 0; off < len(data); {
+		n, i := getUvarint(data, off)
+		if i < 0 || n > uint64(len(data)-i) {
 			return fmt.Errorf("trace buffer: record at %d runs past the end", off)
 		}
-		if err := fn(b.data[off+4 : off+4+n]); err != nil {
+		if err := fn(data[i : i+int(n)]); err != nil {
 			return err
 		}
-		off += 4 + n
+		off = i + int(n)
 	}
 	return nil
 }
