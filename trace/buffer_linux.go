@@ -45,7 +45,7 @@ const populateChunk = 1 << 20
 
 const (
 	bufMagic      = 0x43525449 // "ITRC"
-	bufLayout     = 3          // 2: a record's Seq may be its clock's (seqVC); 3: lengths are uvarints
+	bufLayout     = 4          // 2: a record's Seq may be its clock's (seqVC); 3: lengths are uvarints; 4: masks XORed with the last
 	bufHeader     = 64
 	DefaultBuffer = 64 << 20 // bytes per process: about a million events; only pages written cost memory
 )

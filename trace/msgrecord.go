@@ -30,13 +30,16 @@ func (r *Recorder) EmitMsg(e *MsgEvent) {
 	max := 10*(10+1+len(vc)) + 7*binary.MaxVarintLen64 + len(e.Op) + len(e.Kind) + len(e.Object) + len(e.Where) + len(e.Outcome) + len(e.Type) + len(e.Peer)
 	if b := r.buf.reserve(max); b != nil {
 		r.buf.commit(r.encodeMsg(b, e))
+		r.last.pub = r.last.pending
 		return
 	}
 	if cap(r.rec) < max {
 		r.rec = make([]byte, max)
 	}
 	n := r.encodeMsg(r.rec[:max], e)
-	if !r.buf.Append(r.rec[:n]) {
+	if r.buf.Append(r.rec[:n]) {
+		r.last.pub = r.last.pending
+	} else {
 		r.last.forget()
 	}
 }
@@ -121,7 +124,8 @@ func (r *Recorder) encodeMsg(b []byte, e *MsgEvent) int {
 		}
 	}
 
-	i := putUvarint(b, 0, mask)
+	rp.pending = mask
+	i := putUvarint(b, 0, mask^rp.pub)
 	i = putVarint(b, i, t)
 	if mask&sameOp == 0 {
 		i = putStr(b, i, e.Op)

@@ -7,44 +7,52 @@ import (
 )
 
 // A record is an Event in a process's buffer, without what the merge fills
-// in (P, Proc, Decl): a presence mask (uvarint), then the present fields in
-// the order of the bits below, integers as varints, strings and the fields
-// object (JSON) with a uvarint length, the clock as a count and components.
+// in (P, Proc, Decl): a presence mask, then the present fields (in the
+// order appendRecord writes them), integers as varints, strings and the
+// fields object with a uvarint length, the clock as a count and
+// components.
+//
+// The mask is a uvarint XORed with the mask of the buffer's previous
+// record: a loop's records have the same few masks, with bits up to 24
+// (four bytes); the bits by which a send's differs from a receive's
+// come first, so that the XOR is one byte in a loop of one op and in one
+// that alternates the two.
 
 const (
-	hasEnd = 1 << iota
+	// msgSelf: the message id is this event (a send); msgCause: it is
+	// the cause (a receive).
+	msgSelf = 1 << iota
+	msgCause
+	hasCause
+	hasPeer
+	samePeer
+	hasType
+	sameType
+	hasEnd
 	hasKind
 	hasObject
 	hasWhere
 	hasOutcome
 	hasLabel
 	hasMsg
-	hasType
-	hasPeer
 	hasOff
 	hasLen
-	hasCause
 	hasFields
 	hasBeginVC
 	// same<field>: the string field is the one the process's previous
 	// record with the same op had (the op: the previous record's), so it
 	// is not written again. A loop records the same few operations, on
-	// the same objects, from the same lines, again and again.
+	// the same objects, from the same lines, again and again. (samePeer
+	// and sameType are above.)
 	sameOp
 	sameKind
 	sameObject
 	sameWhere
-	sameType
-	samePeer
 	// timeDelta: Time is written as the difference from the previous
 	// record's; vcDelta: the clock's components likewise (a clock never
-	// goes back); msgSelf: the message id is this event (a send);
-	// msgCause: it is the cause (a receive). Most records are then small
-	// numbers.
+	// goes back). Most records are then small numbers.
 	timeDelta
 	vcDelta
-	msgSelf
-	msgCause
 	// seqVC: Seq is not written; it is the clock's own component
 	// (VC[P], which a record always has: Emit and EmitMsg write the
 	// process's clock, whose own component is the event's Seq). 2-3
@@ -84,6 +92,11 @@ type repeats struct {
 	vc       VC    // and clock, when haveVC
 	haveTime bool
 	haveVC   bool
+	// pub is the mask of the last record published in the buffer (what
+	// the next record's mask is XORed with), pending the mask of the
+	// record just encoded, for the caller to make pub once published. A
+	// dropped record leaves pub as it was: forget keeps it.
+	pub, pending uint64
 }
 
 type opFields struct {
@@ -97,7 +110,7 @@ type opFields struct {
 }
 
 // forget makes the next record repeat nothing (the last was dropped).
-func (rp *repeats) forget() { *rp = repeats{} }
+func (rp *repeats) forget() { pub := rp.pub; *rp = repeats{}; rp.pub = pub }
 
 // fields finds, or makes, op's entry.
 func (rp *repeats) fields(op string) *opFields {
@@ -194,7 +207,12 @@ func appendRecord(b []byte, p int, e *Event, rp *repeats) []byte {
 			mask |= msgCause
 		}
 	}
-	b = binary.AppendUvarint(b, mask)
+	if rp != nil {
+		rp.pending = mask
+		b = binary.AppendUvarint(b, mask^rp.pub)
+	} else {
+		b = binary.AppendUvarint(b, mask)
+	}
 	if mask&seqVC == 0 {
 		b = binary.AppendUvarint(b, e.Seq)
 	}
@@ -397,6 +415,7 @@ type decoder struct {
 	byOp           map[string]*lastStrings // per op, the string fields of its last record
 	lastOp         string                  // the op byOp was last asked for (interned)
 	lastLS         *lastStrings            // and its answer
+	prevMask       uint64                  // the previous record's mask (the next one's is XORed with it)
 	msgs           []MsgID                 // where the next events' Msg and Cause go
 	refs           []Ref
 }
@@ -443,7 +462,7 @@ func (d *decoder) field(r *recReader, mask uint64, ls *lastStrings, i int, bit u
 
 // next begins another process's records: nothing repeats from the last.
 func (d *decoder) next() {
-	d.prevOp, d.byOp, d.prevTime, d.prevVC, d.lastOp, d.lastLS = "", nil, 0, nil, "", nil
+	d.prevOp, d.byOp, d.prevTime, d.prevVC, d.lastOp, d.lastLS, d.prevMask = "", nil, 0, nil, "", nil, 0
 }
 
 func (d *decoder) clock(r *recReader) VC {
@@ -465,7 +484,8 @@ func (d *decoder) clock(r *recReader) VC {
 
 func (d *decoder) decode(b []byte, e *Event) error {
 	r := recReader{b: b}
-	mask := r.uvarint()
+	mask := r.uvarint() ^ d.prevMask
+	d.prevMask = mask
 	if mask&seqVC == 0 {
 		e.Seq = r.uvarint()
 	}

@@ -52,7 +52,9 @@ func (r *Recorder) Emit(e *Event) {
 	e.VC = r.vc
 	r.rec = appendRecord(r.rec[:0], r.P, e, &r.last)
 	e.VC = nil
-	if !r.buf.Append(r.rec) { // dropped: the next record must repeat nothing
+	if r.buf.Append(r.rec) {
+		r.last.pub = r.last.pending
+	} else { // dropped: the next record must repeat nothing
 		r.last.forget()
 	}
 }
@@ -193,4 +195,5 @@ func (r *Recorder) Resume() {
 		return nil
 	})
 	r.Acquire(vc)
+	r.last.pub = d.prevMask // the next record's mask is XORed with the last one's
 }
