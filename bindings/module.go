@@ -20,10 +20,23 @@ func Preload(L *lua.LState, env *Env) {
 			luatable.Expect(preload, preloadKeys, 2)
 		}
 	}
-	L.PreloadModule("ipc", func(L *lua.LState) int {
+	L.PreloadModule("ipc", Loader(env))
+}
+
+// Loader is the loader of the module bound to env, as package.preload.ipc
+// holds it (Preload): it returns the module.
+func Loader(env *Env) lua.LGFunction {
+	return func(L *lua.LState) int {
 		L.Push(newModule(L, env))
 		return 1
-	})
+	}
+}
+
+// PreloadInto is Preload for preload, the package.preload table of a
+// state whose package library has just opened (and has no key yet).
+func PreloadInto(L *lua.LState, preload *lua.LTable, loader lua.LGFunction) {
+	luatable.Expect(preload, preloadKeys, 2)
+	preload.RawSetString("ipc", L.NewFunction(loader))
 }
 
 var preloadKeys = []lua.LValue{lua.LString("ipc")}

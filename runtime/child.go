@@ -165,9 +165,13 @@ func runChild(manifest string, opts Options) int {
 		})
 		luaload.Open(L)
 	}
-	bindings.Preload(L, env)
-	for n, mod := range opts.Modules {
-		L.PreloadModule(n, mod)
+	if libs != nil {
+		libs.preload(bindings.Loader(env), opts.Modules) // when package opens
+	} else {
+		bindings.Preload(L, env)
+		for n, mod := range opts.Modules {
+			L.PreloadModule(n, mod)
+		}
 	}
 	setArgs(L, m.Script, m.Args)
 

@@ -16,13 +16,13 @@ func BenchmarkChildState(b *testing.B) {
 	m := manifest64()
 	state := func() *lua.LState {
 		L := lua.NewState(lua.Options{RegistrySize: 1024, RegistryMaxSize: 1 << 20, RegistryGrowStep: 1024, SkipOpenLibs: true})
-		openLibsLazily(L, map[string]func(*lua.LState, *lua.LTable){
+		libs := openLibsLazily(L, map[string]func(*lua.LState, *lua.LTable){
 			lua.MathLibName: openRandomIn,
 			lua.OsLibName:   func(L *lua.LState, t *lua.LTable) { guardForks(L, lua.OsLibName, t) },
 			lua.IoLibName:   func(L *lua.LState, t *lua.LTable) { guardForks(L, lua.IoLibName, t) },
 		})
 		luaload.Open(L)
-		bindings.Preload(L, &bindings.Env{Host: bindings.ChildHost(m), Manifest: m})
+		libs.preload(bindings.Loader(&bindings.Env{Host: bindings.ChildHost(m), Manifest: m}), nil)
 		setArgs(L, m.Script, m.Args)
 		return L
 	}

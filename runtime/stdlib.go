@@ -2,9 +2,13 @@ package runtime
 
 import (
 	"math/rand/v2"
+	"os"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/ipcscript/ipcscript/bindings"
+	"github.com/ipcscript/ipcscript/internal/luaload"
 	"github.com/ipcscript/ipcscript/internal/luatable"
 )
 
@@ -57,9 +61,10 @@ func openRandomIn(L *lua.LState, math *lua.LTable) {
 // child ~420k instructions (callgrind), a third of what it does before its
 // body runs, for a body that may use none of them: gopher-lua makes a
 // function object and three map entries per library function. The base
-// library and package open at once; table, io, os, string, math, debug,
-// channel and coroutine are each an empty table at first (in _G and
-// package.loaded, where the library would be), whose metatable opens the
+// library opens at once; table, io, os, string, math, debug, channel and
+// coroutine are each an empty table at first (in _G and package.loaded,
+// where the library would be), and so is package (in _G; see
+// openLibsLazily for require), whose metatable opens the
 // library into that same table on the first read or write of a field and
 // then goes away. What could see the difference first opens the
 // library: the base functions next, pairs, rawget, rawset, getmetatable
@@ -125,31 +130,75 @@ type lazyLib struct {
 type lazyLibs struct {
 	mt   *lua.LTable // the metatable of every unopened library table
 	libs map[*lua.LTable]*lazyLib
+	// package, until it opens (nil then), and its library.
+	pkg    *lua.LTable
+	pkgLib lazyLib
+	// The registry's _LOADED, which package.loaded is once package opens.
+	loaded *lua.LTable
+	// What package.preload gets when package opens (preload): the ipc
+	// module's loader, which require("ipc") also calls without opening
+	// package, and the embedder's modules.
+	ipc     lua.LGFunction
+	modules []namedModule
+	// LUA_PATH as it was at start, which package.path is made of.
+	luaPath string
 }
 
-// openLibsLazily opens the base library and package, and the others on
-// first use; hooks[name] runs right after library name opens.
+type namedModule struct {
+	name string
+	fn   lua.LGFunction
+}
+
+// openLibsLazily opens the base library, and the others on first use;
+// hooks[name] runs right after library name opens.
+//
+// package opens on first use too (~30k instructions of a child's start,
+// callgrind: its table, its loaders, package.path from LUA_PATH, preload
+// and loaded tables), though nearly every script's first line is
+// require("ipc"): while package is not open, require("ipc") calls the
+// module's loader itself and puts the module in package.loaded, the
+// registry's _LOADED, made here (what gopher-lua's require does, but for
+// the loaders it would ask first: package.preload.ipc is the first to
+// answer, and package.preload is not reachable before package opens). Any
+// other require, and any use of package, opens it as it would have been
+// at start, with package.loaded the same table (package.loaded.ipc the
+// module), package.preload.ipc the loader, package.path from LUA_PATH as
+// it was at start.
 func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTable)) *lazyLibs {
-	luatable.Expect(L.G.Registry, registryKeys, moreRegistry)
+	reg := L.G.Registry
+	luatable.Expect(reg, registryKeys, moreRegistry)
 	g := L.G.Global
 	luatable.Expect(g, globalKeys, moreGlobals)
-	// package is the table OpenPackage finds there (RegisterModule
-	// makes one only when there is none).
+	z := &lazyLibs{mt: luatable.New(0), libs: make(map[*lua.LTable]*lazyLib, 8), luaPath: os.Getenv(lua.LuaPath)}
+	// package.loaded, made here as OpenPackage would (OpenBase puts _G in
+	// it, as it finds it in the registry).
+	loaded := luatable.New(0)
+	luatable.Expect(loaded, loadedKeys, moreLoaded)
+	reg.RawSetString("_LOADED", loaded)
+	z.loaded = loaded
+	// package, unopened: the table OpenPackage will find there
+	// (RegisterModule makes one only when there is none).
 	pkg := luatable.New(0)
 	luatable.Expect(pkg, packageKeys, 0)
+	pkg.Metatable = z.mt
+	z.pkg = pkg
+	z.pkgLib = lazyLib{name: lua.LoadLibName, open: z.openPackage, hook: z.packageOpened}
 	g.RawSetString(lua.LoadLibName, pkg)
-	for _, lib := range []struct {
-		name string
-		open lua.LGFunction
-	}{{lua.LoadLibName, lua.OpenPackage}, {lua.BaseLibName, lua.OpenBase}} {
-		L.Push(L.NewFunction(lib.open))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-		if lib.name == lua.LoadLibName {
-			luatable.Expect(L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable), loadedKeys, moreLoaded)
-		}
+	L.Push(L.NewFunction(lua.OpenBase))
+	L.Push(lua.LString(lua.BaseLibName))
+	L.Call(1, 0)
+	if orig, ok := g.RawGetString("require").(*lua.LFunction); ok && orig.IsG && len(orig.Upvalues) == 0 {
+		req := orig.GFunction
+		g.RawSetString("require", L.NewFunction(func(L *lua.LState) int {
+			if z.pkg != nil {
+				if n, ok := z.requireIpc(L); ok {
+					return n
+				}
+				z.open(L, z.pkg)
+			}
+			return req(L)
+		}))
 	}
-	z := &lazyLibs{mt: luatable.New(0), libs: make(map[*lua.LTable]*lazyLib, 8)}
 	luatable.Expect(z.mt, metaKeys, 0)
 	z.mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		t := L.CheckTable(1)
@@ -163,7 +212,6 @@ func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTabl
 		L.SetTable(t, L.Get(2), L.Get(3))
 		return 0
 	}))
-	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
 	// The libraries and their tables, each set made in one allocation.
 	libs := &[...]lazyLib{
 		// The order of lua.OpenLibs, so that pairs(_G) lists them in it.
@@ -233,6 +281,9 @@ func openLibsLazily(L *lua.LState, hooks map[string]func(*lua.LState, *lua.LTabl
 // open opens the library whose table t is, into t, if it is not open yet.
 func (z *lazyLibs) open(L *lua.LState, t *lua.LTable) {
 	lib := z.libs[t]
+	if t == z.pkg {
+		lib, z.pkg = &z.pkgLib, nil
+	}
 	if lib == nil || t.Metatable != z.mt {
 		return
 	}
@@ -242,7 +293,7 @@ func (z *lazyLibs) open(L *lua.LState, t *lua.LTable) {
 	// package.loaded[name]: make both t for it, then put back whatever
 	// the script had put there instead.
 	g := L.Get(lua.GlobalsIndex).(*lua.LTable)
-	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED").(*lua.LTable)
+	loaded := z.loaded
 	inG, inLoaded := g.RawGetString(lib.name), loaded.RawGetString(lib.name)
 	g.RawSetString(lib.name, t)
 	loaded.RawSetString(lib.name, lua.LNil)
@@ -264,4 +315,72 @@ func (z *lazyLibs) open(L *lua.LState, t *lua.LTable) {
 func (z *lazyLibs) unopened(v lua.LValue) bool {
 	t, ok := v.(*lua.LTable)
 	return ok && z != nil && t.Metatable == z.mt
+}
+
+// preload gives package.preload, when package opens, the ipc module's
+// loader (which require("ipc") calls before) and the embedder's modules.
+func (z *lazyLibs) preload(ipc lua.LGFunction, modules map[string]lua.LGFunction) {
+	z.ipc = ipc
+	for name, fn := range modules {
+		z.modules = append(z.modules, namedModule{name, fn})
+	}
+}
+
+// requireIpc is require("ipc") while package is not open, when L's
+// arguments are "ipc" and package is the unopened table: gopher-lua's
+// require would find the module in package.loaded or ask the loaders,
+// the first of which answers package.preload.ipc, which is z.ipc.
+func (z *lazyLibs) requireIpc(L *lua.LState) (int, bool) {
+	if name, ok := L.Get(1).(lua.LString); !ok || name != "ipc" || z.ipc == nil || L.G.Global.RawGetString(lua.LoadLibName) != z.pkg {
+		return 0, false
+	}
+	if mod := z.loaded.RawGetString("ipc"); lua.LVAsBool(mod) {
+		L.Push(mod)
+		return 1, true
+	}
+	top := L.GetTop()
+	z.ipc(L)
+	mod := lua.LValue(lua.LTrue) // as require, for a loader returning nil
+	if L.GetTop() > top && L.Get(top+1) != lua.LNil {
+		mod = L.Get(top + 1)
+	}
+	L.SetTop(top)
+	z.loaded.RawSetString("ipc", mod)
+	L.Push(mod)
+	return 1, true
+}
+
+// openPackage opens package as it opens first: OpenPackage's
+// RegisterModule finds no _LOADED and makes a table of its own, which it
+// then replaces with package.loaded (packageOpened puts z.loaded back).
+func (z *lazyLibs) openPackage(L *lua.LState) int {
+	L.G.Registry.RawSetString("_LOADED", lua.LNil)
+	return lua.OpenPackage(L)
+}
+
+// packageOpened makes package, just opened, what it would have been
+// opened at start: package.loaded the table require("ipc") and the
+// libraries used, package.path from LUA_PATH then, luaload's loader of
+// Lua files, the preloaded modules.
+func (z *lazyLibs) packageOpened(L *lua.LState, pkg *lua.LTable) {
+	L.G.Registry.RawSetString("_LOADED", z.loaded)
+	pkg.RawSetString("loaded", z.loaded)
+	if os.Getenv(lua.LuaPath) != z.luaPath { // os.setenv since start
+		path := z.luaPath
+		if path == "" {
+			path = lua.LuaPathDefault
+		}
+		pkg.RawSetString("path", lua.LString(strings.ReplaceAll(path, ";;", ";"+lua.LuaPathDefault+";")))
+	}
+	luaload.OpenLoader(L, pkg)
+	preload, ok := pkg.RawGetString("preload").(*lua.LTable)
+	if !ok {
+		return
+	}
+	if z.ipc != nil {
+		bindings.PreloadInto(L, preload, z.ipc)
+	}
+	for _, m := range z.modules {
+		preload.RawSetString(m.name, L.NewFunction(m.fn))
+	}
 }

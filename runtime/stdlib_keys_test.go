@@ -18,6 +18,7 @@ func TestChildStartKeys(t *testing.T) {
 	openLibsLazily(L, nil)
 	setArgs(L, "x.lua", nil)
 	pkg := L.GetGlobal(lua.LoadLibName).(*lua.LTable)
+	L.GetField(pkg, "path") // opens package
 	for _, c := range []struct {
 		name string
 		t    *lua.LTable

@@ -1,6 +1,9 @@
 package runtime_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -44,5 +47,53 @@ func TestChildLibrariesAsOpened(t *testing.T) {
 	}
 	if !strings.HasPrefix(lines[0], "math 31 true nil string") {
 		t.Errorf("first line %q", lines[0])
+	}
+}
+
+// A child opens package on first use, and require("ipc") before that
+// does not open it (stdlib.go): whenever a script then looks, package is
+// what the parent's is, opened at start.
+func TestChildPackageAsOpened(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pkgmod.lua"), []byte("return {x = 42, name = ...}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body := `
+  local out = {}
+  local function put(...) local t = {} for i = 1, select("#", ...) do t[i] = tostring(select(i, ...)) end out[#out+1] = table.concat(t, " ") end
+  local function keys(t) local ks = {} for k in pairs(t) do ks[#ks+1] = tostring(k) end table.sort(ks) return table.concat(ks, ",") end
+  local function order(t) local ks = {} for k in pairs(t) do ks[#ks+1] = tostring(k) end return table.concat(ks, ",") end
+  os.setenv("LUA_PATH", "/nowhere/?.lua") -- package.path is LUA_PATH at start
+  put(getmetatable(package), type(package.preload.ipc), type(package.preload.fdlist), package.loaded.package, package.loaded.ipc == ipc, require("ipc") == ipc)
+  put(keys(package), #package.loaders, type(package.loaders[1]), type(package.loaders[2]))
+  put(package.path, package.cpath == "", package.config == "/\n;\n?\n!\n-\n")
+  put(order(package.loaded))
+  put((select(2, pcall(require, "no_such_module"))))
+  local p = package
+  package = nil
+  put(pcall(function() return type(require("ipc")) end))
+  put(pcall(function() return type(require("string")) end))
+  package = p
+  p.path = ` + "%q" + ` .. "/?.lua"
+  local m = require("pkgmod")
+  put(m.x, m.name, package.loaded.pkgmod == m, type(require("fdlist")))
+  put(order(package.loaded))
+  io.write(table.concat(out, "\n"), "\n")
+`
+	body = fmt.Sprintf(body, dir)
+	src := "local ipc = require(\"ipc\")\nlocal function show()" + body + "end\n" +
+		"ipc.process(\"c\", function() show() end)\nipc.run()\nshow()\n"
+	rep, out, errs := run(t, src, runtime.Options{NoPrefix: true})
+	if !rep.OK {
+		t.Fatalf("run failed: %s\n%s", rep.Summary(), errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines)%2 != 0 || len(lines) < 20 {
+		t.Fatalf("want as many lines from the child as from the parent, got:\n%s", out)
+	}
+	half := len(lines) / 2
+	child, parent := strings.Join(lines[:half], "\n"), strings.Join(lines[half:], "\n")
+	if child != parent {
+		t.Errorf("the child saw:\n%s\nthe parent:\n%s", child, parent)
 	}
 }

@@ -135,9 +135,17 @@ func Open(L *lua.LState) {
 		return L.GetTop() - top
 	})
 	if pkg, ok := L.GetGlobal("package").(*lua.LTable); ok {
-		if loaders, ok := pkg.RawGetString("loaders").(*lua.LTable); ok && loaders.Len() >= 2 {
-			loaders.RawSetInt(2, L.NewFunction(requireLua))
-		}
+		OpenLoader(L, pkg)
+	}
+}
+
+// OpenLoader makes require's loader of Lua files, in pkg.loaders (pkg is
+// the package library's table), load them through Load. Open does it for
+// the package table it finds; a state that opens package later (a child's,
+// runtime/stdlib.go) calls it then.
+func OpenLoader(L *lua.LState, pkg *lua.LTable) {
+	if loaders, ok := pkg.RawGetString("loaders").(*lua.LTable); ok && loaders.Len() >= 2 {
+		loaders.RawSetInt(2, L.NewFunction(requireLua))
 	}
 }
 
