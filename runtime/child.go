@@ -119,9 +119,14 @@ func runChild(manifest string, opts Options) int {
 		return fail("process %q: script source (fd %d): %v", m.Self, m.Source, err)
 	}
 	status := ipc.OpenStatusTable(region)
-	for _, p := range m.Procs {
+	self := -1 // this process's slot, found in the same walk of m.Procs
+	for i := range m.Procs {
+		p := &m.Procs[i]
 		if p.Slot >= status.Len() {
 			return fail("process %q: the status table (fd %d) has %d slots, no slot %d for %q: not this run's", m.Self, m.Status, status.Len(), p.Slot, p.Name)
+		}
+		if p.Name == m.Self {
+			self = p.Slot
 		}
 	}
 
@@ -131,11 +136,9 @@ func runChild(manifest string, opts Options) int {
 	// edits them first.
 	L := lua.NewState(lua.Options{RegistrySize: 1024, RegistryMaxSize: 1 << 20, RegistryGrowStep: 1024, SkipOpenLibs: !sandboxed})
 	env := &bindings.Env{Host: bindings.ChildHost(&m), Script: m.Script, Args: m.Args, Manifest: &m, Status: status, Log: os.Stderr, Broker: ctl, Secret: os.Getenv(envRun)}
-	for _, p := range m.Procs {
-		if p.Name == m.Self {
-			env.Slot = status.Slot(p.Slot)
-			atomic.StoreInt32(&env.Slot.Pid, int32(os.Getpid()))
-		}
+	if self >= 0 {
+		env.Slot = status.Slot(self)
+		atomic.StoreInt32(&env.Slot.Pid, int32(os.Getpid()))
 	}
 	// Where a wait began, for a timeout's report: the script line of the
 	// blocking call, recorded only when the call is about to sleep.
