@@ -286,6 +286,7 @@ func (d *protoDecoder) proto(depth int) *lua.FunctionProto {
 	}
 	p.Constants = make([]lua.LValue, d.count(2))
 	sc := make([]string, len(p.Constants))
+	var strs []lua.LString // the string constants' values, boxed in one allocation
 	for k := range p.Constants {
 		switch d.byte() {
 		case 'n':
@@ -299,7 +300,12 @@ func (d *protoDecoder) proto(depth int) *lua.FunctionProto {
 			d.off += 8
 		case 's':
 			sc[k] = d.string()
-			p.Constants[k] = lua.LString(sc[k])
+			if strs == nil {
+				strs = make([]lua.LString, len(p.Constants)-k) // room for the rest
+			}
+			strs[0] = lua.LString(sc[k])
+			p.Constants[k] = boxString(&strs[0])
+			strs = strs[1:]
 		default:
 			d.fail("bad constant")
 		}
@@ -339,3 +345,21 @@ func (d *protoDecoder) proto(depth int) *lua.FunctionProto {
 	}
 	return p
 }
+
+// boxString is *s as an LValue, the interface holding s itself: where
+// lua.LValue(lua.LString(x)) copies x's header into an allocation of its
+// own (runtime.convTstring), a prototype's string constants are boxed in
+// one (a child's script had 17). An interface is its type's word and a
+// pointer to the value; s must not change afterwards.
+func boxString(s *lua.LString) lua.LValue {
+	var v lua.LValue
+	w := (*[2]unsafe.Pointer)(unsafe.Pointer(&v))
+	w[0], w[1] = lstringType, unsafe.Pointer(s)
+	return v
+}
+
+// lstringType is the type word of an LString in an LValue.
+var lstringType = func() unsafe.Pointer {
+	var v lua.LValue = lua.LString("x")
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]
+}()

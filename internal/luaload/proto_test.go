@@ -277,3 +277,26 @@ func TestProtoVarints(t *testing.T) {
 		}
 	}
 }
+
+// A string constant boxed in place is the LValue lua.LString makes: equal,
+// the same type, the same string, a map key for the same entry.
+func TestBoxString(t *testing.T) {
+	strs := []lua.LString{"alpha", "", "gamma"}
+	m := map[lua.LValue]int{}
+	for i := range strs {
+		v := boxString(&strs[i])
+		want := lua.LValue(lua.LString(string(strs[i])))
+		if v != want || v.Type() != lua.LTString || v.String() != string(strs[i]) {
+			t.Errorf("boxString(%q) = %v (%v), want %v", strs[i], v, v.Type(), want)
+		}
+		if s, ok := v.(lua.LString); !ok || s != strs[i] {
+			t.Errorf("boxString(%q) as LString: %q, %v", strs[i], s, ok)
+		}
+		m[v] = i
+	}
+	for i := range strs {
+		if j, ok := m[lua.LString(string(strs[i]))]; !ok || j != i {
+			t.Errorf("map[%q] = %d, %v", strs[i], j, ok)
+		}
+	}
+}
