@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -398,7 +399,21 @@ func (e *Env) Running() { e.running = true }
 func (e *Env) RanRun() bool { return e.ranRun }
 
 // where returns "file:line" of the Lua code calling the current Go function.
+// A Lua caller's is made here from GetStack and GetInfo (L.Where formats
+// it with fmt.Sprintf twice: ~2k instructions of a child's start, for its
+// declarations; callerFrame reads frame layouts by reflection at its first
+// use, which costs more); any other caller's is L.Where's.
 func where(L *lua.LState) string {
+	if dbg, ok := L.GetStack(1); ok {
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
+			return strings.TrimSpace(dbg.Source + ":" + strconv.Itoa(dbg.CurrentLine))
+		}
+	}
+	return luaWhere(L)
+}
+
+// luaWhere is where(L) as L.Where(1) says it.
+func luaWhere(L *lua.LState) string {
 	return strings.TrimSuffix(strings.TrimSpace(L.Where(1)), ":")
 }
 

@@ -132,7 +132,7 @@ func (e *Env) luaProcess(L *lua.LState) int {
 		return 0
 	}
 
-	spec := fmt.Sprintf("count=%d", count)
+	spec := "count=" + strconv.Itoa(count) // not fmt: nothing else formats at a child's start
 	if exec != nil {
 		spec += " exec=" + strings.Join(exec, " ")
 	}

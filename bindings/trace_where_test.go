@@ -8,7 +8,8 @@ import (
 
 // traceWhere's read of the caller's frame names the same line as
 // GetStack(1) does, wherever the call is: a chunk, a nested function, a
-// tail call, pcall, a coroutine, a method in a loop.
+// tail call, pcall, a coroutine, a method in a loop. So does where's, and
+// it says what L.Where says.
 func TestTraceWhereMatchesGetStack(t *testing.T) {
 	if !frameLayout().ok {
 		t.Fatal("gopher-lua's call frames are not laid out as trace_where.go expects: traceWhere falls back to GetStack (slower)")
@@ -18,6 +19,9 @@ func TestTraceWhereMatchesGetStack(t *testing.T) {
 	n := 0
 	L.SetGlobal("here", L.NewFunction(func(L *lua.LState) int {
 		n++
+		if w, lw := where(L), luaWhere(L); w != lw {
+			t.Errorf("call %d: where %q, L.Where %q", n, w, lw)
+		}
 		fn, pc, ok := callerFrame(L)
 		dbg, ok2 := L.GetStack(1)
 		if ok != ok2 {
