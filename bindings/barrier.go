@@ -25,7 +25,7 @@ const barrierClass = "ipc.barrier"
 type barrier struct{ memObject[*ipc.Barrier] }
 
 func openBarrier(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, barrierClass, func() map[string]lua.LGFunction {
+	env.registerClassOf(L, barrierClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{
 			"wait": barrierWait,
 		}

@@ -31,7 +31,7 @@ type buffer struct {
 func (b *buffer) String() string { return b.what }
 
 func openBuffer(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassThen(L, bufferClass, func() map[string]lua.LGFunction {
+	env.registerClassThen(L, bufferClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{
 			"string":   bufferString,
 			"byte":     bufferByte,

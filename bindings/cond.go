@@ -28,7 +28,7 @@ const condClass = "ipc.cond"
 type cond struct{ memObject[*ipc.Cond] }
 
 func openCond(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, condClass, func() map[string]lua.LGFunction {
+	env.registerClassOf(L, condClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{
 			"wait":      condWait,
 			"signal":    condSignal,

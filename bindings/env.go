@@ -51,6 +51,9 @@ type Env struct {
 
 	// funcs holds the module's functions, made at once by newModule (setFunc).
 	funcs []lua.LFunction
+	// classes is the state's pending classes while newModule registers
+	// them (Env.addClass): looked up in the registry once, not per class.
+	classes *pendingList
 
 	// Status is the run's status table (nil outside a run); Slot is this
 	// process's slot in it.

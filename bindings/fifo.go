@@ -41,7 +41,7 @@ type fifoStream struct {
 }
 
 func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, fifoClass, func() map[string]lua.LGFunction {
+	env.registerClassOf(L, fifoClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{
 			"open": fifoOpen,
 		}
@@ -51,7 +51,7 @@ func openFifo(L *lua.LState, mod *lua.LTable, env *Env) {
 		}
 		return lua.LNil
 	}, "path")
-	registerClassOf(L, fifoStreamClass, streamMethodMap, nil)
+	env.registerClassOf(L, fifoStreamClass, streamMethodMap, nil)
 	env.setFunc(L, mod, "fifo", env.luaFifo)
 }
 

@@ -106,7 +106,7 @@ func openMessaging(L *lua.LState, mod *lua.LTable, env *Env) {
 		env.BeforeLaunch = append(env.BeforeLaunch, m.createInboxes)
 		env.OnSpawn = append(env.OnSpawn, m.spawned)
 	}
-	registerClass(L, inboxClass, map[string]lua.LGFunction{"receive": m.luaInboxReceive}, nil)
+	env.registerClass(L, inboxClass, map[string]lua.LGFunction{"receive": m.luaInboxReceive}, nil)
 	env.setFunc(L, mod, "send", m.luaSend)
 	env.setFunc(L, mod, "receive", m.luaReceive)
 	env.setFunc(L, mod, "link", m.luaLink)

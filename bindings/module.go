@@ -54,9 +54,11 @@ func newModule(L *lua.LState, env *Env) *lua.LTable {
 	for _, k := range outcomeNames {
 		mod.RawSetString(k.name, k.value)
 	}
+	env.classes = pendingClasses(L)
 	for _, open := range kinds {
 		open(L, mod, env)
 	}
+	env.classes = nil
 	strictModule(L, mod) // ipc.mailbx: did you mean ipc.mailbox?
 	return mod
 }
@@ -295,19 +297,6 @@ func registerClass(L *lua.LState, class string, methods map[string]lua.LGFunctio
 	addClass(L, classSpec{class: class, methods: methods, fields: fields, known: known})
 }
 
-// registerClassOf is registerClass with the methods made by a function
-// called on the class's first use: a map literal is built each time it is
-// evaluated, and most processes never use most classes.
-func registerClassOf(L *lua.LState, class string, methods func() map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, known ...string) {
-	addClass(L, classSpec{class: class, methodsOf: methods, fields: fields, known: known})
-}
-
-// registerClassThen is registerClassOf, with then called on the metatable
-// once it is made (to add __newindex and the like).
-func registerClassThen(L *lua.LState, class string, methods func() map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, then func(mt *lua.LTable)) {
-	addClass(L, classSpec{class: class, methodsOf: methods, fields: fields, then: then})
-}
-
 // classSpec is a registered class whose metatable is not made yet.
 type classSpec struct {
 	class     string
@@ -344,9 +333,41 @@ func pendingClasses(L *lua.LState) *pendingList {
 	return pl
 }
 
+// The module's kinds register their classes through env, with the pending
+// list newModule looked up once (one registry lookup per class was ~3k
+// instructions of a child's start): registerClass, and its variants below.
+func (e *Env) registerClass(L *lua.LState, class string, methods map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, known ...string) {
+	e.addClass(L, classSpec{class: class, methods: methods, fields: fields, known: known})
+}
+
+// registerClassOf is registerClass with the methods made by a function
+// called on the class's first use: a map literal is built each time it is
+// evaluated, and most processes never use most classes.
+func (e *Env) registerClassOf(L *lua.LState, class string, methods func() map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, known ...string) {
+	e.addClass(L, classSpec{class: class, methodsOf: methods, fields: fields, known: known})
+}
+
+// registerClassThen is registerClassOf, with then called on the metatable
+// once it is made (to add __newindex and the like).
+func (e *Env) registerClassThen(L *lua.LState, class string, methods func() map[string]lua.LGFunction, fields func(L *lua.LState, v any, key string) lua.LValue, then func(mt *lua.LTable)) {
+	e.addClass(L, classSpec{class: class, methodsOf: methods, fields: fields, then: then})
+}
+
+func (e *Env) addClass(L *lua.LState, spec classSpec) {
+	pl := e.classes
+	if pl == nil {
+		pl = pendingClasses(L)
+	}
+	pl.add(spec)
+}
+
 // addClass registers spec, replacing a pending class of the same name.
 func addClass(L *lua.LState, spec classSpec) {
-	pl := pendingClasses(L)
+	pendingClasses(L).add(spec)
+}
+
+// add adds spec, replacing a pending class of the same name.
+func (pl *pendingList) add(spec classSpec) {
 	if i := pl.find(spec.class); i >= 0 {
 		pl.specs[i] = spec
 		return

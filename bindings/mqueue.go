@@ -29,7 +29,7 @@ type mqueue struct {
 }
 
 func openMqueue(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, mqueueClass, func() map[string]lua.LGFunction {
+	env.registerClassOf(L, mqueueClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{
 			"send":    mqueueSend,
 			"receive": mqueueReceive,

@@ -24,7 +24,7 @@ const mutexClass = "ipc.mutex"
 type mutex struct{ memObject[*ipc.Mutex] }
 
 func openMutex(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, mutexClass, func() map[string]lua.LGFunction {
+	env.registerClassOf(L, mutexClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{
 			"lock":   mutexLock,
 			"unlock": mutexUnlock,

@@ -74,7 +74,7 @@ func (p *pipe) closeUnusedEnds() {
 }
 
 func openPipe(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, pipeClass, streamMethodMap, nil)
+	env.registerClassOf(L, pipeClass, streamMethodMap, nil)
 	env.setFunc(L, mod, "pipe", env.luaPipe)
 }
 

@@ -19,7 +19,7 @@ const semaphoreClass = "ipc.semaphore"
 type semaphore struct{ memObject[*ipc.Semaphore] }
 
 func openSemaphore(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, semaphoreClass, func() map[string]lua.LGFunction {
+	env.registerClassOf(L, semaphoreClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{
 			"wait":    semaphoreWait,
 			"trywait": semaphoreTryWait,

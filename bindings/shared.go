@@ -55,7 +55,7 @@ func isSharedMethod(name string) bool {
 }
 
 func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassThen(L, sharedClass, func() map[string]lua.LGFunction { return funcMap(sharedMethods, 0) }, func(L *lua.LState, v any, key string) lua.LValue {
+	env.registerClassThen(L, sharedClass, func() map[string]lua.LGFunction { return funcMap(sharedMethods, 0) }, func(L *lua.LState, v any, key string) lua.LValue {
 		s := v.(*shared)
 		if s.v == nil {
 			s.notHere(L)
@@ -79,7 +79,7 @@ func openShared(L *lua.LState, mod *lua.LTable, env *Env) {
 			return 0
 		}))
 	})
-	registerClassThen(L, sharedArrayClass, func() map[string]lua.LGFunction {
+	env.registerClassThen(L, sharedArrayClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{}
 	}, nil, func(amt *lua.LTable) {
 		L.SetField(amt, "__index", L.NewFunction(func(L *lua.LState) int {

@@ -33,7 +33,7 @@ type shm struct {
 const maxKeptRead = 1 << 20
 
 func openShm(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, shmClass, func() map[string]lua.LGFunction {
+	env.registerClassOf(L, shmClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{
 			"read":  shmRead,
 			"write": shmWrite,

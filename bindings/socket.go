@@ -70,7 +70,7 @@ type conn struct {
 }
 
 func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
-	registerClassOf(L, listenerClass, func() map[string]lua.LGFunction {
+	env.registerClassOf(L, listenerClass, func() map[string]lua.LGFunction {
 		return map[string]lua.LGFunction{
 			"accept":   listenerAccept,
 			"sendto":   listenerSendTo,
@@ -86,8 +86,8 @@ func openSocket(L *lua.LState, mod *lua.LTable, env *Env) {
 		}
 		return lua.LNil
 	}, "kind", "address")
-	registerClassOf(L, connClass, connMethods, nil)
-	registerClassOf(L, udpConnClass, func() map[string]lua.LGFunction {
+	env.registerClassOf(L, connClass, connMethods, nil)
+	env.registerClassOf(L, udpConnClass, func() map[string]lua.LGFunction {
 		udp := connMethods()
 		udp["read"] = udpRead
 		udp["write"] = udpWrite

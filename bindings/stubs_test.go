@@ -27,7 +27,7 @@ import (
 //     ---@return lines (see the others), next to its kind's section;
 //   - a constant or field ipc.X: add `ipc.X = value` (or `---@type` and
 //     `ipc.X = nil` for an object);
-//   - a userdata class (registerClass(L, "ipc.x", ...)): add
+//   - a userdata class (env.registerClass(L, "ipc.x", ...)): add
 //     `---@class ipc.x` (with `: ipc.Stream` or another parent when it
 //     shares their methods), then `local x = {}`, then one
 //     `function x:method(...) end` per method;
