@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -308,8 +310,8 @@ func eventInfo(e *Event) string {
 	if e.Cause != nil {
 		parts = append(parts, fmt.Sprintf("after #%d of process %d", e.Cause.Seq, e.Cause.P))
 	}
-	for k, v := range e.Fields {
-		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+	for _, k := range slices.Sorted(maps.Keys(e.Fields)) { // in one order: the page is the same for the same events
+		parts = append(parts, fmt.Sprintf("%s=%v", k, e.Fields[k]))
 	}
 	return strings.Join(parts, ", ")
 }
