@@ -51,7 +51,8 @@ import (
 // coroutines, channels, tables that contain themselves, tables nested more
 // than maxBodyDepth deep, and bodies that with the type exceed
 // ipc.MaxMessageSize. Metatables are ignored: a table is sent as its raw
-// contents.
+// contents (a standard library a child has not opened yet is opened first,
+// Env.OpenLazy, so that it is what the parent would send).
 
 // maxBodyDepth bounds table nesting, so that neither encoding nor decoding
 // (of a hostile body) can recurse without end.
@@ -72,6 +73,9 @@ type bodyEncoder struct {
 	// pass collects the descriptors of a body that may carry them
 	// (fdpass.go); nil when the message cannot (a socket connection).
 	pass *passList
+	// open fills a table the runtime fills on first use (Env.OpenLazy);
+	// nil: none.
+	open func(*lua.LTable)
 	// last is the string body whose encoding buf holds, when lastOK: see
 	// encodeString.
 	last   string
@@ -318,6 +322,9 @@ func (e *bodyEncoder) table(t *lua.LTable, depth int) error {
 	}
 	e.path = append(e.path, t)
 	defer func() { e.path = e.path[:len(e.path)-1] }()
+	if e.open != nil && t.Metatable != lua.LNil {
+		e.open(t) // an unopened library: its contents, as in the parent
+	}
 
 	// A sequence: the array part 1..n without holes and nothing else.
 	n := t.MaxN()

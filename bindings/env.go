@@ -40,6 +40,12 @@ type Env struct {
 	// OnSpawn hooks run in the parent for each instance ipc.spawn makes,
 	// before it is launched (its inbox is created there).
 	OnSpawn []func(e *Env, p *Process) error
+	// OpenLazy fills t when it is a table the runtime fills on first use
+	// (in a child, a standard library the script has not touched yet) and
+	// does nothing otherwise; nil: there are none. The body codec calls it
+	// before it reads a table that has a metatable, so a child sends what
+	// the parent would (an unopened library is empty until then).
+	OpenLazy func(t *lua.LTable)
 	// Broker is a child's line to the supervisor at run time (spawning,
 	// learning about spawned processes, handing descriptors over); nil in
 	// the parent and while checking.

@@ -121,6 +121,7 @@ func openMessaging(L *lua.LState, mod *lua.LTable, env *Env) {
 func (m *messenger) encoder() *bodyEncoder {
 	if m.enc == nil {
 		m.enc = newBodyEncoder()
+		m.enc.open = m.env.OpenLazy
 	}
 	return m.enc
 }

@@ -169,6 +169,7 @@ func runChild(manifest string, opts Options) int {
 		luaload.Open(L)
 	}
 	if libs != nil {
+		env.OpenLazy = func(t *lua.LTable) { libs.open(L, t) }
 		libs.preload(bindings.Loader(env), opts.Modules) // when package opens
 	} else {
 		bindings.Preload(L, env)

@@ -97,3 +97,26 @@ func childAsParent(t *testing.T, body string) []string {
 	}
 	return lines[:half]
 }
+
+// A library a child has not touched yet is sent as it is once opened, as
+// the parent sends it: refused, for the functions in it (an unopened
+// library table is empty until first use, and went as {}).
+func TestChildSendsUnopenedLibraryAsOpened(t *testing.T) {
+	src := `local ipc = require("ipc")
+local box = ipc.mailbox("b", {capacity = 4})
+local function try(who)
+  local ok, err = pcall(function() return box:send(string) end)
+  print(who, ok, (tostring(err):match("function") and "function refused") or tostring(err))
+end
+ipc.process("c", function() try("child") end)
+ipc.run()
+try("parent")
+`
+	rep, out, errs := run(t, src, runtime.Options{NoPrefix: true})
+	if !rep.OK {
+		t.Fatalf("run failed: %s\n%s", rep.Summary(), errs)
+	}
+	if want := "child\tfalse\tfunction refused\nparent\tfalse\tfunction refused\n"; out != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out, want)
+	}
+}
