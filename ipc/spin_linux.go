@@ -140,6 +140,11 @@ const (
 	shortRun   = 4
 )
 
+// sleepClock times the sleeps that decide when an object's sleeps hold the
+// P again: monoNow, but for a test, which must not depend on how long this
+// machine takes to return from a sleep that does not wait.
+var sleepClock = monoNow
+
 // sleep sleeps while *addr == val, until woken or deadline (FutexWait).
 // With SetHoldP it holds the P (futexWaitHeld) unless this object's latest
 // sleeps were long; a sleep that outlasts the hold, and a sleep expected
@@ -162,9 +167,9 @@ func (sp *spinner) sleep(addr *uint32, val uint32, deadline time.Time) error {
 		sp.short.Store(0)
 		return sleepLong(addr, val, deadline)
 	}
-	start := monoNow()
+	start := sleepClock()
 	err := sleepLong(addr, val, deadline)
-	if err == nil && monoNow()-start < int64(shortSleep) {
+	if err == nil && sleepClock()-start < int64(shortSleep) {
 		if sp.short.Add(1) >= shortRun {
 			sp.long.Store(0)
 			sp.short.Store(0)
