@@ -152,11 +152,7 @@ func mailboxSend(L *lua.LState) int {
 	if L.GetTop() == 2 && b.capacity != 0 {
 		// box:send(s), a producer loop's: a string, no options
 		if s, ok := L.Get(2).(lua.LString); ok {
-			if b.m.env.Trace != nil {
-				if sent, err := b.m.sendStringTraced(L, b.sendWhat, b.q, b.obj, b.obj, &b.seq, string(s)); sent {
-					return b.sent(L, err)
-				}
-			} else if sent, err := b.m.sendString(b.q, b.obj, b.obj, &b.seq, string(s)); sent {
+			if sent, err := b.m.sendString(L, b.sendWhat, b.q, b.obj, b.obj, &b.seq, string(s)); sent {
 				return b.sent(L, err)
 			}
 		}

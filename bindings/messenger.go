@@ -532,15 +532,17 @@ func (m *messenger) send(L *lua.LState, d destination, typ string, body lua.LVal
 }
 
 // sendString is send for a string body with no options to a queue that is
-// not a rendezvous, untraced: the body encoded (a string carries no
-// descriptor), the message appended without waiting, and only when the
-// queue is full, the same message sent again waiting for room (recorded as
-// a wait, as send does). sent is false, having sent nothing, when that is
-// not the case (a body too large, traced, full in the supervisor after
-// ipc.run): send then does it all and says why. Else err is nil or
-// ipc.ErrClosed, for the caller to report as send's caller does.
-func (m *messenger) sendString(q *ipc.Queue, obj, dst int32, seq *uint64, s string) (sent bool, err error) {
-	if m.env.Trace != nil || len(m.passing.objs) != 0 || len(m.passing.files) != 0 {
+// not a rendezvous, traced or not: the body encoded (a string carries no
+// descriptor; traced, the clock goes in front of it and the message's time
+// is the send's start, one clock read for both), the message appended
+// without waiting, and only when the queue is full, the same message sent
+// again waiting for room (recorded as a wait, as send does), without
+// send's general path. sent is false, having done nothing, when send must
+// do it (descriptors listed to pass, a body too large); then err is nil.
+// Else err is nil or an outcome (full in the supervisor after ipc.run:
+// closed, as send says); any other failure raises, as in send.
+func (m *messenger) sendString(L *lua.LState, what string, q *ipc.Queue, obj, dst int32, seq *uint64, s string) (sent bool, err error) {
+	if len(m.passing.objs) != 0 || len(m.passing.files) != 0 {
 		return false, nil
 	}
 	b, err := m.encoder().encodeString(s, 0)
@@ -549,46 +551,14 @@ func (m *messenger) sendString(q *ipc.Queue, obj, dst int32, seq *uint64, s stri
 	}
 	out := &m.out
 	out.Type, out.Src, out.Dst, out.Seq, out.Time, out.Body = "", m.selfSlot(), dst, *seq+1, 0, b
-	err = q.Send(out, ipc.WaitOpts{NonBlocking: true})
-	if err == ipc.ErrFull && !m.afterRun() {
-		ws := m.env.Slot
-		ws.Enter(ipc.OpSend, obj, m.pid(nil), false)
-		err = q.Send(out, ipc.WaitOpts{})
-		ws.Leave()
-	}
-	out.Body = nil
-	switch err {
-	case nil:
-		*seq++
-		m.env.Slot.Done()
-		return true, nil
-	case ipc.ErrClosed:
-		return true, err
-	}
-	return false, nil // send says what went wrong
-}
-
-// sendStringTraced is sendString in a traced run: what send does for a
-// string body with no options to a queue that is not a rendezvous, the
-// clock in front of the body and the send recorded, without send's
-// general path. sent is false, having done nothing, when send must do it
-// (descriptors listed to pass, a body too large); then err is nil. Else
-// err is nil or an outcome; any other failure raises, as in send.
-func (m *messenger) sendStringTraced(L *lua.LState, what string, q *ipc.Queue, obj, dst int32, seq *uint64, s string) (sent bool, err error) {
-	if len(m.passing.objs) != 0 || len(m.passing.files) != 0 {
-		return false, nil
-	}
-	b, err := m.encoder().encodeString(s, 0)
-	if err != nil {
-		return false, nil
-	}
 	rec := m.env.Trace
-	out := &m.out
-	t0 := trace.Now()
-	rec.Tick()
-	m.tbuf = append(rec.AppendClock(m.tbuf[:0]), b...)
-	// the message's time is the send's start (t0): one clock read for both
-	out.Type, out.Src, out.Dst, out.Seq, out.Time, out.Body, out.Flags = "", m.selfSlot(), dst, *seq+1, t0, m.tbuf, trace.FlagClock
+	var t0 int64
+	if rec != nil {
+		t0 = trace.Now()
+		rec.Tick()
+		m.tbuf = append(rec.AppendClock(m.tbuf[:0]), b...)
+		out.Body, out.Flags, out.Time = m.tbuf, trace.FlagClock, t0
+	}
 	err = q.Send(out, ipc.WaitOpts{NonBlocking: true})
 	out.Time = 0 // a send that waits for room stamps the time it finds it, as an untraced one does
 	if err == ipc.ErrFull {
@@ -602,8 +572,10 @@ func (m *messenger) sendStringTraced(L *lua.LState, what string, q *ipc.Queue, o
 		}
 	}
 	out.Body = nil
-	m.traceSend(L, rec, obj, "", len(b), t0, err)
-	out.Flags = 0
+	if rec != nil {
+		m.traceSend(L, rec, obj, "", len(b), t0, err)
+		out.Flags = 0
+	}
 	switch err {
 	case nil:
 		*seq++

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ipcscript/ipcscript/bindings"
 	"github.com/ipcscript/ipcscript/check"
+	"github.com/ipcscript/ipcscript/trace"
 )
 
 // Checking a run (docs/CHECKING.md): a run is recorded when the script
@@ -32,17 +33,18 @@ func (sup *supervisor) checkRun(rep *Report) {
 	if rep.Trace == nil || !sup.s.opts.Race {
 		return
 	}
-	for _, r := range sup.checkedTrace(rep).Races() {
-		msg := sup.checked.Explain(r).Error()
+	ct := sup.checkedTrace(rep.Trace)
+	for _, r := range ct.Races() {
+		msg := ct.Explain(r).Error()
 		rep.Races = append(rep.Races, msg)
 		sup.errorf("%s", msg)
 	}
 }
 
-// checkedTrace is the checks' view of rep's recording, made once.
-func (sup *supervisor) checkedTrace(rep *Report) *check.Trace {
-	if sup.checked == nil || sup.checkedOf != rep.Trace {
-		sup.checked, sup.checkedOf = check.New(rep.Trace), rep.Trace
+// checkedTrace is the checks' view of the recording tr, made once.
+func (sup *supervisor) checkedTrace(tr *trace.Trace) *check.Trace {
+	if sup.checked == nil || sup.checkedOf != tr {
+		sup.checked, sup.checkedOf = check.New(tr), tr
 	}
 	return sup.checked
 }
@@ -53,10 +55,5 @@ func (sup *supervisor) luaTrace(L *lua.LState, rep *Report) lua.LValue {
 	if tr == nil {
 		return lua.LNil
 	}
-	return bindings.LazyTraceValue(L, func() *check.Trace {
-		if sup.checkedOf == tr {
-			return sup.checked
-		}
-		return check.New(tr)
-	}, rep.TracePath)
+	return bindings.LazyTraceValue(L, func() *check.Trace { return sup.checkedTrace(tr) }, rep.TracePath)
 }
