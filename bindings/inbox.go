@@ -173,6 +173,11 @@ func (m *messenger) openInbox(L *lua.LState, what, owner string, p *Process) *in
 		L.RaiseError("%s: inbox of %q: no inboxes exist (ipc.run() has not launched any process)", what, owner)
 	}
 	d := m.env.ImplicitDecl(inboxKind, owner)
+	if d != nil && d.File("mem") == nil && p != nil {
+		if err := m.env.fetchInbox(d); err != nil {
+			L.RaiseError("%s: inbox of %q: %v", what, owner, err)
+		}
+	}
 	if d == nil || d.File("mem") == nil {
 		L.RaiseError("%s: inbox of %q: this process did not inherit it", what, owner)
 	}

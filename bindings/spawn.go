@@ -247,6 +247,24 @@ func (e *Env) lookupProcess(name string, slot int) *Process {
 	return e.knowProcess(sp, f)
 }
 
+// fetchInbox asks the supervisor for the descriptor of d, another
+// declared process's inbox, which a child is not handed at its start
+// (runtime/launch.go) but when it first sends there.
+func (e *Env) fetchInbox(d *Decl) error {
+	if e.Broker == nil {
+		return fmt.Errorf("no supervisor to ask for it")
+	}
+	_, f, err := e.Broker.Lookup(d.Name, -1)
+	if err != nil {
+		return err
+	}
+	if f == nil {
+		return fmt.Errorf("the supervisor has none")
+	}
+	d.Files = append(d.Files, DeclFile{Role: "mem", File: f})
+	return nil
+}
+
 // StartSpawned binds a spawned child to its instance: the processes the
 // manifest lists beyond the declared ones were spawned before it started
 // (itself among them). Called in a child once the declarations are done.

@@ -202,6 +202,15 @@ func (sup *supervisor) prepareStart(c *child) error {
 			if i >= sup.declaredImplicit && !(c.spawned && d.Name == p.Name) {
 				continue // a spawned process's inbox: asked for when needed
 			}
+			if d.Name != p.Name && d.Name != bindings.ParentName {
+				// Another declared process's inbox: listed, and its
+				// descriptor handed over when this process first sends
+				// there (ctl.go, req proc). Every inbox to every child
+				// was N descriptors each to place, wrap and close, ~1/8
+				// of a 64-process launch's CPU.
+				m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: d.Kind, Name: d.Name, Line: d.Line, Spec: d.Spec})
+				continue
+			}
 			m.Implicit = describe(m.Implicit, d)
 			if i >= sup.declaredImplicit {
 				m.Implicit[len(m.Implicit)-1].Index = d.Index

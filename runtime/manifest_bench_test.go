@@ -12,10 +12,17 @@ import (
 func manifest64() *bindings.Manifest {
 	m := &bindings.Manifest{Script: "launch.lua", Args: []string{"64"}, Self: "w.1", Ctl: 3, Status: 4, Source: 5,
 		Decls: []bindings.ManifestDecl{{Kind: "process", Name: "w", Line: "launch.lua:14", Spec: "count=64"}}}
+	// What the supervisor writes for w.1: its own inbox's descriptor and
+	// the supervisor's, the others' inboxes without (launch.go).
+	m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: "main", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 6}}})
 	for i := 1; i <= 64; i++ {
 		name := "w." + strconv.Itoa(i)
 		m.Procs = append(m.Procs, bindings.ManifestProc{Name: name, Group: "w", Index: i, Count: 64, Slot: i - 1, Serial: i})
-		m.Implicit = append(m.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: name, Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 5 + i}}})
+		d := bindings.ManifestDecl{Kind: "inbox", Name: name, Line: "(implicit)"}
+		if i == 1 {
+			d.FDs = []bindings.ManifestFD{{Role: "mem", FD: 7}}
+		}
+		m.Implicit = append(m.Implicit, d)
 	}
 	return m
 }

@@ -20,10 +20,10 @@ func FuzzManifest(f *testing.F) {
 	}
 	f.Add(encodeManifest(good))
 	f.Add(encodeManifest(manifest64()))
-	f.Add("v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\n")
-	f.Add("v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 5 1\n")
-	f.Add("v2\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n")
-	f.Add("v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n")
+	f.Add("v3\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\n")
+	f.Add("v3\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 5 1\n")
+	f.Add("v3\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n")
+	f.Add("v3\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := decodeManifest(s)
 		if err != nil {
@@ -67,27 +67,27 @@ func normalize(m *bindings.Manifest) *bindings.Manifest {
 
 func TestManifestRefusesForgeries(t *testing.T) {
 	for _, bad := range []string{
-		"v2\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                                      // no fds
-		"v2\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                          // negative fd
-		"v2\nfds 3 4 5\nself \"b\"\nproc \"a\" \"a\" 1 1\n",                                           // self not a process
-		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 2 1\n",                                           // index > count
-		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n", // negative object fd
+		"v3\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                                      // no fds
+		"v3\nfds -1 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n",                                          // negative fd
+		"v3\nfds 3 4 5\nself \"b\"\nproc \"a\" \"a\" 1 1\n",                                           // self not a process
+		"v3\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 2 1\n",                                           // index > count
+		"v3\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\ndecl \"pipe\" \"#1\" \"x\" \"\" \"r\" -7\n", // negative object fd
 		// A whole group's members are checked as one (validate's spans).
-		"v2\nfds 3 4 5\nself \"w.3\"\ngroup \"w\" 2\n",                                                       // self beyond the group
-		"v2\nfds 3 4 5\nself \"w.0\"\ngroup \"w\" 2\n",                                                       // no member 0
-		"v2\nfds 3 4 5\nself \"w.01\"\ngroup \"w\" 2\n",                                                      // not a member's name
-		"v2\nfds 3 4 5\nself \"v.1\"\ngroup \"w\" 2\n",                                                       // another group's
-		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1048577\n",                                                 // slots beyond the table
-		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"x\" \"\" \"r\" -1 \"w\" 2\n",      // negative inbox fd
-		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"x\" \"\" \"r\" 1048575 \"w\" 2\n", // last inbox fd out of range
+		"v3\nfds 3 4 5\nself \"w.3\"\ngroup \"w\" 2\n",                                                 // self beyond the group
+		"v3\nfds 3 4 5\nself \"w.0\"\ngroup \"w\" 2\n",                                                 // no member 0
+		"v3\nfds 3 4 5\nself \"w.01\"\ngroup \"w\" 2\n",                                                // not a member's name
+		"v3\nfds 3 4 5\nself \"v.1\"\ngroup \"w\" 2\n",                                                 // another group's
+		"v3\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1048577\n",                                           // slots beyond the table
+		"v3\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"x\" \"\" \"w\" 0 2\n",       // no member 0
+		"v3\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"x\" \"\" \"w\" 1048575 2\n", // members beyond any count
 	} {
 		if _, err := decodeManifest(bad); err == nil {
 			t.Errorf("decodeManifest(%q) succeeded", bad)
 		}
 	}
 	for _, good := range []string{
-		"v2\nfds 3 4 5\nself \"w.2\"\ngroup \"w\" 2\n",
-		"v2\nfds 3 4 5\nself \"w.10\"\nproc \"a\" \"a\" 1 1 0 1\ngroup \"w\" 12\nimplicits \"inbox\" \"x\" \"\" \"r\" 6 \"w\" 12\n",
+		"v3\nfds 3 4 5\nself \"w.2\"\ngroup \"w\" 2\n",
+		"v3\nfds 3 4 5\nself \"w.10\"\nproc \"a\" \"a\" 1 1 0 1\ngroup \"w\" 12\nimplicits \"inbox\" \"x\" \"\" \"w\" 2 11\n",
 	} {
 		m, err := decodeManifest(good)
 		if err != nil {
@@ -104,7 +104,7 @@ func TestManifestRefusesForgeries(t *testing.T) {
 // names them (groupMember), across the widths of their indexes.
 func TestManifestGroupNames(t *testing.T) {
 	for _, count := range []int{2, 9, 10, 11, 99, 100, 101, 1234} {
-		m, err := decodeManifest(fmt.Sprintf("v2\nfds 3 4 5\nself \"w.%d\"\nproc \"a\" \"a\" 1 1 0 1\ngroup \"w\" %d\n", count, count))
+		m, err := decodeManifest(fmt.Sprintf("v3\nfds 3 4 5\nself \"w.%d\"\nproc \"a\" \"a\" 1 1 0 1\ngroup \"w\" %d\n", count, count))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,26 +52,29 @@ func TestManifestRoundTrip(t *testing.T) {
 	} else if got, err := decodeManifest(enc); err != nil || !reflect.DeepEqual(got, big) {
 		t.Fatalf("round trip of a 105-member group: %v\n got %+v\nwant %+v", err, got, big)
 	}
-	// The inboxes of a whole group are one line too; a group whose
-	// descriptors are not consecutive, or a lone member, are not.
+	// A run of a group's inboxes without descriptors is one line too
+	// (here w.2 .. w.64, after main's and w.1's own); a run of one, or
+	// inboxes with descriptors, are not.
 	im := manifest64()
-	im.Implicit = append(im.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: "v.1", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 90}}},
+	im.Implicit = append(im.Implicit, bindings.ManifestDecl{Kind: "inbox", Name: "v.1", Line: "(implicit)"},
 		bindings.ManifestDecl{Kind: "inbox", Name: "v.2", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 92}}},
-		bindings.ManifestDecl{Kind: "inbox", Name: "main", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 93}}})
+		bindings.ManifestDecl{Kind: "inbox", Name: "v.3", Line: "(implicit)", FDs: []bindings.ManifestFD{{Role: "mem", FD: 93}}},
+		bindings.ManifestDecl{Kind: "inbox", Name: "u.3", Line: "(implicit)"}, bindings.ManifestDecl{Kind: "inbox", Name: "u.4", Line: "(implicit)"})
 	enc = encodeManifest(im)
-	if !strings.Contains(enc, "\nimplicits \"inbox\" \"(implicit)\" \"\" \"mem\" 6 \"w\" 64\n") || strings.Count(enc, "\nimplicit ") != 3 {
-		t.Errorf("encoded as:\n%s\nwant the inboxes of w on one line, v.1, v.2 and main on a line each", enc)
+	if !strings.Contains(enc, "\nimplicits \"inbox\" \"(implicit)\" \"\" \"w\" 2 63\n") ||
+		!strings.Contains(enc, "\nimplicits \"inbox\" \"(implicit)\" \"\" \"u\" 3 2\n") || strings.Count(enc, "\nimplicit ") != 5 {
+		t.Errorf("encoded as:\n%s\nwant the inboxes of w.2 .. w.64 on one line, u.3 and u.4 on one, main, w.1, v.1, v.2 and v.3 on a line each", enc)
 	}
 	if got, err := decodeManifest(enc); err != nil || !reflect.DeepEqual(got, im) {
 		t.Fatalf("round trip of a group's inboxes: %v\n got %+v\nwant %+v", err, got, im)
 	}
-	for _, bad := range []string{"", "v1\n", "v3\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n", "v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 6 \"w\" 1\n",
-		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" -1 \"w\" 2\n",
-		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 1048575 \"w\" 2\n",
-		"v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" 6 \"w\" 2\n", "v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v2\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v2\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v2\nfds 1 2\n", "v2\nproc \"a\" \"b\" x 1\n", "v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 0\n", "v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\nimplicit 2 \"inbox\" \"a\" \"\" \"\"\n", "v2\nnope 1\n", "v2\nself \"unterminated\n",
+	for _, bad := range []string{"", "v1\n", "v3\n", "v1\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1\n", "v3\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"w\" 1 1\n",
+		"v3\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"w\" -1 2\n",
+		"v3\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"w\" 1048575 2\n",
+		"v3\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 2\nimplicits \"inbox\" \"\" \"\" \"mem\" 6 \"w\" 2\n", "v3\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 1\n", "v3\nfds 3 4 5\nself \"w.1\"\ngroup \"w\" 99999999\n", "v3\nfds 3 4 5\nself \"w.1\"\ngroup 3 \"w\"\n", "v3\nfds 1 2\n", "v3\nproc \"a\" \"b\" x 1\n", "v3\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 0\n", "v3\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\nimplicit 2 \"inbox\" \"a\" \"\" \"\"\n", "v3\nnope 1\n", "v3\nself \"unterminated\n",
 		// A declaration's roles in order, each once, as encodeManifest writes them.
-		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"w\" 6 \"r\" 7\n",
-		"v2\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"r\" 6 \"r\" 7\n"} {
+		"v3\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"w\" 6 \"r\" 7\n",
+		"v3\nfds 3 4 5\nself \"a\"\nproc \"a\" \"a\" 1 1 0 1\ndecl \"pipe\" \"#1\" \"x.lua:1\" \"\" \"r\" 6 \"r\" 7\n"} {
 		if _, err := decodeManifest(bad); err == nil {
 			t.Errorf("decodeManifest(%q) succeeded", bad)
 		}

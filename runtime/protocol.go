@@ -106,7 +106,8 @@ func decodeResult(b []byte) childResult {
 // encoding/json's first use (reflection, type caches) cost 75-170 µs of a
 // child's ~500 µs start; this format decodes in a few µs.
 //
-//	v2                                 (v2: the source memfd holds a script image, script.go)
+//	v3                                 (v2: the source memfd holds a script image, script.go;
+//	                                    v3: other processes' inboxes are handed over on first use)
 //	run "<run id>" "<run dir>"
 //	script "<name>"
 //	arg "<value>"                      (one line per argument, in order)
@@ -119,10 +120,12 @@ func decodeResult(b []byte) childResult {
 //	                                    its place in the list as its slot and that plus 1 as its serial)
 //	decl "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
 //	implicit [<index>] "<kind>" "<name>" "<line>" "<spec>" ["<role>" <fd>]...
-//	                                   (index, < 0: a spawned process's own inbox)
-//	implicits "<kind>" "<line>" "<spec>" "<role>" <fd> "<group>" <count>
-//	                                   (count implicit lines in one: the objects of "<group>.1" ..
-//	                                    "<group>.<count>", each with one descriptor, fd, fd+1, ...)
+//	                                   (index, < 0: a spawned process's own inbox; without a
+//	                                    descriptor: another process's inbox, handed over when this
+//	                                    process first sends there)
+//	implicits "<kind>" "<line>" "<spec>" "<group>" <from> <count>
+//	                                   (count implicit lines in one: the objects of "<group>.<from>" ..
+//	                                    "<group>.<from+count-1>", none with a descriptor)
 //	spawnargs "<encoded args>"         (only for an instance ipc.spawn made)
 
 // encodeManifest renders the manifest for IPCSCRIPT_CHILD.
@@ -141,7 +144,7 @@ func appendManifest(b []byte, m *bindings.Manifest) []byte {
 	// per field was 8% of its CPU at N = 64).
 	q := func(s string) { b = strconv.AppendQuote(append(b, ' '), s) }
 	n := func(i int) { b = strconv.AppendInt(append(b, ' '), int64(i), 10) }
-	b = append(b, "v2\nrun"...)
+	b = append(b, "v3\nrun"...)
 	q(m.RunID)
 	q(m.RunDir)
 	b = append(b, "\nscript"...)
@@ -204,19 +207,19 @@ func appendManifest(b []byte, m *bindings.Manifest) []byte {
 		decl("decl", d)
 	}
 	for i := 0; i < len(m.Implicit); {
-		if k := wholeImplicitGroup(m.Implicit[i:]); k > 0 {
-			// One line for the inboxes of a whole group (a child of a
-			// 64-process run decoded 64 lines of 6 quoted fields: ~1/8
-			// of its start, and the supervisor wrote them for every child).
+		if from, k := implicitRun(m.Implicit[i:]); k > 0 {
+			// One line for the inboxes of a run of a group's members,
+			// which this child is not handed (launch.go): a child of a
+			// 64-process run decoded 64 lines of quoted fields otherwise,
+			// and the supervisor wrote them for every child.
 			d := m.Implicit[i]
 			g, _, _ := strings.Cut(d.Name, ".")
 			b = append(b, "\nimplicits"...)
 			q(d.Kind)
 			q(d.Line)
 			q(d.Spec)
-			q(d.FDs[0].Role)
-			n(d.FDs[0].FD)
 			q(g)
+			n(from)
 			n(k)
 			i += k
 			continue
@@ -234,8 +237,8 @@ func appendManifest(b []byte, m *bindings.Manifest) []byte {
 // decodeManifest parses what encodeManifest wrote.
 func decodeManifest(s string) (*bindings.Manifest, error) {
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-	if len(lines) == 0 || lines[0] != "v2" {
-		return nil, fmt.Errorf("not a run manifest of this version (want a first line \"v2\")")
+	if len(lines) == 0 || lines[0] != "v3" {
+		return nil, fmt.Errorf("not a run manifest of this version (want a first line \"v3\")")
 	}
 	// Sized at once: a child of an N-process run reads N inbox lines.
 	// (Counted over the lines: strings.Count of each tag in s searched
@@ -368,19 +371,18 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 				m.Implicit = append(m.Implicit, d)
 			}
 		case "implicits":
-			if len(f) != 7 || f[0].num || f[1].num || f[2].num || f[3].num || !f[4].num || f[5].num || !f[6].num ||
-				f[6].n < 2 || f[6].n > maxManifestFD || f[4].n < 0 || f[4].n > maxManifestFD-f[6].n {
+			if len(f) != 6 || f[0].num || f[1].num || f[2].num || f[3].num || !f[4].num || !f[5].num ||
+				f[5].n < 2 || f[5].n > maxManifestFD || f[4].n < 1 || f[4].n > maxManifestFD-f[5].n {
 				return nil, bad()
 			}
-			fd, g, count := f[4].n, f[5].s, f[6].n
+			g, from, count := f[3].s, f[4].n, f[5].n
 			m.Implicit = slices.Grow(m.Implicit, count)
 			// The members' names as the group line made them, when it
 			// did (one string per member, not two).
 			var names []bindings.ManifestProc
-			if at, ok := groups[g]; ok && at+count <= len(m.Procs) && m.Procs[at].Count == count {
-				names = m.Procs[at : at+count]
+			if at, ok := groups[g]; ok && at+from-1+count <= len(m.Procs) && m.Procs[at].Count >= from-1+count {
+				names = m.Procs[at+from-1 : at+from-1+count]
 			}
-			fds := make([]bindings.ManifestFD, count) // one array for the group's descriptors
 			at := len(m.Implicit)
 			m.Implicit = m.Implicit[:at+count]
 			for j := range count {
@@ -388,13 +390,10 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 				if names != nil {
 					name = names[j].Name
 				} else {
-					name = groupMember(g, j+1)
+					name = groupMember(g, from+j)
 				}
-				fds[j] = bindings.ManifestFD{Role: f[3].s, FD: fd + j}
-				m.Implicit[at+j] = bindings.ManifestDecl{Kind: f[0].s, Name: name, Line: f[1].s, Spec: f[2].s,
-					FDs: fds[j : j+1 : j+1]}
+				m.Implicit[at+j] = bindings.ManifestDecl{Kind: f[0].s, Name: name, Line: f[1].s, Spec: f[2].s}
 			}
-			checked.implicit = append(checked.implicit, span{from: at, to: at + count})
 		case "spawnargs":
 			if len(f) != 1 {
 				return nil, bad()
@@ -410,17 +409,17 @@ func decodeManifest(s string) (*bindings.Manifest, error) {
 	return m, nil
 }
 
-// decoded lists the runs of m.Procs and m.Implicit that decodeManifest
-// made from a group or implicits line, whose checks (a count in 2 ..
-// maxManifestFD, the first descriptor and the last in range, the slots
+// decoded lists the runs of m.Procs that decodeManifest made from a
+// group line, whose checks (a count in 2 .. maxManifestFD, the slots
 // within maxManifestFD) already hold for every entry of the run. So
 // validate checks a group's entries once, not once per member, and a
 // child's decode stays near-constant in the group's size. FuzzManifest
 // runs validateManifest, which checks every entry, on whatever
-// decodeManifest accepts.
-type decoded struct{ procs, implicit []span }
+// decodeManifest accepts. (An implicits line's entries have no
+// descriptors: nothing to check.)
+type decoded struct{ procs []span }
 
-// span is m.Procs[from:to] (or m.Implicit's), the members of group g.
+// span is m.Procs[from:to], the members of group g.
 type span struct {
 	from, to int
 	g        string
@@ -455,29 +454,30 @@ func wholeGroup(procs []bindings.ManifestProc, at int) int {
 	return k
 }
 
-// wholeImplicitGroup returns k when ds starts with the implicit objects
-// of a whole group of k > 1 ("g.1" .. "g.k", in order), alike but for
-// their one descriptor each, numbered consecutively, which the manifest
-// writes as one line; else 0.
-func wholeImplicitGroup(ds []bindings.ManifestDecl) int {
+// implicitRun returns (from, k) when ds starts with the implicit objects
+// of k > 1 consecutive members of a group, "g.from" .. "g.<from+k-1>",
+// alike and without descriptors, which the manifest writes as one line;
+// else k is 0.
+func implicitRun(ds []bindings.ManifestDecl) (from, k int) {
 	d := ds[0]
-	g, one, ok := strings.Cut(d.Name, ".")
-	if !ok || one != "1" || d.Index != 0 || len(d.FDs) != 1 || len(ds) < 2 {
-		return 0
+	g, _, ok := strings.Cut(d.Name, ".")
+	if !ok || d.Index != 0 || len(d.FDs) != 0 || len(ds) < 2 {
+		return 0, 0
 	}
-	role, fd := d.FDs[0].Role, d.FDs[0].FD
-	k := 0
+	if from = groupIndex(d.Name, g); from == 0 {
+		return 0, 0
+	}
 	for _, e := range ds {
-		if e.Kind != d.Kind || e.Line != d.Line || e.Spec != d.Spec || e.Index != 0 || len(e.FDs) != 1 ||
-			e.FDs[0].Role != role || e.FDs[0].FD != fd+k || !isGroupMember(e.Name, g, k+1) {
+		if e.Kind != d.Kind || e.Line != d.Line || e.Spec != d.Spec || e.Index != 0 || len(e.FDs) != 0 ||
+			!isGroupMember(e.Name, g, from+k) {
 			break
 		}
 		k++
 	}
 	if k < 2 {
-		return 0
+		return 0, 0
 	}
-	return k
+	return from, k
 }
 
 // byRole orders a declaration's descriptors (ManifestDecl.FDs).
@@ -497,7 +497,7 @@ func groupMember(g string, i int) string { return g + "." + strconv.Itoa(i) }
 
 // isGroupMember reports whether name is groupMember(g, i), without
 // making that name: the supervisor asks it of every process and inbox
-// in every child's manifest (wholeGroup, wholeImplicitGroup), and making
+// in every child's manifest (wholeGroup, implicitRun), and making
 // the names was ~5% of its CPU in a 256-process launch.
 func isGroupMember(name, g string, i int) bool { return i >= 1 && groupIndex(name, g) == i }
 
@@ -577,17 +577,8 @@ func validate(m *bindings.Manifest, skip *decoded) error {
 	if !self {
 		return fmt.Errorf("this process, %q, is not among the run's processes", m.Self)
 	}
-	for k, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
-		var implicit []span
-		if k == 1 {
-			implicit = skip.implicit
-		}
-		for i := 0; i < len(ds); i++ {
-			if len(implicit) > 0 && implicit[0].from == i {
-				i, implicit = implicit[0].to-1, implicit[1:]
-				continue
-			}
-			d := ds[i]
+	for _, ds := range [][]bindings.ManifestDecl{m.Decls, m.Implicit} {
+		for _, d := range ds {
 			for _, f := range d.FDs {
 				if f.FD >= 0 && f.FD < maxManifestFD {
 					continue // valid: no name to build

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,6 +158,48 @@ ipc.process("r", show)
 		// one end of each of the two pipes, the control socket, the status table
 		if pipes != 2 || sockets != 1 || status != 1 {
 			t.Errorf("process %s: %d pipe ends, %d sockets, %d status tables; want 2, 1, 1\n%s", name, pipes, sockets, status, out)
+		}
+	}
+}
+
+// A child starts with two inboxes, its own and the supervisor's; another
+// process's inbox is handed over when it first sends there (launch.go),
+// and only that one: in a ring of 6, each member ends up holding its own,
+// the supervisor's and the next member's, and every token goes round.
+func TestChildGetsPeerInboxesOnFirstSend(t *testing.T) {
+	rep, out, errs := run(t, `
+local ipc = require("ipc")
+local fdlist = require("fdlist")
+local n = 6
+local function inboxes()
+  local names = {}
+  for _, fd in ipairs(fdlist.list()) do
+    local owner = fd:match('queue inbox of "([^"]+)"')
+    if owner then names[#names + 1] = owner end
+  end
+  table.sort(names)
+  return table.concat(names, ",")
+end
+ipc.process("w", {count = n}, function(self)
+  local before = inboxes()
+  local nextNode = "w." .. (self.index % n + 1)
+  ipc.send(nextNode, self.index)
+  local got = ipc.receive().body
+  print(string.format("before=%s after=%s got=%d", before, inboxes(), got))
+end)
+`, runtime.Options{})
+	if !rep.OK {
+		t.Fatalf("run failed: %s\n%s", rep.Summary(), errs)
+	}
+	for i := 1; i <= 6; i++ {
+		next, prev := i%6+1, (i+4)%6+1
+		mine := []string{"main", fmt.Sprintf("w.%d", i)}
+		slices.Sort(mine)
+		both := append(slices.Clone(mine), fmt.Sprintf("w.%d", next))
+		slices.Sort(both)
+		want := fmt.Sprintf("[w.%d] before=%s after=%s got=%d", i, strings.Join(mine, ","), strings.Join(both, ","), prev)
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("want the line %q in:\n%s", want, out)
 		}
 	}
 }
