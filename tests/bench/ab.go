@@ -90,19 +90,21 @@ func (b *bench) runAB(ctx context.Context, cases []benchCase, w io.Writer) int {
 			t.flags = append(append([]string(nil), cmd.flags...), "--trace", "@tmp/ab-"+cmd.prog+".jsonl")
 			a.cmd = &t
 		}
+		var row rowResult
+		runA := func() { b.measure(ctx, []*cellRun{{c: c, m: a, row: &row}}) }
 		runB := func() {
 			saved := b.ipc
 			b.ipc = base
-			b.measure(ctx, c, bm)
+			b.measure(ctx, []*cellRun{{c: c, m: bm, row: &row}})
 			b.ipc = saved
 		}
 		for r := 0; r < b.o.repeats && ctx.Err() == nil && a.err == nil && bm.err == nil; r++ {
 			if r%2 == 0 {
-				b.measure(ctx, c, a)
+				runA()
 				runB()
 			} else {
 				runB()
-				b.measure(ctx, c, a)
+				runA()
 			}
 		}
 		if a.err != nil || bm.err != nil || a.why != "" || bm.why != "" {

@@ -88,7 +88,14 @@ type benchCase struct {
 	// maxRepeats, when set, caps the repeats of a row whose every run is
 	// long by nature (a headless browser's start): memory rows take 3.
 	maxRepeats int
-	cmds       [numImpls]*command // nil: no such mechanism, shown as —
+	// minSecs, when set, makes one run of a cell its command run again
+	// and again until their measured "secs" add up to this (at most
+	// maxRounds times): the run's figure is per operation over all of
+	// them. For rows whose command is one short event (a launch of 64
+	// processes: 25-130 ms), which a stall of a few ms on this kind of
+	// VM moved by a third.
+	minSecs float64
+	cmds    [numImpls]*command // nil: no such mechanism, shown as —
 }
 
 // sizes are the counts of one mode (full or --quick).
@@ -115,7 +122,8 @@ type sizes struct {
 	reads          int // 64 KiB shm reads
 	getsets        int // shm get+set pairs, plain and under --race
 	syscalls       int
-	traceEvents    int // events of the trace-writing and trace-opening rows
+	traceEvents    int     // events of the trace-writing and trace-opening rows
+	launchSecs     float64 // measured seconds a run of a launch row gathers (benchCase.minSecs)
 }
 
 // The full counts give each run of a cell at least ~0.2 s of measured work
@@ -138,6 +146,7 @@ var fullSizes = sizes{
 	getsets:     200000,
 	syscalls:    200000,
 	traceEvents: 1000000,
+	launchSecs:  0.3,
 }
 
 var quickSizes = sizes{
@@ -333,15 +342,15 @@ func allCases(s sizes) []benchCase {
 	}
 	cs = append(cs,
 		benchCase{
-			id: "launch-spawn", interleave: interleaved["launch-spawn"], group: 5, title: spawnTitle, metric: perProcess,
+			id: "launch-spawn", interleave: interleaved["launch-spawn"], group: 5, title: spawnTitle, metric: perProcess, minSecs: s.launchSecs,
 			cmds: both(cmd("launch", n), cmd("launch.py", "spawn", s.procsSpawn), cmd("launch", "spawn", n)),
 		},
 		benchCase{
-			id: "launch-fork", interleave: interleaved["launch-fork"], group: 5, title: fmt.Sprintf("%d, against fork", n), metric: perProcess,
+			id: "launch-fork", interleave: interleaved["launch-fork"], group: 5, title: fmt.Sprintf("%d, against fork", n), metric: perProcess, minSecs: s.launchSecs,
 			cmds: both(cmd("launch", n), cmd("launch.py", "fork", n), cmd("launch", "fork", n)),
 		},
 		benchCase{
-			id: "launch-reexec", interleave: interleaved["launch-reexec"], group: 5, title: fmt.Sprintf("%d, bare re-exec of the ipcscript binary", n), metric: perProcess,
+			id: "launch-reexec", interleave: interleaved["launch-reexec"], group: 5, title: fmt.Sprintf("%d, bare re-exec of the ipcscript binary", n), metric: perProcess, minSecs: s.launchSecs,
 			cmds: [numImpls]*command{implGo: cmd("reexec", n)},
 		},
 	)
@@ -423,11 +432,11 @@ func allCases(s sizes) []benchCase {
 			cmds: [numImpls]*command{implC: cmd("pingpong", "pipe", s.rtt2)},
 		},
 		benchCase{
-			id: "floor-spawn", interleave: interleaved["floor-spawn"], group: 8, title: fmt.Sprintf("%d spawns of a static C program, per process", n), metric: perProcess,
+			id: "floor-spawn", interleave: interleaved["floor-spawn"], group: 8, title: fmt.Sprintf("%d spawns of a static C program, per process", n), metric: perProcess, minSecs: s.launchSecs,
 			cmds: [numImpls]*command{implC: cmd("launch", "spawn", n, "@exit0_static")},
 		},
 		benchCase{
-			id: "floor-mingo", interleave: interleaved["floor-mingo"], group: 8, title: fmt.Sprintf("%d execs of an empty Go program, per process", n), metric: perProcess,
+			id: "floor-mingo", interleave: interleaved["floor-mingo"], group: 8, title: fmt.Sprintf("%d execs of an empty Go program, per process", n), metric: perProcess, minSecs: s.launchSecs,
 			cmds: [numImpls]*command{implGo: cmd("reexec", n, "mingo")},
 		},
 	)

@@ -76,3 +76,26 @@ func TestRunSamplesEveryProcessOfTheTree(t *testing.T) {
 		t.Errorf("rss_max_kib = %v, want a peak", f["rss_max_kib"])
 	}
 }
+
+// Runs of a short command gathered into one (benchCase.minSecs): the
+// per-process figure is over every process of every run, not a mean of
+// the runs' figures.
+func TestMergeRounds(t *testing.T) {
+	a := figures{"ns_per_op": 1e6, "ops": 64.0, "secs": 0.064, "wall_secs": 0.07, "after_exit_secs": 1e-5, "ok": true}
+	b := figures{"ns_per_op": 3e6, "ops": 32.0, "secs": 0.096, "wall_secs": 0.1, "after_exit_secs": 2e-5, "ok": true}
+	got := mergeRounds(mergeRounds(a, b, "ns_per_op"), a, "ns_per_op")
+	want := figures{"ns_per_op": (0.064 + 0.096 + 0.064) * 1e9 / 160, "ops": 160.0, "secs": 0.224, "wall_secs": 0.24, "after_exit_secs": 2e-5, "ok": true, "rounds": 3.0}
+	for k, w := range want {
+		g := got[k]
+		if gf, ok := g.(float64); ok {
+			if wf := w.(float64); gf < wf*(1-1e-9) || gf > wf*(1+1e-9) {
+				t.Errorf("%s = %v, want %v", k, g, w)
+			}
+		} else if g != w {
+			t.Errorf("%s = %v, want %v", k, g, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

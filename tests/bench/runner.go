@@ -96,20 +96,21 @@ func (b *bench) runAll(ctx context.Context, cases []benchCase) *results {
 			repeats = max(repeats, rowRepeats(rows[i].c, b.o.repeats))
 		}
 		for r := 0; r < repeats && ctx.Err() == nil; r++ {
+			var cells []*cellRun
 			for _, i := range unit {
 				if r >= rowRepeats(rows[i].c, b.o.repeats) {
 					continue
 				}
-				t := time.Now()
 				for _, im := range runOrder {
 					m := rows[i].cells[im]
 					if m == nil || m.why != "" || m.err != nil || m.attempts > r {
 						continue
 					}
-					b.measure(ctx, rows[i].c, m)
+					m.attempts++
+					cells = append(cells, &cellRun{c: rows[i].c, m: m, row: &rows[i]})
 				}
-				rows[i].secs += time.Since(t).Seconds()
 			}
+			b.measure(ctx, cells)
 		}
 		for _, i := range unit {
 			done++
@@ -159,23 +160,68 @@ func interleaveUnits(cases []benchCase) [][]int {
 	return units
 }
 
-// measure does one run of m for the row c.
-func (b *bench) measure(ctx context.Context, c benchCase, m *measurement) {
-	m.attempts++
-	argv, env, why := b.argv(m.im, m.cmd)
-	if why != "" {
-		m.why = why
-		return
+// cellRun is one run of one cell in the making.
+type cellRun struct {
+	c      benchCase
+	m      *measurement
+	row    *rowResult
+	argv   []string
+	env    []string
+	f      figures // the runs so far, merged (mergeRounds)
+	rounds int
+}
+
+// measure does one run of each of cells, in turns. A cell of a row with
+// minSecs runs its command again, after the others have run theirs once
+// more, until its measured seconds reach minSecs: so the cells a target
+// divides one by the other stay as close in time as single runs were
+// (the launch cells are one 64-process launch each, and this VM's speed
+// changes from second to second).
+func (b *bench) measure(ctx context.Context, cells []*cellRun) {
+	for _, cr := range cells {
+		var why string
+		if cr.argv, cr.env, why = b.argv(cr.m.im, cr.m.cmd); why != "" {
+			cr.m.why = why
+		}
 	}
+	for pending := true; pending && ctx.Err() == nil; {
+		pending = false
+		for _, cr := range cells {
+			if cr.m.why != "" || cr.m.err != nil || cr.rounds < 0 {
+				continue
+			}
+			b.runOnce(ctx, cr)
+			secs, _ := cr.f["secs"].(float64)
+			if cr.f == nil || cr.c.minSecs == 0 || secs >= cr.c.minSecs || cr.rounds >= maxRounds {
+				if cr.f != nil {
+					cr.m.runs = append(cr.m.runs, cr.f)
+				}
+				cr.rounds = -1 // done
+				continue
+			}
+			pending = true
+		}
+	}
+}
+
+// runOnce runs cr's command once and merges its figures into cr.f; on a
+// failure or a missing figure it sets cr.m.err or cr.m.why and leaves
+// cr.f nil.
+func (b *bench) runOnce(ctx context.Context, cr *cellRun) {
+	c, m := cr.c, cr.m
 	t0 := time.Now()
 	f, err := run{
-		argv: argv, env: env, dir: b.work, cpus: c.cpus,
+		argv: cr.argv, env: cr.env, dir: b.work, cpus: c.cpus,
 		sampleRSS: c.memory, needPids: c.metric == workerRSS, timeout: b.o.timeout,
 	}.start(ctx)
-	m.secs += time.Since(t0).Seconds()
+	took := time.Since(t0).Seconds()
+	m.secs += took
+	cr.row.secs += took
 	if b.o.verbose {
-		progress("  %s %s: %v %v", implKeys[m.im], strings.Join(argv, " "), f, err)
+		progress("  %s %s: %v %v", implKeys[m.im], strings.Join(cr.argv, " "), f, err)
 	}
+	prev := cr.f
+	cr.f = nil
 	if ctx.Err() != nil {
 		return
 	}
@@ -186,7 +232,7 @@ func (b *bench) measure(ctx context.Context, c benchCase, m *measurement) {
 	v, present := f[c.metric.field]
 	switch {
 	case !present:
-		m.err = fmt.Errorf("%s: no %q in %v", strings.Join(argv, " "), c.metric.field, f)
+		m.err = fmt.Errorf("%s: no %q in %v", strings.Join(cr.argv, " "), c.metric.field, f)
 	case v == nil:
 		m.why, _ = f["why"].(string)
 		if m.why == "" {
@@ -194,11 +240,43 @@ func (b *bench) measure(ctx context.Context, c benchCase, m *measurement) {
 		}
 	default:
 		if _, ok := v.(float64); !ok {
-			m.err = fmt.Errorf("%s: %q is not a number in %v", strings.Join(argv, " "), c.metric.field, f)
+			m.err = fmt.Errorf("%s: %q is not a number in %v", strings.Join(cr.argv, " "), c.metric.field, f)
 			return
 		}
-		m.runs = append(m.runs, f)
+		cr.rounds++
+		if prev != nil {
+			f = mergeRounds(prev, f, c.metric.field)
+		}
+		cr.f = f
 	}
+}
+
+// maxRounds bounds the runs of a command that one run of a cell with
+// minSecs takes.
+const maxRounds = 8
+
+// mergeRounds is the figures of two runs of one command as one run: their
+// seconds and operations added up, field (a per-operation cost) over all
+// of them, and rounds counting the runs. (A run that was not ok failed
+// in start.)
+func mergeRounds(a, b figures, field string) figures {
+	num := func(f figures, k string) float64 { v, _ := f[k].(float64); return v }
+	out := figures{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for _, k := range []string{"secs", "ops", "wall_secs"} {
+		if _, ok := a[k].(float64); ok {
+			out[k] = num(a, k) + num(b, k)
+		}
+	}
+	out["after_exit_secs"] = max(num(a, "after_exit_secs"), num(b, "after_exit_secs"))
+	if ops := num(out, "ops"); ops > 0 && field == "ns_per_op" {
+		out[field] = (num(a, field)*num(a, "ops") + num(b, field)*num(b, "ops")) / ops
+	}
+	rounds, _ := a["rounds"].(float64)
+	out["rounds"] = max(rounds, 1) + 1
+	return out
 }
 
 func summaryLine(row rowResult) string {
