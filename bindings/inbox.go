@@ -68,11 +68,18 @@ func (m *messenger) createInboxes(e *Env) error {
 		}
 	}
 	owners := append([]*Process{nil}, e.Procs...) // nil: the supervisor
+	// The inboxes of the declared processes live until the run ends, and
+	// are unmapped together then (one munmap: ipc.Space). Without a Space
+	// (none could be reserved) each is mapped and unmapped alone.
+	space, _ := ipc.ReserveSpace(len(owners) * ipc.QueueRegionSize(0))
+	if space != nil {
+		defer space.Done()
+	}
 	for _, p := range owners {
 		if p != nil && p.Exec != nil {
 			continue // an external program has no inbox
 		}
-		if err := m.createInbox(e, p); err != nil {
+		if err := m.createInbox(e, p, space); err != nil {
 			m.releaseInboxes()
 			return err
 		}
@@ -81,8 +88,9 @@ func (m *messenger) createInboxes(e *Env) error {
 }
 
 // createInbox creates the inbox of p (nil: the supervisor) as an implicit
-// object, with the capacity of the link from each process there is.
-func (m *messenger) createInbox(e *Env, p *Process) error {
+// object, with the capacity of the link from each process there is, mapped
+// in space when it is not nil.
+func (m *messenger) createInbox(e *Env, p *Process, space *ipc.Space) error {
 	name := ParentName
 	var caps []int // the capacity of the link from each process
 	if p != nil {
@@ -97,7 +105,7 @@ func (m *messenger) createInbox(e *Env, p *Process) error {
 	}
 	d := e.AddImplicit(inboxKind, name)
 	ib := newInbox(name, p, d, ipc.Unbounded) // the supervisor's links are unbounded
-	q, err := ipc.NewQueue(ipc.QueueConfig{Name: ib.what, Capacity: ipc.Unbounded, PerSender: true, SenderCapacity: caps})
+	q, err := ipc.NewQueue(ipc.QueueConfig{Name: ib.what, Capacity: ipc.Unbounded, PerSender: true, SenderCapacity: caps, Space: space})
 	if err != nil {
 		e.Implicit = e.Implicit[:len(e.Implicit)-1]
 		return err
@@ -128,7 +136,7 @@ func (m *messenger) spawned(e *Env, p *Process) error {
 			b.q.ReuseSender(int32(p.Slot), ipc.Unbounded)
 		}
 	}
-	return m.createInbox(e, p)
+	return m.createInbox(e, p, nil) // released when p ends: mapped alone
 }
 
 // forget unmaps, in a child, the inbox of p, which has ended.

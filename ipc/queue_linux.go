@@ -82,6 +82,9 @@ type QueueConfig struct {
 	// Capacity.
 	SenderCapacity []int
 	Bytes          int // ring bytes, rounded up to a page; default DefaultQueueBytes
+	// Space, when set, is where NewQueue maps the queue (NewRegionIn):
+	// queues that are closed together, unmapped together.
+	Space *Space
 }
 
 const (
@@ -208,6 +211,15 @@ func init() {
 	}
 }
 
+// QueueRegionSize is the size of the region NewQueue makes for a ring of
+// bytes (0: DefaultQueueBytes): what a Space for k such queues needs k of.
+func QueueRegionSize(bytes int) int {
+	if bytes == 0 {
+		bytes = DefaultQueueBytes
+	}
+	return ringOff + max(minRingBytes, (bytes+4095)&^4095)
+}
+
 // NewQueue creates a queue in a new memfd.
 func NewQueue(cfg QueueConfig) (*Queue, error) {
 	if cfg.Capacity < Unbounded {
@@ -229,7 +241,7 @@ func NewQueue(cfg QueueConfig) (*Queue, error) {
 		return nil, fmt.Errorf("%s: ring of %d bytes: want at most %d", cfg.Name, cfg.Bytes, maxRingBytes)
 	}
 	bytes = max(minRingBytes, (bytes+4095)&^4095)
-	r, err := NewRegion(memfdLabel(cfg.Name), ringOff+bytes)
+	r, err := NewRegionIn(cfg.Space, memfdLabel(cfg.Name), ringOff+bytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
