@@ -90,10 +90,11 @@ type benchCase struct {
 	maxRepeats int
 	// minSecs, when set, makes one run of a cell its command run again
 	// and again until their measured "secs" add up to this (at most
-	// maxRounds times): the run's figure is per operation over all of
-	// them. For rows whose command is one short event (a launch of 64
-	// processes: 25-130 ms), which a stall of a few ms on this kind of
-	// VM moved by a third.
+	// maxRounds times), in turns with the other cells of its interleaved
+	// rows: the run's figure is over every operation of all of them. For
+	// rows whose command is one short event (a launch of 64 processes:
+	// 25-130 ms; 200,000 messages: 40-160 ms), which a stall of a few ms or
+	// a placement of the processes on this kind of VM moved by a third.
 	minSecs float64
 	cmds    [numImpls]*command // nil: no such mechanism, shown as —
 }
@@ -123,7 +124,7 @@ type sizes struct {
 	getsets        int // shm get+set pairs, plain and under --race
 	syscalls       int
 	traceEvents    int     // events of the trace-writing and trace-opening rows
-	launchSecs     float64 // measured seconds a run of a launch row gathers (benchCase.minSecs)
+	shortSecs      float64 // measured seconds a run of a short row gathers (benchCase.minSecs): launch, throughput
 }
 
 // The full counts give each run of a cell at least ~0.2 s of measured work
@@ -133,20 +134,20 @@ type sizes struct {
 var fullSizes = sizes{
 	rtt1: 10000, rtt2: 5000,
 	rttPy1: 5000, rttPy2: 2500,
-	msgs: 200000, msgsPy: 25000,
+	msgs: 200000, msgsPy: 10000,
 	fanIn: 200000, fanInC: 40000, // fanIn = msgs: the fan-in target divides one by the other
 	bulk: 512 << 20,
 	addC: 20000000, addPy: 500000, addLua: 1000000,
 	mutexC: 10000000, mutexPy: 2000000, mutexPy2: 500000, mutexLua: 1000000,
 	procs: 64, procsSpawn: 16,
 	idleMS:    250,
-	ringProcs: 256, ringLaps: 10,
+	ringProcs: 256, ringLaps: 30,
 	sustained: 1 << 30, sustainedAt: 16 << 10,
 	reads:       20000,
 	getsets:     200000,
 	syscalls:    200000,
 	traceEvents: 1000000,
-	launchSecs:  0.3,
+	shortSecs:   0.3,
 }
 
 var quickSizes = sizes{
@@ -230,9 +231,13 @@ func allCases(s sizes) []benchCase {
 			if r.pySlow {
 				nPy = place.nPy
 			}
+			var minSecs float64
+			if r.id == "link" {
+				minSecs = s.shortSecs // the targets' rows: 5,000 round trips are 10-60 ms of Lua's
+			}
 			cs = append(cs, benchCase{
 				id: "rtt-" + r.id + "-" + place.suffix, group: 1,
-				title:  r.title + ", " + place.title,
+				title: r.title + ", " + place.title, minSecs: minSecs,
 				metric: perRoundTrip, cpus: place.cpus, interleave: interleaved["rtt-"+r.id+"-"+place.suffix],
 				cmds: both(cmd("pingpong", r.mode, place.n), cmd("pingpong.py", r.py, nPy), cmd("pingpong", r.c, place.n)),
 			})
@@ -252,8 +257,12 @@ func allCases(s sizes) []benchCase {
 		{"tput-unbounded", "mailbox, unbounded, 1→1", 1, "unbounded", s.msgs, "unbounded"},
 		{"tput-4x4", "mailbox, capacity 64, 4→4", 4, "64", 64, "64"},
 	} {
+		minSecs := s.shortSecs // 200,000 messages: 0.04-0.16 s a run
+		if t.procs > 1 {
+			minSecs = 0 // 4→4 is no target's
+		}
 		cs = append(cs, benchCase{
-			id: t.id, group: 2, title: t.title, metric: msgsPerSec, interleave: interleaved[t.id],
+			id: t.id, group: 2, title: t.title, metric: msgsPerSec, interleave: interleaved[t.id], minSecs: minSecs,
 			cmds: both(cmd("tput", t.procs, t.procs, t.capacity, s.msgs),
 				cmd("tput.py", t.procs, t.procs, t.pyCapacity, s.msgsPy),
 				cmd("ring", t.procs, t.procs, t.cCapacity, s.msgs)),
@@ -264,7 +273,7 @@ func allCases(s sizes) []benchCase {
 	// at 14:09's 353k msg/s), and fewer for C, whose ring takes a mutex
 	// per put (97k msg/s: 200,000 took 2 s a run).
 	cs = append(cs, benchCase{
-		id: "tput-16x1", interleave: interleaved["tput-16x1"], group: 2, title: "mailbox, capacity 64, 16→1", metric: msgsPerSec,
+		id: "tput-16x1", interleave: interleaved["tput-16x1"], group: 2, title: "mailbox, capacity 64, 16→1", metric: msgsPerSec, minSecs: s.shortSecs,
 		cmds: [numImpls]*command{
 			implLua: cmd("tput", 16, 1, "64", s.fanIn),
 			implGo:  cmd("tput", 16, 1, "64", s.fanIn),
@@ -273,11 +282,16 @@ func allCases(s sizes) []benchCase {
 	})
 
 	// 3. Bulk bytes in 64 KiB writes.
-	for _, m := range []struct{ mode, title string }{
-		{"pipe", "pipe"}, {"unix", "unix socket"}, {"shm", "shared memory, 16-slot ring"},
+	for _, m := range []struct {
+		mode, title string
+		minSecs     float64
+	}{
+		// The unix socket's cells were 0.1-0.5 s a run, C's the most spread
+		// (1,534-4,654 MB/s in one table); the pipe's C cell is ~0.55 s.
+		{"pipe", "pipe", 0}, {"unix", "unix socket", s.shortSecs}, {"shm", "shared memory, 16-slot ring", 0},
 	} {
 		cs = append(cs, benchCase{
-			id: "bulk-" + m.mode, group: 3, title: m.title, metric: mbPerSec,
+			id: "bulk-" + m.mode, group: 3, title: m.title, metric: mbPerSec, minSecs: m.minSecs,
 			cmds: both(cmd("bulk", m.mode, s.bulk, chunk), cmd("bulk.py", m.mode, s.bulk, chunk), cmd("bulk", m.mode, s.bulk, chunk)),
 		})
 	}
@@ -342,15 +356,15 @@ func allCases(s sizes) []benchCase {
 	}
 	cs = append(cs,
 		benchCase{
-			id: "launch-spawn", interleave: interleaved["launch-spawn"], group: 5, title: spawnTitle, metric: perProcess, minSecs: s.launchSecs,
+			id: "launch-spawn", interleave: interleaved["launch-spawn"], group: 5, title: spawnTitle, metric: perProcess, minSecs: s.shortSecs,
 			cmds: both(cmd("launch", n), cmd("launch.py", "spawn", s.procsSpawn), cmd("launch", "spawn", n)),
 		},
 		benchCase{
-			id: "launch-fork", interleave: interleaved["launch-fork"], group: 5, title: fmt.Sprintf("%d, against fork", n), metric: perProcess, minSecs: s.launchSecs,
+			id: "launch-fork", interleave: interleaved["launch-fork"], group: 5, title: fmt.Sprintf("%d, against fork", n), metric: perProcess, minSecs: s.shortSecs,
 			cmds: both(cmd("launch", n), cmd("launch.py", "fork", n), cmd("launch", "fork", n)),
 		},
 		benchCase{
-			id: "launch-reexec", interleave: interleaved["launch-reexec"], group: 5, title: fmt.Sprintf("%d, bare re-exec of the ipcscript binary", n), metric: perProcess, minSecs: s.launchSecs,
+			id: "launch-reexec", interleave: interleaved["launch-reexec"], group: 5, title: fmt.Sprintf("%d, bare re-exec of the ipcscript binary", n), metric: perProcess, minSecs: s.shortSecs,
 			cmds: [numImpls]*command{implGo: cmd("reexec", n)},
 		},
 	)
@@ -378,7 +392,9 @@ func allCases(s sizes) []benchCase {
 	// 7. A token ring: every process but one blocked at any time. Its
 	// runs are long by nature and not by measurement: starting and ending
 	// 256 ipcscript processes took ~6 s a run at 14:09, the timed laps 0.3
-	// s; it takes at most 3 repeats, as the memory rows do.
+	// s; it takes at most 3 repeats, as the memory rows do. 30 laps: 10
+	// were 0.08-0.13 s of timing on 2026-12-03 (hops got faster), and its
+	// worst repeat read 1.2x its median.
 	cs = append(cs, benchCase{
 		id: "token-ring", group: 7, title: fmt.Sprintf("token ring of %d processes (C: pipes)", s.ringProcs), metric: perHop,
 		maxRepeats: 3,
@@ -397,7 +413,7 @@ func allCases(s sizes) []benchCase {
 	}
 	cs = append(cs,
 		benchCase{
-			id: "trace-tput-cap64", interleave: interleaved["trace-tput-cap64"], group: 9, title: "mailbox, capacity 64, 1→1, --trace", metric: msgsPerSec,
+			id: "trace-tput-cap64", interleave: interleaved["trace-tput-cap64"], group: 9, title: "mailbox, capacity 64, 1→1, --trace", metric: msgsPerSec, minSecs: s.shortSecs,
 			cmds: [numImpls]*command{implLua: traced(cmd("tput", 1, 1, "64", s.msgs))},
 		},
 		benchCase{
@@ -432,11 +448,11 @@ func allCases(s sizes) []benchCase {
 			cmds: [numImpls]*command{implC: cmd("pingpong", "pipe", s.rtt2)},
 		},
 		benchCase{
-			id: "floor-spawn", interleave: interleaved["floor-spawn"], group: 8, title: fmt.Sprintf("%d spawns of a static C program, per process", n), metric: perProcess, minSecs: s.launchSecs,
+			id: "floor-spawn", interleave: interleaved["floor-spawn"], group: 8, title: fmt.Sprintf("%d spawns of a static C program, per process", n), metric: perProcess, minSecs: s.shortSecs,
 			cmds: [numImpls]*command{implC: cmd("launch", "spawn", n, "@exit0_static")},
 		},
 		benchCase{
-			id: "floor-mingo", interleave: interleaved["floor-mingo"], group: 8, title: fmt.Sprintf("%d execs of an empty Go program, per process", n), metric: perProcess, minSecs: s.launchSecs,
+			id: "floor-mingo", interleave: interleaved["floor-mingo"], group: 8, title: fmt.Sprintf("%d execs of an empty Go program, per process", n), metric: perProcess, minSecs: s.shortSecs,
 			cmds: [numImpls]*command{implGo: cmd("reexec", n, "mingo")},
 		},
 	)

@@ -40,6 +40,7 @@ func main() {
 
 type options struct {
 	repeats       int
+	repeatsSet    bool // --repeats given: every row takes that many
 	quick         bool
 	json          bool
 	cases         string
@@ -57,7 +58,7 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.IntVar(&o.repeats, "repeats", 0, "runs per cell (default 5, or 1 with --quick)")
+	fs.IntVar(&o.repeats, "repeats", 0, "runs per cell (default 5 for the cells a target reads and 3 for the others, or 1 with --quick)")
 	fs.BoolVar(&o.quick, "quick", false, "tiny counts and one repeat: a smoke run for CI")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON on stdout instead of the table")
 	fs.StringVar(&o.cases, "cases", "", "comma-separated filters: a case id prefix (rtt, rtt-pipe, bulk), a group number (1-6), or a regexp matched against id and title")
@@ -77,6 +78,7 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	o.repeatsSet = o.repeats != 0
 	if o.repeats == 0 {
 		o.repeats = 5
 		if o.quick {

@@ -98,4 +98,31 @@ func TestMergeRounds(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
+	// A rate: every message over every second, not a mean of the rates.
+	r := mergeRounds(figures{"msgs_per_s": 2e6, "ops": 200000.0, "secs": 0.1}, figures{"msgs_per_s": 1e6, "ops": 200000.0, "secs": 0.2}, "msgs_per_s")
+	if v := r["msgs_per_s"].(float64); v < 1333333 || v > 1333334 {
+		t.Errorf("merged rate %v, want 400000/0.3", v)
+	}
+	r = mergeRounds(figures{"mb_per_s": 4000.0, "bytes": 4e8, "secs": 0.1}, figures{"mb_per_s": 1000.0, "bytes": 4e8, "secs": 0.4}, "mb_per_s")
+	if v := r["mb_per_s"].(float64); v < 1599.99 || v > 1600.01 {
+		t.Errorf("merged bandwidth %v, want 8e8 bytes in 0.5 s", v)
+	}
+}
+
+// The cells a target reads are the ones that take 5 repeats and gather
+// runs: the launch target's Lua cell is launch-spawn's (targetRowAlias).
+func TestTargetCells(t *testing.T) {
+	for _, k := range []string{"launch-spawn/lua", "launch-reexec/go", "floor-mingo/go", "tput-cap64/c", "tput-cap64/lua", "tput-cap64/py", "trace-tput-cap64/lua", "rtt-link-2cpu/c"} {
+		if !targetCells[k] {
+			t.Errorf("%s is read by a target but not in targetCells", k)
+		}
+	}
+	for _, k := range []string{"launch-reexec/lua", "launch-fork/c", "tput-cap64/go", "rtt-link-2cpu/py", "rtt-pipe-1cpu/c"} {
+		if targetCells[k] {
+			t.Errorf("%s is in targetCells, but no target reads it", k)
+		}
+	}
+	if targetRows["rtt-unix-1cpu"] || targetRows["trace-rtt-mailbox-1cpu"] || !targetRows["token-ring"] {
+		t.Errorf("targetRows %v", targetRows)
+	}
 }

@@ -93,12 +93,12 @@ func (b *bench) runAll(ctx context.Context, cases []benchCase) *results {
 		// a row do: a target across rows pairs runs taken moments apart.
 		repeats := 0
 		for _, i := range unit {
-			repeats = max(repeats, rowRepeats(rows[i].c, b.o.repeats))
+			repeats = max(repeats, b.rowRepeats(rows[i].c))
 		}
 		for r := 0; r < repeats && ctx.Err() == nil; r++ {
 			var cells []*cellRun
 			for _, i := range unit {
-				if r >= rowRepeats(rows[i].c, b.o.repeats) {
+				if r >= b.rowRepeats(rows[i].c) {
 					continue
 				}
 				for _, im := range runOrder {
@@ -129,7 +129,11 @@ func (b *bench) runAll(ctx context.Context, cases []benchCase) *results {
 }
 
 // rowRepeats is how many runs each cell of row c takes.
-func rowRepeats(c benchCase, repeats int) int {
+func (b *bench) rowRepeats(c benchCase) int {
+	repeats := b.o.repeats
+	if !b.o.repeatsSet && !targetRows[c.id] {
+		repeats = min(repeats, 3) // no target reads it: median and worst of 3
+	}
 	if c.memory {
 		repeats = min(repeats, 3)
 	}
@@ -171,12 +175,13 @@ type cellRun struct {
 	rounds int
 }
 
-// measure does one run of each of cells, in turns. A cell of a row with
-// minSecs runs its command again, after the others have run theirs once
-// more, until its measured seconds reach minSecs: so the cells a target
-// divides one by the other stay as close in time as single runs were
-// (the launch cells are one 64-process launch each, and this VM's speed
-// changes from second to second).
+// measure does one run of each of cells, in turns. A cell that a target
+// reads, of a row with minSecs, runs its command again, after the others
+// have run theirs once more, until its measured seconds reach minSecs in
+// at least minRounds runs: so the cells a target divides one by the other
+// stay as close in time as single runs were, and a slow second of this
+// VM (its speed changes from second to second) falls on several cells,
+// not on one run of one cell.
 func (b *bench) measure(ctx context.Context, cells []*cellRun) {
 	for _, cr := range cells {
 		var why string
@@ -192,7 +197,9 @@ func (b *bench) measure(ctx context.Context, cells []*cellRun) {
 			}
 			b.runOnce(ctx, cr)
 			secs, _ := cr.f["secs"].(float64)
-			if cr.f == nil || cr.c.minSecs == 0 || secs >= cr.c.minSecs || cr.rounds >= maxRounds {
+			gather := cr.c.minSecs > 0 && targetCells[cellKey(cr.c.id, cr.m.im)]
+			enough := secs >= cr.c.minSecs && cr.rounds >= minRounds || secs >= 3*cr.c.minSecs
+			if cr.f == nil || !gather || enough || cr.rounds >= maxRounds {
 				if cr.f != nil {
 					cr.m.runs = append(cr.m.runs, cr.f)
 				}
@@ -251,13 +258,15 @@ func (b *bench) runOnce(ctx context.Context, cr *cellRun) {
 	}
 }
 
-// maxRounds bounds the runs of a command that one run of a cell with
-// minSecs takes.
-const maxRounds = 8
+// A run of a cell with minSecs takes at least minRounds runs of its
+// command (unless they measured 3 × minSecs: a slow command), so that a
+// slow second of the machine is one of several in every cell, and at
+// most maxRounds.
+const minRounds, maxRounds = 3, 8
 
 // mergeRounds is the figures of two runs of one command as one run: their
-// seconds and operations added up, field (a per-operation cost) over all
-// of them, and rounds counting the runs. (A run that was not ok failed
+// seconds and operations added up, field (a per-operation cost or a rate)
+// over all of them, and rounds counting the runs. (A run that was not ok failed
 // in start.)
 func mergeRounds(a, b figures, field string) figures {
 	num := func(f figures, k string) float64 { v, _ := f[k].(float64); return v }
@@ -265,14 +274,24 @@ func mergeRounds(a, b figures, field string) figures {
 	for k, v := range a {
 		out[k] = v
 	}
-	for _, k := range []string{"secs", "ops", "wall_secs"} {
+	for _, k := range []string{"secs", "ops", "bytes", "wall_secs"} {
 		if _, ok := a[k].(float64); ok {
 			out[k] = num(a, k) + num(b, k)
 		}
 	}
 	out["after_exit_secs"] = max(num(a, "after_exit_secs"), num(b, "after_exit_secs"))
-	if ops := num(out, "ops"); ops > 0 && field == "ns_per_op" {
-		out[field] = (num(a, field)*num(a, "ops") + num(b, field)*num(b, "ops")) / ops
+	// The figure over every operation of both: a cost per operation is the
+	// seconds over the operations, a rate the operations over the seconds
+	// (as every program computes its own from its "secs" and "ops").
+	if ops, bytes, secs := num(out, "ops"), num(out, "bytes"), num(out, "secs"); secs > 0 {
+		switch {
+		case field == "ns_per_op" && ops > 0:
+			out[field] = secs * 1e9 / ops
+		case (field == "msgs_per_s" || field == "ops_per_s") && ops > 0:
+			out[field] = ops / secs
+		case field == "mb_per_s" && bytes > 0:
+			out[field] = bytes / secs / 1e6
+		}
 	}
 	rounds, _ := a["rounds"].(float64)
 	out["rounds"] = max(rounds, 1) + 1

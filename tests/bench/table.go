@@ -96,6 +96,34 @@ func pairedRatios(a, b []float64) []float64 {
 	return out
 }
 
+// targetCells holds the cells (cellKey) that a target reads, and
+// targetRows their rows: a row no target reads takes 3 repeats unless
+// --repeats says otherwise, and only a target's cells gather runs
+// (benchCase.minSecs). Informational targets read none.
+var targetCells, targetRows = func() (map[string]bool, map[string]bool) {
+	cells, rows := map[string]bool{}, map[string]bool{}
+	for _, t := range targets {
+		if t.informational {
+			continue
+		}
+		for _, c := range []struct {
+			row string
+			im  impl
+		}{{t.row, t.im}, {t.peerRow, t.peer}} {
+			if c.row == "" {
+				continue
+			}
+			if alias := targetRowAlias[c.row][c.im]; alias != "" {
+				c.row = alias
+			}
+			cells[cellKey(c.row, c.im)], rows[c.row] = true, true
+		}
+	}
+	return cells, rows
+}()
+
+func cellKey(row string, im impl) string { return row + "/" + implKeys[im] }
+
 type targetResult struct {
 	What    string    `json:"what"`
 	Bound   string    `json:"bound"`
