@@ -21,7 +21,11 @@ type Region struct {
 
 // NewRegion creates a zero-filled region of size bytes. name only labels the
 // memfd (visible in /proc/PID/fd as "memfd:ipcscript:NAME").
-func NewRegion(name string, size int) (*Region, error) {
+func NewRegion(name string, size int) (*Region, error) { return NewRegionIn(nil, name, size) }
+
+// NewRegionIn is NewRegion with the mapping placed in space, when space is
+// not nil and has room left (else mapped on its own).
+func NewRegionIn(space *Space, name string, size int) (*Region, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("region %q: size %d must be positive", name, size)
 	}
@@ -34,46 +38,21 @@ func NewRegion(name string, size int) (*Region, error) {
 		f.Close()
 		return nil, fmt.Errorf("region %q: %w", name, err)
 	}
-	r, err := mapRegion(f, size)
+	var r *Region
+	if space != nil {
+		var mem []byte
+		if mem, err = space.mapFile(fd, size); mem != nil {
+			r = &Region{File: f, Mem: mem, space: space}
+		}
+	}
+	if r == nil && err == nil { // no space, or no room left in it
+		r, err = mapRegion(f, size)
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("region %q: %w", name, err)
 	}
 	return r, nil
-}
-
-// NewRegionIn is NewRegion with the mapping placed in space, when space is
-// not nil and has room left (else as NewRegion places it).
-func NewRegionIn(space *Space, name string, size int) (*Region, error) {
-	if space == nil {
-		return NewRegion(name, size)
-	}
-	if size <= 0 {
-		return nil, fmt.Errorf("region %q: size %d must be positive", name, size)
-	}
-	fd, err := unix.MemfdCreate("ipcscript:"+name, unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, os.NewSyscallError("memfd_create", err)
-	}
-	f := os.NewFile(uintptr(fd), "memfd:ipcscript:"+name)
-	if err := f.Truncate(int64(size)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("region %q: %w", name, err)
-	}
-	mem, err := space.mapFile(fd, size)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("region %q: %w", name, err)
-	}
-	if mem == nil { // no room left
-		r, err := mapRegion(f, size)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("region %q: %w", name, err)
-		}
-		return r, nil
-	}
-	return &Region{File: f, Mem: mem, space: space}, nil
 }
 
 // Space is address space reserved for regions mapped side by side

@@ -88,13 +88,14 @@ type benchCase struct {
 	// maxRepeats, when set, caps the repeats of a row whose every run is
 	// long by nature (a headless browser's start): memory rows take 3.
 	maxRepeats int
-	// minSecs, when set, makes one run of a cell its command run again
-	// and again until their measured "secs" add up to this (at most
-	// maxRounds times), in turns with the other cells of its interleaved
-	// rows: the run's figure is over every operation of all of them. For
-	// rows whose command is one short event (a launch of 64 processes:
-	// 25-130 ms; 200,000 messages: 40-160 ms), which a stall of a few ms or
-	// a placement of the processes on this kind of VM moved by a third.
+	// minSecs, when set, makes one run of each cell that a target reads
+	// (targetCells) run its command again and again, in turns with the
+	// other cells of its interleaved rows, until their measured "secs" add
+	// up to this in at least minRounds runs (runner.go, measure): the
+	// run's figure is over every operation of all of them. For rows whose
+	// command is one short event (a launch of 64 processes: 25-130 ms;
+	// 200,000 messages: 40-160 ms), which a stall of a few ms or a
+	// placement of the processes on this kind of VM moved by a third.
 	minSecs float64
 	cmds    [numImpls]*command // nil: no such mechanism, shown as —
 }
@@ -360,7 +361,7 @@ func allCases(s sizes) []benchCase {
 			cmds: both(cmd("launch", n), cmd("launch.py", "spawn", s.procsSpawn), cmd("launch", "spawn", n)),
 		},
 		benchCase{
-			id: "launch-fork", interleave: interleaved["launch-fork"], group: 5, title: fmt.Sprintf("%d, against fork", n), metric: perProcess, minSecs: s.shortSecs,
+			id: "launch-fork", interleave: interleaved["launch-fork"], group: 5, title: fmt.Sprintf("%d, against fork", n), metric: perProcess,
 			cmds: both(cmd("launch", n), cmd("launch.py", "fork", n), cmd("launch", "fork", n)),
 		},
 		benchCase{
@@ -448,7 +449,7 @@ func allCases(s sizes) []benchCase {
 			cmds: [numImpls]*command{implC: cmd("pingpong", "pipe", s.rtt2)},
 		},
 		benchCase{
-			id: "floor-spawn", interleave: interleaved["floor-spawn"], group: 8, title: fmt.Sprintf("%d spawns of a static C program, per process", n), metric: perProcess, minSecs: s.shortSecs,
+			id: "floor-spawn", interleave: interleaved["floor-spawn"], group: 8, title: fmt.Sprintf("%d spawns of a static C program, per process", n), metric: perProcess,
 			cmds: [numImpls]*command{implC: cmd("launch", "spawn", n, "@exit0_static")},
 		},
 		benchCase{
