@@ -107,6 +107,12 @@ func TestMergeRounds(t *testing.T) {
 	if v := r["mb_per_s"].(float64); v < 1599.99 || v > 1600.01 {
 		t.Errorf("merged bandwidth %v, want 8e8 bytes in 0.5 s", v)
 	}
+	// mem:read says no bytes, only its reads: the rate is still over the
+	// seconds.
+	r = mergeRounds(figures{"mb_per_s": 40000.0, "ops": 20000.0, "secs": 0.0328}, figures{"mb_per_s": 20000.0, "ops": 20000.0, "secs": 0.0656}, "mb_per_s")
+	if v := r["mb_per_s"].(float64); v < 26666 || v > 26667 {
+		t.Errorf("merged bandwidth %v, want 40000 reads of 64 KiB in 0.0984 s", v)
+	}
 }
 
 // The cells a target reads are the ones that take 5 repeats and gather

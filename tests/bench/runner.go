@@ -280,18 +280,16 @@ func mergeRounds(a, b figures, field string) figures {
 		}
 	}
 	out["after_exit_secs"] = max(num(a, "after_exit_secs"), num(b, "after_exit_secs"))
-	// The figure over every operation of both: a cost per operation is the
-	// seconds over the operations, a rate the operations over the seconds
-	// (as every program computes its own from its "secs" and "ops").
-	if ops, bytes, secs := num(out, "ops"), num(out, "bytes"), num(out, "secs"); secs > 0 {
-		switch {
-		case field == "ns_per_op" && ops > 0:
-			out[field] = secs * 1e9 / ops
-		case (field == "msgs_per_s" || field == "ops_per_s") && ops > 0:
-			out[field] = ops / secs
-		case field == "mb_per_s" && bytes > 0:
-			out[field] = bytes / secs / 1e6
+	// The figure over every operation of both: a cost per operation is
+	// the mean over the operations, a rate (operations, messages or bytes
+	// a second) the mean over the measured seconds, as every program
+	// computes its own from its "secs" and its count.
+	if field == "ns_per_op" {
+		if oa, ob := num(a, "ops"), num(b, "ops"); oa+ob > 0 {
+			out[field] = (num(a, field)*oa + num(b, field)*ob) / (oa + ob)
 		}
+	} else if sa, sb := num(a, "secs"), num(b, "secs"); sa+sb > 0 {
+		out[field] = (num(a, field)*sa + num(b, field)*sb) / (sa + sb)
 	}
 	rounds, _ := a["rounds"].(float64)
 	out["rounds"] = max(rounds, 1) + 1
