@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,41 @@ func TestTargetCells(t *testing.T) {
 	}
 	if targetRows["rtt-unix-1cpu"] || targetRows["trace-rtt-mailbox-1cpu"] || !targetRows["token-ring"] {
 		t.Errorf("targetRows %v", targetRows)
+	}
+}
+
+// In one repeat, a cell a target reads gathers runs of its command in
+// turns with the other cells until it has measured minSecs in at least
+// minRounds runs; a cell no target reads runs once.
+func TestMeasureGathersTargetCellsInTurns(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "tick")
+	// Each run logs its argument and says it measured 0.1 s of 10 operations.
+	body := "#!/bin/sh\necho \"$1\" >> " + filepath.Join(dir, "log") + "\necho '{\"ns_per_op\":1e7,\"ops\":10,\"secs\":0.1,\"ok\":true}'\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	targetCells["fake-target/c"] = true
+	defer delete(targetCells, "fake-target/c")
+	b := &bench{work: dir, cBins: map[string]string{"tick": script}, o: options{timeout: time.Minute}}
+	read := &measurement{im: implC, cmd: cmd("tick", "read")}
+	other := &measurement{im: implC, cmd: cmd("tick", "other")}
+	var row rowResult
+	b.measure(context.Background(), []*cellRun{
+		{c: benchCase{id: "fake-target", metric: perRoundTrip, minSecs: 0.25}, m: read, row: &row},
+		{c: benchCase{id: "fake-other", metric: perRoundTrip, minSecs: 0.25}, m: other, row: &row},
+	})
+	if read.err != nil || other.err != nil || len(read.runs) != 1 || len(other.runs) != 1 {
+		t.Fatalf("runs %v (%v), %v (%v)", read.runs, read.err, other.runs, other.err)
+	}
+	if f := read.runs[0]; f["rounds"] != 3.0 || f["ops"] != 30.0 {
+		t.Errorf("the target's cell: %v, want 3 rounds of 10 operations", f)
+	}
+	if f := other.runs[0]; f["rounds"] != nil || f["ops"] != 10.0 {
+		t.Errorf("the other cell: %v, want one run", f)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	if got := strings.Fields(string(log)); strings.Join(got, " ") != "read other read read" {
+		t.Errorf("runs in the order %v, want read other read read", got)
 	}
 }
