@@ -22,6 +22,8 @@ import (
 //	  memfd script (sealed) -------- fd 5 -----> runs the same script (the parent's compiled
 //	    chunk, then the source: script.go)
 //	  declared objects' fds -------- fd 6.. ---> declarations bind to them in order
+//	  its own inbox and main's ----- fd ... ---> another process's inbox: asked for
+//	                                             with `req proc` at the first send there
 //	  env IPCSCRIPT_CHILD = manifest ----------> marks fds 3.. close-on-exec
 //	    (quoted lines, not JSON: identity,
 //	     declarations, fd numbers; see
