@@ -233,22 +233,18 @@ func NewQueue(cfg QueueConfig) (*Queue, error) {
 	if len(cfg.SenderCapacity) > MaxSenders-1 {
 		return nil, fmt.Errorf("%s: %d sender capacities exceed the %d-sender limit", cfg.Name, len(cfg.SenderCapacity), MaxSenders-1)
 	}
-	bytes := cfg.Bytes
-	if bytes == 0 {
-		bytes = DefaultQueueBytes
-	}
-	if bytes < 0 || bytes > maxRingBytes {
+	if cfg.Bytes < 0 || cfg.Bytes > maxRingBytes {
 		return nil, fmt.Errorf("%s: ring of %d bytes: want at most %d", cfg.Name, cfg.Bytes, maxRingBytes)
 	}
-	bytes = max(minRingBytes, (bytes+4095)&^4095)
-	r, err := NewRegionIn(cfg.Space, memfdLabel(cfg.Name), ringOff+bytes)
+	size := QueueRegionSize(cfg.Bytes)
+	r, err := NewRegionIn(cfg.Space, memfdLabel(cfg.Name), size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	q := newQueue(cfg.Name, r)
 	h := q.h
 	h.ringOff = ringOff
-	h.ringBytes = uint64(bytes)
+	h.ringBytes = uint64(size - ringOff)
 	h.capacity = int32(cfg.Capacity)
 	if cfg.PerSender {
 		h.perSender = 1

@@ -173,6 +173,8 @@ type cellRun struct {
 	env    []string
 	f      figures // the runs so far, merged (mergeRounds)
 	rounds int
+	gather bool // a target reads it and its row has minSecs
+	done   bool
 }
 
 // measure does one run of each of cells, in turns. A cell that a target
@@ -188,22 +190,22 @@ func (b *bench) measure(ctx context.Context, cells []*cellRun) {
 		if cr.argv, cr.env, why = b.argv(cr.m.im, cr.m.cmd); why != "" {
 			cr.m.why = why
 		}
+		cr.gather = cr.c.minSecs > 0 && targetCells[cellKey(cr.c.id, cr.m.im)]
 	}
 	for pending := true; pending && ctx.Err() == nil; {
 		pending = false
 		for _, cr := range cells {
-			if cr.m.why != "" || cr.m.err != nil || cr.rounds < 0 {
+			if cr.m.why != "" || cr.m.err != nil || cr.done {
 				continue
 			}
 			b.runOnce(ctx, cr)
 			secs, _ := cr.f["secs"].(float64)
-			gather := cr.c.minSecs > 0 && targetCells[cellKey(cr.c.id, cr.m.im)]
 			enough := secs >= cr.c.minSecs && cr.rounds >= minRounds || secs >= 3*cr.c.minSecs
-			if cr.f == nil || !gather || enough || cr.rounds >= maxRounds {
+			if cr.f == nil || !cr.gather || enough || cr.rounds >= maxRounds {
 				if cr.f != nil {
 					cr.m.runs = append(cr.m.runs, cr.f)
 				}
-				cr.rounds = -1 // done
+				cr.done = true
 				continue
 			}
 			pending = true
@@ -266,8 +268,8 @@ const minRounds, maxRounds = 3, 8
 
 // mergeRounds is the figures of two runs of one command as one run: their
 // seconds and operations added up, field (a per-operation cost or a rate)
-// over all of them, and rounds counting the runs. (A run that was not ok failed
-// in start.)
+// over all of them, and rounds counting the runs. (A run that was not ok
+// failed in start.)
 func mergeRounds(a, b figures, field string) figures {
 	num := func(f figures, k string) float64 { v, _ := f[k].(float64); return v }
 	out := figures{}
