@@ -89,9 +89,11 @@ func (sup *supervisor) start(c *child) error {
 // manifest and command are prepared here, in order, and handed to one of
 // a few starters, which fork and exec it (cmd.Start waits for the exec)
 // and finish its start: so the next child is prepared while the last one
-// is still being exec'd, and execs overlap. (One at a time, the launch
-// loop was ~90% of a 64-process launch's wall time, two thirds of it
-// waiting in cmd.Start.) A spawned process is launched by launch alone.
+// is still being exec'd. (One at a time, the launch loop was ~90% of a
+// 64-process launch's wall time, two thirds of it waiting in cmd.Start.)
+// The forks and execs still take turns: os/exec holds syscall.ForkLock
+// across clone(CLONE_VFORK), which returns once the child has exec'd.
+// A spawned process is launched by launch alone.
 func (sup *supervisor) launchAll(procs []*bindings.Process) {
 	starters := min(4, max(2, goruntime.GOMAXPROCS(0)))
 	if len(procs) < 2*starters {
